@@ -1,0 +1,5 @@
+//! fledge: progressive delivery inside your Rust serving process.
+//!
+//! The facade crate. It re-exports the public API of the `fledge-*` crates as
+//! they land; optional worlds (tokio, tower, axum, actix-web) sit behind
+//! features so that `fledge` with default features builds without them.
