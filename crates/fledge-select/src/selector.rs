@@ -1,0 +1,335 @@
+//! [`Selector`]: the current split behind an atomic pointer, picked from
+//! without locks.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::counters::PickCounters;
+use crate::split::index_for_bucket;
+use crate::{MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, local};
+
+/// Picks a variant for each request from the current [`Split`], which the
+/// control path replaces with [`publish`](Selector::publish).
+///
+/// - Picking ([`pick_by_bucket`](Selector::pick_by_bucket),
+///   [`pick_random`](Selector::pick_random)) takes no lock and allocates
+///   nothing: it loads the current split through an atomic pointer
+///   (`arc-swap`), scans at most 64 running totals, and counts the pick in a
+///   per-thread shard.
+/// - [`publish`](Selector::publish) swaps the split atomically; every thread
+///   sees it on its next pick. Each publish increments the
+///   [`version`](Selector::version).
+/// - The variant set (ids and their order) is fixed when the selector is
+///   built, so a [`VariantIndex`] it returns stays valid for its whole life.
+///
+/// `Selector` is `Send + Sync`; share it with an `Arc`.
+///
+/// ```
+/// use fledge_select::{Selector, Split};
+///
+/// let selector = Selector::new(Split::from_pairs([("canary", 0), ("stable", 10_000)])?);
+/// assert_eq!(selector.pick_by_bucket(42).get(), 1);
+///
+/// let version = selector.publish(Split::from_pairs([("canary", 500), ("stable", 9_500)])?)?;
+/// assert_eq!(version, 1);
+/// assert_eq!(selector.pick_by_bucket(42).get(), 0); // bucket 42 < 500: canary
+/// assert_eq!(selector.picks(), [1, 1]);
+///
+/// // The variant set is fixed: publishing other ids is an error.
+/// assert!(selector.publish(Split::from_pairs([("other", 10_000)])?).is_err());
+/// # Ok::<(), fledge_select::SelectError>(())
+/// ```
+pub struct Selector {
+    table: ArcSwap<Table>,
+    ids: Box<[VariantId]>,
+    counters: PickCounters,
+}
+
+/// What a pick reads: the running totals inline (one or two cache lines),
+/// plus the split and its version for readers on the control path.
+struct Table {
+    len: usize,
+    ends: [u16; MAX_VARIANTS],
+    version: u64,
+    split: Split,
+}
+
+impl Table {
+    fn new(split: Split, version: u64) -> Self {
+        let mut ends = [0u16; MAX_VARIANTS];
+        let src = split.ends();
+        // A split has 1..=64 variants, so `src` fits in `ends`.
+        let len = src.len().min(MAX_VARIANTS);
+        ends[..len].copy_from_slice(&src[..len]);
+        Table {
+            len,
+            ends,
+            version,
+            split,
+        }
+    }
+
+    #[inline]
+    fn index_for_bucket(&self, bucket: u32) -> usize {
+        index_for_bucket(&self.ends[..self.len.min(MAX_VARIANTS)], bucket)
+    }
+}
+
+impl Selector {
+    /// A selector whose variant set is `split`'s, at version 0.
+    pub fn new(split: Split) -> Self {
+        Selector::with_version(split, 0)
+    }
+
+    /// A selector starting at `version`, e.g. when restoring a persisted
+    /// rollout so that versions keep increasing across restarts.
+    pub fn with_version(split: Split, version: u64) -> Self {
+        let ids: Box<[VariantId]> = split.ids().cloned().collect();
+        let counters = PickCounters::new(ids.len());
+        Selector {
+            table: ArcSwap::from_pointee(Table::new(split, version)),
+            ids,
+            counters,
+        }
+    }
+
+    /// The variant owning `bucket` in the current split, counted as a pick.
+    ///
+    /// Buckets are `0..10_000` (what `fledge-sticky` produces); a larger value
+    /// is taken modulo 10 000. No lock, no allocation.
+    #[inline]
+    pub fn pick_by_bucket(&self, bucket: u32) -> VariantIndex {
+        let index = self.table.load().index_for_bucket(bucket);
+        self.counters.add(index);
+        VariantIndex::new_unchecked(index)
+    }
+
+    /// A variant drawn at random with the current split's weights, counted as
+    /// a pick. Uses a per-thread wyrand generator seeded once per thread: no
+    /// lock, no allocation, no shared state.
+    #[inline]
+    pub fn pick_random(&self) -> VariantIndex {
+        self.pick_by_bucket(local::random_bucket())
+    }
+
+    /// The variant owning `bucket` in the current split, without counting it.
+    pub fn variant_for_bucket(&self, bucket: u32) -> VariantIndex {
+        VariantIndex::new_unchecked(self.table.load().index_for_bucket(bucket))
+    }
+
+    /// Replaces the current split with `split` in one atomic swap and returns
+    /// the new version (the previous one plus 1).
+    ///
+    /// Fails with [`SelectError::VariantSetMismatch`] when `split`'s ids or
+    /// their order differ from the selector's.
+    pub fn publish(&self, split: Split) -> Result<u64, SelectError> {
+        if !split.ids().eq(self.ids.iter()) {
+            return Err(SelectError::VariantSetMismatch {
+                expected: join_ids(&self.ids),
+                published: split.id_list(),
+            });
+        }
+        // `rcu` retries if another publish lands in between, so concurrent
+        // publishers each get their own version number.
+        let previous = self
+            .table
+            .rcu(|current| Arc::new(Table::new(split.clone(), current.version.wrapping_add(1))));
+        Ok(previous.version.wrapping_add(1))
+    }
+
+    /// The number of publishes so far (plus the starting version).
+    pub fn version(&self) -> u64 {
+        self.table.load().version
+    }
+
+    /// The current split (a cheap clone).
+    pub fn split(&self) -> Split {
+        self.table.load().split.clone()
+    }
+
+    /// The current split and its version, read together.
+    pub fn current(&self) -> (Split, u64) {
+        let table = self.table.load();
+        (table.split.clone(), table.version)
+    }
+
+    /// The variant ids, in order; fixed for the selector's life.
+    pub fn ids(&self) -> &[VariantId] {
+        &self.ids
+    }
+
+    /// How many variants the selector has.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The id of the variant at `index`, if in range.
+    pub fn id(&self, index: VariantIndex) -> Option<&VariantId> {
+        self.ids.get(index.get())
+    }
+
+    /// The index of `id`, if the selector has it.
+    pub fn index_of(&self, id: &str) -> Option<VariantIndex> {
+        self.ids
+            .iter()
+            .position(|v| v == id)
+            .map(VariantIndex::new_unchecked)
+    }
+
+    /// How many times `index` was picked so far (summed over the shards;
+    /// picks racing with this read may or may not be included).
+    pub fn picks_of(&self, index: VariantIndex) -> u64 {
+        self.counters.get(index.get())
+    }
+
+    /// The pick counts of every variant, in order.
+    pub fn picks(&self) -> Vec<u64> {
+        (0..self.ids.len()).map(|i| self.counters.get(i)).collect()
+    }
+}
+
+fn join_ids(ids: &[VariantId]) -> String {
+    let ids: Vec<&str> = ids.iter().map(VariantId::as_str).collect();
+    ids.join(", ")
+}
+
+impl fmt::Debug for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let table = self.table.load();
+        f.debug_struct("Selector")
+            .field("version", &table.version)
+            .field("split", &table.split)
+            .field("picks", &self.picks())
+            .field("shards", &self.counters.shards())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(pairs: &[(&str, u32)]) -> Split {
+        Split::from_pairs(pairs.iter().copied()).expect("valid split")
+    }
+
+    #[test]
+    fn publish_checks_the_variant_set_and_bumps_the_version() {
+        let selector = Selector::new(split(&[("canary", 0), ("stable", 10_000)]));
+        assert_eq!(selector.version(), 0);
+        assert_eq!(
+            selector.publish(split(&[("canary", 100), ("stable", 9_900)])),
+            Ok(1)
+        );
+        assert_eq!(
+            selector.publish(split(&[("canary", 200), ("stable", 9_800)])),
+            Ok(2)
+        );
+        assert_eq!(selector.version(), 2);
+        let swapped = selector.publish(split(&[("stable", 9_800), ("canary", 200)]));
+        assert_eq!(
+            swapped,
+            Err(SelectError::VariantSetMismatch {
+                expected: "canary, stable".into(),
+                published: "stable, canary".into(),
+            })
+        );
+        assert!(selector.publish(split(&[("canary", 10_000)])).is_err());
+        assert_eq!(selector.version(), 2, "a rejected publish changes nothing");
+        let (current, version) = selector.current();
+        assert_eq!(current, split(&[("canary", 200), ("stable", 9_800)]));
+        assert_eq!(version, 2);
+    }
+
+    #[test]
+    fn with_version_continues_numbering() {
+        let selector = Selector::with_version(split(&[("a", 10_000)]), 41);
+        assert_eq!(selector.publish(split(&[("a", 10_000)])), Ok(42));
+    }
+
+    #[test]
+    fn picks_follow_the_published_split() {
+        let selector = Selector::new(split(&[("canary", 0), ("stable", 10_000)]));
+        assert_eq!(selector.pick_by_bucket(0).get(), 1);
+        selector
+            .publish(split(&[("canary", 10_000), ("stable", 0)]))
+            .expect("same set");
+        assert_eq!(selector.pick_by_bucket(9_999).get(), 0);
+        assert_eq!(selector.pick_random().get(), 0);
+        assert_eq!(selector.picks(), [2, 1]);
+        assert_eq!(selector.variant_for_bucket(5).get(), 0);
+        assert_eq!(
+            selector.picks(),
+            [2, 1],
+            "variant_for_bucket does not count"
+        );
+    }
+
+    #[test]
+    fn random_picks_follow_the_weights() {
+        let selector = Selector::new(split(&[("a", 1_000), ("b", 2_000), ("c", 7_000)]));
+        let n = 200_000u64;
+        for _ in 0..n {
+            selector.pick_random();
+        }
+        let picks = selector.picks();
+        assert_eq!(picks.iter().sum::<u64>(), n);
+        for (got, bps) in picks.iter().zip([1_000u64, 2_000, 7_000]) {
+            let expected = n * bps / 10_000;
+            // Far beyond 5 standard deviations would be a bug, not bad luck.
+            let sd = ((expected * (10_000 - bps)) as f64 / 10_000.0).sqrt();
+            assert!(
+                (*got as f64 - expected as f64).abs() < 6.0 * sd,
+                "{picks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let selector = Selector::new(split(&[("canary", 500), ("stable", 9_500)]));
+        let stable = selector.index_of("stable").expect("present");
+        assert_eq!(stable.get(), 1);
+        assert_eq!(selector.id(stable).map(VariantId::as_str), Some("stable"));
+        assert_eq!(selector.id(VariantIndex::new(5).expect("small")), None);
+        assert_eq!(selector.index_of("missing"), None);
+        assert_eq!(selector.len(), 2);
+        assert_eq!(selector.ids().len(), 2);
+        assert!(format!("{selector:?}").contains("version: 0"));
+    }
+
+    #[test]
+    fn concurrent_picks_and_publishes() {
+        let selector = Arc::new(Selector::new(split(&[("a", 5_000), ("b", 5_000)])));
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let selector = &selector;
+                scope.spawn(move || {
+                    for i in 0..20_000u32 {
+                        let v = selector.pick_by_bucket(i % 10_000);
+                        assert!(v.get() < 2);
+                    }
+                });
+            }
+            let selector = &selector;
+            scope.spawn(move || {
+                for w in 0..100 {
+                    selector
+                        .publish(split(&[("a", w * 100), ("b", 10_000 - w * 100)]))
+                        .expect("same set");
+                }
+            });
+        });
+        assert_eq!(selector.version(), 100);
+        assert_eq!(selector.picks().iter().sum::<u64>(), 40_000);
+    }
+
+    #[test]
+    fn selector_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Selector>();
+    }
+}

@@ -1,0 +1,257 @@
+//! [`Bucketer`] and [`HashMode`]: key → bucket in `0..10_000`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::murmur3::Murmur3;
+use crate::{BUCKETS, fnv, growthbook, unleash};
+
+/// Seed under which a salt becomes the Fledge mode's xxh3 seed (ASCII
+/// "fledge" + version 1). Changing it would move every user: golden vectors
+/// in the tests pin it.
+const FLEDGE_SALT_SEED: u64 = 0x666c_6564_6765_0001;
+
+/// Which hash turns a key into a bucket.
+///
+/// Serde and [`FromStr`] / [`Display`](fmt::Display) use `fledge`, `unleash`,
+/// `growthbook-v1` and `growthbook-v2`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HashMode {
+    /// fledge's own: xxh3-64 of the key, seeded from the salt, reduced to
+    /// `0..10_000` by multiply-shift. Fast and stable across platforms,
+    /// processes and crate versions. The default.
+    #[default]
+    #[serde(rename = "fledge")]
+    Fledge,
+    /// Unleash's gradual rollout: `murmur3_x86_32(salt + ":" + key, 0) % 100
+    /// + 1 = v`, mapped to bucket `100 * v - 1`. The salt is the strategy's
+    /// `groupId`. A canary owning `[0, w)` gets exactly the users Unleash
+    /// puts in a rollout of `w / 100` %.
+    #[serde(rename = "unleash")]
+    Unleash,
+    /// GrowthBook hash v1: `fnv1a_32(key + salt) % 1000 = k`, mapped to
+    /// bucket `10 * k`. The salt is the experiment's `seed`.
+    #[serde(rename = "growthbook-v1")]
+    GrowthBookV1,
+    /// GrowthBook hash v2: `fnv1a_32(decimal(fnv1a_32(salt + key))) % 10000`,
+    /// which is the bucket. The salt is the experiment's `seed`.
+    #[serde(rename = "growthbook-v2")]
+    GrowthBookV2,
+}
+
+impl HashMode {
+    /// Every mode, in declaration order.
+    pub const ALL: [HashMode; 4] = [
+        HashMode::Fledge,
+        HashMode::Unleash,
+        HashMode::GrowthBookV1,
+        HashMode::GrowthBookV2,
+    ];
+
+    /// The mode's name as in serde and [`FromStr`].
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HashMode::Fledge => "fledge",
+            HashMode::Unleash => "unleash",
+            HashMode::GrowthBookV1 => "growthbook-v1",
+            HashMode::GrowthBookV2 => "growthbook-v2",
+        }
+    }
+}
+
+impl fmt::Display for HashMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no [`HashMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown hash mode {input:?}: expected fledge, unleash, growthbook-v1 or growthbook-v2")]
+pub struct ParseHashModeError {
+    input: String,
+}
+
+impl FromStr for HashMode {
+    type Err = ParseHashModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HashMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| ParseHashModeError {
+                input: s.to_owned(),
+            })
+    }
+}
+
+/// Maps keys to buckets in `0..10_000` with a [`HashMode`] and a salt.
+///
+/// The same key, salt and mode give the same bucket on every platform, in
+/// every process and in every version of this crate. Bucketing allocates
+/// nothing: compound inputs (`salt + ":" + key`, GrowthBook's decimal inner
+/// hash) are streamed or formatted on the stack, and the salt's part is
+/// hashed once, in [`new`](Bucketer::new).
+///
+/// With a split whose canary owns buckets `[0, w)`, raising `w` never moves a
+/// user off the canary and `w = 0` puts everyone back on stable. A new salt
+/// reshuffles who is in the first buckets.
+///
+/// ```
+/// use fledge_sticky::{Bucketer, HashMode, BUCKETS};
+///
+/// let bucketer = Bucketer::new(HashMode::Fledge, "checkout-v2-rollout");
+/// let bucket = bucketer.bucket_str("user-8c1f2a");
+/// assert!(bucket < BUCKETS);
+/// assert_eq!(bucket, bucketer.bucket(b"user-8c1f2a"));
+///
+/// // Unleash mode: bucket < w exactly when Unleash enables a w/100 % rollout.
+/// let unleash = Bucketer::new(HashMode::Unleash, "AB12A");
+/// assert_eq!(unleash.bucket_str("122"), 23 * 100 - 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucketer {
+    mode: HashMode,
+    salt: Box<str>,
+    state: State,
+}
+
+/// What can be computed from the salt alone, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Fledge {
+        seed: u64,
+    },
+    /// Murmur3 after `salt + ":"`.
+    Unleash {
+        prefix: Murmur3,
+    },
+    GrowthBookV1,
+    /// FNV-1a after the salt.
+    GrowthBookV2 {
+        prefix: u32,
+    },
+}
+
+impl Bucketer {
+    /// A bucketer for `mode` with `salt` (Unleash `groupId`, GrowthBook
+    /// `seed`, or any string for the Fledge mode: give each rollout its own).
+    pub fn new(mode: HashMode, salt: impl AsRef<str>) -> Self {
+        let salt: Box<str> = salt.as_ref().into();
+        let bytes = salt.as_bytes();
+        let state = match mode {
+            HashMode::Fledge => State::Fledge {
+                seed: xxh3_64_with_seed(bytes, FLEDGE_SALT_SEED),
+            },
+            HashMode::Unleash => {
+                let mut prefix = Murmur3::new(unleash::STRATEGY_SEED);
+                prefix.write(bytes);
+                prefix.write(b":");
+                State::Unleash { prefix }
+            }
+            HashMode::GrowthBookV1 => State::GrowthBookV1,
+            HashMode::GrowthBookV2 => State::GrowthBookV2 {
+                prefix: fnv::update(fnv::OFFSET, bytes),
+            },
+        };
+        Bucketer { mode, salt, state }
+    }
+
+    /// The bucket of `key`, in `0..10_000`.
+    #[inline]
+    pub fn bucket(&self, key: &[u8]) -> u32 {
+        match self.state {
+            State::Fledge { seed } => reduce(xxh3_64_with_seed(key, seed)),
+            State::Unleash { mut prefix } => {
+                prefix.write(key);
+                let value = prefix.finish() % unleash::ROLLOUT_NORMALIZER + 1;
+                unleash::rollout_value_to_bucket(value)
+            }
+            State::GrowthBookV1 => growthbook::v1_raw(self.salt.as_bytes(), key) * 10,
+            State::GrowthBookV2 { prefix } => {
+                growthbook::v2_raw_from_inner(fnv::update(prefix, key))
+            }
+        }
+    }
+
+    /// The bucket of `key` as UTF-8, in `0..10_000`.
+    #[inline]
+    pub fn bucket_str(&self, key: &str) -> u32 {
+        self.bucket(key.as_bytes())
+    }
+
+    /// The hash mode.
+    pub fn mode(&self) -> HashMode {
+        self.mode
+    }
+
+    /// The salt.
+    pub fn salt(&self) -> &str {
+        &self.salt
+    }
+}
+
+/// Maps a 64-bit hash onto `0..10_000` by multiply-shift: the high 64 bits of
+/// `hash * 10_000`. Unbiased to within 10 000 / 2^64 and cheaper than `%`.
+#[inline]
+fn reduce(hash: u64) -> u32 {
+    // (2^64 - 1) * 10_000 >> 64 < 10_000: fits in a u32.
+    ((u128::from(hash) * u128::from(BUCKETS)) >> 64) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_names_round_trip() {
+        for mode in HashMode::ALL {
+            assert_eq!(mode.as_str().parse::<HashMode>(), Ok(mode));
+            assert_eq!(mode.to_string(), mode.as_str());
+            let json = serde_json::to_string(&mode).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", mode.as_str()));
+            assert_eq!(
+                serde_json::from_str::<HashMode>(&json).expect("parses"),
+                mode
+            );
+        }
+        let err = "GrowthBook".parse::<HashMode>().expect_err("unknown");
+        assert!(err.to_string().contains("growthbook-v1"));
+        assert_eq!(HashMode::default(), HashMode::Fledge);
+    }
+
+    #[test]
+    fn reduce_covers_the_range() {
+        assert_eq!(reduce(0), 0);
+        assert_eq!(reduce(u64::MAX), 9_999);
+        assert_eq!(reduce(1 << 63), 5_000);
+    }
+
+    #[test]
+    fn compat_modes_follow_the_public_functions() {
+        for i in 0..2_000 {
+            let key = format!("{i:x}-user");
+            let unleash = Bucketer::new(HashMode::Unleash, "grp").bucket_str(&key);
+            assert_eq!(
+                unleash,
+                unleash::normalized_hash("grp", &key, 100) * 100 - 1
+            );
+            let v1 = Bucketer::new(HashMode::GrowthBookV1, "exp").bucket_str(&key);
+            let n1 = growthbook::hash("exp", &key, 1).expect("v1");
+            assert_eq!(f64::from(v1) / 10_000.0, n1);
+            let v2 = Bucketer::new(HashMode::GrowthBookV2, "exp").bucket_str(&key);
+            let n2 = growthbook::hash("exp", &key, 2).expect("v2");
+            assert_eq!(f64::from(v2) / 10_000.0, n2);
+        }
+    }
+
+    #[test]
+    fn accessors() {
+        let b = Bucketer::new(HashMode::GrowthBookV2, "seed");
+        assert_eq!(b.mode(), HashMode::GrowthBookV2);
+        assert_eq!(b.salt(), "seed");
+    }
+}
