@@ -21,7 +21,10 @@ fn load(path: &str) -> Value {
 }
 
 fn cases(name: &str) -> Vec<Value> {
-    load(CASES)[name].as_array().expect("array of cases").clone()
+    load(CASES)[name]
+        .as_array()
+        .expect("array of cases")
+        .clone()
 }
 
 fn f(value: &Value) -> f64 {
@@ -38,7 +41,12 @@ fn range(value: &Value) -> (f64, f64) {
 }
 
 fn ranges(value: &Value) -> Vec<(f64, f64)> {
-    value.as_array().expect("ranges").iter().map(range).collect()
+    value
+        .as_array()
+        .expect("ranges")
+        .iter()
+        .map(range)
+        .collect()
 }
 
 /// The comparison the GrowthBook tests use: `floor(x * 1e8) / 1e8`.
@@ -82,14 +90,16 @@ fn get_bucket_range() {
         let args = case[1].as_array().expect("args");
         let n = usize::try_from(args[0].as_u64().expect("count")).expect("small");
         let coverage = f(&args[1]);
-        let weights: Option<Vec<f64>> = args[2]
-            .as_array()
-            .map(|w| w.iter().map(f).collect());
+        let weights: Option<Vec<f64>> = args[2].as_array().map(|w| w.iter().map(f).collect());
         let got = growthbook::get_bucket_ranges(n, coverage, weights.as_deref());
         let expected = ranges(&case[2]);
         assert_eq!(got.len(), expected.len(), "{name}");
         for (g, e) in got.iter().zip(&expected) {
-            assert_eq!((round8(g.0), round8(g.1)), (round8(e.0), round8(e.1)), "{name}");
+            assert_eq!(
+                (round8(g.0), round8(g.1)),
+                (round8(e.0), round8(e.1)),
+                "{name}"
+            );
         }
     }
 }
@@ -124,13 +134,17 @@ fn in_namespace() {
 /// namespace; then `n = hash(seed || key, attribute, hashVersion || 1)` and the
 /// first range holding `n` wins (explicit `ranges`, or `getBucketRanges`).
 fn run(experiment: &Value, attributes: &Value) -> Option<usize> {
-    let attribute = |name: Option<&str>| attributes[name.unwrap_or("id")].as_str().map(String::from);
+    let attribute =
+        |name: Option<&str>| attributes[name.unwrap_or("id")].as_str().map(String::from);
     if let Some(filters) = experiment["filters"].as_array() {
         for filter in filters {
             let value = attribute(filter["attribute"].as_str())?;
             let version = filter["hashVersion"].as_u64().map_or(2, |v| v as u32);
             let n = growthbook::hash(s(&filter["seed"]), &value, version)?;
-            if !ranges(&filter["ranges"]).iter().any(|&r| growthbook::in_range(n, r)) {
+            if !ranges(&filter["ranges"])
+                .iter()
+                .any(|&r| growthbook::in_range(n, r))
+            {
                 return None;
             }
         }
@@ -141,10 +155,15 @@ fn run(experiment: &Value, attributes: &Value) -> Option<usize> {
         }
     }
     let value = attribute(experiment["hashAttribute"].as_str())?;
-    let seed = experiment["seed"].as_str().unwrap_or_else(|| s(&experiment["key"]));
+    let seed = experiment["seed"]
+        .as_str()
+        .unwrap_or_else(|| s(&experiment["key"]));
     let version = experiment["hashVersion"].as_u64().map_or(1, |v| v as u32);
     let n = growthbook::hash(seed, &value, version)?;
-    let variations = experiment["variations"].as_array().expect("variations").len();
+    let variations = experiment["variations"]
+        .as_array()
+        .expect("variations")
+        .len();
     let ranges = if experiment["ranges"].is_array() {
         ranges(&experiment["ranges"])
     } else {
@@ -166,7 +185,11 @@ fn run_bucketing_subset() {
         let name = s(&case["name"]);
         let experiment = &case["experiment"];
         let got = run(experiment, &case["attributes"]);
-        assert_eq!(got.is_some(), case["expected_inExperiment"].as_bool().expect("bool"), "{name}");
+        assert_eq!(
+            got.is_some(),
+            case["expected_inExperiment"].as_bool().expect("bool"),
+            "{name}"
+        );
         let variations = experiment["variations"].as_array().expect("variations");
         let value = &variations[got.unwrap_or(0)];
         assert_eq!(value, &case["expected_value"], "{name}");

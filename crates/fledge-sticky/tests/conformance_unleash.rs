@@ -63,7 +63,11 @@ fn rollout_cases() {
         let rollout = u(&case["rollout_percent"]);
         let expected = case["expected_enabled"].as_bool().expect("bool");
         assert_eq!(u(&case["seed"]), unleash::STRATEGY_SEED, "{what}");
-        assert_eq!(u(&case["normalizer"]), unleash::ROLLOUT_NORMALIZER, "{what}");
+        assert_eq!(
+            u(&case["normalizer"]),
+            unleash::ROLLOUT_NORMALIZER,
+            "{what}"
+        );
         match case["id"].as_str() {
             Some(id) => {
                 let value = unleash::normalized_hash(group, id, 100);
@@ -75,7 +79,11 @@ fn rollout_cases() {
             }
             None => {
                 let stickiness = s(&case["stickiness"]);
-                assert_eq!(enabled_without_id(stickiness, rollout), Some(expected), "{what}");
+                assert_eq!(
+                    enabled_without_id(stickiness, rollout),
+                    Some(expected),
+                    "{what}"
+                );
             }
         }
         count += 1;
@@ -138,7 +146,11 @@ fn flattened_cases_match_the_original_specs() {
         for case in ours {
             let description = s(&case["description"]);
             let toggle = s(&case["toggleName"]);
-            let list = if case["kind"] == "isEnabled" { "tests" } else { "variantTests" };
+            let list = if case["kind"] == "isEnabled" {
+                "tests"
+            } else {
+                "variantTests"
+            };
             let test = spec[list]
                 .as_array()
                 .expect("tests")
@@ -147,7 +159,10 @@ fn flattened_cases_match_the_original_specs() {
                 .unwrap_or_else(|| panic!("{spec_file}: no test {description:?}"));
             let feature = feature(toggle);
             if case["kind"] == "isEnabled" {
-                assert_eq!(test["expectedResult"], case["expected_enabled"], "{description}");
+                assert_eq!(
+                    test["expectedResult"], case["expected_enabled"],
+                    "{description}"
+                );
                 let strategy = feature["strategies"]
                     .as_array()
                     .expect("strategies")
@@ -161,9 +176,15 @@ fn flattened_cases_match_the_original_specs() {
                     .as_str()
                     .or(params["rollout"].as_str())
                     .expect("rollout parameter");
-                assert_eq!(rollout.parse::<u32>().ok(), Some(u(&case["rollout_percent"])));
+                assert_eq!(
+                    rollout.parse::<u32>().ok(),
+                    Some(u(&case["rollout_percent"]))
+                );
             } else {
-                assert_eq!(test["expectedResult"]["name"], case["expected_variant"], "{description}");
+                assert_eq!(
+                    test["expectedResult"]["name"], case["expected_variant"],
+                    "{description}"
+                );
                 let variants = if case["level"] == "strategy" {
                     feature["strategies"][0]["variants"].clone()
                 } else {
@@ -173,7 +194,12 @@ fn flattened_cases_match_the_original_specs() {
                     .as_array()
                     .expect("variants")
                     .iter()
-                    .map(|v| (s(&v["name"]).to_owned(), v["weight"].as_u64().expect("weight")))
+                    .map(|v| {
+                        (
+                            s(&v["name"]).to_owned(),
+                            v["weight"].as_u64().expect("weight"),
+                        )
+                    })
                     .collect();
                 let flattened: Vec<(String, u64)> = case["weights"]
                     .as_array()
@@ -193,7 +219,10 @@ fn flattened_cases_match_the_original_specs() {
                     context["properties"]["clientId"].as_str(),
                     context["clientId"].as_str(),
                 ];
-                assert!(held.contains(&Some(id)), "{description}: {id} not in {context}");
+                assert!(
+                    held.contains(&Some(id)),
+                    "{description}: {id} not in {context}"
+                );
             }
         }
     }
