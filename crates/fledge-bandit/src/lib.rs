@@ -46,14 +46,16 @@
 //!
 //! # Stickiness
 //!
-//! On the tick path, route with the selector's sticky buckets
-//! (`selector.pick_by_bucket(bucketer.bucket_str(user))`): a user keeps their
-//! arm as long as the weights do not move across their bucket, and the
-//! variants are laid out in arm order, so only users in buckets whose owner
-//! changes move. A retired arm gets weight 0, so its users move to the
-//! others. When weights change every tick, users near range boundaries move;
-//! publish less often, or raise the minimum share, for steadier assignment.
-//! The per-decision path ([`Bandit::choose`]) is not sticky.
+//! Stickiness is optional and needs no per-user state. On the tick path,
+//! route with the selector's sticky buckets
+//! (`selector.pick_by_bucket(bucketer.bucket_str(user))` with a
+//! `fledge_sticky::Bucketer`): a user keeps their arm as long as the bucket
+//! ranges around their bucket do not move. Ranges are laid out in arm order,
+//! so when the weights change only users in buckets whose owner changes move
+//! (a shrinking arm also shifts the ranges of the arms after it). A retired
+//! arm gets weight 0, so its users move to the others. Publish less often
+//! (a longer tick) for steadier assignment. The per-decision path
+//! ([`Bandit::choose`]) is not sticky: every call is a fresh draw.
 //!
 //! # State
 //!
