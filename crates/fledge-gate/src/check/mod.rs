@@ -1,0 +1,563 @@
+//! Checks: what to compare ([`CheckSpec`]) and what came out ([`CheckResult`]).
+//!
+//! A check reads one metric from the canary's and the baseline's
+//! [`Window`]s and answers Pass, Fail or Inconclusive, with an explanation.
+//! Checks are combined by the [`Judge`](crate::Judge).
+
+mod spec;
+
+pub use spec::{
+    CheckKind, CheckSpec, DEFAULT_MIN_SAMPLES, MetricParseError, MetricRef, SpecError, Test,
+};
+
+pub(crate) use spec::is_reserved_metric_name;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kayenta::{self, Classification, ClassifierConfig, Direction};
+use crate::stats::{self, AlwaysValid, Moments};
+use crate::window::{Totals, Window};
+
+/// Pass, Fail or Inconclusive: the answer of a check, and the kind of a
+/// [`Verdict`](crate::Verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// No evidence against the canary, with enough data.
+    Pass,
+    /// Evidence against the canary.
+    Fail,
+    /// Not enough data (or the test could not run).
+    Inconclusive,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
+/// The result of one check, with everything needed to explain it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check's label.
+    pub name: String,
+    /// The metric, as written in the spec (e.g. `latency_p99`).
+    pub metric: String,
+    /// The test that ran.
+    pub kind: CheckKind,
+    /// Pass, Fail or Inconclusive.
+    pub outcome: Outcome,
+    /// Whether this failure fails the verdict at once (a critical check that
+    /// failed; for `mann_whitney`, also beyond its critical thresholds).
+    pub critical: bool,
+    /// The check's weight in the score.
+    pub weight: f64,
+    /// The canary's value (ms for latency; the median for `mann_whitney`;
+    /// since the step started for `sequential`).
+    pub canary: Option<f64>,
+    /// The baseline's value, likewise.
+    pub baseline: Option<f64>,
+    /// Samples on the canary side.
+    pub canary_samples: u64,
+    /// Samples on the baseline side.
+    pub baseline_samples: u64,
+    /// The test's p-value (always-valid for `sequential`).
+    pub p_value: Option<f64>,
+    /// The limit the canary was held to (thresholds, relative bounds) or the
+    /// significance level (statistical tests).
+    pub bound: Option<f64>,
+    /// Confidence interval of the difference `canary − baseline`
+    /// (`mann_whitney`: the shift; `sequential`: the always-valid interval).
+    pub interval: Option<[f64; 2]>,
+    /// Kayenta's class, for `mann_whitney`.
+    pub classification: Option<Classification>,
+    /// A one-line human-readable explanation.
+    pub detail: String,
+}
+
+impl fmt::Display for CheckResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}] {} ({} on {}): {}",
+            self.outcome, self.name, self.kind, self.metric, self.detail
+        )?;
+        if self.critical && self.outcome == Outcome::Fail {
+            f.write_str(" [critical]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Per-check state kept by the judge across evaluations.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckState {
+    pub(crate) sequential: Option<AlwaysValid>,
+}
+
+impl CheckState {
+    pub(crate) fn new(spec: &CheckSpec) -> CheckState {
+        CheckState {
+            sequential: match spec.test {
+                Test::Sequential { alpha, .. } => Some(AlwaysValid::new(alpha)),
+                _ => None,
+            },
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        if let Some(s) = &mut self.sequential {
+            s.reset();
+        }
+    }
+}
+
+fn fmt_value(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(x) => format!("{}{unit}", fmt_num(x)),
+        None => "n/a".to_owned(),
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if x == 0.0 {
+        "0".to_owned()
+    } else if x.abs() >= 1e5 || x.abs() < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// Number of samples a window holds for `metric`.
+fn samples(window: &Window, metric: &MetricRef) -> u64 {
+    match metric {
+        MetricRef::Custom(name) => window.metric(name).map_or(0, |m| m.count()),
+        _ => window.requests(),
+    }
+}
+
+/// The scalar value of `metric` in `window`.
+pub(crate) fn scalar(window: &Window, metric: &MetricRef) -> Option<f64> {
+    match metric {
+        MetricRef::ErrorRate => window.error_rate(),
+        MetricRef::Latency => window.latency().quantile_ms(0.5),
+        MetricRef::LatencyMean => window.latency().mean_ms(),
+        MetricRef::LatencyQuantile(q) => window.latency().quantile_ms(*q),
+        MetricRef::Custom(name) => window.metric(name).and_then(|m| m.mean()),
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn latency_moments(window: &Window) -> Moments {
+    let mut m = Moments::default();
+    for (value, count) in window.latency().buckets() {
+        let c = count as f64;
+        m.count += count;
+        m.sum += value * c;
+        m.sum_sq += value * value * c;
+    }
+    m
+}
+
+/// Evaluates one check. `origin` holds the canary's and baseline's totals at
+/// the start of the step (for `sequential`).
+pub(crate) fn evaluate(
+    spec: &CheckSpec,
+    state: &mut CheckState,
+    canary: &Window,
+    baseline: &Window,
+    origin: Option<&(Totals, Totals)>,
+) -> CheckResult {
+    let metric = &spec.metric;
+    let unit = metric.unit();
+    let mut r = CheckResult {
+        name: spec.label(),
+        metric: metric.to_string(),
+        kind: spec.test.kind(),
+        outcome: Outcome::Inconclusive,
+        critical: false,
+        weight: spec.weight,
+        canary: scalar(canary, metric),
+        baseline: scalar(baseline, metric),
+        canary_samples: samples(canary, metric),
+        baseline_samples: samples(baseline, metric),
+        p_value: None,
+        bound: None,
+        interval: None,
+        classification: None,
+        detail: String::new(),
+    };
+    let n = spec.min_samples;
+    let too_few = |r: &mut CheckResult, both: bool| -> bool {
+        let short_canary = r.canary_samples < n;
+        let short_baseline = both && r.baseline_samples < n;
+        if short_canary || short_baseline {
+            r.outcome = Outcome::Inconclusive;
+            r.detail = if short_canary {
+                format!("too little data: {} of {n} canary samples", r.canary_samples)
+            } else {
+                format!(
+                    "too little data: {} of {n} baseline samples",
+                    r.baseline_samples
+                )
+            };
+            true
+        } else {
+            false
+        }
+    };
+
+    match &spec.test {
+        Test::Threshold { max, min } => {
+            if too_few(&mut r, false) {
+                return r;
+            }
+            let Some(value) = r.canary else {
+                r.detail = "no value in the window".to_owned();
+                return r;
+            };
+            let shown = fmt_value(Some(value), unit);
+            if let Some(hi) = max.filter(|hi| value > *hi) {
+                r.outcome = Outcome::Fail;
+                r.bound = Some(hi);
+                r.detail = format!("canary {shown} > max {}", fmt_value(Some(hi), unit));
+            } else if let Some(lo) = min.filter(|lo| value < *lo) {
+                r.outcome = Outcome::Fail;
+                r.bound = Some(lo);
+                r.detail = format!("canary {shown} < min {}", fmt_value(Some(lo), unit));
+            } else {
+                r.outcome = Outcome::Pass;
+                r.bound = max.or(*min);
+                r.detail = match (max, min) {
+                    (Some(hi), Some(lo)) => format!(
+                        "canary {shown} within [{}, {}]",
+                        fmt_value(Some(*lo), unit),
+                        fmt_value(Some(*hi), unit)
+                    ),
+                    (Some(hi), None) => {
+                        format!("canary {shown} <= max {}", fmt_value(Some(*hi), unit))
+                    }
+                    (None, Some(lo)) => {
+                        format!("canary {shown} >= min {}", fmt_value(Some(*lo), unit))
+                    }
+                    (None, None) => format!("canary {shown}"),
+                };
+            }
+        }
+        Test::Relative {
+            max_ratio,
+            min_ratio,
+            max_increase,
+            max_decrease,
+        } => {
+            if too_few(&mut r, true) {
+                return r;
+            }
+            let (Some(c), Some(b)) = (r.canary, r.baseline) else {
+                r.detail = "no value in a window".to_owned();
+                return r;
+            };
+            let upper = [max_ratio.map(|k| k * b), max_increase.map(|d| b + d)]
+                .into_iter()
+                .flatten()
+                .reduce(f64::min);
+            let lower = [min_ratio.map(|k| k * b), max_decrease.map(|d| b - d)]
+                .into_iter()
+                .flatten()
+                .reduce(f64::max);
+            let (cs, bs) = (fmt_value(Some(c), unit), fmt_value(Some(b), unit));
+            if let Some(u) = upper.filter(|u| c > *u) {
+                r.outcome = Outcome::Fail;
+                r.bound = Some(u);
+                r.detail = format!(
+                    "canary {cs} > limit {} (baseline {bs})",
+                    fmt_value(Some(u), unit)
+                );
+            } else if let Some(l) = lower.filter(|l| c < *l) {
+                r.outcome = Outcome::Fail;
+                r.bound = Some(l);
+                r.detail = format!(
+                    "canary {cs} < limit {} (baseline {bs})",
+                    fmt_value(Some(l), unit)
+                );
+            } else {
+                r.outcome = Outcome::Pass;
+                r.bound = upper.or(lower);
+                r.detail = format!(
+                    "canary {cs} within limits [{}, {}] (baseline {bs})",
+                    fmt_value(lower, unit),
+                    fmt_value(upper, unit)
+                );
+            }
+        }
+        Test::MannWhitney {
+            direction,
+            tolerance,
+            confidence,
+            effect_measure,
+            effect_thresholds,
+            critical_thresholds,
+        } => {
+            if too_few(&mut r, true) {
+                return r;
+            }
+            let config = ClassifierConfig {
+                tolerance: *tolerance,
+                confidence: *confidence,
+                effect_measure: *effect_measure,
+                effect_thresholds: *effect_thresholds,
+                critical_thresholds: *critical_thresholds,
+                critical: spec.critical,
+                nan_strategy: kayenta::NanStrategy::Remove,
+            };
+            let result = match metric {
+                MetricRef::Custom(name) => {
+                    let cs = canary.metric(name).map(|m| m.samples()).unwrap_or(&[]);
+                    let bs = baseline.metric(name).map(|m| m.samples()).unwrap_or(&[]);
+                    r.canary = median(cs);
+                    r.baseline = median(bs);
+                    kayenta::classify(cs, bs, *direction, &config)
+                }
+                _ => kayenta::classify_weighted(
+                    &canary.latency().buckets(),
+                    &baseline.latency().buckets(),
+                    *direction,
+                    &config,
+                ),
+            };
+            match result {
+                Ok(c) => {
+                    r.classification = Some(c.classification);
+                    r.p_value = c.p_value;
+                    r.bound = Some(*tolerance);
+                    r.interval = c.shift.map(|s| [s.low, s.high]);
+                    let shift = c
+                        .shift
+                        .map(|s| {
+                            format!(
+                                ", shift {} [{}, {}]",
+                                fmt_value(Some(s.estimate), unit),
+                                fmt_num(s.low),
+                                fmt_num(s.high)
+                            )
+                        })
+                        .unwrap_or_default();
+                    let p = c
+                        .p_value
+                        .map(|p| format!(", p = {}", fmt_p(p)))
+                        .unwrap_or_default();
+                    let effect = c
+                        .effect_size
+                        .map(|e| format!(", effect {}", fmt_num(e)))
+                        .unwrap_or_default();
+                    let head = format!(
+                        "{} (direction {direction}): canary median {} vs baseline {}",
+                        c.classification,
+                        fmt_value(r.canary, unit),
+                        fmt_value(r.baseline, unit)
+                    );
+                    r.detail = format!("{head}{shift}{effect}{p}");
+                    match c.classification {
+                        Classification::High | Classification::Low => {
+                            r.outcome = Outcome::Fail;
+                            r.critical = c.critical;
+                        }
+                        Classification::Pass => r.outcome = Outcome::Pass,
+                        Classification::NoData => {
+                            r.outcome = Outcome::Inconclusive;
+                            if let Some(reason) = c.reason {
+                                r.detail = reason;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    r.detail = format!("test could not run: {e}");
+                }
+            }
+            return r;
+        }
+        Test::Proportion { alpha, direction } => {
+            if too_few(&mut r, true) {
+                return r;
+            }
+            r.bound = Some(*alpha);
+            match stats::two_proportion_z_test(
+                canary.errors(),
+                canary.requests(),
+                baseline.errors(),
+                baseline.requests(),
+            ) {
+                Ok(z) => {
+                    r.p_value = Some(z.p_value);
+                    let diff = r.canary.unwrap_or(0.0) - r.baseline.unwrap_or(0.0);
+                    let significant = z.p_value <= *alpha;
+                    r.outcome = if significant && direction.is_bad(diff) {
+                        Outcome::Fail
+                    } else {
+                        Outcome::Pass
+                    };
+                    r.detail = format!(
+                        "canary {} vs baseline {} ({}/{} vs {}/{}), z = {:.2}, p = {} {} alpha {}",
+                        fmt_value(r.canary, ""),
+                        fmt_value(r.baseline, ""),
+                        canary.errors(),
+                        canary.requests(),
+                        baseline.errors(),
+                        baseline.requests(),
+                        z.z,
+                        fmt_p(z.p_value),
+                        if significant { "<=" } else { ">" },
+                        alpha
+                    );
+                }
+                Err(e) => r.detail = format!("test could not run: {e}"),
+            }
+        }
+        Test::TTest { alpha, direction } => {
+            if too_few(&mut r, true) {
+                return r;
+            }
+            r.bound = Some(*alpha);
+            let (cm, bm) = match metric {
+                MetricRef::Custom(name) => (
+                    canary.metric(name).map(|m| *m.moments()).unwrap_or_default(),
+                    baseline
+                        .metric(name)
+                        .map(|m| *m.moments())
+                        .unwrap_or_default(),
+                ),
+                _ => (latency_moments(canary), latency_moments(baseline)),
+            };
+            r.canary = cm.mean();
+            r.baseline = bm.mean();
+            match stats::welch_t_test_moments(&cm, &bm) {
+                Ok(t) => {
+                    r.p_value = Some(t.p_value);
+                    let diff = r.canary.unwrap_or(0.0) - r.baseline.unwrap_or(0.0);
+                    let significant = t.p_value <= *alpha;
+                    r.outcome = if significant && direction.is_bad(diff) {
+                        Outcome::Fail
+                    } else {
+                        Outcome::Pass
+                    };
+                    r.detail = format!(
+                        "canary mean {} vs baseline {}, t = {:.2} (df {:.1}), p = {} {} alpha {}",
+                        fmt_value(r.canary, unit),
+                        fmt_value(r.baseline, unit),
+                        t.t,
+                        t.df,
+                        fmt_p(t.p_value),
+                        if significant { "<=" } else { ">" },
+                        alpha
+                    );
+                }
+                Err(e) => r.detail = format!("test could not run: {e}"),
+            }
+        }
+        Test::Sequential {
+            alpha,
+            tau,
+            direction,
+        } => {
+            let empty = Totals::default();
+            let (oc, ob) = origin.map_or((&empty, &empty), |(c, b)| (c, b));
+            let (tc, tb) = (canary.totals().since(oc), baseline.totals().since(ob));
+            r.bound = Some(*alpha);
+            let look = match metric {
+                MetricRef::ErrorRate => {
+                    r.canary_samples = tc.requests;
+                    r.baseline_samples = tb.requests;
+                    r.canary = (tc.requests > 0).then(|| tc.errors as f64 / tc.requests as f64);
+                    r.baseline = (tb.requests > 0).then(|| tb.errors as f64 / tb.requests as f64);
+                    if too_few(&mut r, true) {
+                        return r;
+                    }
+                    stats::msprt_proportions(tc.errors, tc.requests, tb.errors, tb.requests, *tau)
+                }
+                _ => {
+                    let (cm, bm) = match metric {
+                        MetricRef::Custom(name) => (
+                            tc.metric(name).copied().unwrap_or_default(),
+                            tb.metric(name).copied().unwrap_or_default(),
+                        ),
+                        _ => (tc.latency_ms, tb.latency_ms),
+                    };
+                    r.canary_samples = cm.count;
+                    r.baseline_samples = bm.count;
+                    r.canary = cm.mean();
+                    r.baseline = bm.mean();
+                    if too_few(&mut r, true) {
+                        return r;
+                    }
+                    stats::msprt_means(&cm, &bm, *tau)
+                }
+            };
+            let Some(av) = state.sequential.as_mut() else {
+                r.detail = "internal: missing sequential state".to_owned();
+                return r;
+            };
+            match look {
+                Ok(look) => {
+                    av.observe(&look);
+                    r.p_value = Some(av.p_value);
+                    r.interval = Some([av.low, av.high]);
+                    let bad = match direction {
+                        Direction::Increase => av.low > 0.0,
+                        Direction::Decrease => av.high < 0.0,
+                        Direction::Either => av.low > 0.0 || av.high < 0.0,
+                    };
+                    r.outcome = if bad { Outcome::Fail } else { Outcome::Pass };
+                    r.detail = format!(
+                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {:.0}% interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks)",
+                        fmt_value(r.canary, unit),
+                        fmt_value(r.baseline, unit),
+                        r.canary_samples,
+                        r.baseline_samples,
+                        fmt_num(look.difference),
+                        (1.0 - alpha) * 100.0,
+                        fmt_num(av.low),
+                        fmt_num(av.high),
+                        fmt_p(av.p_value),
+                        av.looks
+                    );
+                }
+                Err(e) => r.detail = format!("test could not run: {e}"),
+            }
+        }
+    }
+    if r.outcome == Outcome::Fail {
+        r.critical = spec.critical;
+    }
+    r
+}

@@ -1,0 +1,93 @@
+//! Metric gates for progressive delivery: decide whether a canary may take
+//! more traffic.
+//!
+//! fledge-gate is fed on the request path and read on the control path:
+//!
+//! * [`Recorder`]: per-variant latency histogram, request and error counts
+//!   and named custom metrics (fed later through feedback), sharded so many
+//!   threads record at once without a global lock, a shared hot cache line,
+//!   a clock read or an allocation.
+//! * [`Window`]: a sliding-window snapshot of one variant (e.g. the last 60 s,
+//!   built from 10 s slots), merged across shards, plus cumulative
+//!   [`Totals`].
+//! * [`stats`]: Mann-Whitney U, Hodges-Lehmann, Welch's t, two-proportion z
+//!   and the always-valid mixture SPRT, checked against R, SciPy and Kayenta.
+//! * [`check`] and [`Judge`]: serde-configured checks (absolute thresholds,
+//!   baseline-relative bounds, Kayenta-style classification, proportion and
+//!   sequential tests, each Inconclusive below its minimum sample size)
+//!   combined into a [`Verdict`]: Pass, Fail or Inconclusive, with a
+//!   per-check explanation.
+//! * [`clock`]: injected time ([`clock::Timestamp`], [`clock::ManualClock`]),
+//!   so nothing sleeps in tests.
+//!
+//! No async, no HTTP, no dependency on other fledge crates. Minimum Rust
+//! version: 1.85.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use fledge_gate::clock::{Clock, ManualClock, Timestamp};
+//! use fledge_gate::{Judge, JudgeSpec, Recorder, RecorderConfig};
+//!
+//! const BASELINE: usize = 0;
+//! const CANARY: usize = 1;
+//!
+//! // The gate, as a rollout plan would embed it.
+//! let spec: JudgeSpec = toml::from_str(r#"
+//!     [[checks]]
+//!     kind = "threshold"
+//!     metric = "latency_p99"
+//!     max = 50.0
+//!     critical = true
+//!
+//!     [[checks]]
+//!     kind = "relative"
+//!     metric = "error_rate"
+//!     max_increase = 0.005
+//!
+//!     [[checks]]
+//!     kind = "sequential"
+//!     metric = "error_rate"
+//!     tau = 0.01
+//! "#)?;
+//! let mut judge = Judge::new(spec)?;
+//!
+//! // Request path: record every response.
+//! let recorder = Recorder::new(RecorderConfig::new(2))?;
+//! for i in 0..2_000u64 {
+//!     let latency = Duration::from_millis(10 + i % 20);
+//!     recorder.record(BASELINE, latency, i % 200 == 0);
+//!     recorder.record(CANARY, latency, i % 10 == 0); // 10 % errors
+//! }
+//!
+//! // Control path: once per tick.
+//! let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+//! clock.advance(Duration::from_secs(1));
+//! let now = clock.now();
+//! let canary = recorder.window(CANARY, now, Duration::from_secs(60))?;
+//! let baseline = recorder.window(BASELINE, now, Duration::from_secs(60))?;
+//! let verdict = judge.evaluate(&canary, &baseline);
+//! assert!(verdict.is_fail());
+//! println!("{verdict}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod clock;
+pub mod judge;
+pub mod kayenta;
+pub mod recorder;
+pub mod stats;
+pub mod window;
+
+#[doc(inline)]
+pub use check::{CheckResult, CheckSpec, MetricRef, Outcome, SpecError, Test};
+#[doc(inline)]
+pub use judge::{Judge, JudgeSpec, Report, Verdict};
+#[doc(inline)]
+pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
+#[doc(inline)]
+pub use window::{Latency, MetricWindow, Totals, Window};

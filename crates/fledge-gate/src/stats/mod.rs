@@ -1,0 +1,346 @@
+//! Two-sample statistics for gates, checked against R, SciPy and Kayenta.
+//!
+//! | function | answers | matches |
+//! |---|---|---|
+//! | [`mann_whitney_u`] | do the distributions differ? (rank test) | SciPy `mannwhitneyu(method="asymptotic")`, R `wilcox.test(exact = FALSE)` |
+//! | [`hodges_lehmann`] | by how much is the canary shifted, with a confidence interval? | R `wilcox.test(conf.int = TRUE, exact = FALSE, correct = TRUE)`, Kayenta |
+//! | [`welch_t_test`] | do the means differ? | SciPy `ttest_ind(equal_var=False)`, R `t.test` |
+//! | [`two_proportion_z_test`] | do the event rates (e.g. error rates) differ? | pooled two-proportion z-test |
+//! | [`msprt_means`], [`msprt_proportions`], [`AlwaysValid`] | sequential versions that may be checked every tick | Johari et al., "Always Valid Inference" |
+//!
+//! The first argument is always the canary (experiment), the second the
+//! baseline (control); signed results are `canary − baseline`. The
+//! `*_weighted` variants take `(value, count)` pairs, e.g. the buckets of a
+//! latency histogram, at the cost of their number of distinct values.
+//!
+//! Every function validates its input and returns a [`StatsError`] for empty,
+//! too small, NaN or infinite input; none panics, and a returned p-value is
+//! never NaN.
+//!
+//! ```
+//! use fledge_gate::stats;
+//!
+//! let canary = [12.0, 15.0, 14.0, 18.0, 16.0];
+//! let baseline = [10.0, 11.0, 9.0, 12.0, 10.5];
+//! let mw = stats::mann_whitney_u(&canary, &baseline)?;
+//! assert!(mw.p_value < 0.05);
+//! let shift = stats::hodges_lehmann(&canary, &baseline, 0.95)?;
+//! assert!(shift.low > 0.0);
+//! # Ok::<(), fledge_gate::stats::StatsError>(())
+//! ```
+
+mod dist;
+mod error;
+pub(crate) mod rank;
+mod sequential;
+
+pub use error::{Sample, StatsError};
+pub use rank::{MannWhitney, ShiftEstimate};
+pub use sequential::{AlwaysValid, Moments, Msprt, msprt_means, msprt_proportions};
+
+pub(crate) use rank::Weighted;
+
+use serde::{Deserialize, Serialize};
+
+/// Mann-Whitney U test, two-sided, normal approximation with tie and
+/// continuity correction (SciPy `mannwhitneyu(method="asymptotic")`).
+///
+/// Each sample needs at least one finite value.
+pub fn mann_whitney_u(canary: &[f64], baseline: &[f64]) -> Result<MannWhitney, StatsError> {
+    let x = Weighted::from_values(canary, Sample::Canary, 1)?;
+    let y = Weighted::from_values(baseline, Sample::Baseline, 1)?;
+    rank::mann_whitney(&x, &y)
+}
+
+/// [`mann_whitney_u`] on `(value, count)` pairs (e.g. histogram buckets).
+pub fn mann_whitney_u_weighted(
+    canary: &[(f64, u64)],
+    baseline: &[(f64, u64)],
+) -> Result<MannWhitney, StatsError> {
+    let x = Weighted::from_counts(canary, Sample::Canary, 1)?;
+    let y = Weighted::from_counts(baseline, Sample::Baseline, 1)?;
+    rank::mann_whitney(&x, &y)
+}
+
+/// Hodges-Lehmann shift `canary − baseline` with its confidence interval at
+/// level `confidence` (e.g. `0.95`), as R's
+/// `wilcox.test(canary, baseline, conf.int = TRUE, exact = FALSE, correct = TRUE)`
+/// and Netflix Kayenta compute it.
+///
+/// The interval ends are the points where the continuity-corrected Wilcoxon
+/// statistic of `canary − d` against `baseline` crosses `±z(1 − α/2)`,
+/// located to floating-point resolution (R stops its root search at
+/// `1e-4`); the estimate is the midpoint of the set of shifts where the
+/// statistic is zero, i.e. the median of the pairwise differences.
+///
+/// Errors with [`StatsError::AllTied`] when every value (after shifting) is
+/// the same.
+pub fn hodges_lehmann(
+    canary: &[f64],
+    baseline: &[f64],
+    confidence: f64,
+) -> Result<ShiftEstimate, StatsError> {
+    let x = Weighted::from_values(canary, Sample::Canary, 1)?;
+    let y = Weighted::from_values(baseline, Sample::Baseline, 1)?;
+    rank::shift_estimate(&x, &y, confidence)
+}
+
+/// [`hodges_lehmann`] on `(value, count)` pairs (e.g. histogram buckets).
+pub fn hodges_lehmann_weighted(
+    canary: &[(f64, u64)],
+    baseline: &[(f64, u64)],
+    confidence: f64,
+) -> Result<ShiftEstimate, StatsError> {
+    let x = Weighted::from_counts(canary, Sample::Canary, 1)?;
+    let y = Weighted::from_counts(baseline, Sample::Baseline, 1)?;
+    rank::shift_estimate(&x, &y, confidence)
+}
+
+/// R's `wdiff(d, zq)` inside `wilcox.test`: the continuity-corrected,
+/// standardized Wilcoxon statistic of `canary − shift` against `baseline`,
+/// minus `zq`. Exposed for conformance tests.
+#[doc(hidden)]
+pub fn wilcoxon_diff(
+    canary: &[f64],
+    baseline: &[f64],
+    shift: f64,
+    zq: f64,
+) -> Result<f64, StatsError> {
+    let x = Weighted::from_values(canary, Sample::Canary, 1)?;
+    let y = Weighted::from_values(baseline, Sample::Baseline, 1)?;
+    rank::wilcoxon_diff(&x, &y, shift, zq)
+}
+
+/// Result of [`welch_t_test`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WelchT {
+    /// The t statistic of `mean(canary) − mean(baseline)`; infinite when both
+    /// samples are constant and their means differ.
+    pub t: f64,
+    /// Welch-Satterthwaite degrees of freedom (`n₁ + n₂ − 2` when both
+    /// samples are constant).
+    pub df: f64,
+    /// Two-sided p-value, in `[0, 1]`.
+    pub p_value: f64,
+}
+
+/// Welch's unequal-variances t-test, two-sided (SciPy
+/// `ttest_ind(equal_var=False)`, R `t.test`). Each sample needs at least two
+/// values.
+///
+/// When both samples are constant the test degenerates: equal means give
+/// `t = 0, p = 1`, different means `t = ±∞, p = 0`.
+pub fn welch_t_test(canary: &[f64], baseline: &[f64]) -> Result<WelchT, StatsError> {
+    error::check_sample(canary, Sample::Canary, 2)?;
+    error::check_sample(baseline, Sample::Baseline, 2)?;
+    let (m1, v1) = mean_var(canary);
+    let (m2, v2) = mean_var(baseline);
+    welch_from(
+        m1,
+        v1,
+        canary.len() as f64,
+        m2,
+        v2,
+        baseline.len() as f64,
+    )
+}
+
+/// [`welch_t_test`] from [`Moments`] (count, sum, sum of squares), e.g. of a
+/// window's custom metric. Each side needs at least two values.
+pub fn welch_t_test_moments(canary: &Moments, baseline: &Moments) -> Result<WelchT, StatsError> {
+    for (m, sample) in [(canary, Sample::Canary), (baseline, Sample::Baseline)] {
+        if m.count == 0 {
+            return Err(StatsError::Empty { sample, min: 2 });
+        }
+        if m.count < 2 {
+            return Err(StatsError::TooSmall {
+                sample,
+                len: 1,
+                min: 2,
+            });
+        }
+    }
+    let m1 = error::finite(canary.sum / canary.count as f64, "canary mean")?;
+    let m2 = error::finite(baseline.sum / baseline.count as f64, "baseline mean")?;
+    welch_from(
+        m1,
+        canary.variance().unwrap_or(0.0),
+        canary.count as f64,
+        m2,
+        baseline.variance().unwrap_or(0.0),
+        baseline.count as f64,
+    )
+}
+
+fn mean_var(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let ss: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+    (mean, ss / (n - 1.0))
+}
+
+fn welch_from(m1: f64, v1: f64, n1: f64, m2: f64, v2: f64, n2: f64) -> Result<WelchT, StatsError> {
+    let m1 = error::finite(m1, "canary mean")?;
+    let m2 = error::finite(m2, "baseline mean")?;
+    let v1 = error::finite(v1, "canary variance")?;
+    let v2 = error::finite(v2, "baseline variance")?;
+    let diff = error::finite(m1 - m2, "difference of means")?;
+    let a = v1 / n1;
+    let b = v2 / n2;
+    let se2 = a + b;
+    if se2 <= 0.0 {
+        return Ok(if diff == 0.0 {
+            WelchT {
+                t: 0.0,
+                df: n1 + n2 - 2.0,
+                p_value: 1.0,
+            }
+        } else {
+            WelchT {
+                t: if diff > 0.0 {
+                    f64::INFINITY
+                } else {
+                    f64::NEG_INFINITY
+                },
+                df: n1 + n2 - 2.0,
+                p_value: 0.0,
+            }
+        });
+    }
+    let t = error::finite(diff / se2.sqrt(), "t statistic")?;
+    let df = error::finite(
+        se2 * se2 / (a * a / (n1 - 1.0) + b * b / (n2 - 1.0)),
+        "degrees of freedom",
+    )?;
+    Ok(WelchT {
+        t,
+        df,
+        p_value: dist::t_two_sided(t, df),
+    })
+}
+
+/// Result of [`two_proportion_z_test`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProportionZ {
+    /// z score of `rate(canary) − rate(baseline)` with the pooled standard
+    /// error (positive when the canary rate is higher; `0` when both rates
+    /// are 0 or both are 1).
+    pub z: f64,
+    /// Two-sided p-value, in `[0, 1]`.
+    pub p_value: f64,
+}
+
+/// Two-proportion z-test with pooled standard error, two-sided: do the event
+/// rates `canary_events / canary_n` and `baseline_events / baseline_n`
+/// differ? Each group needs at least one trial and no more events than
+/// trials.
+pub fn two_proportion_z_test(
+    canary_events: u64,
+    canary_n: u64,
+    baseline_events: u64,
+    baseline_n: u64,
+) -> Result<ProportionZ, StatsError> {
+    check_counts(canary_events, canary_n, Sample::Canary)?;
+    check_counts(baseline_events, baseline_n, Sample::Baseline)?;
+    let (x1, n1) = (canary_events as f64, canary_n as f64);
+    let (x2, n2) = (baseline_events as f64, baseline_n as f64);
+    let p1 = x1 / n1;
+    let p2 = x2 / n2;
+    let pooled = (x1 + x2) / (n1 + n2);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    let z = if se > 0.0 { (p1 - p2) / se } else { 0.0 };
+    let z = error::finite(z, "z score")?;
+    Ok(ProportionZ {
+        z,
+        p_value: dist::normal_two_sided(z),
+    })
+}
+
+pub(crate) fn check_counts(events: u64, trials: u64, sample: Sample) -> Result<(), StatsError> {
+    if trials == 0 {
+        return Err(StatsError::Empty { sample, min: 1 });
+    }
+    if events > trials {
+        return Err(StatsError::EventsExceedTrials {
+            sample,
+            events,
+            trials,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = mann_whitney_u(&[], &[1.0]).unwrap_err();
+        assert_eq!(
+            e,
+            StatsError::Empty {
+                sample: Sample::Canary,
+                min: 1
+            }
+        );
+        assert!(e.to_string().contains("canary sample is empty"));
+        let e = welch_t_test(&[1.0, f64::NAN], &[1.0, 2.0]).unwrap_err();
+        assert_eq!(
+            e,
+            StatsError::NaN {
+                sample: Sample::Canary,
+                index: 1
+            }
+        );
+        let e = welch_t_test(&[1.0, 2.0], &[1.0]).unwrap_err();
+        assert!(matches!(e, StatsError::TooSmall { min: 2, .. }));
+        let e = two_proportion_z_test(5, 4, 1, 10).unwrap_err();
+        assert!(matches!(e, StatsError::EventsExceedTrials { .. }));
+        let e = hodges_lehmann(&[1.0], &[f64::INFINITY], 0.95).unwrap_err();
+        assert!(matches!(e, StatsError::Infinite { .. }));
+        let e = hodges_lehmann(&[1.0, 1.0], &[1.0], 0.95).unwrap_err();
+        assert_eq!(e, StatsError::AllTied);
+        let e = hodges_lehmann(&[1.0, 2.0], &[1.0], 1.5).unwrap_err();
+        assert!(matches!(
+            e,
+            StatsError::InvalidParameter {
+                name: "confidence",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn all_tied_mann_whitney_is_p_one() {
+        let r = mann_whitney_u(&[3.0, 3.0], &[3.0, 3.0, 3.0]).unwrap();
+        assert_eq!(r.u, 3.0);
+        assert_eq!(r.z, 0.0);
+        assert_eq!(r.p_value, 1.0);
+    }
+
+    #[test]
+    fn constant_welch_degenerates() {
+        let r = welch_t_test(&[2.0, 2.0], &[2.0, 2.0, 2.0]).unwrap();
+        assert_eq!((r.t, r.p_value), (0.0, 1.0));
+        let r = welch_t_test(&[3.0, 3.0], &[2.0, 2.0, 2.0]).unwrap();
+        assert_eq!(r.p_value, 0.0);
+        assert!(r.t.is_infinite() && r.t > 0.0);
+    }
+
+    #[test]
+    fn weighted_equals_expanded() {
+        let a = [1.0, 1.0, 2.0, 5.0, 5.0, 5.0];
+        let b = [1.0, 3.0, 3.0, 4.0];
+        let plain = mann_whitney_u(&a, &b).unwrap();
+        let weighted =
+            mann_whitney_u_weighted(&[(5.0, 3), (1.0, 2), (2.0, 1)], &[(3.0, 2), (1.0, 1), (4.0, 1)])
+                .unwrap();
+        assert_eq!(plain, weighted);
+        let h1 = hodges_lehmann(&a, &b, 0.9).unwrap();
+        let h2 =
+            hodges_lehmann_weighted(&[(5.0, 3), (1.0, 2), (2.0, 1)], &[(3.0, 2), (1.0, 1), (4.0, 1)], 0.9)
+                .unwrap();
+        assert_eq!(h1, h2);
+    }
+}

@@ -1,0 +1,280 @@
+//! Window snapshots: what the control path reads from a [`Recorder`](crate::Recorder).
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::clock::Timestamp;
+use crate::stats::Moments;
+
+/// Latency distribution of a window, in microsecond resolution (1 µs to
+/// 60 s, 3 significant figures; slower requests count as 60 s).
+///
+/// Values are reported in milliseconds as `f64`, the unit of latency checks.
+#[derive(Clone)]
+pub struct Latency {
+    pub(crate) hist: Histogram<u32>,
+}
+
+impl std::fmt::Debug for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Latency")
+            .field("count", &self.count())
+            .field("p50_ms", &self.quantile_ms(0.5))
+            .field("p99_ms", &self.quantile_ms(0.99))
+            .field("max_ms", &self.max_ms())
+            .finish()
+    }
+}
+
+impl Latency {
+    pub(crate) fn empty() -> Latency {
+        Latency {
+            hist: crate::recorder::new_histogram(),
+        }
+    }
+
+    /// Number of recorded requests.
+    pub fn count(&self) -> u64 {
+        self.hist.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.hist.is_empty()
+    }
+
+    /// The latency at quantile `q` (`0.99` for p99) in milliseconds, or `None`
+    /// when empty or `q` is not in `[0, 1]`.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        if self.is_empty() || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        Some(us_to_ms(self.hist.value_at_quantile(q)))
+    }
+
+    /// The latency at quantile `q` as a [`Duration`].
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        if self.is_empty() || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        Some(Duration::from_micros(self.hist.value_at_quantile(q)))
+    }
+
+    /// Mean latency in milliseconds (from the histogram's buckets).
+    pub fn mean_ms(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.hist.mean() / 1_000.0)
+    }
+
+    /// Smallest recorded latency in milliseconds.
+    pub fn min_ms(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| us_to_ms(self.hist.min()))
+    }
+
+    /// Largest recorded latency in milliseconds.
+    pub fn max_ms(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| us_to_ms(self.hist.max()))
+    }
+
+    /// Recorded values with their counts, ascending: `(latency_ms, count)`
+    /// per non-empty histogram bucket. This is the input of rank tests
+    /// ([`crate::stats::mann_whitney_u_weighted`]).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.hist
+            .iter_recorded()
+            .map(|v| (us_to_ms(v.value_iterated_to()), u64::from(v.count_at_value())))
+            .collect()
+    }
+
+    /// Expands the buckets into at most `limit` sample values (in
+    /// milliseconds), thinning evenly when there are more; for tests that need
+    /// plain slices.
+    pub fn samples_ms(&self, limit: usize) -> Vec<f64> {
+        let total = self.count();
+        if total == 0 || limit == 0 {
+            return Vec::new();
+        }
+        let step = (total as f64 / limit as f64).max(1.0);
+        let mut out = Vec::with_capacity(limit.min(usize::try_from(total).unwrap_or(limit)));
+        let mut next = step / 2.0;
+        let mut seen = 0u64;
+        for (value, count) in self.buckets() {
+            let end = seen + count;
+            while (next as u64) < end && out.len() < limit {
+                out.push(value);
+                next += step;
+            }
+            seen = end;
+        }
+        out
+    }
+}
+
+fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1_000.0
+}
+
+/// A custom metric's samples in a window (fed through
+/// [`Recorder::record_metric`](crate::Recorder::record_metric)).
+///
+/// `count`, `mean`, `variance`, `min` and `max` are exact; `samples` holds up
+/// to the configured cap per recorder shard and time slot, chosen uniformly
+/// at random (reservoir sampling) when more arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricWindow {
+    pub(crate) name: String,
+    pub(crate) moments: Moments,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) samples: Vec<f64>,
+}
+
+impl MetricWindow {
+    /// The metric's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Number of values recorded (exact).
+    pub fn count(&self) -> u64 {
+        self.moments.count
+    }
+    /// Count, sum and sum of squares (exact).
+    pub fn moments(&self) -> &Moments {
+        &self.moments
+    }
+    /// Mean of all recorded values.
+    pub fn mean(&self) -> Option<f64> {
+        self.moments.mean()
+    }
+    /// Sample variance of all recorded values.
+    pub fn variance(&self) -> Option<f64> {
+        self.moments.variance()
+    }
+    /// Smallest value.
+    pub fn min(&self) -> Option<f64> {
+        (self.moments.count > 0).then_some(self.min)
+    }
+    /// Largest value.
+    pub fn max(&self) -> Option<f64> {
+        (self.moments.count > 0).then_some(self.max)
+    }
+    /// Retained samples (all of them up to the cap, then a uniform reservoir).
+    pub fn samples(&self) -> &[f64] {
+        &self.samples
+    }
+}
+
+/// Counters since the recorder was created (not windowed): the input of the
+/// sequential test, which measures "since the step started" as the
+/// difference of two `Totals` (see [`Totals::since`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Requests recorded.
+    pub requests: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// Latency moments in milliseconds (exact, unclamped up to 60 s).
+    pub latency_ms: Moments,
+    /// Custom metrics' moments, by name, in the recorder's metric order.
+    pub metrics: Vec<(String, Moments)>,
+}
+
+impl Totals {
+    /// `self − earlier`: what was recorded after `earlier` was taken.
+    pub fn since(&self, earlier: &Totals) -> Totals {
+        Totals {
+            requests: self.requests.saturating_sub(earlier.requests),
+            errors: self.errors.saturating_sub(earlier.errors),
+            latency_ms: self.latency_ms.since(&earlier.latency_ms),
+            metrics: self
+                .metrics
+                .iter()
+                .map(|(name, m)| {
+                    let before = earlier
+                        .metric(name)
+                        .copied()
+                        .unwrap_or_default();
+                    (name.clone(), m.since(&before))
+                })
+                .collect(),
+        }
+    }
+
+    /// A custom metric's moments by name.
+    pub fn metric(&self, name: &str) -> Option<&Moments> {
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, m)| m)
+    }
+}
+
+/// A snapshot of one variant over a sliding window, merged across shards.
+///
+/// Built by [`Recorder::window`](crate::Recorder::window); owns its data, so
+/// it can be kept, compared and sent to another thread.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub(crate) variant: usize,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) latency: Latency,
+    pub(crate) metrics: Vec<MetricWindow>,
+    pub(crate) totals: Totals,
+}
+
+impl Window {
+    /// An empty window (no data) for `variant` ending at `end`.
+    pub fn empty(variant: usize, end: Timestamp) -> Window {
+        Window {
+            variant,
+            start: end,
+            end,
+            requests: 0,
+            errors: 0,
+            latency: Latency::empty(),
+            metrics: Vec::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// The variant index this window describes.
+    pub fn variant(&self) -> usize {
+        self.variant
+    }
+    /// Start of the time covered (slot-aligned, so possibly before `end − span`).
+    pub fn start(&self) -> Timestamp {
+        self.start
+    }
+    /// End of the time covered (the `now` the window was taken at).
+    pub fn end(&self) -> Timestamp {
+        self.end
+    }
+    /// Requests recorded in the window.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+    /// Of which errors.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+    /// `errors / requests`, or `None` without requests.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.errors as f64 / self.requests as f64)
+    }
+    /// The latency distribution.
+    pub fn latency(&self) -> &Latency {
+        &self.latency
+    }
+    /// A custom metric by name (`None` if the recorder has no such metric).
+    pub fn metric(&self, name: &str) -> Option<&MetricWindow> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+    /// All custom metrics, in the recorder's order.
+    pub fn metrics(&self) -> &[MetricWindow] {
+        &self.metrics
+    }
+    /// Cumulative counters since the recorder was created, as of `end`.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+}
