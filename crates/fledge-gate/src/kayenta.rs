@@ -15,7 +15,13 @@
 //! * **NoData** when a sample is empty (with [`NanStrategy::Remove`]).
 //!
 //! A High or Low result of a critical metric is *critical* when the effect
-//! size also passes the critical thresholds.
+//! size also passes the critical thresholds (an undefined effect size counts
+//! as passing, as in Kayenta).
+//!
+//! One deliberate difference: when both samples are constant but different,
+//! Kayenta adds random noise before the test (R cannot build an interval on
+//! all-tied data); here the shift is exact (`canary − baseline`, with a
+//! zero-width interval), so the result is deterministic.
 //!
 //! ```
 //! use fledge_gate::kayenta::{classify, Classification, ClassifierConfig, Direction};
@@ -285,7 +291,18 @@ pub(crate) fn classify_prepared(
         r.effect_size = Some(1.0);
         return Ok(r);
     }
-    let shift = crate::stats::rank::shift_estimate(x, y, config.confidence)?;
+    // Two constant samples (different values): R cannot build an interval
+    // and Kayenta adds random noise; the shift is known exactly, so use it.
+    let shift = if x.values.len() == 1 && y.values.len() == 1 {
+        let d = x.values[0] - y.values[0];
+        ShiftEstimate {
+            estimate: d,
+            low: d,
+            high: d,
+        }
+    } else {
+        crate::stats::rank::shift_estimate(x, y, config.confidence)?
+    };
     let mw = crate::stats::rank::mann_whitney(x, y)?;
     let effect = match config.effect_measure {
         EffectSizeMeasure::MeanRatio => {

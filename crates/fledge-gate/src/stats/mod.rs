@@ -67,11 +67,20 @@ pub fn mann_whitney_u_weighted(
 /// `wilcox.test(canary, baseline, conf.int = TRUE, exact = FALSE, correct = TRUE)`
 /// and Netflix Kayenta compute it.
 ///
-/// The interval ends are the points where the continuity-corrected Wilcoxon
-/// statistic of `canary − d` against `baseline` crosses `±z(1 − α/2)`,
-/// located to floating-point resolution (R stops its root search at
-/// `1e-4`); the estimate is the midpoint of the set of shifts where the
-/// statistic is zero, i.e. the median of the pairwise differences.
+/// The interval ends are the shifts `d` where the continuity-corrected,
+/// tie-corrected Wilcoxon statistic of `canary − d` against `baseline`
+/// crosses `±z(1 − α/2)`; the estimate is where the uncorrected statistic
+/// crosses zero (close to the median of the pairwise differences). Roots are
+/// found exactly as R does: Brent's method (`uniroot`) with R's absolute
+/// tolerance of `1e-4`, searching `[min(canary) − max(baseline),
+/// max(canary) − min(baseline)]` and returning an end of that range when
+/// the statistic does not cross inside it.
+///
+/// Because of that fixed tolerance, results are only as precise as `1e-4`
+/// in the data's units: express data so that `1e-4` is negligible (latency
+/// in milliseconds, not seconds). On data whose whole range is below `1e-4`
+/// R's procedure — and this one — can even return `low > high`; Kayenta
+/// classifies on these raw ends, and so does [`crate::kayenta`].
 ///
 /// Errors with [`StatsError::AllTied`] when every value (after shifting) is
 /// the same.
@@ -108,7 +117,17 @@ pub fn wilcoxon_diff(
 ) -> Result<f64, StatsError> {
     let x = Weighted::from_values(canary, Sample::Canary, 1)?;
     let y = Weighted::from_values(baseline, Sample::Baseline, 1)?;
-    rank::wilcoxon_diff(&x, &y, shift, zq)
+    rank::wilcoxon_diff(&x, &y, shift, zq, true)
+}
+
+/// The standard normal quantile `z` with `P(Z <= z) = p`, for `p` in
+/// `(0, 1)` (e.g. `0.975` → 1.96); `NaN` outside.
+pub fn normal_quantile(p: f64) -> f64 {
+    if p > 0.0 && p < 1.0 {
+        dist::normal_quantile(p)
+    } else {
+        f64::NAN
+    }
 }
 
 /// Result of [`welch_t_test`].

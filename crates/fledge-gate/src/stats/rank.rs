@@ -198,33 +198,36 @@ pub(crate) fn mann_whitney(x: &Weighted, y: &Weighted) -> Result<MannWhitney, St
 }
 
 /// Result of [`hodges_lehmann`](super::hodges_lehmann): the location shift
-/// `canary - baseline` and its confidence interval.
+/// `canary − baseline` and its confidence interval, as R reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ShiftEstimate {
     /// The Hodges-Lehmann estimate of the shift (canary − baseline).
     pub estimate: f64,
-    /// Lower end of the confidence interval.
+    /// Lower end of the confidence interval (R's root at `+z`).
     pub low: f64,
-    /// Upper end of the confidence interval.
+    /// Upper end of the confidence interval (R's root at `−z`; see
+    /// [`hodges_lehmann`](super::hodges_lehmann) for why it can be below
+    /// `low` on data of a scale below `1e-4`).
     pub high: f64,
 }
 
-/// R's `wdiff(d, zq)` from `wilcox.test` with `correct = TRUE`, two-sided.
+/// R's `wdiff(d, zq)` from `wilcox.test`, two-sided: the standardized
+/// Wilcoxon statistic of `x − shift` against `y`, minus `zq`, with the
+/// continuity correction when `correct`.
 pub(crate) fn wilcoxon_diff(
     x: &Weighted,
     y: &Weighted,
     shift: f64,
     zq: f64,
+    correct: bool,
 ) -> Result<f64, StatsError> {
     let (n1, n2) = (x.total, y.total);
     let (u, ties) = u_and_ties(x, y, shift);
     let dz = u - n1 * n2 / 2.0;
-    let correction = if dz > 0.0 {
-        0.5
-    } else if dz < 0.0 {
-        -0.5
-    } else {
+    let correction = if !correct || dz == 0.0 {
         0.0
+    } else {
+        0.5 * dz.signum()
     };
     let s = sigma(n1, n2, ties);
     if s <= 0.0 || !s.is_finite() {
@@ -233,43 +236,86 @@ pub(crate) fn wilcoxon_diff(
     Ok((dz - correction) / s - zq)
 }
 
-/// Converges on the jump of the non-increasing step function `f` between
-/// `lo` (where `f > 0`) and `hi` (where `f < 0`), to floating-point
-/// resolution. Returns the boundary points `(last > 0, first < 0)` of a
-/// zero plateau when there is one: `(a, b)` with `f` zero in between.
-fn bracket_sign_change(
+/// Brent's root finder as R's `uniroot` runs it (`R_zeroin2`: inverse
+/// quadratic / secant steps guarded by bisection, absolute tolerance `tol`,
+/// at most `max_iter` steps), so results match R's to the last bit. `fa` and
+/// `fb` are `f(a)` and `f(b)`, of opposite signs.
+fn zeroin(
     f: &mut dyn FnMut(f64) -> Result<f64, StatsError>,
-    mut lo: f64,
-    mut hi: f64,
-) -> Result<(f64, f64), StatsError> {
-    // Boundary between f > 0 and f <= 0.
-    let (mut a_lo, mut a_hi) = (lo, hi);
-    for _ in 0..200 {
-        let mid = a_lo + (a_hi - a_lo) / 2.0;
-        if mid <= a_lo || mid >= a_hi {
-            break;
+    a0: f64,
+    b0: f64,
+    fa0: f64,
+    fb0: f64,
+    tol: f64,
+    max_iter: usize,
+) -> Result<f64, StatsError> {
+    let (mut a, mut b, mut fa, mut fb) = (a0, b0, fa0, fb0);
+    let (mut c, mut fc) = (a, fa);
+    if fa == 0.0 {
+        return Ok(a);
+    }
+    if fb == 0.0 {
+        return Ok(b);
+    }
+    for _ in 0..=max_iter {
+        let prev_step = b - a;
+        if fc.abs() < fb.abs() {
+            // Make b the best approximation so far.
+            a = b;
+            b = c;
+            c = a;
+            fa = fb;
+            fb = fc;
+            fc = fa;
         }
-        if f(mid)? > 0.0 {
-            a_lo = mid;
-        } else {
-            a_hi = mid;
+        let tol_act = 2.0 * f64::EPSILON * b.abs() + tol / 2.0;
+        let mut new_step = (c - b) / 2.0;
+        if new_step.abs() <= tol_act || fb == 0.0 {
+            return Ok(b);
+        }
+        if prev_step.abs() >= tol_act && fa.abs() > fb.abs() {
+            // Interpolation: secant with two points, inverse quadratic with three.
+            let cb = c - b;
+            let (mut p, mut q);
+            if a == c {
+                let t1 = fb / fa;
+                p = cb * t1;
+                q = 1.0 - t1;
+            } else {
+                let qa = fa / fc;
+                let t1 = fb / fc;
+                let t2 = fb / fa;
+                p = t2 * (cb * qa * (qa - t1) - (b - a) * (t1 - 1.0));
+                q = (qa - 1.0) * (t1 - 1.0) * (t2 - 1.0);
+            }
+            if p > 0.0 {
+                q = -q;
+            } else {
+                p = -p;
+            }
+            if p < 0.75 * cb * q - (tol_act * q).abs() / 2.0 && p < (prev_step * q / 2.0).abs() {
+                new_step = p / q;
+            }
+        }
+        if new_step.abs() < tol_act {
+            new_step = if new_step > 0.0 { tol_act } else { -tol_act };
+        }
+        a = b;
+        fa = fb;
+        b += new_step;
+        fb = f(b)?;
+        if (fb > 0.0 && fc > 0.0) || (fb < 0.0 && fc < 0.0) {
+            c = a;
+            fc = fa;
         }
     }
-    // Boundary between f >= 0 and f < 0, starting from the first boundary.
-    lo = a_lo;
-    for _ in 0..200 {
-        let mid = lo + (hi - lo) / 2.0;
-        if mid <= lo || mid >= hi {
-            break;
-        }
-        if f(mid)? >= 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok((a_lo, hi))
+    Ok(b)
 }
+
+/// R's root tolerance in `wilcox.test` (`uniroot(..., tol = 1e-4)`).
+const ROOT_TOL: f64 = 1e-4;
+/// R's `uniroot` default iteration limit.
+const ROOT_MAX_ITER: usize = 1000;
 
 pub(crate) fn shift_estimate(
     x: &Weighted,
@@ -288,8 +334,11 @@ pub(crate) fn shift_estimate(
     let alpha = 1.0 - confidence;
     let zq = dist::normal_quantile(1.0 - alpha / 2.0);
 
+    // R: root(zq) returns an end of the range when the statistic does not
+    // cross zq inside it, and uniroot(wdiff, c(mumin, mumax), tol = 1e-4)
+    // otherwise.
     let root = |zq: f64| -> Result<f64, StatsError> {
-        let mut f = |d: f64| wilcoxon_diff(x, y, d, zq);
+        let mut f = |d: f64| wilcoxon_diff(x, y, d, zq, true);
         let f_lower = f(mu_min)?;
         if f_lower <= 0.0 {
             return Ok(mu_min);
@@ -298,34 +347,21 @@ pub(crate) fn shift_estimate(
         if f_upper >= 0.0 {
             return Ok(mu_max);
         }
-        let (a, b) = bracket_sign_change(&mut f, mu_min, mu_max)?;
-        // A strict jump gives a == b up to rounding; a zero plateau is
-        // reported at its midpoint.
-        Ok(a + (b - a) / 2.0)
+        zeroin(&mut f, mu_min, mu_max, f_lower, f_upper, ROOT_TOL, ROOT_MAX_ITER)
     };
     let low = root(zq)?;
     let high = root(-zq)?;
 
-    // The estimate: the zero of wdiff(d, 0), the midpoint of the plateau
-    // where the corrected statistic is exactly zero (the median of the
-    // pairwise differences).
-    let mut f0 = |d: f64| wilcoxon_diff(x, y, d, 0.0);
+    // R computes the estimate without the continuity correction.
+    let mut f0 = |d: f64| wilcoxon_diff(x, y, d, 0.0, false);
     let f_lower = f0(mu_min)?;
     let f_upper = f0(mu_max)?;
-    let estimate = if f_lower <= 0.0 && f_upper >= 0.0 {
+    let estimate = if f_lower.signum() == f_upper.signum() && f_lower != 0.0 {
+        // No sign change (only possible with extreme ties): R would stop
+        // with an error; the middle of the range is the honest answer.
         mu_min + (mu_max - mu_min) / 2.0
-    } else if f_lower <= 0.0 {
-        mu_min
-    } else if f_upper >= 0.0 {
-        mu_max
     } else {
-        let (a, b) = bracket_sign_change(&mut f0, mu_min, mu_max)?;
-        a + (b - a) / 2.0
-    };
-    let (low, high) = if low <= high {
-        (low, high)
-    } else {
-        (high, low)
+        zeroin(&mut f0, mu_min, mu_max, f_lower, f_upper, ROOT_TOL, ROOT_MAX_ITER)?
     };
     Ok(ShiftEstimate {
         estimate: super::error::finite(estimate, "shift estimate")?,
