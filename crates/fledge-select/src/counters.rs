@@ -1,54 +1,60 @@
-//! Per-variant pick counters, sharded so that threads do not fight over one
-//! cache line: each thread adds to its own shard's line, readers sum the
-//! shards.
+//! Per-variant pick counters, one row per counter slot (see
+//! [`local`](crate::local)): each thread writes only its own row, on cache
+//! lines no other thread writes, and readers sum the rows.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-use crate::local;
+use crate::local::{self, OVERFLOW, SLOTS};
 
 /// Counters per cache line (8 × 8 bytes fill a 64-byte line; `CachePadded`
 /// pads to 128 on x86-64 to keep adjacent-line prefetch apart too).
 const PER_LINE: usize = 8;
 
 pub(crate) struct PickCounters {
+    /// `SLOTS + 1` rows (the last is the shared overflow row) of
+    /// `lines_per_row` lines.
     lines: Box<[CachePadded<[AtomicU64; PER_LINE]>]>,
-    lines_per_shard: usize,
-    shard_mask: usize,
+    lines_per_row: usize,
     variants: usize,
 }
 
 impl PickCounters {
     pub(crate) fn new(variants: usize) -> Self {
-        let parallelism = std::thread::available_parallelism().map_or(4, usize::from);
-        // A few shards per core keeps two busy threads on different shards
-        // with high probability; a power of two makes the reduction a mask.
-        let shards = (parallelism * 4).next_power_of_two().clamp(2, 64);
-        let lines_per_shard = variants.div_ceil(PER_LINE).max(1);
-        let lines = (0..shards * lines_per_shard)
+        let lines_per_row = variants.div_ceil(PER_LINE).max(1);
+        let lines = (0..(SLOTS + 1) * lines_per_row)
             .map(|_| CachePadded::new(Default::default()))
             .collect();
         PickCounters {
             lines,
-            lines_per_shard,
-            shard_mask: shards - 1,
+            lines_per_row,
             variants,
         }
     }
 
-    /// Counts one pick of variant `index` on this thread's shard.
+    /// Counts one pick of variant `index` in this thread's row.
     #[inline]
     pub(crate) fn add(&self, index: usize) {
-        let shard = local::shard() & self.shard_mask;
-        let line = shard * self.lines_per_shard + index / PER_LINE;
-        if let Some(line) = self.lines.get(line) {
-            line[index % PER_LINE].fetch_add(1, Ordering::Relaxed);
+        let slot = local::slot();
+        let line = slot * self.lines_per_row + index / PER_LINE;
+        let Some(counter) = self.lines.get(line).map(|line| &line[index % PER_LINE]) else {
+            return;
+        };
+        if slot < OVERFLOW {
+            // This thread is the only writer of its slot's row: a plain load
+            // and store count exactly, without a locked instruction.
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        } else {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// The picks of variant `index` summed over the shards (0 when out of
-    /// range). Concurrent picks may or may not be included.
+    /// The picks of variant `index` summed over the rows (0 when out of
+    /// range). Picks racing with this read may or may not be included.
     pub(crate) fn get(&self, index: usize) -> u64 {
         if index >= self.variants {
             return 0;
@@ -56,24 +62,21 @@ impl PickCounters {
         self.lines
             .iter()
             .skip(index / PER_LINE)
-            .step_by(self.lines_per_shard)
+            .step_by(self.lines_per_row)
             .map(|line| line[index % PER_LINE].load(Ordering::Relaxed))
             .fold(0u64, u64::wrapping_add)
-    }
-
-    pub(crate) fn shards(&self) -> usize {
-        self.shard_mask + 1
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Barrier;
+
     use super::*;
 
     #[test]
-    fn sums_over_threads_and_shards() {
+    fn sums_over_threads() {
         let counters = PickCounters::new(10);
-        assert!(counters.shards() >= 2);
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
@@ -90,8 +93,33 @@ mod tests {
         counters.add(99); // out of range: ignored, no panic
     }
 
+    /// More live threads than slots: the extra ones share the overflow row
+    /// and nothing is lost.
     #[test]
-    fn counters_of_one_shard_do_not_share_a_line_with_another_shard() {
+    fn exact_with_more_threads_than_slots() {
+        let _serial = local::SLOT_HUNGRY_TESTS.lock();
+        let counters = PickCounters::new(17);
+        let threads = SLOTS + 8;
+        let barrier = Barrier::new(threads);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    // All alive at once, so some must overflow.
+                    barrier.wait();
+                    for i in 0..1_700 {
+                        counters.add(i % 17);
+                    }
+                    barrier.wait();
+                });
+            }
+        });
+        for i in 0..17 {
+            assert_eq!(counters.get(i), 100 * threads as u64, "variant {i}");
+        }
+    }
+
+    #[test]
+    fn rows_do_not_share_cache_lines() {
         let counters = PickCounters::new(2);
         let a = &counters.lines[0] as *const _ as usize;
         let b = &counters.lines[1] as *const _ as usize;

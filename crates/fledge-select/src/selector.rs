@@ -2,27 +2,32 @@
 //! without locks.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 
 use crate::counters::PickCounters;
 use crate::split::index_for_bucket;
-use crate::{MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, local};
+use crate::{BUCKETS, MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, local};
 
 /// Picks a variant for each request from the current [`Split`], which the
 /// control path replaces with [`publish`](Selector::publish).
 ///
 /// - Picking ([`pick_by_bucket`](Selector::pick_by_bucket),
 ///   [`pick_random`](Selector::pick_random)) takes no lock and allocates
-///   nothing: it loads the current split through an atomic pointer
-///   (`arc-swap`), scans at most 64 running totals, and counts the pick in a
-///   per-thread shard.
+///   nothing, and counts the pick in counters only the picking thread writes.
 /// - [`publish`](Selector::publish) swaps the split atomically; every thread
 ///   sees it on its next pick. Each publish increments the
 ///   [`version`](Selector::version).
 /// - The variant set (ids and their order) is fixed when the selector is
 ///   built, so a [`VariantIndex`] it returns stays valid for its whole life.
+///
+/// The current split lives behind `arc-swap`. Splits of up to
+/// [`PACKED_VARIANTS`](Selector::PACKED_VARIANTS) variants (canary / stable,
+/// A/B/n tests) are also mirrored into one atomic word holding their bucket
+/// boundaries, so a pick reads a single `u64` instead of taking an `arc-swap`
+/// guard; larger splits are read through `arc-swap`.
 ///
 /// `Selector` is `Send + Sync`; share it with an `Arc`.
 ///
@@ -42,13 +47,21 @@ use crate::{MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, local};
 /// # Ok::<(), fledge_select::SelectError>(())
 /// ```
 pub struct Selector {
+    /// The source of truth: split, version and running totals.
     table: ArcSwap<Table>,
+    /// The running totals of all but the last variant, 16 bits each, unused
+    /// lanes `0xFFFF`; meaningful only when `packed_ok`.
+    packed: AtomicU64,
+    /// Whether the variant count allows `packed` (fixed for life).
+    packed_ok: bool,
+    /// Serializes publishers so `table` and `packed` always change together.
+    publish_lock: Mutex<()>,
     ids: Box<[VariantId]>,
     counters: PickCounters,
 }
 
-/// What a pick reads: the running totals inline (one or two cache lines),
-/// plus the split and its version for readers on the control path.
+/// What a pick reads on the `arc-swap` path: the running totals inline, plus
+/// the split and its version for readers on the control path.
 struct Table {
     len: usize,
     ends: [u16; MAX_VARIANTS],
@@ -77,7 +90,39 @@ impl Table {
     }
 }
 
+/// Lanes of 16 bits in the packed word.
+const LANES: usize = 4;
+
+/// Packs the running totals of all but the last variant (the last always
+/// ends at 10 000); `None` when there are more than `LANES` of them.
+fn pack(ends: &[u16]) -> Option<u64> {
+    let boundaries = ends.split_last().map_or(&[][..], |(_, rest)| rest);
+    if boundaries.len() > LANES {
+        return None;
+    }
+    let mut packed = u64::MAX;
+    for (lane, &end) in boundaries.iter().enumerate() {
+        packed &= !(0xFFFF << (16 * lane));
+        packed |= u64::from(end) << (16 * lane);
+    }
+    Some(packed)
+}
+
+/// The variant owning `bucket` (already below 10 000) given packed
+/// boundaries: how many boundaries are at or below it. Unused lanes hold
+/// 0xFFFF, above every bucket.
+#[inline]
+fn index_packed(packed: u64, bucket: u32) -> usize {
+    (0..LANES)
+        .map(|lane| usize::from(((packed >> (16 * lane)) & 0xFFFF) as u32 <= bucket))
+        .sum()
+}
+
 impl Selector {
+    /// The largest split whose boundaries fit in one atomic word: picks from
+    /// it never touch `arc-swap`.
+    pub const PACKED_VARIANTS: usize = LANES + 1;
+
     /// A selector whose variant set is `split`'s, at version 0.
     pub fn new(split: Split) -> Self {
         Selector::with_version(split, 0)
@@ -88,8 +133,12 @@ impl Selector {
     pub fn with_version(split: Split, version: u64) -> Self {
         let ids: Box<[VariantId]> = split.ids().cloned().collect();
         let counters = PickCounters::new(ids.len());
+        let packed = pack(split.ends());
         Selector {
             table: ArcSwap::from_pointee(Table::new(split, version)),
+            packed: AtomicU64::new(packed.unwrap_or(u64::MAX)),
+            packed_ok: packed.is_some(),
+            publish_lock: Mutex::new(()),
             ids,
             counters,
         }
@@ -101,9 +150,23 @@ impl Selector {
     /// is taken modulo 10 000. No lock, no allocation.
     #[inline]
     pub fn pick_by_bucket(&self, bucket: u32) -> VariantIndex {
-        let index = self.table.load().index_for_bucket(bucket);
+        let index = self.index_for_bucket(bucket);
         self.counters.add(index);
         VariantIndex::new_unchecked(index)
+    }
+
+    #[inline]
+    fn index_for_bucket(&self, bucket: u32) -> usize {
+        if self.packed_ok {
+            let bucket = if bucket < BUCKETS {
+                bucket
+            } else {
+                bucket % BUCKETS
+            };
+            index_packed(self.packed.load(Ordering::Acquire), bucket)
+        } else {
+            self.table.load().index_for_bucket(bucket)
+        }
     }
 
     /// A variant drawn at random with the current split's weights, counted as
@@ -116,7 +179,7 @@ impl Selector {
 
     /// The variant owning `bucket` in the current split, without counting it.
     pub fn variant_for_bucket(&self, bucket: u32) -> VariantIndex {
-        VariantIndex::new_unchecked(self.table.load().index_for_bucket(bucket))
+        VariantIndex::new_unchecked(self.index_for_bucket(bucket))
     }
 
     /// Replaces the current split with `split` in one atomic swap and returns
@@ -131,12 +194,19 @@ impl Selector {
                 published: split.id_list(),
             });
         }
-        // `rcu` retries if another publish lands in between, so concurrent
-        // publishers each get their own version number.
-        let previous = self
-            .table
-            .rcu(|current| Arc::new(Table::new(split.clone(), current.version.wrapping_add(1))));
-        Ok(previous.version.wrapping_add(1))
+        // Publishing is the cold path: one publisher at a time keeps the
+        // table and the packed word in step. Picks never take this lock.
+        let _publishing = self
+            .publish_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let version = self.table.load().version.wrapping_add(1);
+        let packed = pack(split.ends());
+        self.table.store(Arc::new(Table::new(split, version)));
+        if let Some(packed) = packed {
+            self.packed.store(packed, Ordering::Release);
+        }
+        Ok(version)
     }
 
     /// The number of publishes so far (plus the starting version).
@@ -179,7 +249,7 @@ impl Selector {
             .map(VariantIndex::new_unchecked)
     }
 
-    /// How many times `index` was picked so far (summed over the shards;
+    /// How many times `index` was picked so far (summed over the per-thread rows;
     /// picks racing with this read may or may not be included).
     pub fn picks_of(&self, index: VariantIndex) -> u64 {
         self.counters.get(index.get())
@@ -203,7 +273,6 @@ impl fmt::Debug for Selector {
             .field("version", &table.version)
             .field("split", &table.split)
             .field("picks", &self.picks())
-            .field("shards", &self.counters.shards())
             .finish()
     }
 }
@@ -325,6 +394,46 @@ mod tests {
         });
         assert_eq!(selector.version(), 100);
         assert_eq!(selector.picks().iter().sum::<u64>(), 40_000);
+    }
+
+    #[test]
+    fn packed_and_table_paths_agree() {
+        // 1..=5 variants use the packed word, 6 and more the table.
+        for n in 1..=8usize {
+            let weights: Vec<u32> = (0..n as u32)
+                .map(|i| {
+                    if i + 1 == n as u32 {
+                        10_000 - 1_000 * i
+                    } else {
+                        1_000
+                    }
+                })
+                .collect();
+            let pairs: Vec<(String, u32)> = weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| (format!("v{i}"), w))
+                .collect();
+            let s = Split::from_pairs(pairs).expect("valid");
+            let selector = Selector::new(s.clone());
+            assert_eq!(selector.packed_ok, n <= Selector::PACKED_VARIANTS);
+            for bucket in (0..10_000).chain([10_000, 10_999, u32::MAX]) {
+                assert_eq!(
+                    selector.variant_for_bucket(bucket),
+                    s.variant_for_bucket(bucket)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packing_zero_weights_and_edges() {
+        assert_eq!(pack(&[10_000]), Some(u64::MAX));
+        let p = pack(&[0, 0, 10_000]).expect("fits");
+        assert_eq!(index_packed(p, 0), 2);
+        let p = pack(&[10_000, 10_000]).expect("fits");
+        assert_eq!(index_packed(p, 9_999), 0);
+        assert_eq!(pack(&[1, 2, 3, 4, 5, 10_000]), None);
     }
 
     #[test]
