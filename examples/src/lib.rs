@@ -52,7 +52,7 @@ impl Table {
             }
         }
         let mut out = String::new();
-        let mut render_line = |line: &[String], out: &mut String| {
+        let render_line = |line: &[String], out: &mut String| {
             for (i, width) in widths.iter().enumerate() {
                 let cell = line.get(i).map(String::as_str).unwrap_or("");
                 if i > 0 {
