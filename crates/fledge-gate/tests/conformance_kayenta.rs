@@ -51,7 +51,7 @@ fn mann_whitney_suite() {
                     let mu = e["mu"].as_f64().expect("mu");
                     let zq = e["quantile"].as_f64().expect("quantile");
                     let v = e["value"].as_f64().expect("value");
-                    let got = stats::wilcoxon_diff(&x, &y, mu, zq).expect("valid");
+                    let got = stats::wilcoxon_diff(&x, &y, mu, zq, true).expect("valid");
                     assert!((got - v).abs() <= tol(case, ""), "{name}: {got} vs {v}");
                 }
             }
@@ -96,9 +96,9 @@ fn mann_whitney_suite() {
                 assert!((r.low - a).abs() <= 1e-6, "{name}: low {}", r.low);
                 assert!((r.high - b).abs() <= 1e-6, "{name}: high {}", r.high);
                 assert!((r.estimate - est).abs() <= 1e-4, "{name}: est {}", r.estimate);
-                let f1 = stats::wilcoxon_diff(&x, &y, e["rMumin"].as_f64().expect("mumin"), e["rZqLower"].as_f64().expect("zq")).expect("valid");
+                let f1 = stats::wilcoxon_diff(&x, &y, e["rMumin"].as_f64().expect("mumin"), e["rZqLower"].as_f64().expect("zq"), true).expect("valid");
                 assert!((f1 - e["rFlower1"].as_f64().expect("f")).abs() <= 1e-6, "{name}: f_lower {f1}");
-                let f2 = stats::wilcoxon_diff(&x, &y, e["rMumax"].as_f64().expect("mumax"), e["rZqLower"].as_f64().expect("zq")).expect("valid");
+                let f2 = stats::wilcoxon_diff(&x, &y, e["rMumax"].as_f64().expect("mumax"), e["rZqLower"].as_f64().expect("zq"), true).expect("valid");
                 assert!((f2 - e["rFupper1"].as_f64().expect("f")).abs() <= 1e-6, "{name}: f_upper {f2}");
             }
             other => panic!("unknown case kind {other:?}"),

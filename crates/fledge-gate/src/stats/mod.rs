@@ -105,19 +105,21 @@ pub fn hodges_lehmann_weighted(
     rank::shift_estimate(&x, &y, confidence)
 }
 
-/// R's `wdiff(d, zq)` inside `wilcox.test`: the continuity-corrected,
-/// standardized Wilcoxon statistic of `canary − shift` against `baseline`,
-/// minus `zq`. Exposed for conformance tests.
+/// R's `wdiff(d, zq)` inside `wilcox.test`: the tie-corrected, standardized
+/// Wilcoxon statistic of `canary − shift` against `baseline` (with the
+/// continuity correction when `correct`), minus `zq`. Exposed for
+/// conformance tests.
 #[doc(hidden)]
 pub fn wilcoxon_diff(
     canary: &[f64],
     baseline: &[f64],
     shift: f64,
     zq: f64,
+    correct: bool,
 ) -> Result<f64, StatsError> {
     let x = Weighted::from_values(canary, Sample::Canary, 1)?;
     let y = Weighted::from_values(baseline, Sample::Baseline, 1)?;
-    rank::wilcoxon_diff(&x, &y, shift, zq, true)
+    rank::wilcoxon_diff(&x, &y, shift, zq, correct)
 }
 
 /// The standard normal quantile `z` with `P(Z <= z) = p`, for `p` in

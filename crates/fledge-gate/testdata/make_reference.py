@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Reference values for fledge-gate's statistics, computed with SciPy.
+
+Run from this directory:  python3 make_reference.py  (needs scipy, numpy)
+Writes reference.json next to this script; tests/reference_scipy.rs reads it.
+
+Contents (first sample = canary, second = baseline):
+- mann_whitney: scipy.stats.mannwhitneyu(x, y, alternative="two-sided",
+  method="asymptotic", use_continuity=True): U of x and p; z is the
+  continuity- and tie-corrected score (U - n1*n2/2 -+ 0.5) / sigma.
+- welch: scipy.stats.ttest_ind(x, y, equal_var=False): t, df, p.
+- two_proportion: pooled two-proportion z-test, p = 2 * norm.sf(|z|).
+- msprt_means / msprt_proportions: the closed-form mixture likelihood ratio
+  of Johari, Pekelis and Walsh ("Always Valid Inference"),
+      Lambda = sqrt(V / (V + tau^2)) * exp(tau^2 * D^2 / (2 V (V + tau^2))),
+  p = min(1, 1 / Lambda), with D the difference of means (proportions) and V
+  its variance: s_c^2/n_c + s_b^2/n_b (sample variances, ddof=1) for means,
+  pooled p(1-p)(1/n_c + 1/n_b) for proportions; and the half-width of the
+  1 - alpha interval sqrt(2 V (V + tau^2) / tau^2 * (log(1/alpha) + 0.5 log((V + tau^2) / V))).
+- hodges_lehmann: R's wilcox.test(conf.int=TRUE, exact=FALSE, correct=TRUE)
+  procedure re-implemented here with scipy.stats.rankdata and a port of R's
+  zeroin (uniroot, tol 1e-4); the estimate without continuity correction, as R.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import scipy
+from scipy import stats
+
+rng = np.random.default_rng(20261122)
+
+
+def sample(kind, n):
+    if kind == "normal":
+        return rng.normal(10.0, 2.0, n)
+    if kind == "shifted":
+        return rng.normal(11.0, 2.0, n)
+    if kind == "lognormal":
+        return rng.lognormal(3.0, 0.5, n)
+    if kind == "ties":
+        return np.round(rng.normal(5.0, 1.5, n))
+    if kind == "coarse":
+        return np.round(rng.exponential(3.0, n), 1)
+    raise ValueError(kind)
+
+
+def mw(x, y):
+    r = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic", use_continuity=True)
+    n1, n2 = len(x), len(y)
+    ranks = stats.rankdata(np.concatenate([x, y]))
+    _, t = np.unique(ranks, return_counts=True)
+    n = n1 + n2
+    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - (t**3 - t).sum() / (n * (n - 1))))
+    d = r.statistic - n1 * n2 / 2.0
+    z = 0.0 if (sigma == 0 or d == 0) else (d - math.copysign(0.5, d)) / sigma
+    return {"u": float(r.statistic), "z": z, "p_value": float(r.pvalue)}
+
+
+def welch(x, y):
+    r = stats.ttest_ind(x, y, equal_var=False)
+    return {"t": float(r.statistic), "df": float(r.df), "p_value": float(r.pvalue)}
+
+
+def two_prop(x1, n1, x2, n2):
+    p1, p2 = x1 / n1, x2 / n2
+    pool = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pool * (1 - pool) * (1 / n1 + 1 / n2))
+    z = 0.0 if se == 0 else (p1 - p2) / se
+    return {"z": z, "p_value": float(min(1.0, 2 * stats.norm.sf(abs(z))))}
+
+
+def msprt(d, v, tau, alpha):
+    t2 = tau * tau
+    log_lr = 0.5 * math.log(v / (v + t2)) + t2 * d * d / (2 * v * (v + t2))
+    p = 1.0 if log_lr <= 0 else min(1.0, math.exp(-log_lr))
+    half = math.sqrt(2 * v * (v + t2) / t2 * (math.log(1 / alpha) + 0.5 * math.log((v + t2) / v)))
+    return {"difference": d, "variance": v, "log_likelihood_ratio": log_lr, "p_value": p, "half_width": half}
+
+
+def wdiff(x, y, d, zq, correct):
+    dr = stats.rankdata(np.concatenate([x - d, y]))
+    nx, ny = len(x), len(y)
+    _, cnt = np.unique(dr, return_counts=True)
+    dz = dr[:nx].sum() - nx * (nx + 1) / 2 - nx * ny / 2
+    corr = math.copysign(0.5, dz) if (correct and dz != 0) else 0.0
+    sig = math.sqrt((nx * ny / 12) * ((nx + ny + 1) - (cnt**3 - cnt).sum() / ((nx + ny) * (nx + ny - 1))))
+    return (dz - corr) / sig - zq
+
+
+def zeroin(f, a, b, fa, fb, tol=1e-4, maxit=1000):
+    """R's R_zeroin2 (Brent), as used by uniroot."""
+    c, fc = a, fa
+    if fa == 0:
+        return a
+    if fb == 0:
+        return b
+    eps = 2.220446049250313e-16
+    for _ in range(maxit + 1):
+        prev = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2 * eps * abs(b) + tol / 2
+        step = (c - b) / 2
+        if abs(step) <= tol_act or fb == 0:
+            return b
+        if abs(prev) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:
+                t1 = fb / fa
+                p, q = cb * t1, 1 - t1
+            else:
+                q, t1, t2 = fa / fc, fb / fc, fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1))
+                q = (q - 1) * (t1 - 1) * (t2 - 1)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < (0.75 * cb * q - abs(tol_act * q) / 2) and p < abs(prev * q / 2):
+                step = p / q
+        if abs(step) < tol_act:
+            step = tol_act if step > 0 else -tol_act
+        a, fa = b, fb
+        b += step
+        fb = f(b)
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    return b
+
+
+def hodges_lehmann(x, y, conf):
+    mumin, mumax = x.min() - y.max(), x.max() - y.min()
+    z = stats.norm.ppf(1 - (1 - conf) / 2)
+
+    def root(zq):
+        f = lambda d: wdiff(x, y, d, zq, True)
+        fl = f(mumin)
+        if fl <= 0:
+            return mumin
+        fu = f(mumax)
+        if fu >= 0:
+            return mumax
+        return zeroin(f, mumin, mumax, fl, fu)
+
+    f0 = lambda d: wdiff(x, y, d, 0.0, False)
+    est = zeroin(f0, mumin, mumax, f0(mumin), f0(mumax))
+    return {"estimate": float(est), "low": float(root(z)), "high": float(root(-z))}
+
+
+def main():
+    out = {
+        "generator": "crates/fledge-gate/testdata/make_reference.py",
+        "scipy": scipy.__version__,
+        "numpy": np.__version__,
+        "mann_whitney": [],
+        "welch": [],
+        "two_proportion": [],
+        "msprt_means": [],
+        "msprt_proportions": [],
+        "hodges_lehmann": [],
+    }
+    kinds = [("normal", "normal"), ("shifted", "normal"), ("lognormal", "lognormal"), ("ties", "ties"), ("coarse", "coarse"), ("ties", "coarse")]
+    sizes = [(1, 1), (1, 5), (3, 4), (7, 12), (20, 20), (50, 35), (120, 200)]
+    for kx, ky in kinds:
+        for n1, n2 in sizes:
+            x, y = sample(kx, n1), sample(ky, n2)
+            case = {"x": x.tolist(), "y": y.tolist()}
+            out["mann_whitney"].append({**case, **mw(x, y)})
+            if n1 >= 2 and n2 >= 2 and (x.var() > 0 or y.var() > 0):
+                out["welch"].append({**case, **welch(x, y)})
+            if n1 * n2 > 1 and len(np.unique(np.concatenate([x, y]))) > 2 and n1 + n2 <= 120:
+                out["hodges_lehmann"].append({**case, "confidence": 0.95, **hodges_lehmann(x, y, 0.95)})
+    for x1, n1, x2, n2 in [(0, 100, 0, 1000), (1, 100, 0, 1000), (5, 200, 10, 4000), (15, 1000, 5, 1000),
+                           (3, 10, 7, 10), (100, 100, 99, 100), (50, 5000, 480, 95000), (0, 1, 1, 1),
+                           (12, 345, 67, 8901), (1000, 100000, 1100, 100000)]:
+        out["two_proportion"].append({"canary_events": x1, "canary_n": n1, "baseline_events": x2, "baseline_n": n2, **two_prop(x1, n1, x2, n2)})
+    for tau, alpha in [(0.01, 0.05), (0.005, 0.01), (0.05, 0.1)]:
+        for x1, n1, x2, n2 in [(5, 200, 10, 4000), (15, 1000, 5, 1000), (30, 1000, 95, 19000), (3, 500, 60, 9500)]:
+            pool = (x1 + x2) / (n1 + n2)
+            v = pool * (1 - pool) * (1 / n1 + 1 / n2)
+            out["msprt_proportions"].append({"canary_events": x1, "canary_n": n1, "baseline_events": x2, "baseline_n": n2,
+                                             "tau": tau, "alpha": alpha, **msprt(x1 / n1 - x2 / n2, v, tau, alpha)})
+    for tau, alpha in [(1.0, 0.05), (0.2, 0.01)]:
+        for n1, n2, shift in [(30, 600, 0.0), (100, 2000, 0.5), (500, 9500, 0.1), (10, 10, 2.0)]:
+            x = rng.normal(10 + shift, 2.0, n1)
+            y = rng.normal(10, 2.0, n2)
+            v = x.var(ddof=1) / n1 + y.var(ddof=1) / n2
+            out["msprt_means"].append({"canary": {"count": n1, "sum": float(x.sum()), "sum_sq": float((x * x).sum())},
+                                       "baseline": {"count": n2, "sum": float(y.sum()), "sum_sq": float((y * y).sum())},
+                                       "tau": tau, "alpha": alpha, **msprt(x.mean() - y.mean(), v, tau, alpha)})
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(f"wrote {path}: " + ", ".join(f"{k} {len(v)}" for k, v in out.items() if isinstance(v, list)))
+
+
+if __name__ == "__main__":
+    main()
