@@ -1,0 +1,162 @@
+//! [`Routing`]: the serving handle the request path reads without locks.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use fledge_gate::Recorder;
+use fledge_select::{Selector, VariantId, VariantIndex, Weight};
+use fledge_sticky::Bucketer;
+
+use crate::machine::Traffic;
+use crate::plan::{Attributes, TargetRule};
+
+/// What the request path reads: swapped whole on every publish.
+#[derive(Debug)]
+pub(crate) struct View {
+    pub(crate) traffic: Traffic,
+    pub(crate) bucketer: Bucketer,
+    pub(crate) rules: Vec<(TargetRule, VariantIndex)>,
+}
+
+struct Shared {
+    selector: Arc<Selector>,
+    recorder: Arc<Recorder>,
+    view: ArcSwap<View>,
+    candidate: VariantIndex,
+    baseline: VariantIndex,
+}
+
+/// Everything the serving layer needs per request, published by the
+/// controller: the selector (candidate listed first), the current attempt's
+/// sticky bucketer, the active targeting rules and the gate recorder.
+///
+/// Cheap to clone (an `Arc` inside). Every method is lock-free and
+/// allocation-free. A request's whole routing cost is: extract the key →
+/// [`bucket`](Self::bucket) → [`target`](Self::target) (only if rules exist)
+/// → [`selector`](Self::selector)`.pick_by_bucket` → call the version →
+/// [`recorder`](Self::recorder)`.record`. [`route`](Self::route) does the
+/// first four in one call.
+#[derive(Clone)]
+pub struct Routing {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Routing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Routing")
+            .field("selector", &self.shared.selector)
+            .field("view", &*self.shared.view.load())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routing {
+    pub(crate) fn new(
+        selector: Arc<Selector>,
+        recorder: Arc<Recorder>,
+        view: View,
+        candidate: VariantIndex,
+        baseline: VariantIndex,
+    ) -> Self {
+        Routing {
+            shared: Arc::new(Shared {
+                selector,
+                recorder,
+                view: ArcSwap::from_pointee(view),
+                candidate,
+                baseline,
+            }),
+        }
+    }
+
+    pub(crate) fn store(&self, view: View) {
+        self.shared.view.store(Arc::new(view));
+    }
+
+    /// The selector: a fixed variant set, the candidate listed first (it
+    /// owns buckets `[0, w)`), the baseline second.
+    pub fn selector(&self) -> &Selector {
+        &self.shared.selector
+    }
+
+    /// The selector, shared.
+    pub fn selector_arc(&self) -> &Arc<Selector> {
+        &self.shared.selector
+    }
+
+    /// A key's sticky bucket, `0..10_000`, under the current attempt's salt.
+    pub fn bucket(&self, key: &[u8]) -> u32 {
+        self.shared.view.load().bucketer.bucket(key)
+    }
+
+    /// The version a targeting rule forces for this request, if any. Rules
+    /// are active only while the rollout runs.
+    pub fn target<A: Attributes + ?Sized>(&self, request: &A) -> Option<VariantIndex> {
+        let view = self.shared.view.load();
+        view.rules
+            .iter()
+            .find(|(rule, _)| rule.matches(request))
+            .map(|(_, index)| *index)
+    }
+
+    /// Whether any targeting rule is active (skip extracting attributes if not).
+    pub fn has_rules(&self) -> bool {
+        !self.shared.view.load().rules.is_empty()
+    }
+
+    /// Picks the version for a request: the first matching targeting rule,
+    /// else the key's sticky bucket, else (no key) at random.
+    pub fn route<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> VariantIndex {
+        let view = self.shared.view.load();
+        for (rule, index) in &view.rules {
+            if rule.matches(request) {
+                return *index;
+            }
+        }
+        match key {
+            Some(key) => self
+                .shared
+                .selector
+                .pick_by_bucket(view.bucketer.bucket(key)),
+            None => self.shared.selector.pick_random(),
+        }
+    }
+
+    /// The gate recorder: record latency and outcome per request, and
+    /// feedback metrics, under the version's index (`index.get()`).
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.shared.recorder
+    }
+
+    /// The index of a version by id.
+    pub fn index_of(&self, id: &str) -> Option<VariantIndex> {
+        self.shared.selector.index_of(id)
+    }
+
+    /// The id of a version by index.
+    pub fn id(&self, index: VariantIndex) -> Option<&VariantId> {
+        self.shared.selector.id(index)
+    }
+
+    /// The candidate's index.
+    pub fn candidate(&self) -> VariantIndex {
+        self.shared.candidate
+    }
+
+    /// The baseline's index.
+    pub fn baseline(&self) -> VariantIndex {
+        self.shared.baseline
+    }
+
+    /// What is published now: candidate weight, mirror share, rules.
+    pub fn traffic(&self) -> Traffic {
+        self.shared.view.load().traffic
+    }
+
+    /// The share of requests to mirror to the candidate (shadow traffic).
+    pub fn mirror(&self) -> Weight {
+        self.shared.view.load().traffic.mirror
+    }
+}

@@ -1,0 +1,12 @@
+//! fledge-rollout: plans, the rollout state machine, the controller and persistence.
+#![forbid(unsafe_code)]
+
+pub mod control;
+pub mod duration;
+mod gates;
+pub mod machine;
+pub mod plan;
+pub mod registry;
+pub mod store;
+
+pub use control::{Controller, Routing};
