@@ -221,7 +221,10 @@ mod tests {
     fn manual_clock_clones_share_time() {
         let a = ManualClock::new(Timestamp::from_millis(100));
         let b = a.clone();
-        assert_eq!(b.advance(Duration::from_millis(50)), Timestamp::from_millis(150));
+        assert_eq!(
+            b.advance(Duration::from_millis(50)),
+            Timestamp::from_millis(150)
+        );
         assert_eq!(a.now(), Timestamp::from_millis(150));
         a.set(Timestamp::from_millis(7));
         assert_eq!(b.now(), Timestamp::from_millis(7));

@@ -262,7 +262,10 @@ impl Judge {
         for s in &mut self.states {
             s.reset();
         }
-        self.origin = Origin::At(Box::new((canary.totals().clone(), baseline.totals().clone())));
+        self.origin = Origin::At(Box::new((
+            canary.totals().clone(),
+            baseline.totals().clone(),
+        )));
     }
 
     /// Starts a new step at the next evaluation: sequential checks forget
@@ -278,7 +281,10 @@ impl Judge {
     /// Evaluates every check and combines them.
     pub fn evaluate(&mut self, canary: &Window, baseline: &Window) -> Verdict {
         if matches!(self.origin, Origin::Next) {
-            self.origin = Origin::At(Box::new((canary.totals().clone(), baseline.totals().clone())));
+            self.origin = Origin::At(Box::new((
+                canary.totals().clone(),
+                baseline.totals().clone(),
+            )));
         }
         let origin = match &self.origin {
             Origin::At(o) => Some(&**o),
@@ -346,7 +352,11 @@ fn combine(spec: &JudgeSpec, checks: Vec<CheckResult>) -> Verdict {
         let summary = if failures.is_empty() {
             "all checks passed".to_owned()
         } else {
-            format!("score at or above {}; failed: {}", spec.pass_score, failures.join(", "))
+            format!(
+                "score at or above {}; failed: {}",
+                spec.pass_score,
+                failures.join(", ")
+            )
         };
         return Verdict::Pass(Report {
             score,

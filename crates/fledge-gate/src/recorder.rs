@@ -201,7 +201,8 @@ impl RecorderConfig {
 
     /// The longest window this configuration can answer: `slots × slot`.
     pub fn capacity(&self) -> Duration {
-        self.slot.saturating_mul(u32::try_from(self.slots).unwrap_or(u32::MAX))
+        self.slot
+            .saturating_mul(u32::try_from(self.slots).unwrap_or(u32::MAX))
     }
 }
 
@@ -518,8 +519,7 @@ impl Recorder {
     /// and counted in [`Recorder::dropped`].
     pub fn record_metric(&self, variant: usize, metric: MetricId, value: f64) {
         let inner = &*self.inner;
-        if variant >= inner.variants || metric.0 >= inner.metric_names.len() || !value.is_finite()
-        {
+        if variant >= inner.variants || metric.0 >= inner.metric_names.len() || !value.is_finite() {
             inner.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -642,7 +642,9 @@ impl Recorder {
         let ring = inner.ring as u64;
         let g = control.generation;
         let oldest = g.saturating_sub(ring - 1);
-        let lower_ms = now.as_millis().saturating_sub(u64::try_from(span.as_millis()).unwrap_or(u64::MAX));
+        let lower_ms = now
+            .as_millis()
+            .saturating_sub(u64::try_from(span.as_millis()).unwrap_or(u64::MAX));
         // The first generation whose end is after `lower_ms`.
         let mut first = g;
         while first > oldest {

@@ -82,7 +82,12 @@ impl Latency {
     pub fn buckets(&self) -> Vec<(f64, u64)> {
         self.hist
             .iter_recorded()
-            .map(|v| (us_to_ms(v.value_iterated_to()), u64::from(v.count_at_value())))
+            .map(|v| {
+                (
+                    us_to_ms(v.value_iterated_to()),
+                    u64::from(v.count_at_value()),
+                )
+            })
             .collect()
     }
 
@@ -190,10 +195,7 @@ impl Totals {
                 .metrics
                 .iter()
                 .map(|(name, m)| {
-                    let before = earlier
-                        .metric(name)
-                        .copied()
-                        .unwrap_or_default();
+                    let before = earlier.metric(name).copied().unwrap_or_default();
                     (name.clone(), m.since(&before))
                 })
                 .collect(),

@@ -74,8 +74,16 @@ fn mann_whitney_suite() {
                 let est = e["estimate"].as_f64().expect("estimate");
                 let ci_tol = tol(case, "ci");
                 let est_tol = tol(case, "estimate");
-                assert!((r.low - lo).abs() <= ci_tol, "{name}: low {} vs {lo}", r.low);
-                assert!((r.high - hi).abs() <= ci_tol, "{name}: high {} vs {hi}", r.high);
+                assert!(
+                    (r.low - lo).abs() <= ci_tol,
+                    "{name}: low {} vs {lo}",
+                    r.low
+                );
+                assert!(
+                    (r.high - hi).abs() <= ci_tol,
+                    "{name}: high {} vs {hi}",
+                    r.high
+                );
                 assert!(
                     (r.estimate - est).abs() <= est_tol,
                     "{name}: estimate {} vs {est}",
@@ -95,11 +103,35 @@ fn mann_whitney_suite() {
                 // R's raw roots: rCil (at +z) is above rCiu (at -z) here.
                 assert!((r.low - a).abs() <= 1e-6, "{name}: low {}", r.low);
                 assert!((r.high - b).abs() <= 1e-6, "{name}: high {}", r.high);
-                assert!((r.estimate - est).abs() <= 1e-4, "{name}: est {}", r.estimate);
-                let f1 = stats::wilcoxon_diff(&x, &y, e["rMumin"].as_f64().expect("mumin"), e["rZqLower"].as_f64().expect("zq"), true).expect("valid");
-                assert!((f1 - e["rFlower1"].as_f64().expect("f")).abs() <= 1e-6, "{name}: f_lower {f1}");
-                let f2 = stats::wilcoxon_diff(&x, &y, e["rMumax"].as_f64().expect("mumax"), e["rZqLower"].as_f64().expect("zq"), true).expect("valid");
-                assert!((f2 - e["rFupper1"].as_f64().expect("f")).abs() <= 1e-6, "{name}: f_upper {f2}");
+                assert!(
+                    (r.estimate - est).abs() <= 1e-4,
+                    "{name}: est {}",
+                    r.estimate
+                );
+                let f1 = stats::wilcoxon_diff(
+                    &x,
+                    &y,
+                    e["rMumin"].as_f64().expect("mumin"),
+                    e["rZqLower"].as_f64().expect("zq"),
+                    true,
+                )
+                .expect("valid");
+                assert!(
+                    (f1 - e["rFlower1"].as_f64().expect("f")).abs() <= 1e-6,
+                    "{name}: f_lower {f1}"
+                );
+                let f2 = stats::wilcoxon_diff(
+                    &x,
+                    &y,
+                    e["rMumax"].as_f64().expect("mumax"),
+                    e["rZqLower"].as_f64().expect("zq"),
+                    true,
+                )
+                .expect("valid");
+                assert!(
+                    (f2 - e["rFupper1"].as_f64().expect("f")).abs() <= 1e-6,
+                    "{name}: f_upper {f2}"
+                );
             }
             other => panic!("unknown case kind {other:?}"),
         }

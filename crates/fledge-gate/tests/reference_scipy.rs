@@ -43,7 +43,13 @@ fn mann_whitney() {
         let r = stats::mann_whitney_u(&floats(&c["x"]), &floats(&c["y"])).expect("valid");
         assert_eq!(r.u, f(c, "u"), "case {i}");
         assert_close(r.z, f(c, "z"), 1e-9, 1e-12, &format!("z case {i}"));
-        assert_close(r.p_value, f(c, "p_value"), 1e-9, 1e-15, &format!("p case {i}"));
+        assert_close(
+            r.p_value,
+            f(c, "p_value"),
+            1e-9,
+            1e-15,
+            &format!("p case {i}"),
+        );
     }
 }
 
@@ -54,14 +60,25 @@ fn welch() {
         let r = stats::welch_t_test(&floats(&c["x"]), &floats(&c["y"])).expect("valid");
         assert_close(r.t, f(c, "t"), 1e-9, 1e-12, &format!("t case {i}"));
         assert_close(r.df, f(c, "df"), 1e-9, 1e-12, &format!("df case {i}"));
-        assert_close(r.p_value, f(c, "p_value"), 1e-8, 1e-15, &format!("p case {i}"));
+        assert_close(
+            r.p_value,
+            f(c, "p_value"),
+            1e-8,
+            1e-15,
+            &format!("p case {i}"),
+        );
     }
 }
 
 #[test]
 fn two_proportion() {
     let data = load();
-    for (i, c) in data["two_proportion"].as_array().expect("cases").iter().enumerate() {
+    for (i, c) in data["two_proportion"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .enumerate()
+    {
         let r = stats::two_proportion_z_test(
             u(c, "canary_events"),
             u(c, "canary_n"),
@@ -70,13 +87,31 @@ fn two_proportion() {
         )
         .expect("valid");
         assert_close(r.z, f(c, "z"), 1e-12, 1e-12, &format!("z case {i}"));
-        assert_close(r.p_value, f(c, "p_value"), 1e-9, 1e-15, &format!("p case {i}"));
+        assert_close(
+            r.p_value,
+            f(c, "p_value"),
+            1e-9,
+            1e-15,
+            &format!("p case {i}"),
+        );
     }
 }
 
 fn check_msprt(r: &stats::Msprt, c: &Value, i: usize) {
-    assert_close(r.difference, f(c, "difference"), 1e-9, 1e-12, &format!("diff {i}"));
-    assert_close(r.variance, f(c, "variance"), 1e-9, 1e-15, &format!("variance {i}"));
+    assert_close(
+        r.difference,
+        f(c, "difference"),
+        1e-9,
+        1e-12,
+        &format!("diff {i}"),
+    );
+    assert_close(
+        r.variance,
+        f(c, "variance"),
+        1e-9,
+        1e-15,
+        &format!("variance {i}"),
+    );
     assert_close(
         r.log_likelihood_ratio,
         f(c, "log_likelihood_ratio"),
@@ -86,7 +121,13 @@ fn check_msprt(r: &stats::Msprt, c: &Value, i: usize) {
     );
     assert_close(r.p_value, f(c, "p_value"), 1e-9, 1e-15, &format!("p {i}"));
     let alpha = f(c, "alpha");
-    assert_close(r.half_width(alpha), f(c, "half_width"), 1e-9, 1e-12, &format!("half width {i}"));
+    assert_close(
+        r.half_width(alpha),
+        f(c, "half_width"),
+        1e-9,
+        1e-12,
+        &format!("half width {i}"),
+    );
     let mut av = AlwaysValid::new(alpha);
     av.observe(r);
     assert_eq!(av.p_value, r.p_value);
@@ -121,11 +162,21 @@ fn msprt_means() {
         sum_sq: f(v, "sum_sq"),
     };
     for (i, c) in cases.iter().enumerate() {
-        let r = stats::msprt_means(&moments(&c["canary"]), &moments(&c["baseline"]), f(c, "tau"))
-            .expect("valid");
+        let r = stats::msprt_means(
+            &moments(&c["canary"]),
+            &moments(&c["baseline"]),
+            f(c, "tau"),
+        )
+        .expect("valid");
         // Variances from sums of squares lose a few digits against numpy's
         // two-pass variance.
-        assert_close(r.variance, f(c, "variance"), 1e-7, 1e-15, &format!("variance {i}"));
+        assert_close(
+            r.variance,
+            f(c, "variance"),
+            1e-7,
+            1e-15,
+            &format!("variance {i}"),
+        );
         assert_close(r.p_value, f(c, "p_value"), 1e-6, 1e-15, &format!("p {i}"));
         assert_close(
             r.log_likelihood_ratio,
@@ -155,17 +206,26 @@ fn hodges_lehmann() {
         // where Brent's method stops wherever it lands: accept any estimate
         // within 1e-4 of SciPy's or on that plateau.
         let (x, y) = (floats(&c["x"]), floats(&c["y"]));
-        let on_plateau = |d: f64| stats::wilcoxon_diff(&x, &y, d, 0.0, false).expect("valid") == 0.0;
+        let on_plateau =
+            |d: f64| stats::wilcoxon_diff(&x, &y, d, 0.0, false).expect("valid") == 0.0;
         let expected = f(c, "estimate");
         assert!(
-            (r.estimate - expected).abs() <= 1e-4 || (on_plateau(r.estimate) && on_plateau(expected)),
+            (r.estimate - expected).abs() <= 1e-4
+                || (on_plateau(r.estimate) && on_plateau(expected)),
             "estimate {i}: {} vs {expected}",
             r.estimate
         );
         let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + b.abs());
-        if same(r.low, f(c, "low")) && same(r.high, f(c, "high")) && same(r.estimate, f(c, "estimate")) {
+        if same(r.low, f(c, "low"))
+            && same(r.high, f(c, "high"))
+            && same(r.estimate, f(c, "estimate"))
+        {
             exact += 1;
         }
     }
-    assert!(exact * 10 >= cases.len() * 8, "only {exact} of {} agree to 1e-9", cases.len());
+    assert!(
+        exact * 10 >= cases.len() * 8,
+        "only {exact} of {} agree to 1e-9",
+        cases.len()
+    );
 }

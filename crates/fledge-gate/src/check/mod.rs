@@ -224,7 +224,10 @@ pub(crate) fn evaluate(
         if short_canary || short_baseline {
             r.outcome = Outcome::Inconclusive;
             r.detail = if short_canary {
-                format!("too little data: {} of {n} canary samples", r.canary_samples)
+                format!(
+                    "too little data: {} of {n} canary samples",
+                    r.canary_samples
+                )
             } else {
                 format!(
                     "too little data: {} of {n} baseline samples",
@@ -451,7 +454,10 @@ pub(crate) fn evaluate(
             r.bound = Some(*alpha);
             let (cm, bm) = match metric {
                 MetricRef::Custom(name) => (
-                    canary.metric(name).map(|m| *m.moments()).unwrap_or_default(),
+                    canary
+                        .metric(name)
+                        .map(|m| *m.moments())
+                        .unwrap_or_default(),
                     baseline
                         .metric(name)
                         .map(|m| *m.moments())

@@ -19,7 +19,7 @@ pub const DEFAULT_MIN_SAMPLES: u64 = 100;
 /// | `error_rate` | errors / requests | fraction (`0.01` = 1 %) |
 /// | `latency` | the whole latency distribution (rank tests) | ms |
 /// | `latency_mean` | mean latency | ms |
-/// | `latency_p50`, `latency_p99`, `latency_p999`, `latency_p99.95` | a latency quantile (`p999` = 99.9th percentile) | ms |
+/// | `latency_p50`, `latency_p99`, `latency_p999`, `latency_p99.95` | a latency quantile (`p999` = 99.9th percentile; without a dot, digits after the first two are decimals) | ms |
 /// | any other name | a custom metric declared on the recorder; its mean, or its samples for rank tests | the metric's |
 ///
 /// Custom names use ASCII letters, digits, `_`, `-` and `.`; names starting
@@ -104,9 +104,14 @@ impl FromStr for MetricRef {
     }
 }
 
-/// `"99"` → 99, `"999"` → 99.9, `"99.9"` → 99.9, `"5"` → 5.
+/// `"99"` → 99, `"999"` → 99.9, `"9995"` → 99.95, `"99.9"` → 99.9, `"5"` → 5.
+/// Three or more digits without a dot must start with `9` (`p100` is an
+/// error, not 10.0).
 fn parse_percentile(p: &str) -> Option<f64> {
     if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    if !p.contains('.') && p.len() > 2 && !p.starts_with('9') {
         return None;
     }
     let value: f64 = if p.contains('.') || p.len() <= 2 {
@@ -382,12 +387,13 @@ impl CheckSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         let check = self.label();
         let kind = self.test.kind();
-        let invalid = |field: &'static str, value: f64, expected: &'static str| SpecError::Invalid {
-            check: check.clone(),
-            field,
-            value: value.to_string(),
-            expected,
-        };
+        let invalid =
+            |field: &'static str, value: f64, expected: &'static str| SpecError::Invalid {
+                check: check.clone(),
+                field,
+                value: value.to_string(),
+                expected,
+            };
         let metric_err = |hint: &'static str| SpecError::MetricNotSupported {
             check: check.clone(),
             metric: self.metric.to_string(),
@@ -594,7 +600,9 @@ pub enum SpecError {
         expected: &'static str,
     },
     /// The metric cannot be used with the kind.
-    #[error("check `{check}`: field `metric` = `{metric}` does not work with kind `{kind}`: {hint}")]
+    #[error(
+        "check `{check}`: field `metric` = `{metric}` does not work with kind `{kind}`: {hint}"
+    )]
     MetricNotSupported {
         /// The check's label.
         check: String,

@@ -48,7 +48,11 @@ mod tests {
     #[test]
     fn reference_points() {
         let c = normal_cdf(1.959963984540054);
-        assert!((c - 0.975).abs() < 1e-10, "{c:e} {:e}", normal_quantile(0.975));
+        assert!(
+            (c - 0.975).abs() < 1e-10,
+            "{c:e} {:e}",
+            normal_quantile(0.975)
+        );
         assert!((normal_quantile(0.01) + 2.326347874040841).abs() < 1e-9);
         // scipy.stats.norm.sf(10) = 7.619853024160527e-24
         assert!((normal_sf(10.0) / 7.619853024160527e-24 - 1.0).abs() < 1e-9);

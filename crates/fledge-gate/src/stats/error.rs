@@ -52,9 +52,7 @@ pub enum StatsError {
         index: usize,
     },
     /// A sample contains an infinite value.
-    #[error(
-        "the {sample} sample holds an infinite value at index {index}: clamp or drop it first"
-    )]
+    #[error("the {sample} sample holds an infinite value at index {index}: clamp or drop it first")]
     Infinite {
         /// The sample with the infinite value.
         sample: Sample,
@@ -90,7 +88,9 @@ pub enum StatsError {
         expected: &'static str,
     },
     /// The computation overflowed (values too large to square or sum in `f64`).
-    #[error("the {what} is not finite: the values are too large for this test; rescale them (e.g. to milliseconds)")]
+    #[error(
+        "the {what} is not finite: the values are too large for this test; rescale them (e.g. to milliseconds)"
+    )]
     NotFinite {
         /// Which quantity overflowed.
         what: &'static str,

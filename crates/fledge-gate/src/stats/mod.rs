@@ -156,14 +156,7 @@ pub fn welch_t_test(canary: &[f64], baseline: &[f64]) -> Result<WelchT, StatsErr
     error::check_sample(baseline, Sample::Baseline, 2)?;
     let (m1, v1) = mean_var(canary);
     let (m2, v2) = mean_var(baseline);
-    welch_from(
-        m1,
-        v1,
-        canary.len() as f64,
-        m2,
-        v2,
-        baseline.len() as f64,
-    )
+    welch_from(m1, v1, canary.len() as f64, m2, v2, baseline.len() as f64)
 }
 
 /// [`welch_t_test`] from [`Moments`] (count, sum, sum of squares), e.g. of a
@@ -354,14 +347,19 @@ mod tests {
         let a = [1.0, 1.0, 2.0, 5.0, 5.0, 5.0];
         let b = [1.0, 3.0, 3.0, 4.0];
         let plain = mann_whitney_u(&a, &b).unwrap();
-        let weighted =
-            mann_whitney_u_weighted(&[(5.0, 3), (1.0, 2), (2.0, 1)], &[(3.0, 2), (1.0, 1), (4.0, 1)])
-                .unwrap();
+        let weighted = mann_whitney_u_weighted(
+            &[(5.0, 3), (1.0, 2), (2.0, 1)],
+            &[(3.0, 2), (1.0, 1), (4.0, 1)],
+        )
+        .unwrap();
         assert_eq!(plain, weighted);
         let h1 = hodges_lehmann(&a, &b, 0.9).unwrap();
-        let h2 =
-            hodges_lehmann_weighted(&[(5.0, 3), (1.0, 2), (2.0, 1)], &[(3.0, 2), (1.0, 1), (4.0, 1)], 0.9)
-                .unwrap();
+        let h2 = hodges_lehmann_weighted(
+            &[(5.0, 3), (1.0, 2), (2.0, 1)],
+            &[(3.0, 2), (1.0, 1), (4.0, 1)],
+            0.9,
+        )
+        .unwrap();
         assert_eq!(h1, h2);
     }
 }

@@ -347,7 +347,15 @@ pub(crate) fn shift_estimate(
         if f_upper >= 0.0 {
             return Ok(mu_max);
         }
-        zeroin(&mut f, mu_min, mu_max, f_lower, f_upper, ROOT_TOL, ROOT_MAX_ITER)
+        zeroin(
+            &mut f,
+            mu_min,
+            mu_max,
+            f_lower,
+            f_upper,
+            ROOT_TOL,
+            ROOT_MAX_ITER,
+        )
     };
     let low = root(zq)?;
     let high = root(-zq)?;
@@ -361,7 +369,15 @@ pub(crate) fn shift_estimate(
         // with an error; the middle of the range is the honest answer.
         mu_min + (mu_max - mu_min) / 2.0
     } else {
-        zeroin(&mut f0, mu_min, mu_max, f_lower, f_upper, ROOT_TOL, ROOT_MAX_ITER)?
+        zeroin(
+            &mut f0,
+            mu_min,
+            mu_max,
+            f_lower,
+            f_upper,
+            ROOT_TOL,
+            ROOT_MAX_ITER,
+        )?
     };
     Ok(ShiftEstimate {
         estimate: super::error::finite(estimate, "shift estimate")?,
