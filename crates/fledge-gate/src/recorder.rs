@@ -677,10 +677,7 @@ impl Recorder {
         };
         drop(control);
         // The current generation, fresh.
-        let mut totals = VariantTotals {
-            metrics: vec![Moments::default(); inner.metric_names.len()],
-            ..VariantTotals::default()
-        };
+        let mut totals = self.empty_totals();
         let current = (g % ring) as usize;
         for shard in &inner.shards {
             let data = shard.lock();
@@ -688,12 +685,7 @@ impl Recorder {
                 merge_slot(&mut merged, s);
             }
             if let Some(t) = data.totals.get(variant) {
-                totals.requests += t.requests;
-                totals.errors += t.errors;
-                totals.latency_us.merge(&t.latency_us);
-                for (acc, m) in totals.metrics.iter_mut().zip(&t.metrics) {
-                    acc.merge(m);
-                }
+                add_totals(&mut totals, t);
             }
         }
         Ok(Window {
@@ -703,25 +695,57 @@ impl Recorder {
             requests: merged.requests,
             errors: merged.errors,
             latency: Latency {
-                hist: merged.latency,
+                hist: Some(merged.latency),
             },
             metrics: merged.metrics,
-            totals: Totals {
-                requests: totals.requests,
-                errors: totals.errors,
-                latency_ms: Moments {
-                    count: totals.latency_us.count,
-                    sum: totals.latency_us.sum / 1e3,
-                    sum_sq: totals.latency_us.sum_sq / 1e6,
-                },
-                metrics: inner
-                    .metric_names
-                    .iter()
-                    .cloned()
-                    .zip(totals.metrics)
-                    .collect(),
-            },
+            totals: self.public_totals(totals),
         })
+    }
+
+    /// Cumulative counters of `variant` since the recorder was created: cheap
+    /// (no histogram merge), for sequential checks every tick (see
+    /// [`Window::from_totals`]).
+    pub fn totals(&self, variant: usize) -> Result<Totals, RecorderError> {
+        let inner = &*self.inner;
+        if variant >= inner.variants {
+            return Err(RecorderError::NoSuchVariant {
+                index: variant,
+                variants: inner.variants,
+            });
+        }
+        let mut totals = self.empty_totals();
+        for shard in &inner.shards {
+            if let Some(t) = shard.lock().totals.get(variant) {
+                add_totals(&mut totals, t);
+            }
+        }
+        Ok(self.public_totals(totals))
+    }
+
+    fn empty_totals(&self) -> VariantTotals {
+        VariantTotals {
+            metrics: vec![Moments::default(); self.inner.metric_names.len()],
+            ..VariantTotals::default()
+        }
+    }
+
+    fn public_totals(&self, totals: VariantTotals) -> Totals {
+        Totals {
+            requests: totals.requests,
+            errors: totals.errors,
+            latency_ms: Moments {
+                count: totals.latency_us.count,
+                sum: totals.latency_us.sum / 1e3,
+                sum_sq: totals.latency_us.sum_sq / 1e6,
+            },
+            metrics: self
+                .inner
+                .metric_names
+                .iter()
+                .cloned()
+                .zip(totals.metrics)
+                .collect(),
+        }
     }
 
     /// [`Recorder::window`] for every variant, in index order.
@@ -765,6 +789,15 @@ impl Recorder {
             }
         }
         merged
+    }
+}
+
+fn add_totals(acc: &mut VariantTotals, t: &VariantTotals) {
+    acc.requests += t.requests;
+    acc.errors += t.errors;
+    acc.latency_us.merge(&t.latency_us);
+    for (a, m) in acc.metrics.iter_mut().zip(&t.metrics) {
+        a.merge(m);
     }
 }
 

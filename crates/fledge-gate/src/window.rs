@@ -13,7 +13,8 @@ use crate::stats::Moments;
 /// Values are reported in milliseconds as `f64`, the unit of latency checks.
 #[derive(Clone)]
 pub struct Latency {
-    pub(crate) hist: Histogram<u32>,
+    /// `None` for an empty distribution (no allocation).
+    pub(crate) hist: Option<Histogram<u32>>,
 }
 
 impl std::fmt::Debug for Latency {
@@ -29,66 +30,65 @@ impl std::fmt::Debug for Latency {
 
 impl Latency {
     pub(crate) fn empty() -> Latency {
-        Latency {
-            hist: crate::recorder::new_histogram(),
-        }
+        Latency { hist: None }
+    }
+
+    fn hist(&self) -> Option<&Histogram<u32>> {
+        self.hist.as_ref().filter(|h| !h.is_empty())
     }
 
     /// Number of recorded requests.
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.hist().map_or(0, Histogram::len)
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.hist.is_empty()
+        self.hist().is_none()
     }
 
     /// The latency at quantile `q` (`0.99` for p99) in milliseconds, or `None`
     /// when empty or `q` is not in `[0, 1]`.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        if self.is_empty() || !(0.0..=1.0).contains(&q) {
-            return None;
-        }
-        Some(us_to_ms(self.hist.value_at_quantile(q)))
+        let h = self.hist().filter(|_| (0.0..=1.0).contains(&q))?;
+        Some(us_to_ms(h.value_at_quantile(q)))
     }
 
     /// The latency at quantile `q` as a [`Duration`].
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        if self.is_empty() || !(0.0..=1.0).contains(&q) {
-            return None;
-        }
-        Some(Duration::from_micros(self.hist.value_at_quantile(q)))
+        let h = self.hist().filter(|_| (0.0..=1.0).contains(&q))?;
+        Some(Duration::from_micros(h.value_at_quantile(q)))
     }
 
     /// Mean latency in milliseconds (from the histogram's buckets).
     pub fn mean_ms(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.hist.mean() / 1_000.0)
+        self.hist().map(|h| h.mean() / 1_000.0)
     }
 
     /// Smallest recorded latency in milliseconds.
     pub fn min_ms(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| us_to_ms(self.hist.min()))
+        self.hist().map(|h| us_to_ms(h.min()))
     }
 
     /// Largest recorded latency in milliseconds.
     pub fn max_ms(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| us_to_ms(self.hist.max()))
+        self.hist().map(|h| us_to_ms(h.max()))
     }
 
     /// Recorded values with their counts, ascending: `(latency_ms, count)`
     /// per non-empty histogram bucket. This is the input of rank tests
     /// ([`crate::stats::mann_whitney_u_weighted`]).
     pub fn buckets(&self) -> Vec<(f64, u64)> {
-        self.hist
-            .iter_recorded()
-            .map(|v| {
-                (
-                    us_to_ms(v.value_iterated_to()),
-                    u64::from(v.count_at_value()),
-                )
-            })
-            .collect()
+        self.hist().map_or_else(Vec::new, |h| {
+            h.iter_recorded()
+                .map(|v| {
+                    (
+                        us_to_ms(v.value_iterated_to()),
+                        u64::from(v.count_at_value()),
+                    )
+                })
+                .collect()
+        })
     }
 
     /// Expands the buckets into at most `limit` sample values (in
@@ -227,6 +227,15 @@ pub struct Window {
 impl Window {
     /// An empty window (no data) for `variant` ending at `end`.
     pub fn empty(variant: usize, end: Timestamp) -> Window {
+        Window::from_totals(variant, end, Totals::default())
+    }
+
+    /// A window holding only cumulative `totals` (see
+    /// [`Recorder::totals`](crate::Recorder::totals)) and no windowed data:
+    /// enough for a judge whose checks are all `sequential`, at a fraction of
+    /// the cost of [`Recorder::window`](crate::Recorder::window). Windowed
+    /// checks see no data (Inconclusive).
+    pub fn from_totals(variant: usize, end: Timestamp, totals: Totals) -> Window {
         Window {
             variant,
             start: end,
@@ -235,7 +244,7 @@ impl Window {
             errors: 0,
             latency: Latency::empty(),
             metrics: Vec::new(),
-            totals: Totals::default(),
+            totals,
         }
     }
 

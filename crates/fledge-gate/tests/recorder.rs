@@ -210,3 +210,22 @@ fn totals_since_measures_a_step() {
     assert_eq!((step.requests, step.errors), (5, 5));
     assert_eq!(step.latency_ms.mean(), Some(4.0));
 }
+
+#[test]
+fn totals_are_cheap_and_match_windows() {
+    let r = Recorder::new(RecorderConfig::new(2).metric("m")).unwrap();
+    for i in 0..100u64 {
+        r.record(1, Duration::from_millis(i), i % 10 == 0);
+        r.record_feedback(1, "m", 2.0).unwrap();
+    }
+    let t = r.totals(1).unwrap();
+    let w = r.window(1, Timestamp::from_millis(T0), secs(60)).unwrap();
+    assert_eq!(&t, w.totals());
+    assert_eq!((t.requests, t.errors), (100, 10));
+    assert_eq!(t.metric("m").unwrap().mean(), Some(2.0));
+    assert!(r.totals(2).is_err());
+    let only = fledge_gate::Window::from_totals(1, Timestamp::from_millis(T0), t);
+    assert_eq!(only.requests(), 0);
+    assert!(only.latency().is_empty());
+    assert_eq!(only.totals().requests, 100);
+}
