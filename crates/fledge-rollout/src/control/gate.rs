@@ -3,8 +3,8 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use fledge_gate::{Judge, JudgeSpec, Recorder, RecorderConfig, Verdict};
-use fledge_select::VariantIndex;
+use fledge_gate::{Judge, JudgeSpec, Recorder, RecorderConfig, Test, Verdict};
+use fledge_select::{VariantIndex, Weight};
 
 use super::ControlError;
 use super::evaluate::{Evaluate, Judgement, StepContext};
@@ -46,14 +46,31 @@ pub(crate) fn recorder_for(
 /// Judges each step with fledge-gate: the candidate's and the baseline's
 /// windows over the step's bake time, the step's checks, and the plan's
 /// judge scores. Sequential checks restart at each new step.
+///
+/// A step that gives the candidate 100 % leaves the baseline without
+/// traffic, so checks comparing against the baseline cannot decide there: such
+/// a step is judged by its absolute (`threshold`) checks alone, and by its
+/// bake time when it has none. The judgement's reason says so.
 #[derive(Debug)]
 pub struct GateEvaluator {
     recorder: std::sync::Arc<Recorder>,
     candidate: usize,
     baseline: usize,
     /// One judge per step (`None` for an ungated step).
-    judges: Vec<Option<Mutex<Judge>>>,
+    judges: Vec<Option<StepJudge>>,
     current: Mutex<Option<(u32, usize)>>,
+}
+
+#[derive(Debug)]
+struct StepJudge {
+    judge: Mutex<Judge>,
+    /// Said after the verdict's reason (checks skipped at 100 %).
+    note: Option<String>,
+}
+
+/// Whether a check can decide without baseline traffic.
+fn is_absolute(test: &Test) -> bool {
+    matches!(test, Test::Threshold { .. })
 }
 
 impl GateEvaluator {
@@ -70,14 +87,24 @@ impl GateEvaluator {
             .steps()
             .iter()
             .map(|step| {
-                if step.gates.is_empty() {
-                    return Ok(None);
-                }
-                let checks = step
+                let all: Vec<_> = step
                     .gates
                     .iter()
                     .filter_map(|&i| p.gates.get(i).cloned())
                     .collect();
+                let full = step.weight == Weight::FULL;
+                let (checks, skipped): (Vec<_>, Vec<_>) =
+                    all.into_iter().partition(|c| !full || is_absolute(&c.test));
+                let note = (!skipped.is_empty()).then(|| {
+                    let names: Vec<String> = skipped.iter().map(|c| c.label()).collect();
+                    format!(
+                        "; at 100 % the baseline has no traffic, so {} not judged here",
+                        names.join(", ")
+                    )
+                });
+                if checks.is_empty() {
+                    return Ok(None);
+                }
                 let mut spec = JudgeSpec::new(checks);
                 if let Some(scores) = &p.judge {
                     if let Some(s) = scores.pass_score {
@@ -87,7 +114,13 @@ impl GateEvaluator {
                         spec.marginal_score = s;
                     }
                 }
-                Judge::new(spec).map(|j| Some(Mutex::new(j))).map_err(|e| {
+                let judge = |j| {
+                    Some(StepJudge {
+                        judge: Mutex::new(j),
+                        note,
+                    })
+                };
+                Judge::new(spec).map(judge).map_err(|e| {
                     ControlError::Plan(PlanError::BadGate {
                         gate: step.label(),
                         message: e.to_string(),
@@ -116,8 +149,13 @@ pub(crate) fn reason_of(verdict: &Verdict) -> String {
 
 impl Evaluate for GateEvaluator {
     fn evaluate(&self, ctx: &StepContext<'_>) -> Judgement {
-        let Some(Some(judge)) = self.judges.get(ctx.step.index) else {
-            return Judgement::new(Outcome::Pass, "no gates on this step");
+        let Some(Some(step_judge)) = self.judges.get(ctx.step.index) else {
+            let why = if ctx.step.weight == Weight::FULL && ctx.step.is_gated() {
+                "at 100 % the baseline has no traffic to compare with: promoted on bake time"
+            } else {
+                "no gates on this step"
+            };
+            return Judgement::new(Outcome::Pass, why);
         };
         let span = ctx.step.interval;
         let windows = self
@@ -130,7 +168,10 @@ impl Evaluate for GateEvaluator {
                 return Judgement::new(Outcome::Inconclusive, format!("no window: {e}"));
             }
         };
-        let mut judge = judge.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut judge = step_judge
+            .judge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let key = (ctx.attempt, ctx.step.index);
         {
             let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
@@ -145,9 +186,13 @@ impl Evaluate for GateEvaluator {
             fledge_gate::Outcome::Fail => Outcome::Fail,
             fledge_gate::Outcome::Inconclusive => Outcome::Inconclusive,
         };
+        let mut reason = reason_of(&verdict);
+        if let Some(note) = &step_judge.note {
+            reason.push_str(note);
+        }
         Judgement {
             outcome,
-            reason: reason_of(&verdict),
+            reason,
             detail: serde_json::to_value(&verdict).ok(),
         }
     }

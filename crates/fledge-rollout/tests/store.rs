@@ -1,0 +1,271 @@
+//! Persistence: restart from a snapshot, corrupt and foreign snapshots, CAS.
+
+use std::time::Duration;
+
+use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_rollout::control::{ControlError, Controller};
+use fledge_rollout::machine::PhaseName;
+use fledge_rollout::plan::PlanBuilder;
+use fledge_rollout::store::{FileStore, MemoryStore, Snapshot, Store, StoreError};
+
+fn t0() -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000)
+}
+
+fn plan() -> fledge_rollout::plan::Plan {
+    PlanBuilder::canary("persist", "v1", "v2")
+        .interval(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_restarted_controller_resumes_the_same_step_with_the_same_salt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollout.json");
+    let clock = ManualClock::new(t0());
+    let (state, buckets) = {
+        let c = Controller::builder(plan())
+            .clock(clock.clone())
+            .store(FileStore::new(&path))
+            .build()
+            .unwrap();
+        c.promote("alice").unwrap();
+        c.promote("alice").unwrap();
+        c.restart("alice").unwrap_err(); // refused, but recorded
+        let buckets: Vec<u32> = (0..100)
+            .map(|i| c.routing().bucket(format!("u{i}").as_bytes()))
+            .collect();
+        (c.state(), buckets)
+    };
+    assert_eq!(state.step, Some(2));
+    let c = Controller::builder(plan())
+        .clock(clock.clone())
+        .store(FileStore::new(&path))
+        .build()
+        .unwrap();
+    assert_eq!(c.state(), state);
+    assert_eq!(c.traffic().candidate.bps(), 5_000);
+    assert_eq!(c.selector().split().weight_of("v2").unwrap().bps(), 5_000);
+    let again: Vec<u32> = (0..100)
+        .map(|i| c.routing().bucket(format!("u{i}").as_bytes()))
+        .collect();
+    assert_eq!(again, buckets, "users keep their bucket across the restart");
+    assert!(c.verify_log().unwrap());
+    // It keeps going from there and keeps saving (compare-and-swap versions move on).
+    c.promote("bob").unwrap();
+    let saved = FileStore::new(&path).load().unwrap().unwrap();
+    assert_eq!(saved.state.step, Some(3));
+    assert_eq!(saved.version, saved.state.seq);
+}
+
+#[test]
+fn a_restarted_restart_keeps_the_new_salt() {
+    let store = MemoryStore::new();
+    let clock = ManualClock::new(t0());
+    let c = Controller::builder(plan())
+        .clock(clock.clone())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    c.rollback("alice", None).unwrap();
+    c.restart("alice").unwrap();
+    let salt = c.state().salt;
+    assert_eq!(salt, "persist/v2#1");
+    drop(c);
+    let c = Controller::builder(plan())
+        .clock(clock)
+        .store(store)
+        .build()
+        .unwrap();
+    assert_eq!(c.state().salt, salt);
+    assert_eq!(c.state().attempt, 1);
+}
+
+#[test]
+fn a_corrupt_snapshot_is_reported_left_untouched_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollout.json");
+    for garbage in [
+        "{ not json",
+        "",
+        "\u{feff}[1, 2",
+        "{\"format\": \"fledge-rollout-snapshot\", \"format_version\": 1, \"version\": 3}",
+    ] {
+        std::fs::write(&path, garbage).unwrap();
+        let err = Controller::builder(plan())
+            .store(FileStore::new(&path))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, ControlError::Store(StoreError::Corrupt { .. })),
+            "{garbage:?}: {err}"
+        );
+        assert!(
+            err.to_string().contains("rollout.json") && err.to_string().contains("untouched"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            garbage,
+            "left untouched"
+        );
+        // Saving over it is refused too.
+        let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), t0());
+        assert!(FileStore::new(&path).save(&snap, None).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), garbage);
+    }
+    std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+    assert!(matches!(
+        Controller::builder(plan())
+            .store(FileStore::new(&path))
+            .build()
+            .unwrap_err(),
+        ControlError::Store(StoreError::Corrupt { .. })
+    ));
+}
+
+fn dummy_state() -> fledge_rollout::machine::State {
+    let m = fledge_rollout::machine::Machine::new(plan().check().unwrap());
+    m.start(t0()).state
+}
+
+#[test]
+fn a_foreign_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollout.json");
+    // Not a fledge snapshot at all.
+    std::fs::write(&path, r#"{"name": "something else"}"#).unwrap();
+    let err = Controller::builder(plan())
+        .store(FileStore::new(&path))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, ControlError::Store(StoreError::Foreign { .. })),
+        "{err}"
+    );
+    // A fledge snapshot from the future.
+    std::fs::write(
+        &path,
+        r#"{"format": "fledge-rollout-snapshot", "format_version": 99}"#,
+    )
+    .unwrap();
+    let err = Controller::builder(plan())
+        .store(FileStore::new(&path))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, ControlError::Store(StoreError::Foreign { .. })),
+        "{err}"
+    );
+    // A snapshot of another rollout.
+    std::fs::remove_file(&path).unwrap();
+    let other = PlanBuilder::canary("other", "v1", "v3").build().unwrap();
+    drop(
+        Controller::builder(other)
+            .store(FileStore::new(&path))
+            .build()
+            .unwrap(),
+    );
+    let before = std::fs::read_to_string(&path).unwrap();
+    let err = Controller::builder(plan())
+        .store(FileStore::new(&path))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ControlError::ForeignSnapshot { .. }), "{err}");
+    assert!(err.to_string().contains("\"other\""), "{err}");
+    // The same rollout with a changed plan.
+    let changed = PlanBuilder::canary("other", "v1", "v3")
+        .failure_limit(4)
+        .build()
+        .unwrap();
+    let err = Controller::builder(changed)
+        .store(FileStore::new(&path))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ControlError::PlanChanged { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+}
+
+#[test]
+fn an_inconsistent_snapshot_is_refused() {
+    let store = MemoryStore::new();
+    let mut state = dummy_state();
+    state.step = Some(17);
+    store
+        .save(&Snapshot::new(plan(), state, Vec::new(), t0()), None)
+        .unwrap();
+    let err = Controller::builder(plan())
+        .store(store)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ControlError::BadSnapshot { .. }), "{err}");
+}
+
+#[test]
+fn compare_and_swap_detects_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollout.json");
+    let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), t0());
+    let a = FileStore::new(&path);
+    let b = FileStore::new(&path);
+    assert_eq!(a.save(&snap, None).unwrap(), 1);
+    assert_eq!(b.save(&snap, Some(1)).unwrap(), 2);
+    let err = a.save(&snap, Some(1)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: Some(1),
+                found: Some(2),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(a.load().unwrap().unwrap().version, 2);
+    // No temp files are left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    let m = MemoryStore::new();
+    assert_eq!(m.save(&snap, None).unwrap(), 1);
+    assert!(matches!(
+        m.save(&snap, None),
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // Two controllers on one store: the second one's saves conflict, and the
+    // error says so while its decisions still reach its selector.
+    let store = MemoryStore::new();
+    let one = Controller::builder(plan())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let two = Controller::builder(plan())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    one.promote("alice").unwrap();
+    let err = two.rollback("bob", None).unwrap_err();
+    assert!(
+        matches!(err, ControlError::Store(StoreError::Conflict { .. })),
+        "{err}"
+    );
+    assert_eq!(two.state().phase.name(), PhaseName::RolledBack);
+    assert_eq!(two.traffic().candidate.bps(), 0);
+}
+
+#[test]
+fn a_missing_directory_is_an_io_error_not_a_panic() {
+    let store = FileStore::new("/nonexistent-dir-for-fledge/rollout.json");
+    let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), t0());
+    assert!(matches!(
+        store.save(&snap, None),
+        Err(StoreError::Io { .. })
+    ));
+    assert!(store.load().unwrap().is_none());
+}
