@@ -1,0 +1,129 @@
+//! [`ResponseBody`]: the response body of the routing services. It passes
+//! frames through unchanged and, for responses a classifier can only judge at
+//! their end (gRPC's `grpc-status` trailer), records the outcome then.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower_http::classify::ClassifyEos;
+
+use crate::decide::Decider;
+
+pub(crate) struct EosRecord<E> {
+    pub(crate) classify: E,
+    pub(crate) start: Instant,
+    pub(crate) index: usize,
+    pub(crate) decider: Arc<Decider>,
+}
+
+impl<E: ClassifyEos> EosRecord<E> {
+    /// Classifies the end of the stream (trailers or none) and records it.
+    fn finish(self, trailers: Option<&http::HeaderMap>) {
+        let EosRecord {
+            classify,
+            start,
+            index,
+            decider,
+        } = self;
+        let failed = classify.classify_eos(trailers).is_err();
+        decider.routes().recorder().record(index, start.elapsed(), failed);
+    }
+
+    /// Records a body error as a failure.
+    fn fail(self) {
+        self.decider
+            .routes()
+            .recorder()
+            .record(self.index, self.start.elapsed(), true);
+    }
+}
+
+pin_project! {
+    /// The body of a response that went through a
+    /// [`Canary`](crate::Canary) or [`CanaryRouter`](crate::CanaryRouter):
+    /// the inner body, frame for frame.
+    pub struct ResponseBody<B, E> {
+        #[pin]
+        inner: B,
+        eos: Option<EosRecord<E>>,
+    }
+}
+
+impl<B, E> ResponseBody<B, E> {
+    pub(crate) fn passthrough(inner: B) -> Self {
+        ResponseBody { inner, eos: None }
+    }
+
+    pub(crate) fn recording(inner: B, eos: EosRecord<E>) -> Self {
+        ResponseBody {
+            inner,
+            eos: Some(eos),
+        }
+    }
+
+    /// The inner body.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B, E> Body for ResponseBody<B, E>
+where
+    B: Body,
+    B::Data: Buf,
+    E: ClassifyEos,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(f)) => {
+                if let Some(trailers) = f.trailers_ref() {
+                    if let Some(eos) = this.eos.take() {
+                        eos.finish(Some(trailers));
+                    }
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(eos) = this.eos.take() {
+                    eos.fail();
+                }
+            }
+            None => {
+                if let Some(eos) = this.eos.take() {
+                    eos.finish(None);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: fmt::Debug, E> fmt::Debug for ResponseBody<B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("inner", &self.inner)
+            .field("classifying_eos", &self.eos.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,149 @@
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::HeaderName;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_layer::Layer;
+
+use super::Canary;
+use crate::decide::Decider;
+use crate::error::ConfigError;
+use crate::key::{KeySource, NoKey};
+use crate::qa::QaOverride;
+use crate::router::CanaryRouter;
+use crate::routes::Routes;
+
+/// Chooses a version for every request and records its outcome: the layer
+/// users add to their service.
+///
+/// - [`Layer::layer`] wraps one service (an axum `Router`, a handler) in a
+///   [`Canary`]: the chosen version travels as a [`Chosen`](crate::Chosen)
+///   request extension and the handler calls that version's model.
+/// - [`CanaryLayer::router`] builds a [`CanaryRouter`] over one service per
+///   version (two model servers, two clients).
+///
+/// `M` makes the classifier telling success from failure
+/// (`tower-http`'s [`MakeClassifier`](tower_http::classify::MakeClassifier));
+/// by default 5xx responses and service errors are failures.
+///
+/// ```
+/// use std::sync::Arc;
+/// use fledge_gate::{Recorder, RecorderConfig};
+/// use fledge_select::{Selector, Split};
+/// use fledge_sticky::{Bucketer, HashMode};
+/// use fledge_tower::{CanaryLayer, KeySource, NoKey, StaticRoutes};
+///
+/// let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
+/// let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
+/// let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
+///
+/// let layer = CanaryLayer::new(routes)
+///     .key(KeySource::cookie("uid"))
+///     .no_key(NoKey::Stable)
+///     .response_header(None); // no x-fledge-variant header
+/// # let _ = layer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct CanaryLayer<M = SharedClassifier<ServerErrorsAsFailures>> {
+    decider: Decider,
+    make_classifier: M,
+}
+
+impl CanaryLayer {
+    /// A layer reading `routes` (the rollout's serving handle or a
+    /// [`StaticRoutes`](crate::StaticRoutes)) with the defaults: key from the
+    /// `x-user-id` header, a random pick without one, the `x-fledge-variant`
+    /// response header, the [`Chosen`](crate::Chosen) extension, 5xx and
+    /// errors as failures.
+    pub fn new<R: Routes>(routes: R) -> Self {
+        Self::from_decider(Decider::new(routes))
+    }
+
+    /// A layer around a configured [`Decider`].
+    pub fn from_decider(decider: Decider) -> Self {
+        CanaryLayer {
+            decider,
+            make_classifier: ServerErrorsAsFailures::make_classifier(),
+        }
+    }
+}
+
+impl<M> CanaryLayer<M> {
+    /// Where the routing key comes from (default: the `x-user-id` header).
+    pub fn key(mut self, key: KeySource) -> Self {
+        self.decider.set_key(key);
+        self
+    }
+
+    /// What to do with requests without a key (default: random pick).
+    pub fn no_key(mut self, no_key: NoKey) -> Self {
+        self.decider.set_no_key(no_key);
+        self
+    }
+
+    /// Honour a QA override header carrying a secret.
+    pub fn qa_override(mut self, qa: QaOverride) -> Self {
+        self.decider.set_qa_override(Some(qa));
+        self
+    }
+
+    /// The response header naming the version (default `x-fledge-variant`);
+    /// `None` sends no header.
+    pub fn response_header(mut self, name: Option<HeaderName>) -> Self {
+        self.decider.set_response_header(name);
+        self
+    }
+
+    /// Whether to insert the [`Chosen`](crate::Chosen) request extension
+    /// (default: yes). Turning it off saves an allocation per request when no
+    /// handler reads it.
+    pub fn extension(mut self, on: bool) -> Self {
+        self.decider.set_extension(on);
+        self
+    }
+
+    /// Classifies responses with `make_classifier` instead, e.g.
+    /// `SharedClassifier::new(GrpcErrorsAsFailures::new())` for gRPC.
+    pub fn classifier<M2>(self, make_classifier: M2) -> CanaryLayer<M2> {
+        CanaryLayer {
+            decider: self.decider,
+            make_classifier,
+        }
+    }
+
+    /// The decider, e.g. to read [`Decider::overrides_rejected`].
+    pub fn decider(&self) -> &Decider {
+        &self.decider
+    }
+
+    /// A [`CanaryRouter`] sending each request to the service of its version.
+    /// Every version of the selector needs exactly one service.
+    pub fn router<S, I, K>(self, services: I) -> Result<CanaryRouter<S, M>, ConfigError>
+    where
+        I: IntoIterator<Item = (K, S)>,
+        K: AsRef<str>,
+    {
+        CanaryRouter::new(self.decider, self.make_classifier, services)
+    }
+}
+
+impl<S, M: Clone> Layer<S> for CanaryLayer<M> {
+    type Service = Canary<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Canary::new(
+            inner,
+            Arc::new(self.decider.clone()),
+            self.make_classifier.clone(),
+        )
+    }
+}
+
+impl<M> fmt::Debug for CanaryLayer<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CanaryLayer")
+            .field("decider", &self.decider)
+            .finish_non_exhaustive()
+    }
+}

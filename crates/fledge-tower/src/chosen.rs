@@ -1,0 +1,158 @@
+//! [`Chosen`]: the version picked for a request, carried as a request
+//! extension.
+
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+
+use fledge_select::VariantIndex;
+use http::HeaderValue;
+use http::header::HeaderName;
+
+use crate::error::ConfigError;
+
+/// Why a request went to its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Its key's sticky bucket.
+    Sticky,
+    /// No key: a random pick with the current weights.
+    Random,
+    /// No key: the stable version ([`NoKey::Stable`](crate::NoKey::Stable)).
+    Stable,
+    /// A targeting rule matched.
+    Targeted,
+    /// The QA override header, with the right secret.
+    Override,
+    /// A copy sent to the shadow version by
+    /// [`Shadow`](crate::shadow::Shadow).
+    Shadow,
+}
+
+impl Reason {
+    /// `sticky`, `random`, `stable`, `targeted`, `override` or `shadow`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Sticky => "sticky",
+            Reason::Random => "random",
+            Reason::Stable => "stable",
+            Reason::Targeted => "targeted",
+            Reason::Override => "override",
+            Reason::Shadow => "shadow",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The version chosen for a request.
+///
+/// The layer inserts it into the request's extensions (unless turned off), so
+/// a handler can call the chosen model and a downstream call can pass the
+/// version on. It is `Copy`: reading it costs nothing.
+///
+/// ```
+/// # use fledge_tower::Chosen;
+/// fn handler(req: http::Request<()>) -> &'static str {
+///     match req.extensions().get::<Chosen>() {
+///         Some(chosen) if chosen.id() == "v2" => "exponential smoothing",
+///         _ => "moving average",
+///     }
+/// }
+/// # let _ = handler;
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Chosen {
+    index: VariantIndex,
+    id: &'static str,
+    reason: Reason,
+}
+
+impl Chosen {
+    pub(crate) fn new(index: VariantIndex, id: &'static str, reason: Reason) -> Self {
+        Chosen { index, id, reason }
+    }
+
+    /// The version's position in the selector and the recorder.
+    pub fn index(&self) -> VariantIndex {
+        self.index
+    }
+
+    /// The version's id (`"v2"`).
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// Why the request went there.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+}
+
+impl fmt::Debug for Chosen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chosen")
+            .field("index", &self.index.get())
+            .field("id", &self.id)
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+impl fmt::Display for Chosen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id)
+    }
+}
+
+/// Interned names: version ids and header names seen at layer construction,
+/// stored once per process so that the request path copies `&'static str`s
+/// and static header values instead of touching reference counts. The table
+/// holds each distinct name once; it grows only when a layer is built with a
+/// name never seen before (a handful per process).
+static INTERNED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+pub(crate) fn intern(name: &str) -> &'static str {
+    let mut table = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = table.iter().find(|s| **s == name) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    table.push(leaked);
+    leaked
+}
+
+/// A header name whose clones are free (a static, lowercase name).
+pub(crate) fn static_header_name(name: &str) -> Result<HeaderName, ConfigError> {
+    let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::HeaderName {
+        name: name.to_owned(),
+    })?;
+    // `parsed` is valid and lowercase, so `from_static` accepts it.
+    Ok(HeaderName::from_static(intern(parsed.as_str())))
+}
+
+/// A header value whose clones are free, for a version id.
+pub(crate) fn static_header_value(id: &'static str) -> Result<HeaderValue, ConfigError> {
+    // Version ids are ASCII letters, digits, `-`, `_` and `.`; checked anyway
+    // so that `from_static` cannot panic.
+    HeaderValue::from_str(id).map_err(|_| ConfigError::HeaderValue { id: id.to_owned() })?;
+    Ok(HeaderValue::from_static(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_returns_the_same_pointer() {
+        let a = intern("v-intern-test");
+        let b = intern(&String::from("v-intern-test"));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(static_header_name("X-Fledge-Variant").unwrap().as_str(), "x-fledge-variant");
+        assert!(static_header_value("v2").is_ok());
+    }
+}

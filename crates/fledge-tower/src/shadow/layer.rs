@@ -1,0 +1,318 @@
+use std::cell::Cell;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use fledge_gate::MetricId;
+use fledge_select::{VariantIndex, Weight};
+use tower_layer::Layer;
+
+use super::Shadow;
+use crate::chosen::intern;
+use crate::error::ConfigError;
+use crate::routes::Routes;
+
+/// Compares the primary's response body with the shadow's and returns a
+/// value for the gate metric (e.g. the absolute difference of two
+/// predictions), or `None` to record nothing.
+pub type Comparator = Arc<dyn Fn(&Bytes, &Bytes) -> Option<f64> + Send + Sync>;
+
+/// Counters of a shadow layer, read with [`ShadowHandle::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShadowStats {
+    /// Requests copied to the shadow version.
+    pub mirrored: u64,
+    /// Requests not mirrored because `max_in_flight` shadow calls were running.
+    pub dropped: u64,
+    /// Mirrored requests whose shadow call was abandoned: body over the
+    /// limit, body error, body never read by the primary, no tokio runtime.
+    pub skipped: u64,
+    /// Shadow calls that failed (service error or 5xx).
+    pub errors: u64,
+    /// Comparator values recorded.
+    pub compared: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) mirrored: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) compared: AtomicU64,
+}
+
+/// What can change or count while serving, shared by the layer's services
+/// and its handles.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    pub(crate) share_bps: AtomicU32,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) counters: Counters,
+}
+
+/// A shadow layer's settings, fixed once its services are made.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) routes: Arc<dyn Routes>,
+    pub(crate) index: VariantIndex,
+    pub(crate) id: &'static str,
+    pub(crate) follow_routes: bool,
+    pub(crate) max_in_flight: usize,
+    pub(crate) body_limit: usize,
+    pub(crate) comparator: Option<(MetricId, Comparator)>,
+    pub(crate) rt: Arc<Runtime>,
+}
+
+impl Config {
+    /// The share to mirror now, in basis points.
+    pub(crate) fn share(&self) -> u32 {
+        if self.follow_routes {
+            if let Some(w) = self.routes.mirror() {
+                return w.bps();
+            }
+        }
+        self.rt.share_bps.load(Ordering::Relaxed)
+    }
+
+    /// Takes an in-flight slot, or counts the request as dropped.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<Permit> {
+        let in_flight = &self.rt.in_flight;
+        let mut current = in_flight.load(Ordering::Relaxed);
+        loop {
+            if current >= self.max_in_flight {
+                self.rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            match in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Permit(self.rt.clone())),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+/// An in-flight slot, released on drop.
+pub(crate) struct Permit(Arc<Runtime>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+thread_local! {
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A uniformly random bucket in `0..10_000` from a per-thread wyrand.
+pub(crate) fn random_bucket() -> u32 {
+    RNG.with(|rng| {
+        let mut state = rng.get();
+        if state == 0 {
+            state = RandomState::new().hash_one(0x5eed_u64) | 1;
+        }
+        state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        rng.set(state);
+        let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+        let r = ((t >> 64) as u64) ^ (t as u64);
+        (((r >> 32) * 10_000) >> 32) as u32
+    })
+}
+
+/// A handle to change the mirrored share at run time and read the counters.
+#[derive(Clone)]
+pub struct ShadowHandle(Config);
+
+impl ShadowHandle {
+    /// Mirrors `share` of requests from now on (ignored while the routing
+    /// source decides the share, see [`ShadowLayer::follow_routes`]).
+    pub fn set_share(&self, share: Weight) {
+        self.0.rt.share_bps.store(share.bps(), Ordering::Relaxed);
+    }
+
+    /// The share mirrored now.
+    pub fn share(&self) -> Weight {
+        Weight::from_bps(self.0.share()).unwrap_or(Weight::ZERO)
+    }
+
+    /// Shadow calls running now.
+    pub fn in_flight(&self) -> usize {
+        self.0.rt.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ShadowStats {
+        let c = &self.0.rt.counters;
+        ShadowStats {
+            mirrored: c.mirrored.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            compared: c.compared.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for ShadowHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowHandle")
+            .field("version", &self.0.id)
+            .field("share", &self.share())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Mirrors a share of requests to a shadow service; see the
+/// [module docs](crate::shadow).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use fledge_gate::{Recorder, RecorderConfig};
+/// use fledge_select::{Selector, Split, Weight};
+/// use fledge_sticky::{Bucketer, HashMode};
+/// use fledge_tower::StaticRoutes;
+/// use fledge_tower::shadow::ShadowLayer;
+/// use http_body_util::Full;
+///
+/// let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 0), ("v1", 10_000)])?));
+/// let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("shadow_diff"))?);
+/// let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "s"), recorder);
+///
+/// let v2 = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+///     Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("41.5"))))
+/// });
+/// let layer = ShadowLayer::new(routes, "v2", v2)?
+///     .share(Weight::from_percent(100.0)?)
+///     .max_in_flight(64)
+///     .body_limit(64 * 1024)
+///     .compare("shadow_diff", |primary, shadow| {
+///         let p: f64 = std::str::from_utf8(primary).ok()?.parse().ok()?;
+///         let s: f64 = std::str::from_utf8(shadow).ok()?.parse().ok()?;
+///         Some((p - s).abs())
+///     })?;
+/// let handle = layer.handle();
+/// assert_eq!(handle.stats().mirrored, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShadowLayer<T> {
+    shadow: T,
+    config: Config,
+}
+
+impl<T> ShadowLayer<T> {
+    /// Mirrors to `shadow`, recording under version `version` of `routes`.
+    /// Defaults: share 0 % (set it, or let the routing source publish one),
+    /// 64 shadow calls in flight, bodies up to 256 KiB, no comparator.
+    pub fn new<R: Routes>(routes: R, version: &str, shadow: T) -> Result<Self, ConfigError> {
+        let routes: Arc<dyn Routes> = Arc::new(routes);
+        let index = routes
+            .selector()
+            .index_of(version)
+            .ok_or_else(|| ConfigError::UnknownVersion {
+                id: version.to_owned(),
+                known: routes
+                    .selector()
+                    .ids()
+                    .iter()
+                    .map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        Ok(ShadowLayer {
+            shadow,
+            config: Config {
+                routes,
+                index,
+                id: intern(version),
+                follow_routes: true,
+                max_in_flight: 64,
+                body_limit: 256 * 1024,
+                comparator: None,
+                rt: Arc::default(),
+            },
+        })
+    }
+
+    /// Mirrors `share` of requests (unless the routing source publishes a
+    /// mirror share, see [`follow_routes`](Self::follow_routes)).
+    pub fn share(self, share: Weight) -> Self {
+        self.config.rt.share_bps.store(share.bps(), Ordering::Relaxed);
+        self
+    }
+
+    /// Whether a share published by the routing source (a plan's `mirror`
+    /// step) overrides [`share`](Self::share) (default: yes).
+    pub fn follow_routes(mut self, on: bool) -> Self {
+        self.config.follow_routes = on;
+        self
+    }
+
+    /// The most shadow calls running at once; more are dropped and counted.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.config.max_in_flight = n;
+        self
+    }
+
+    /// The largest request or response body copied; a mirrored request with a
+    /// larger body is not sent to the shadow (counted as skipped).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// Compares the primary's and the shadow's response bodies into custom
+    /// metric `metric` of the recorder (declared there), under the shadow
+    /// version.
+    pub fn compare<F>(mut self, metric: &str, f: F) -> Result<Self, ConfigError>
+    where
+        F: Fn(&Bytes, &Bytes) -> Option<f64> + Send + Sync + 'static,
+    {
+        let id = self
+            .config
+            .routes
+            .recorder()
+            .metric_id(metric)
+            .ok_or_else(|| ConfigError::UnknownMetric {
+                name: metric.to_owned(),
+            })?;
+        self.config.comparator = Some((id, Arc::new(f)));
+        Ok(self)
+    }
+
+    /// A handle to the share and the counters, shared with every service this
+    /// layer makes.
+    pub fn handle(&self) -> ShadowHandle {
+        ShadowHandle(self.config.clone())
+    }
+}
+
+impl<S, T: Clone> Layer<S> for ShadowLayer<T> {
+    type Service = Shadow<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Shadow::new(inner, self.shadow.clone(), Arc::new(self.config.clone()))
+    }
+}
+
+impl<T> fmt::Debug for ShadowLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowLayer")
+            .field("version", &self.config.id)
+            .field("max_in_flight", &self.config.max_in_flight)
+            .field("body_limit", &self.config.body_limit)
+            .field("comparator", &self.config.comparator.is_some())
+            .finish_non_exhaustive()
+    }
+}
