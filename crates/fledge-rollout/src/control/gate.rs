@@ -138,13 +138,24 @@ impl GateEvaluator {
     }
 }
 
-/// A one-line reason for a verdict: the judge's summary and the score.
+/// A one-line reason for a verdict: the judge's summary, the score, and
+/// each failing check's explanation.
 pub(crate) fn reason_of(verdict: &Verdict) -> String {
     let report = verdict.report();
-    match report.score {
+    let mut reason = match report.score {
         Some(score) => format!("{} (score {score:.0})", report.summary),
         None => report.summary.clone(),
+    };
+    if verdict.is_fail() {
+        for check in &report.checks {
+            if check.outcome == fledge_gate::Outcome::Fail
+                && !report.summary.contains(&check.detail)
+            {
+                reason.push_str(&format!("; {}: {}", check.name, check.detail));
+            }
+        }
     }
+    reason
 }
 
 impl Evaluate for GateEvaluator {

@@ -1,0 +1,156 @@
+//! `fledge plan check FILE`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use fledge_rollout::plan::{CheckedPlan, Hold, Plan};
+use fledge_select::Weight;
+
+use crate::Failure;
+use crate::out;
+
+pub(crate) fn run(file: &Path, json: bool) -> Result<(), Failure> {
+    let plan = Plan::from_path(file)?;
+    let checked = plan.check()?;
+    let text = if json {
+        let mut s = plan.to_json()?;
+        s.push('\n');
+        s
+    } else {
+        summary(&checked)
+    };
+    out::print(&text)?;
+    Ok(())
+}
+
+/// A one-screen summary of a checked plan.
+pub(crate) fn summary(checked: &CheckedPlan) -> String {
+    let plan = checked.plan();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "plan {:?}: {} -> {} (valid)",
+        plan.name, plan.baseline, plan.candidate
+    );
+    if let Some(d) = &plan.description {
+        let _ = writeln!(s, "  {d}");
+    }
+    let _ = writeln!(
+        s,
+        "  sticky: {} hash, salt {:?}",
+        plan.sticky.hash.as_deref().unwrap_or("fledge"),
+        plan.base_salt()
+    );
+    let _ = writeln!(
+        s,
+        "  rollback after {} failing evaluation(s) in a step; pause after {} inconclusive bake interval(s)",
+        plan.failure_limit, plan.inconclusive_limit
+    );
+    let _ = writeln!(s, "  steps:");
+    for step in checked.steps() {
+        let mut line = format!(
+            "    {:>2}. {:<9} {:>7}",
+            step.index + 1,
+            step.label(),
+            step.weight.to_string()
+        );
+        let _ = write!(line, "  bake {}", out::duration(step.interval));
+        if !step.mirror.is_zero() {
+            let _ = write!(line, "  mirror {}", step.mirror);
+        }
+        if step.approval {
+            line.push_str("  [approval first]");
+        }
+        match step.pause {
+            Some(Hold::Indefinite) => line.push_str("  [pause until resumed]"),
+            Some(Hold::For(d)) => {
+                let _ = write!(line, "  [pause {}]", out::duration(d));
+            }
+            None => {}
+        }
+        let gates: Vec<String> = step
+            .gates
+            .iter()
+            .filter_map(|&i| plan.gates.get(i))
+            .map(|g| g.label())
+            .collect();
+        if gates.is_empty() {
+            line.push_str("  gates: none (time only)");
+        } else {
+            let _ = write!(line, "  gates: {}", gates.join(", "));
+            if step.weight == Weight::FULL {
+                let relative: Vec<String> = step
+                    .gates
+                    .iter()
+                    .filter_map(|&i| plan.gates.get(i))
+                    .filter(|g| g.test.kind() != fledge_gate::check::CheckKind::Threshold)
+                    .map(|g| g.label())
+                    .collect();
+                if !relative.is_empty() {
+                    let _ = write!(
+                        line,
+                        " (no baseline traffic at 100%: {} not judged)",
+                        relative.join(", ")
+                    );
+                }
+            }
+        }
+        let _ = writeln!(s, "{line}");
+        for rule in &step.targeting {
+            let what = match (&rule.header, &rule.attribute) {
+                (Some(h), _) => format!("header {h}"),
+                (None, Some(a)) => format!("attribute {a}"),
+                (None, None) => "?".to_owned(),
+            };
+            let cond = match (&rule.equals, &rule.one_of) {
+                (Some(v), _) => format!(" = {v:?}"),
+                (None, Some(list)) => format!(" in {list:?}"),
+                (None, None) => " present".to_owned(),
+            };
+            let _ = writeln!(s, "          targeting: {what}{cond} -> {}", rule.version);
+        }
+    }
+    let _ = writeln!(s, "     then promoted: {} takes 100%", plan.candidate);
+    if plan.gates.is_empty() {
+        let _ = writeln!(s, "  gates: none");
+    } else {
+        let _ = writeln!(s, "  gates:");
+        for gate in &plan.gates {
+            let mut params = Vec::new();
+            if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(gate) {
+                for (k, v) in map {
+                    if matches!(k.as_str(), "name" | "kind" | "metric") {
+                        continue;
+                    }
+                    params.push(format!("{k}={v}"));
+                }
+            }
+            let _ = writeln!(
+                s,
+                "    {:<14} {} on {}: {}",
+                gate.label(),
+                gate.test.kind(),
+                gate.metric,
+                params.join(" ")
+            );
+        }
+    }
+    if !plan.metrics.is_empty() {
+        let _ = writeln!(s, "  feedback metrics: {}", plan.metrics.join(", "));
+    }
+    for (version, limits) in &plan.limits {
+        let mut parts = Vec::new();
+        if let Some(c) = limits.concurrency {
+            parts.push(format!("concurrency {c}"));
+        }
+        if let Some(t) = limits.timeout {
+            parts.push(format!("timeout {}", out::duration(t)));
+        }
+        parts.push(format!("overflow {:?}", limits.overflow).to_lowercase());
+        let _ = writeln!(s, "  limits {version}: {}", parts.join(", "));
+    }
+    if let Some(k) = plan.keep_warm {
+        let _ = writeln!(s, "  keep warm after promotion: {}", out::duration(k));
+    }
+    s
+}
