@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod duration;
 mod gates;
 pub mod machine;
