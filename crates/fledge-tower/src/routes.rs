@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use fledge_gate::Recorder;
+use fledge_rollout::Routing;
 use fledge_rollout::plan::Attributes;
 use fledge_select::{Selector, VariantIndex, Weight};
 use fledge_sticky::Bucketer;
@@ -40,8 +41,9 @@ pub trait Routes: Send + Sync + fmt::Debug + 'static {
     fn recorder(&self) -> &Recorder;
 
     /// The share of requests to mirror to the shadow version right now, when
-    /// the source decides it (a plan's `mirror` step); `None` leaves the
-    /// share configured on the [`ShadowLayer`](crate::shadow::ShadowLayer).
+    /// the source decides it (a plan's `mirror` step). The
+    /// [`ShadowLayer`](crate::shadow::ShadowLayer) mirrors the larger of this
+    /// and its own configured share.
     fn mirror(&self) -> Option<Weight> {
         None
     }
@@ -65,6 +67,30 @@ impl<T: Routes + ?Sized> Routes for Arc<T> {
     }
     fn mirror(&self) -> Option<Weight> {
         (**self).mirror()
+    }
+}
+
+/// The rollout controller's serving handle
+/// ([`Controller::routing`](fledge_rollout::Controller::routing)): the split,
+/// salt, targeting rules and mirror share it publishes on every tick.
+impl Routes for Routing {
+    fn selector(&self) -> &Selector {
+        Routing::selector(self)
+    }
+    fn bucket(&self, key: &[u8]) -> u32 {
+        Routing::bucket(self, key)
+    }
+    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
+        Routing::target(self, request)
+    }
+    fn has_targeting(&self) -> bool {
+        self.has_rules()
+    }
+    fn recorder(&self) -> &Recorder {
+        Routing::recorder(self)
+    }
+    fn mirror(&self) -> Option<Weight> {
+        Some(Routing::mirror(self))
     }
 }
 

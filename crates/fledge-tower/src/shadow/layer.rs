@@ -70,12 +70,11 @@ pub(crate) struct Config {
 impl Config {
     /// The share to mirror now, in basis points.
     pub(crate) fn share(&self) -> u32 {
-        if self.follow_routes {
-            if let Some(w) = self.routes.mirror() {
-                return w.bps();
-            }
+        let own = self.rt.share_bps.load(Ordering::Relaxed);
+        match self.routes.mirror() {
+            Some(w) if self.follow_routes => own.max(w.bps()),
+            _ => own,
         }
-        self.rt.share_bps.load(Ordering::Relaxed)
     }
 
     /// Takes an in-flight slot, or counts the request as dropped.
@@ -133,8 +132,8 @@ pub(crate) fn random_bucket() -> u32 {
 pub struct ShadowHandle(Config);
 
 impl ShadowHandle {
-    /// Mirrors `share` of requests from now on (ignored while the routing
-    /// source decides the share, see [`ShadowLayer::follow_routes`]).
+    /// Mirrors `share` of requests from now on (or the routing source's
+    /// share when larger, see [`ShadowLayer::follow_routes`]).
     pub fn set_share(&self, share: Weight) {
         self.0.rt.share_bps.store(share.bps(), Ordering::Relaxed);
     }
@@ -245,15 +244,16 @@ impl<T> ShadowLayer<T> {
         })
     }
 
-    /// Mirrors `share` of requests (unless the routing source publishes a
-    /// mirror share, see [`follow_routes`](Self::follow_routes)).
+    /// Mirrors `share` of requests (or the routing source's share when it is
+    /// larger, see [`follow_routes`](Self::follow_routes)).
     pub fn share(self, share: Weight) -> Self {
         self.config.rt.share_bps.store(share.bps(), Ordering::Relaxed);
         self
     }
 
     /// Whether a share published by the routing source (a plan's `mirror`
-    /// step) overrides [`share`](Self::share) (default: yes).
+    /// step) is honoured when larger than [`share`](Self::share) (default:
+    /// yes).
     pub fn follow_routes(mut self, on: bool) -> Self {
         self.config.follow_routes = on;
         self
