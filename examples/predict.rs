@@ -1,0 +1,386 @@
+//! A forecasting service rolling out model v2 next to v1, end to end.
+//!
+//! ```text
+//! cargo run --release --example predict                      # healthy v2: promoted
+//! cargo run --release --example predict -- --regress errors  # v2 fails 20 %: rolled back
+//! cargo run --release --example predict -- --regress latency # v2 takes 60 ms: rolled back
+//! cargo run --release --example predict -- --regress accuracy # v2 forecasts badly: rolled back
+//! cargo run --release --example predict -- --listen 127.0.0.1:8080 --no-load   # your own traffic
+//! ```
+//!
+//! - `POST /predict` takes `{"series": [..]}` and returns a one-step-ahead
+//!   forecast from v1 (moving average of the last 5 points) or v2
+//!   (exponential smoothing, alpha 0.5), chosen per user (`x-user-id`) by
+//!   the canary layer. Both models live in this process; the handler calls
+//!   the chosen one.
+//! - `POST /feedback` takes `{"request_id": .., "value": <actual>}` later; the
+//!   request id encodes the version and the forecast, so the absolute error
+//!   goes into the `abs_error` gate metric without any lookup table.
+//! - A load generator sends random-walk series for 5 000 users over real
+//!   HTTP on loopback and reports the actual value 20–120 ms later.
+//! - The plan: 5 → 25 → 50 → 100 %, gates p99 < 50 ms (critical), error rate
+//!   (sequential test against v1), and accuracy (mean absolute error at most
+//!   1.1 × v1's). One tick per second; a failing verdict rolls back in that
+//!   same tick.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use fledge_axum::{CanaryLayer, Feedback, RequestId, Version};
+use fledge_gate::clock::Timestamp;
+use fledge_rollout::machine::Phase;
+use fledge_rollout::plan::Plan;
+use fledge_rollout::{Controller, Routing};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+/// How v2 is made worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Regress {
+    /// v2 is healthy (and more accurate than v1).
+    None,
+    /// v2 takes 60 ms more per request (a slow model).
+    Latency,
+    /// v2 answers 500 to 20 % of requests.
+    Errors,
+    /// v2 smooths with alpha 0.03 instead of 0.5: it lags badly.
+    Accuracy,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Canary a forecasting model v2 next to v1 inside one axum service.")]
+struct Args {
+    /// Make v2 worse in one way; the rollout must roll back.
+    #[arg(long, value_enum, default_value_t = Regress::None)]
+    regress: Regress,
+    /// Where to serve.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Do not generate load: serve outside traffic only.
+    #[arg(long)]
+    no_load: bool,
+    /// The rollout's planned length (each of the 4 steps bakes a quarter),
+    /// e.g. `40s`, `2m`. The run gives up after three times this.
+    #[arg(long, default_value = "32s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Requests per second the load generator aims at.
+    #[arg(long, default_value_t = 400)]
+    rps: u32,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct PredictRequest {
+    series: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PredictResponse {
+    forecast: f64,
+    version: String,
+    request_id: String,
+}
+
+#[derive(Clone)]
+struct App {
+    regress: Regress,
+}
+
+/// Model v1: the mean of the last five points.
+fn moving_average(series: &[f64]) -> f64 {
+    let tail = &series[series.len().saturating_sub(5)..];
+    tail.iter().sum::<f64>() / tail.len().max(1) as f64
+}
+
+/// Model v2: simple exponential smoothing.
+fn exponential_smoothing(series: &[f64], alpha: f64) -> f64 {
+    let mut level = series.first().copied().unwrap_or(0.0);
+    for x in series.iter().skip(1) {
+        level = alpha * x + (1.0 - alpha) * level;
+    }
+    level
+}
+
+async fn predict(
+    version: Version,
+    State(app): State<App>,
+    Json(req): Json<PredictRequest>,
+) -> Result<(RequestId, Json<PredictResponse>), (StatusCode, &'static str)> {
+    if req.series.is_empty() || req.series.len() > 1_000 || !req.series.iter().all(|x| x.is_finite())
+    {
+        return Err((StatusCode::BAD_REQUEST, "series: 1 to 1000 finite numbers"));
+    }
+    let forecast = if version.id() == "v2" {
+        match app.regress {
+            Regress::Latency => tokio::time::sleep(Duration::from_millis(60)).await,
+            Regress::Errors if rand::rng().random_bool(0.2) => {
+                return Err((StatusCode::INTERNAL_SERVER_ERROR, "v2: numerical failure"));
+            }
+            _ => {}
+        }
+        let alpha = if app.regress == Regress::Accuracy { 0.03 } else { 0.5 };
+        exponential_smoothing(&req.series, alpha)
+    } else {
+        moving_average(&req.series)
+    };
+    let request_id = version.request_id(&format!("{forecast:.6}"));
+    let body = PredictResponse {
+        forecast,
+        version: version.id().to_owned(),
+        request_id: request_id.to_string(),
+    };
+    Ok((request_id, Json(body)))
+}
+
+fn plan(args: &Args) -> Result<Plan, Box<dyn std::error::Error>> {
+    let interval_ms = (args.duration.as_millis() / 4).max(1_000);
+    let toml = format!(
+        r#"
+name = "predict-v2"
+description = "Forecasting model v2 (exponential smoothing) replaces v1 (moving average)."
+baseline = "v1"
+candidate = "v2"
+steps = [5, 25, 50, 100]
+interval = "{interval_ms}ms"
+failure_limit = 1          # the first failing verdict rolls back, in that tick
+inconclusive_limit = 3
+metrics = ["abs_error"]    # fed by POST /feedback
+
+[sticky]
+salt = "predict-demo"
+
+[[gates]]
+name = "p99 < 50ms"
+kind = "threshold"
+metric = "latency_p99"
+max = 50.0
+critical = true
+min_samples = 50
+
+[[gates]]
+name = "error rate"
+kind = "sequential"
+metric = "error_rate"
+tau = 0.02
+alpha = 0.01
+min_samples = 50
+
+[[gates]]
+name = "accuracy"
+kind = "relative"
+metric = "abs_error"
+max_ratio = 1.1
+min_samples = 60
+"#
+    );
+    Ok(Plan::from_toml(&toml)?)
+}
+
+/// Load: random-walk series for many users, forecasts, late ground truth.
+async fn generate_load(addr: SocketAddr, rps: u32, sent: Arc<AtomicU64>) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let workers = 16u32;
+    let period = Duration::from_secs_f64(f64::from(workers) / f64::from(rps.max(1)));
+    for _ in 0..workers {
+        let client = client.clone();
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let (user, series, actual) = {
+                    let mut rng = rand::rng();
+                    let user = rng.random_range(0..5_000u32);
+                    let mut x = rng.random_range(50.0..150.0);
+                    let mut series = Vec::with_capacity(12);
+                    for _ in 0..12 {
+                        series.push(x);
+                        x += 0.2 + gaussian(&mut rng);
+                    }
+                    (user, series, x)
+                };
+                let body = serde_json::json!({ "series": series }).to_string();
+                let Ok(req) = http::Request::post(format!("http://{addr}/predict"))
+                    .header("content-type", "application/json")
+                    .header("x-user-id", format!("user-{user}"))
+                    .body(Full::new(Bytes::from(body)))
+                else {
+                    continue;
+                };
+                sent.fetch_add(1, Ordering::Relaxed);
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let Ok(res) = client.request(req).await else { return };
+                    let ok = res.status().is_success();
+                    let Ok(bytes) = res.into_body().collect().await.map(|b| b.to_bytes()) else {
+                        return;
+                    };
+                    if !ok {
+                        return;
+                    }
+                    let Ok(answer) = serde_json::from_slice::<PredictResponse>(&bytes) else {
+                        return;
+                    };
+                    // Ground truth arrives later.
+                    let delay = rand::rng().random_range(20..120);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let feedback =
+                        serde_json::json!({ "request_id": answer.request_id, "value": actual });
+                    if let Ok(req) = http::Request::post(format!("http://{addr}/feedback"))
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(feedback.to_string())))
+                    {
+                        let _ = client.request(req).await;
+                    }
+                });
+            }
+        });
+    }
+}
+
+/// A standard normal draw (Box-Muller).
+fn gaussian(rng: &mut impl Rng) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// One version's line: requests, p99 and mean absolute error in the step.
+fn version_stats(routing: &Routing, id: &str, now: Timestamp, span: Duration) -> String {
+    let Some(index) = routing.index_of(id) else {
+        return format!("{id}: ?");
+    };
+    match routing.recorder().window(index.get(), now, span) {
+        Ok(w) => {
+            let p99 = w
+                .latency()
+                .quantile_ms(0.99)
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}ms"));
+            let mae = w
+                .metric("abs_error")
+                .and_then(|m| m.mean())
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+            format!("{id} {:>5} req p99 {p99:>7} mae {mae:>5}", w.requests())
+        }
+        Err(e) => format!("{id}: {e}"),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let plan = plan(&args)?;
+    let controller = Arc::new(Controller::builder(plan.clone()).build()?);
+    let routing = controller.routing().clone();
+
+    // The service: one route, both models, the canary layer in front.
+    let feedback = Feedback::new(routing.clone(), "abs_error")?
+        .score(|forecast, actual| Some((forecast.parse::<f64>().ok()? - actual).abs()));
+    let app = Router::new()
+        .route("/predict", post(predict))
+        .with_state(App {
+            regress: args.regress,
+        })
+        .layer(CanaryLayer::new(routing.clone()))
+        .merge(feedback.router());
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("server error: {e}");
+        }
+    });
+
+    println!(
+        "fledge predict: v1 (moving average) -> v2 (exponential smoothing{}) on http://{addr}",
+        match args.regress {
+            Regress::None => String::new(),
+            r => format!(", regressed: {r:?}").to_lowercase(),
+        }
+    );
+    println!(
+        "plan: steps 5/25/50/100 %, bake {:?} each, gates: p99 < 50ms, error rate vs v1, mae <= 1.1 x v1; tick 1s",
+        plan.interval
+    );
+    let sent = Arc::new(AtomicU64::new(0));
+    if args.no_load {
+        println!(
+            "no load generator: send traffic yourself, e.g.\n  curl -s -H 'x-user-id: alice' -H 'content-type: application/json' \
+             -d '{{\"series\":[1,2,3,4,5]}}' http://{addr}/predict"
+        );
+    } else {
+        generate_load(addr, args.rps, sent.clone()).await;
+    }
+
+    let started = Instant::now();
+    let deadline = started + args.duration * 3;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let result = loop {
+        ticker.tick().await;
+        let report = controller.tick_now()?;
+        let state = &report.state;
+        let now = report.now;
+        let span = now.duration_since(state.since).max(Duration::from_secs(1));
+        let step = state
+            .step
+            .map_or_else(|| "-".to_owned(), |s| format!("{}/4", s + 1));
+        let verdict = report
+            .judgement
+            .as_ref()
+            .map_or_else(|| "baking".to_owned(), |j| shorten(&j.to_string(), 70));
+        println!(
+            "[{:>5.1}s] step {step} v2 {:>5.1}% | {} | {} | {verdict}",
+            started.elapsed().as_secs_f64(),
+            state.traffic.candidate.percent(),
+            version_stats(&routing, "v1", now, span),
+            version_stats(&routing, "v2", now, span),
+        );
+        match &state.phase {
+            Phase::Promoted => break "promoted".to_owned(),
+            Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
+            Phase::Aborted { reason, .. } => break format!("aborted ({reason})"),
+            Phase::Paused { reason, .. } if Instant::now() >= deadline => {
+                break format!("paused ({reason})");
+            }
+            _ if Instant::now() >= deadline => break "unfinished (deadline reached)".to_owned(),
+            _ => {}
+        }
+    };
+    println!(
+        "{} requests sent in {:.1}s; split now: {}",
+        sent.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        controller.selector().split()
+    );
+    println!("result: {result}");
+    Ok(())
+}
