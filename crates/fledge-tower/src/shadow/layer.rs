@@ -205,6 +205,7 @@ impl fmt::Debug for ShadowHandle {
 /// assert_eq!(handle.stats().mirrored, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct ShadowLayer<T> {
     shadow: T,
     config: Config,
