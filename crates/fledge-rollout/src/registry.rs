@@ -237,9 +237,24 @@ impl<T> Registry<T> {
     /// events change nothing. Subscribe it to a controller with
     /// [`Controller::subscribe_fn`](crate::control::Controller::subscribe_fn):
     ///
-    /// ```ignore
+    /// ```
+    /// use std::sync::Arc;
+    /// use fledge_rollout::{Controller, PlanBuilder, Registry};
+    ///
+    /// let registry: Registry<&'static str> = Registry::new();
+    /// registry.register("v1", Arc::new("moving average"))?;
+    /// registry.register("v2", Arc::new("exponential smoothing"))?;
+    /// registry.point("stable", "v1")?;
+    /// let canary = registry.point("canary", "v2")?;
+    ///
+    /// let controller = Controller::builder(PlanBuilder::canary("demo", "v1", "v2").build()?).build()?;
     /// let r = registry.clone();
-    /// controller.subscribe_fn(move |event| { let _ = r.follow(event, "v1", "v2"); });
+    /// controller.subscribe_fn(move |event| {
+    ///     let _ = r.follow(event, "v1", "v2");
+    /// });
+    /// controller.rollback("alice", Some("bad forecasts"))?;
+    /// assert_eq!(*canary.load(), "moving average"); // rollback by pointer
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn follow(
         &self,

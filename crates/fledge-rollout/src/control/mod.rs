@@ -7,9 +7,9 @@
 //! and emit the event, persist a snapshot. A failing verdict's rollback
 //! reaches the selector before `tick` returns.
 //!
-//! The request path reads the controller without locks:
-//! [`Controller::route`] (targeting rules → sticky bucket → selector) and
-//! [`Controller::recorder`] (latency and errors per version).
+//! The request path reads the controller's [`Routing`] handle without locks:
+//! [`Routing::route`] (targeting rules → sticky bucket → selector) and
+//! [`Routing::recorder`] (latency and errors per version).
 
 mod evaluate;
 mod gate;
