@@ -11,8 +11,9 @@ use super::evaluate::{Evaluate, Judgement, StepContext};
 use crate::machine::Outcome;
 use crate::plan::{CheckedPlan, PlanError};
 
-/// Most slots the recorder keeps: windows as long as the longest step.
-const MAX_SLOTS: u64 = 60;
+/// Slots per longest bake time: each tick merges about this many slots per
+/// version, so it bounds the control path's cost.
+const MAX_SLOTS: u64 = 15;
 
 /// A gate recorder sized for the plan: two variants (candidate at the
 /// candidate's index, baseline at the baseline's), the plan's custom metrics,

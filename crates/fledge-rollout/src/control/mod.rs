@@ -205,8 +205,9 @@ impl ControllerBuilder {
         self
     }
 
-    /// The gate recorder's time slot (default: 1 s, or coarser for long
-    /// steps so that the longest step fits in 600 slots).
+    /// The gate recorder's time slot (default: the longest step's bake
+    /// time / 15, at least 1 s, in whole seconds). Windows are slot-aligned;
+    /// fewer slots make each tick's window merge cheaper.
     pub fn recorder_slot(mut self, slot: std::time::Duration) -> Self {
         self.slot = Some(slot);
         self
