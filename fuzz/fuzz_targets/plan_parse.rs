@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let format = if selector % 2 == 0 { Format::Toml } else { Format::Json };
+    let format = if selector % 2 == 0 {
+        Format::Toml
+    } else {
+        Format::Json
+    };
     let Ok(plan) = Plan::parse(text, format) else {
         return;
     };
@@ -30,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Plan::from_toml(&toml).expect("TOML round trip"), plan);
     }
     let start = Machine::new(checked).start(Timestamp::from_millis(0));
-    assert!(start.state.traffic.candidate <= start.state.step.map_or(fledge_select::Weight::ZERO, |i| {
-        plan.check().unwrap().steps()[i].weight
-    }));
+    assert!(
+        start.state.traffic.candidate
+            <= start.state.step.map_or(fledge_select::Weight::ZERO, |i| {
+                plan.check().unwrap().steps()[i].weight
+            })
+    );
 });

@@ -53,9 +53,18 @@ fn input(kind: u8, param: u8) -> Input {
         8 => Input::command(Command::Resume, "fuzz"),
         9 => Input::command(Command::Approve, "fuzz"),
         10 => Input::command(Command::Freeze, "fuzz"),
-        11 => Input::command(if param % 2 == 0 { Command::Rollback } else { Command::Abort }, "fuzz"),
+        11 => Input::command(
+            if param % 2 == 0 {
+                Command::Rollback
+            } else {
+                Command::Abort
+            },
+            "fuzz",
+        ),
         12 => Input::command(
-            Command::SetWeight { weight: Weight::from_bps(u32::from(param) * 40).unwrap_or(Weight::FULL) },
+            Command::SetWeight {
+                weight: Weight::from_bps(u32::from(param) * 40).unwrap_or(Weight::FULL),
+            },
             "fuzz",
         ),
         _ => Input::command(Command::Restart, "fuzz"),
@@ -63,7 +72,9 @@ fn input(kind: u8, param: u8) -> Input {
 }
 
 fn step_weight(m: &Machine, s: &State) -> Weight {
-    s.step.and_then(|i| m.plan().step(i)).map_or(Weight::ZERO, |st| st.weight)
+    s.step
+        .and_then(|i| m.plan().step(i))
+        .map_or(Weight::ZERO, |st| st.weight)
 }
 
 fn published(actions: &[Action]) -> Vec<Weight> {
@@ -77,7 +88,9 @@ fn published(actions: &[Action]) -> Vec<Weight> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
     let n = usize::from(n % 7) + 1;
     if rest.len() < n {
         return;
@@ -92,7 +105,13 @@ fuzz_target!(|data: &[u8]| {
         now = now + Duration::from_millis(u64::from(chunk[0]) * 100);
         let input = input(chunk[1], chunk[2]);
         let t = m.step(&state, &input, now);
-        let restart = matches!(input, Input::Command { command: Command::Restart, .. });
+        let restart = matches!(
+            input,
+            Input::Command {
+                command: Command::Restart,
+                ..
+            }
+        );
         if t.state.phase != Phase::Promoted {
             assert!(t.state.traffic.candidate <= step_weight(&m, &t.state));
             for w in published(&t.actions) {
