@@ -545,13 +545,13 @@ pub(crate) fn evaluate(
                     };
                     r.outcome = if bad { Outcome::Fail } else { Outcome::Pass };
                     r.detail = format!(
-                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {:.0}% interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks)",
+                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {}% interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks)",
                         fmt_value(r.canary, unit),
                         fmt_value(r.baseline, unit),
                         r.canary_samples,
                         r.baseline_samples,
                         fmt_num(look.difference),
-                        (1.0 - alpha) * 100.0,
+                        fmt_num((1.0 - alpha) * 100.0),
                         fmt_num(av.low),
                         fmt_num(av.high),
                         fmt_p(av.p_value),

@@ -121,39 +121,39 @@ impl Weighted {
 /// `U = Σ_i Σ_j [x_i - shift > y_j] + 0.5 [x_i - shift = y_j]`, which equals
 /// the rank sum of `x` minus `n(n + 1) / 2` with average ranks for ties.
 pub(crate) fn u_and_ties(x: &Weighted, y: &Weighted, shift: f64) -> (f64, f64) {
+    let (xs, xw) = (&x.values[..], &x.weights[..]);
+    let (ys, yw) = (&y.values[..], &y.weights[..]);
     let (mut i, mut j) = (0usize, 0usize);
-    let mut y_below = 0.0;
-    let mut u = 0.0;
-    let mut ties = 0.0;
-    let nx = x.values.len();
-    let ny = y.values.len();
-    while i < nx || j < ny {
-        let xv = if i < nx {
-            x.values[i] - shift
-        } else {
-            f64::INFINITY
-        };
-        let yv = if j < ny { y.values[j] } else { f64::INFINITY };
-        let v = if xv <= yv { xv } else { yv };
-        // Several distinct x may collapse onto one value after the shift.
-        let mut cx = 0.0;
-        while i < nx && x.values[i] - shift == v {
-            cx += x.weights[i];
+    let (mut u, mut ties, mut y_below) = (0.0, 0.0, 0.0);
+    while i < xs.len() {
+        let v = xs[i] - shift;
+        // Baseline values below this canary value: each its own tie group
+        // (baseline values are distinct).
+        while j < ys.len() && ys[j] < v {
+            let c = yw[j];
+            ties += c * c * c - c;
+            y_below += c;
+            j += 1;
+        }
+        // Several distinct canary values may collapse onto one after the shift.
+        let mut cx = xw[i];
+        i += 1;
+        while i < xs.len() && xs[i] - shift == v {
+            cx += xw[i];
             i += 1;
         }
         let mut cy = 0.0;
-        while j < ny && y.values[j] == v {
-            cy += y.weights[j];
+        if j < ys.len() && ys[j] == v {
+            cy = yw[j];
             j += 1;
-        }
-        if cx == 0.0 && cy == 0.0 {
-            // Only reachable with non-finite values, which inputs exclude.
-            break;
         }
         u += cx * (y_below + 0.5 * cy);
         let t = cx + cy;
         ties += t * t * t - t;
         y_below += cy;
+    }
+    for &c in &yw[j..] {
+        ties += c * c * c - c;
     }
     (u, ties)
 }

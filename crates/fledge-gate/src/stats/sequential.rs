@@ -4,7 +4,7 @@
 //!
 //! For a difference `θ = μ_canary − μ_baseline` estimated by `Δ` with
 //! variance `V = σ²_c / n_c + σ²_b / n_b` (normal approximation; for
-//! proportions the pooled `p̄(1 − p̄)(1/n_c + 1/n_b)`), and a normal mixing distribution
+//! proportions see [`msprt_proportions`]), and a normal mixing distribution
 //! `θ ~ N(θ₀, τ²)` over alternatives, the mixture likelihood ratio is
 //!
 //! ```text
@@ -194,9 +194,13 @@ pub fn msprt_means(canary: &Moments, baseline: &Moments, tau: f64) -> Result<Msp
 }
 
 /// mSPRT for a difference in proportions (`canary − baseline` event rates,
-/// null `θ₀ = 0`), with the pooled Bernoulli variance
-/// `V = p̄(1 − p̄)(1/n_c + 1/n_b)` (the variance under the null, as in the
-/// pooled z-test; it keeps the test honest when one group has no events yet).
+/// null `θ₀ = 0`), with the pooled variance `V = p̄(1 − p̄)(1/n_c + 1/n_b)`
+/// (the variance under the null, as in the pooled z-test).
+///
+/// Like every normal-approximation test it is anti-conservative while the
+/// expected number of events is tiny (a handful of early errors on a small
+/// canary looks stronger than it is): give it a sample floor of a few
+/// expected events (e.g. `min_samples` ≥ 3 / baseline rate in a check).
 pub fn msprt_proportions(
     canary_events: u64,
     canary_n: u64,
