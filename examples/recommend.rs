@@ -1,2 +1,337 @@
-//! placeholder
-fn main() {}
+//! A recommendation API on actix-web rolling out ranker v2, end to end.
+//!
+//! ```text
+//! cargo run --release --example recommend                      # healthy v2: promoted
+//! cargo run --release --example recommend -- --regress errors   # v2 fails 25 %: rolled back
+//! cargo run --release --example recommend -- --regress clicks   # v2 ranks badly: rolled back
+//! ```
+//!
+//! `POST /api/v1/recommend` keeps its path while v2 is canaried: the
+//! [`fledge_actix::Canary`] middleware picks the ranker per user
+//! (`x-user-id`), the handler calls it, and the response says which one
+//! answered. v1 ranks by global popularity; v2 ranks by co-occurrence with the
+//! user's history (item-item similarity over a synthetic catalog). Clicks come
+//! back on `POST /api/v1/click` and feed a click-through gate (v2's click rate
+//! must be at least 0.9 × v1's), next to p99 latency and error-rate gates.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use fledge_actix::{Canary, Version};
+use fledge_rollout::machine::Phase;
+use fledge_rollout::plan::Plan;
+use fledge_rollout::{Controller, Routing};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+const ITEMS: usize = 200;
+const TOPICS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Regress {
+    /// v2 is healthy (and recommends better).
+    None,
+    /// v2 answers 500 to 25 % of requests.
+    Errors,
+    /// v2 ranks with a sign error: far fewer clicks.
+    Clicks,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Canary ranker v2 of an actix-web recommendation API.")]
+struct Args {
+    /// Make v2 worse in one way; the rollout must roll back.
+    #[arg(long, value_enum, default_value_t = Regress::None)]
+    regress: Regress,
+    /// Bake time of each of the 3 steps (10 / 50 / 100 %).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    bake: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// The catalog: item `i` belongs to topic `i % TOPICS`; popularity falls
+/// with the item number.
+struct Catalog {
+    popularity: Vec<f64>,
+}
+
+impl Catalog {
+    fn new() -> Self {
+        Catalog {
+            popularity: (0..ITEMS).map(|i| 1.0 / (1.0 + i as f64).sqrt()).collect(),
+        }
+    }
+
+    /// v1: the most popular items the user has not seen.
+    fn popular(&self, history: &[usize]) -> Vec<usize> {
+        self.top(|i| self.popularity[i], history)
+    }
+
+    /// v2: items of the topics in the user's history, weighted by how often
+    /// each topic appears there, then by popularity.
+    fn similar(&self, history: &[usize]) -> Vec<usize> {
+        let mut topic_weight = [0.0f64; TOPICS];
+        for &h in history {
+            topic_weight[h % TOPICS] += 1.0;
+        }
+        self.top(|i| topic_weight[i % TOPICS] + self.popularity[i], history)
+    }
+
+    /// v2 with a sign error: it steers away from the user's topics.
+    fn similar_sign_bug(&self, history: &[usize]) -> Vec<usize> {
+        let mut topic_weight = [0.0f64; TOPICS];
+        for &h in history {
+            topic_weight[h % TOPICS] -= 1.0;
+        }
+        self.top(|i| topic_weight[i % TOPICS] + self.popularity[i], history)
+    }
+
+    fn top(&self, score: impl Fn(usize) -> f64, history: &[usize]) -> Vec<usize> {
+        let mut items: Vec<usize> = (0..ITEMS).filter(|i| !history.contains(i)).collect();
+        items.sort_by(|a, b| score(*b).total_cmp(&score(*a)));
+        items.truncate(5);
+        items
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RecommendRequest {
+    history: Vec<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RecommendResponse {
+    items: Vec<usize>,
+    version: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Click {
+    version: String,
+    clicked: bool,
+}
+
+struct AppState {
+    catalog: Catalog,
+    regress: Regress,
+    routing: Routing,
+}
+
+async fn recommend(
+    version: Version,
+    state: web::Data<AppState>,
+    body: web::Json<RecommendRequest>,
+) -> HttpResponse {
+    if body.history.len() > 100 || body.history.iter().any(|&i| i >= ITEMS) {
+        return HttpResponse::BadRequest().body("history: up to 100 item ids below 200");
+    }
+    let items = if version.id() == "v2" {
+        match state.regress {
+            Regress::Errors if rand::rng().random_bool(0.25) => {
+                return HttpResponse::InternalServerError().body("v2: ranking failed");
+            }
+            Regress::Clicks => state.catalog.similar_sign_bug(&body.history),
+            _ => state.catalog.similar(&body.history),
+        }
+    } else {
+        state.catalog.popular(&body.history)
+    };
+    HttpResponse::Ok().json(RecommendResponse {
+        items,
+        version: version.id().to_owned(),
+    })
+}
+
+async fn click(state: web::Data<AppState>, body: web::Json<Click>) -> HttpResponse {
+    let Some(index) = state.routing.index_of(&body.version) else {
+        return HttpResponse::BadRequest().body("unknown version");
+    };
+    let value = if body.clicked { 1.0 } else { 0.0 };
+    match state.routing.recorder().record_feedback(index.get(), "click", value) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => HttpResponse::BadRequest().body(e.to_string()),
+    }
+}
+
+fn plan(bake: Duration) -> Result<Plan, Box<dyn std::error::Error>> {
+    Ok(Plan::from_toml(&format!(
+        r#"
+name = "ranker-v2"
+baseline = "v1"
+candidate = "v2"
+steps = [10, 50, 100]
+interval = "{}ms"
+failure_limit = 1
+metrics = ["click"]
+
+[[gates]]
+name = "p99 < 100ms"
+kind = "threshold"
+metric = "latency_p99"
+max = 100.0
+critical = true
+min_samples = 50
+
+[[gates]]
+name = "errors"
+kind = "proportion"
+metric = "error_rate"
+alpha = 0.01
+min_samples = 50
+
+[[gates]]
+name = "click-through"
+kind = "relative"
+metric = "click"
+min_ratio = 0.9
+min_samples = 80
+"#,
+        bake.as_millis().max(1_000)
+    ))?)
+}
+
+/// Users like one topic; they click when a recommendation is of that topic.
+async fn generate_load(addr: SocketAddr) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    for _ in 0..8 {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(25));
+            loop {
+                ticker.tick().await;
+                let (user, history, topic) = {
+                    let mut rng = rand::rng();
+                    let user = rng.random_range(0..3_000usize);
+                    let topic = user % TOPICS;
+                    let history: Vec<usize> = (0..6)
+                        .map(|_| rng.random_range(0..ITEMS / TOPICS) * TOPICS + topic)
+                        .collect();
+                    (user, history, topic)
+                };
+                let body = serde_json::json!({ "history": history }).to_string();
+                let Ok(req) = http::Request::post(format!("http://{addr}/api/v1/recommend"))
+                    .header("content-type", "application/json")
+                    .header("x-user-id", format!("user-{user}"))
+                    .body(Full::new(Bytes::from(body)))
+                else {
+                    continue;
+                };
+                let Ok(res) = client.request(req).await else { continue };
+                if !res.status().is_success() {
+                    continue;
+                }
+                let Ok(bytes) = res.into_body().collect().await.map(|b| b.to_bytes()) else {
+                    continue;
+                };
+                let Ok(answer) = serde_json::from_slice::<RecommendResponse>(&bytes) else {
+                    continue;
+                };
+                let clicked = answer.items.iter().any(|i| i % TOPICS == topic)
+                    && rand::rng().random_bool(0.6)
+                    || rand::rng().random_bool(0.05);
+                let click = serde_json::json!({ "version": answer.version, "clicked": clicked });
+                if let Ok(req) = http::Request::post(format!("http://{addr}/api/v1/click"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(click.to_string())))
+                {
+                    let _ = client.request(req).await;
+                }
+            }
+        });
+    }
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let controller = Arc::new(Controller::builder(plan(args.bake)?).build()?);
+    let routing = controller.routing().clone();
+    let canary = Canary::new(routing.clone());
+    let state = web::Data::new(AppState {
+        catalog: Catalog::new(),
+        regress: args.regress,
+        routing: routing.clone(),
+    });
+
+    // Two workers, one shared canary state (routing handle and recorder).
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/api/v1/click", web::post().to(click))
+            .service(
+                web::scope("/api/v1/recommend")
+                    .wrap(canary.clone())
+                    .route("", web::post().to(recommend)),
+            )
+    })
+    .workers(2)
+    .bind(("127.0.0.1", 0))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or("the server has no address")?;
+    let handle = server.run();
+    let server_handle = handle.handle();
+    actix_web::rt::spawn(handle);
+
+    println!("fledge recommend: ranker v1 (popularity) -> v2 (co-occurrence) on http://{addr}/api/v1/recommend");
+    generate_load(addr).await;
+
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let result = loop {
+        ticker.tick().await;
+        let report = controller.tick_now()?;
+        let state = &report.state;
+        let span = report.now.duration_since(state.since).max(Duration::from_secs(1));
+        let stats = |id: &str| {
+            let index = routing.index_of(id).map_or(0, |i| i.get());
+            match routing.recorder().window(index, report.now, span) {
+                Ok(w) => format!(
+                    "{id} {:>4} req ctr {:>5}",
+                    w.requests(),
+                    w.metric("click")
+                        .and_then(|m| m.mean())
+                        .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+                ),
+                Err(_) => format!("{id} -"),
+            }
+        };
+        let verdict = report
+            .judgement
+            .as_ref()
+            .map_or_else(|| "baking".to_owned(), |j| j.to_string());
+        let verdict: String = verdict.chars().take(80).collect();
+        println!(
+            "[{:>4.1}s] v2 {:>5.1}% | {} | {} | {verdict}",
+            started.elapsed().as_secs_f64(),
+            state.traffic.candidate.percent(),
+            stats("v1"),
+            stats("v2"),
+        );
+        match &state.phase {
+            Phase::Promoted => break "promoted".to_owned(),
+            Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
+            Phase::Aborted { reason } => break format!("aborted ({reason})"),
+            _ if started.elapsed() > args.bake * 12 => break "unfinished (deadline reached)".to_owned(),
+            _ => {}
+        }
+    };
+    server_handle.stop(false).await;
+    println!("result: {result}");
+    Ok(())
+}
