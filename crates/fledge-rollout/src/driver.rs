@@ -264,7 +264,7 @@ async fn run(config: DriverBuilder, mut stop: watch::Receiver<bool>) {
                         f(&e);
                     }
                 }
-                if stop_when_finished && controller.state().is_terminal() {
+                if stop_when_finished && controller.is_finished(controller.now()) {
                     break;
                 }
                 if let (None, Some(hook)) = (&inflight, &hook) {

@@ -3,7 +3,9 @@
 //!
 //! 1. before promotion, the candidate's weight never exceeds the current
 //!    step's weight (nor does any published weight);
-//! 2. terminal states absorb every input but restart;
+//! 2. terminal states absorb every input but restart — except that, while a
+//!    promoted plan keeps its baseline warm (`keep_warm`), a rollback or a
+//!    failing verdict may switch back, publishing candidate weight 0;
 //! 3. a rollback (operator or failing verdict) from a non-terminal state
 //!    publishes candidate weight 0 in that same transition (frozen refuses
 //!    the operator's rollback and holds its weights);
@@ -33,6 +35,7 @@ struct PlanShape {
     failure_limit: u32,
     inconclusive_limit: u32,
     confirm: bool,
+    keep_warm: Option<u64>,
 }
 
 fn plan_shape() -> impl Strategy<Value = PlanShape> {
@@ -57,13 +60,15 @@ fn plan_shape() -> impl Strategy<Value = PlanShape> {
         1u32..4,
         1u32..4,
         any::<bool>(),
+        prop_oneof![Just(None), (1u64..30).prop_map(Some)],
     )
         .prop_map(
-            |(steps, failure_limit, inconclusive_limit, confirm)| PlanShape {
+            |(steps, failure_limit, inconclusive_limit, confirm, keep_warm)| PlanShape {
                 steps,
                 failure_limit,
                 inconclusive_limit,
                 confirm,
+                keep_warm,
             },
         )
 }
@@ -79,6 +84,9 @@ fn machine(shape: &PlanShape) -> Machine {
             )
             .unwrap(),
         );
+    if let Some(secs) = shape.keep_warm {
+        b = b.keep_warm(Duration::from_secs(secs));
+    }
     let mut w = 0.0;
     for s in &shape.steps {
         w = f64::min(w + s.gap, 100.0);
@@ -191,8 +199,24 @@ proptest! {
                 }
             }
 
-            // Law 2: terminal states absorb everything but restart.
-            if state.is_terminal() && !restart {
+            // Law 2: terminal states absorb everything but restart, and a
+            // rollback or failing verdict while the baseline is kept warm.
+            let switch_back = m.keeps_warm(&state, now)
+                && matches!(
+                    input,
+                    Input::Command { command: Command::Rollback, .. }
+                        | Input::Verdict { outcome: Outcome::Fail, .. }
+                );
+            if switch_back {
+                prop_assert!(matches!(t.state.phase.name(), PhaseName::RolledBack | PhaseName::Promoted));
+                if t.state.phase.name() == PhaseName::RolledBack {
+                    prop_assert_eq!(published(&t.actions), vec![Weight::ZERO]);
+                }
+            }
+            if !m.keeps_warm(&state, now) && state.phase == Phase::Promoted {
+                prop_assert_eq!(m.warm_until(&state).is_some(), shape.keep_warm.is_some());
+            }
+            if state.is_terminal() && !restart && !switch_back {
                 let mut same = t.state.clone();
                 same.seq = state.seq;
                 prop_assert_eq!(&same, &state);
@@ -264,6 +288,7 @@ fn replay_detects_a_tampered_log() {
         failure_limit: 1,
         inconclusive_limit: 2,
         confirm: false,
+        keep_warm: None,
     };
     let m = machine(&shape);
     let t0 = Timestamp::from_millis(0);

@@ -434,6 +434,11 @@ impl Controller {
         })
     }
 
+    /// The controller's clock's time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// [`tick`](Self::tick) at the clock's time.
     pub fn tick_now(&self) -> Result<TickReport, ControlError> {
         self.tick(self.clock.now())
@@ -458,10 +463,16 @@ impl Controller {
                 s.phase,
                 Phase::Progressing | Phase::Paused { .. } | Phase::AwaitingApproval { .. }
             );
-            let step = s
-                .step
-                .filter(|_| holding)
-                .and_then(|i| inner.machine.plan().step(i).cloned())
+            // While the baseline is kept warm after promotion, the last
+            // step's gates keep judging the candidate (a failure switches back).
+            let plan = inner.machine.plan();
+            let index = if inner.machine.keeps_warm(s, now) {
+                plan.steps().len().checked_sub(1)
+            } else {
+                s.step.filter(|_| holding)
+            };
+            let step = index
+                .and_then(|i| plan.step(i).cloned())
                 .filter(|st| st.is_gated());
             (step, s.seq, s.attempt, s.since)
         };
@@ -822,6 +833,21 @@ impl Controller {
     /// The running plan, checked (steps compiled).
     pub fn checked_plan(&self) -> CheckedPlan {
         self.lock().machine.plan().clone()
+    }
+
+    /// Whether the rollout has finished at `now`: it is in a terminal phase
+    /// and its baseline is no longer kept warm after a promotion (see the
+    /// plan's `keep_warm`), so ticking it changes nothing any more.
+    pub fn is_finished(&self, now: Timestamp) -> bool {
+        let inner = self.lock();
+        inner.state.is_terminal() && !inner.machine.keeps_warm(&inner.state, now)
+    }
+
+    /// When the baseline, kept warm since the promotion, may be released
+    /// (`None` unless promoted with a `keep_warm` plan).
+    pub fn warm_until(&self) -> Option<Timestamp> {
+        let inner = self.lock();
+        inner.machine.warm_until(&inner.state)
     }
 
     /// The last judgement of the gates.

@@ -25,6 +25,11 @@
 //! - **Terminal** phases (promoted, rolled back, aborted) absorb every input
 //!   except [`Command::Restart`], which starts attempt `n + 1` from the first
 //!   step with the salt `"<base salt>#<n + 1>"`.
+//! - **Kept warm.** A plan with `keep_warm` (blue-green) keeps the baseline
+//!   warm for that long after promotion: until then a rollback command or
+//!   failing verdicts (up to `failure_limit`) switch straight back to the
+//!   baseline ([`Machine::keeps_warm`]). Passing and inconclusive verdicts
+//!   change nothing there.
 //! - **Set weight** accepts at most the current step's weight and pauses the
 //!   rollout (the operator has taken the wheel); `resume` restores the step.
 //!
@@ -346,7 +351,10 @@ impl Machine {
             state.phase,
             Phase::Progressing | Phase::Paused { .. } | Phase::AwaitingApproval { .. }
         );
-        if !holding {
+        // While the baseline is kept warm after promotion, failing verdicts
+        // still switch back; nothing else does anything there.
+        let warm = outcome == Outcome::Fail && self.keeps_warm(state, now);
+        if !holding && !warm {
             return None;
         }
         match outcome {
@@ -355,10 +363,13 @@ impl Machine {
                 next.failures = state.failures.saturating_add(1);
                 let limit = self.plan.plan().failure_limit;
                 if next.failures >= limit {
-                    let why = format!(
+                    let mut why = format!(
                         "gate failed ({} of failure_limit {}): {reason}",
                         next.failures, limit
                     );
+                    if warm {
+                        why.push_str(&self.switched_back());
+                    }
                     Some(self.rollback(next, why))
                 } else {
                     let why = format!(
@@ -411,7 +422,7 @@ impl Machine {
     fn advance(&self, state: &State, now: Timestamp, operator: bool, why: &str) -> Change {
         let next = state.step.map_or(0, |i| i + 1);
         let Some(step) = self.steps().get(next) else {
-            return self.promote(state, format!("{why}; last step done"));
+            return self.promote(state, now, format!("{why}; last step done"));
         };
         if !operator && (step.approval || self.confirm) {
             let kind = if step.approval {
@@ -453,10 +464,43 @@ impl Machine {
         Self::change(s, EventKind::StepTaken, format!("{why}; {label} taken"))
     }
 
-    fn promote(&self, state: &State, why: String) -> Change {
+    /// Whether `state` is promoted and its baseline is still kept warm at
+    /// `now` (the plan's `keep_warm`, counted from the promotion): then a
+    /// rollback command or failing verdicts switch straight back.
+    pub fn keeps_warm(&self, state: &State, now: Timestamp) -> bool {
+        state.phase == Phase::Promoted
+            && self
+                .plan
+                .plan()
+                .keep_warm
+                .is_some_and(|k| now < state.since.saturating_add(k))
+    }
+
+    /// When the baseline kept warm since `state`'s promotion may be released,
+    /// if the plan keeps it warm and `state` is promoted.
+    pub fn warm_until(&self, state: &State) -> Option<Timestamp> {
+        if state.phase != Phase::Promoted {
+            return None;
+        }
+        let k = self.plan.plan().keep_warm?;
+        Some(state.since.saturating_add(k))
+    }
+
+    fn switched_back(&self) -> String {
+        format!(
+            "; switched back to {} (kept warm since the promotion)",
+            self.plan.baseline()
+        )
+    }
+
+    fn promote(&self, state: &State, now: Timestamp, why: String) -> Change {
         let mut s = state.clone();
         s.phase = Phase::Promoted;
         s.traffic = Traffic::CANDIDATE;
+        // The keep-warm period (if any) counts from here, with no failures yet.
+        s.since = now;
+        s.failures = 0;
+        s.inconclusives = 0;
         Change {
             state: s,
             kind: EventKind::Promoted,
@@ -519,6 +563,10 @@ impl Machine {
         };
         let phase = &state.phase;
         if phase.is_terminal() {
+            if command == Command::Rollback && self.keeps_warm(state, now) {
+                let why = format!("{said}{}", self.switched_back());
+                return self.rollback(state.clone(), why);
+            }
             if command == Command::Restart {
                 let blank = self.blank(state.attempt.saturating_add(1), state.seq, now);
                 let mut change = self.advance(&blank, now, false, &said);
@@ -537,7 +585,7 @@ impl Machine {
         match command {
             Command::Restart => reject("the rollout is running; roll it back or abort it first"),
             Command::Promote => self.advance(state, now, true, &said),
-            Command::PromoteFull => self.promote(state, said),
+            Command::PromoteFull => self.promote(state, now, said),
             Command::Pause => match phase {
                 Phase::Paused { .. } => reject("already paused"),
                 _ => {

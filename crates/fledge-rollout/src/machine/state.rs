@@ -9,7 +9,9 @@ use fledge_select::Weight;
 
 /// Where a rollout stands. Terminal phases ([`Promoted`](Phase::Promoted),
 /// [`RolledBack`](Phase::RolledBack), [`Aborted`](Phase::Aborted)) absorb every
-/// input except [`Command::Restart`].
+/// input except [`Command::Restart`] — and, while a plan's `keep_warm` keeps
+/// the baseline warm after a promotion, a rollback command or failing
+/// verdicts, which switch back to the baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Phase {
