@@ -1,2 +1,250 @@
-//! placeholder
-fn main() {}
+//! An API-gateway canary: a reverse proxy splits `/predict` between two
+//! upstream model servers by URL, for teams that cannot change the model
+//! servers.
+//!
+//! ```text
+//! cargo run --release --example gateway                     # healthy upstream v2: promoted
+//! cargo run --release --example gateway -- --regress errors # upstream v2 fails: rolled back
+//! ```
+//!
+//! The example starts its two upstreams itself (plain axum servers that know
+//! nothing about fledge: v1 a moving average, v2 exponential smoothing), then
+//! a gateway whose `/predict` is a [`fledge_tower::CanaryRouter`] over two
+//! proxy services (a hyper-util client each pointed at one upstream). An
+//! upstream that answers 5xx or cannot be reached (502) counts against its
+//! version. A load generator calls the gateway only.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::routing::post;
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use fledge_rollout::Controller;
+use fledge_rollout::machine::Phase;
+use fledge_rollout::plan::Plan;
+use fledge_tower::CanaryLayer;
+use http::{Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::RngExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Regress {
+    /// Upstream v2 is healthy.
+    None,
+    /// Upstream v2 answers 503 to 30 % of requests.
+    Errors,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "A reverse proxy canarying upstream model server v2 against v1.")]
+struct Args {
+    /// Make upstream v2 fail; the rollout must roll back.
+    #[arg(long, value_enum, default_value_t = Regress::None)]
+    regress: Regress,
+    /// Bake time of each of the 3 steps (10 / 50 / 100 %).
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    bake: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// An upstream model server: `POST /predict` with comma-separated numbers.
+async fn start_upstream(name: &'static str, failing: bool) -> Result<SocketAddr, std::io::Error> {
+    let handler = move |body: String| async move {
+        if failing && rand::rng().random_bool(0.3) {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{name}: overloaded"));
+        }
+        let series: Vec<f64> = body.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        if series.is_empty() {
+            return (StatusCode::BAD_REQUEST, "send comma-separated numbers".to_owned());
+        }
+        let forecast = if name == "v2" {
+            series.iter().skip(1).fold(series[0], |level, x| 0.5 * x + 0.5 * level)
+        } else {
+            let tail = &series[series.len().saturating_sub(5)..];
+            tail.iter().sum::<f64>() / tail.len() as f64
+        };
+        (StatusCode::OK, format!("{forecast:.3} (model {name})"))
+    };
+    let app = Router::new().route("/predict", post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+/// A proxy to one upstream: rewrites the URI and forwards; an unreachable
+/// upstream is a 502 (a failure of that version).
+fn upstream(
+    client: Client<HttpConnector, Body>,
+    base: SocketAddr,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |mut req: Request<Body>| {
+        let client = client.clone();
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            match format!("http://{base}{path}").parse::<Uri>() {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return Ok(bad_gateway()),
+            }
+            match client.request(req).await {
+                Ok(res) => Ok(res.map(Body::new)),
+                Err(_) => Ok(bad_gateway()),
+            }
+        }
+    })
+}
+
+fn bad_gateway() -> Response<Body> {
+    let mut res = Response::new(Body::from("upstream unreachable"));
+    *res.status_mut() = StatusCode::BAD_GATEWAY;
+    res
+}
+
+fn plan(bake: Duration) -> Result<Plan, Box<dyn std::error::Error>> {
+    Ok(Plan::from_toml(&format!(
+        r#"
+name = "gateway-predict-v2"
+baseline = "v1"
+candidate = "v2"
+steps = [10, 50, 100]
+interval = "{}ms"
+failure_limit = 1
+
+[[gates]]
+name = "p99 < 50ms"
+kind = "threshold"
+metric = "latency_p99"
+max = 50.0
+critical = true
+min_samples = 40
+
+[[gates]]
+name = "errors"
+kind = "proportion"
+metric = "error_rate"
+alpha = 0.01
+min_samples = 40
+"#,
+        bake.as_millis().max(1_000)
+    ))?)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let v1 = start_upstream("v1", false).await?;
+    let v2 = start_upstream("v2", args.regress == Regress::Errors).await?;
+
+    let controller = Arc::new(Controller::builder(plan(args.bake)?).build()?);
+    let routing = controller.routing().clone();
+    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
+    let split = CanaryLayer::new(routing.clone())
+        .router([("v1", upstream(client.clone(), v1)), ("v2", upstream(client, v2))])?;
+    let gateway = Router::new().route_service("/predict", split);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, gateway).await;
+    });
+    println!("fledge gateway on http://{addr}/predict: upstream v1 http://{v1} -> upstream v2 http://{v2}");
+
+    // Load on the gateway only.
+    let load: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for _ in 0..8 {
+        let load = load.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                ticker.tick().await;
+                let (user, body) = {
+                    let mut rng = rand::rng();
+                    let series: Vec<String> =
+                        (0..8).map(|_| format!("{:.2}", rng.random_range(90.0..110.0))).collect();
+                    (rng.random_range(0..2_000u32), series.join(","))
+                };
+                let Ok(req) = Request::post(format!("http://{addr}/predict"))
+                    .header("x-user-id", format!("user-{user}"))
+                    .body(Full::new(Bytes::from(body)))
+                else {
+                    continue;
+                };
+                if let Ok(res) = load.request(req).await {
+                    let _ = res.into_body().collect().await;
+                }
+            }
+        });
+    }
+
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let result = loop {
+        ticker.tick().await;
+        let report = controller.tick_now()?;
+        let state = &report.state;
+        let span = report.now.duration_since(state.since).max(Duration::from_secs(1));
+        let stats = |id: &str| {
+            let index = routing.index_of(id).map_or(0, |i| i.get());
+            routing.recorder().window(index, report.now, span).map_or_else(
+                |_| format!("{id} -"),
+                |w| {
+                    format!(
+                        "{id} {:>4} req {:>3} err p99 {:>6}",
+                        w.requests(),
+                        w.errors(),
+                        w.latency()
+                            .quantile_ms(0.99)
+                            .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}ms"))
+                    )
+                },
+            )
+        };
+        let verdict = report
+            .judgement
+            .as_ref()
+            .map_or_else(|| "baking".to_owned(), |j| j.to_string());
+        let verdict: String = verdict.chars().take(70).collect();
+        println!(
+            "[{:>4.1}s] v2 {:>5.1}% | {} | {} | {verdict}",
+            started.elapsed().as_secs_f64(),
+            state.traffic.candidate.percent(),
+            stats("v1"),
+            stats("v2"),
+        );
+        match &state.phase {
+            Phase::Promoted => break "promoted".to_owned(),
+            Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
+            Phase::Aborted { reason } => break format!("aborted ({reason})"),
+            _ if started.elapsed() > args.bake * 12 => break "unfinished (deadline reached)".to_owned(),
+            _ => {}
+        }
+    };
+    println!("result: {result}");
+    Ok(())
+}
