@@ -10,3 +10,22 @@
 pub use fledge_rollout as rollout;
 #[doc(inline)]
 pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, Routing};
+
+/// The tower layer (feature `tower`): [`CanaryLayer`](fledge_tower::CanaryLayer),
+/// [`CanaryRouter`](fledge_tower::CanaryRouter), shadow mirroring. See
+/// [`fledge_tower`].
+#[cfg(feature = "tower")]
+#[doc(inline)]
+pub use fledge_tower as tower;
+
+/// The axum adapter (feature `axum`): the `Version` extractor and the
+/// feedback route. See [`fledge_axum`].
+#[cfg(feature = "axum")]
+#[doc(inline)]
+pub use fledge_axum as axum;
+
+/// The actix-web adapter (feature `actix`): the `Canary` middleware and the
+/// `Version` extractor. See [`fledge_actix`].
+#[cfg(feature = "actix")]
+#[doc(inline)]
+pub use fledge_actix as actix;
