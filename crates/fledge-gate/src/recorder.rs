@@ -15,7 +15,13 @@
 //!   slot clears the oldest one under each shard's lock, once per slot length.
 //! * **Windows.** [`Recorder::window`] merges, across shards, the slots that
 //!   overlap `(now − span, now]`. Merged complete slots are cached, so a
-//!   control loop ticking every second merges each slot once.
+//!   control loop ticking every second merges each slot once. (A record that
+//!   read the slot index just before the switch lands in the previous slot;
+//!   if that slot was already merged into the cache, the window misses it
+//!   until the cache key changes. [`Totals`] always count it.)
+//! * **Slots close when the control path ticks.** A slot covers the time
+//!   from one advance to the next that crosses a slot boundary, so a control
+//!   loop that stops ticking makes its current slot grow.
 //! * **No allocation after construction.** Histograms (1 µs to 60 s, 3
 //!   significant figures, clamping outside that range) and sample buffers are
 //!   allocated up front.
