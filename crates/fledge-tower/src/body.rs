@@ -71,6 +71,11 @@ impl<B, E> ResponseBody<B, E> {
     pub fn into_inner(self) -> B {
         self.inner
     }
+
+    /// A reference to the inner body.
+    pub fn get_ref(&self) -> &B {
+        &self.inner
+    }
 }
 
 impl<B, E> Body for ResponseBody<B, E>
