@@ -245,11 +245,14 @@ impl MetricSlot {
     }
 }
 
+/// Hot per-(shard, variant, slot) data. Every element that a record writes
+/// sits in its own cache-padded cell, so two shards' allocations never share
+/// a cache line even when the allocator places them side by side.
 struct SlotData {
     latency: Histogram<u32>,
     requests: u64,
     errors: u64,
-    metrics: Vec<MetricSlot>,
+    metrics: Vec<CachePadded<MetricSlot>>,
 }
 
 impl SlotData {
@@ -268,13 +271,13 @@ struct VariantTotals {
     requests: u64,
     errors: u64,
     latency_us: Moments,
-    metrics: Vec<Moments>,
+    metrics: Vec<CachePadded<Moments>>,
 }
 
 struct ShardData {
     /// `variant * ring + slot`.
-    slots: Vec<SlotData>,
-    totals: Vec<VariantTotals>,
+    slots: Vec<CachePadded<SlotData>>,
+    totals: Vec<CachePadded<VariantTotals>>,
     rng: u64,
 }
 
@@ -412,17 +415,23 @@ impl Recorder {
         let cap = config.metric_sample_cap;
         let make_shard = |seed: u64| {
             let slots = (0..config.variants * ring)
-                .map(|_| SlotData {
-                    latency: new_histogram(),
-                    requests: 0,
-                    errors: 0,
-                    metrics: (0..metric_count).map(|_| MetricSlot::new(cap)).collect(),
+                .map(|_| {
+                    CachePadded::new(SlotData {
+                        latency: new_histogram(),
+                        requests: 0,
+                        errors: 0,
+                        metrics: (0..metric_count)
+                            .map(|_| CachePadded::new(MetricSlot::new(cap)))
+                            .collect(),
+                    })
                 })
                 .collect();
             let totals = (0..config.variants)
-                .map(|_| VariantTotals {
-                    metrics: vec![Moments::default(); metric_count],
-                    ..VariantTotals::default()
+                .map(|_| {
+                    CachePadded::new(VariantTotals {
+                        metrics: vec![CachePadded::new(Moments::default()); metric_count],
+                        ..VariantTotals::default()
+                    })
                 })
                 .collect();
             CachePadded::new(Mutex::new(ShardData {
@@ -730,7 +739,7 @@ impl Recorder {
 
     fn empty_totals(&self) -> VariantTotals {
         VariantTotals {
-            metrics: vec![Moments::default(); self.inner.metric_names.len()],
+            metrics: vec![CachePadded::new(Moments::default()); self.inner.metric_names.len()],
             ..VariantTotals::default()
         }
     }
@@ -749,7 +758,7 @@ impl Recorder {
                 .metric_names
                 .iter()
                 .cloned()
-                .zip(totals.metrics)
+                .zip(totals.metrics.iter().map(|m| **m))
                 .collect(),
         }
     }
