@@ -69,6 +69,7 @@
 //! | [`control`] | [`Controller`], [`Routing`], the gate evaluator, confirm hooks, subscribers |
 //! | [`store`] | the [`store::Store`] trait, [`store::MemoryStore`], [`store::FileStore`] |
 //! | [`registry`] | named versions (`Arc<T>`) and atomically repointed aliases |
+//! | [`strategy`] | A/B/n tests with a sample-size calculator and reports, champion / challenger, blue-green, shadow-first |
 //! | [`driver`] | the tokio driver (feature `tokio`) |
 //! | [`duration`] | `"30s"`-style durations |
 //!
@@ -90,6 +91,7 @@ pub mod machine;
 pub mod plan;
 pub mod registry;
 pub mod store;
+pub mod strategy;
 
 #[doc(inline)]
 pub use control::{ControlError, Controller, Routing};

@@ -1,0 +1,718 @@
+//! [`AbTest`]: A/B/n tests with fixed splits, segments, business metrics and
+//! a statistical report.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+use fledge_gate::clock::Timestamp;
+use fledge_gate::stats::AlwaysValid;
+use fledge_gate::{Recorder, RecorderConfig};
+use fledge_select::{MAX_VARIANTS, Selector, Split, Variant, VariantId, VariantIndex, Weight};
+use fledge_sticky::{Bucketer, HashMode};
+
+use super::StrategyError;
+use super::analysis::{ArmData, Decision, MetricReport, Rules, compare};
+use super::metric::{Correction, MetricSpec, Stopping};
+use super::report::{Conclusion, Report};
+use super::routing::{Condition, ExperimentRouting};
+use crate::plan::Sticky;
+
+/// One variant of an experiment and its share of traffic, in percent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantShare {
+    /// The variant's id.
+    pub id: VariantId,
+    /// Its share of the experiment's traffic, in percent (`0 < weight ≤ 100`).
+    pub weight: f64,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+
+fn default_min_exposures() -> u64 {
+    100
+}
+
+/// An A/B/n test as data (TOML, JSON or YAML through serde,
+/// `deny_unknown_fields`), or built with [`AbTest::builder`].
+///
+/// ```toml
+/// name = "checkout-button"
+/// variants = [
+///   { id = "blue", weight = 50 },     # the first is the control
+///   { id = "green", weight = 25 },
+///   { id = "orange", weight = 25 },
+/// ]
+/// metrics = [
+///   { name = "purchase", kind = "conversion" },    # the first decides
+///   { name = "revenue", kind = "per_exposure" },
+/// ]
+/// segment = [{ attribute = "country", in = ["fr", "de"] }]
+/// stopping = { kind = "sequential", tau = 0.01 }
+/// correction = "holm"
+/// auto_promote = true
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbConfig {
+    /// The experiment's name (the default sticky salt is `"ab/<name>"`).
+    pub name: String,
+    /// The variants and their shares; the first is the control. Shares must
+    /// add up to 100.
+    pub variants: Vec<VariantShare>,
+    /// The metrics; the first decides, the others are reported.
+    pub metrics: Vec<MetricSpec>,
+    /// Who enters the experiment: requests matching every condition. Others
+    /// are served by the control and not counted. Empty: everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segment: Vec<Condition>,
+    /// The family-wise significance level per metric (default 0.05).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// The correction for several treatments (default Holm).
+    #[serde(default)]
+    pub correction: Correction,
+    /// When the test may decide.
+    pub stopping: Stopping,
+    /// Samples each arm needs before any decision (default 100).
+    #[serde(default = "default_min_exposures")]
+    pub min_exposures: u64,
+    /// Give the winner 100 % of the experiment's traffic when it is found.
+    #[serde(default)]
+    pub auto_promote: bool,
+    /// Sticky bucketing: hash mode and salt (default salt `"ab/<name>"`).
+    #[serde(default)]
+    pub sticky: Sticky,
+}
+
+/// Builds an [`AbConfig`] in code; see [`AbTest::builder`].
+#[derive(Debug, Clone)]
+pub struct AbBuilder {
+    name: String,
+    variants: Vec<(String, f64)>,
+    metrics: Vec<MetricSpec>,
+    segment: Vec<Condition>,
+    alpha: f64,
+    correction: Correction,
+    stopping: Option<Stopping>,
+    min_exposures: u64,
+    auto_promote: bool,
+    sticky: Sticky,
+}
+
+impl AbBuilder {
+    /// The control and its share in percent (listed first).
+    pub fn control(mut self, id: &str, percent: f64) -> Self {
+        self.variants.insert(0, (id.to_owned(), percent));
+        self
+    }
+
+    /// A treatment and its share in percent.
+    pub fn variant(mut self, id: &str, percent: f64) -> Self {
+        self.variants.push((id.to_owned(), percent));
+        self
+    }
+
+    /// A metric; the first added decides.
+    pub fn metric(mut self, metric: MetricSpec) -> Self {
+        self.metrics.push(metric);
+        self
+    }
+
+    /// Only requests matching `condition` (and any other) enter.
+    pub fn segment(mut self, condition: Condition) -> Self {
+        self.segment.push(condition);
+        self
+    }
+
+    /// The significance level (default 0.05).
+    pub fn alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// The multiple-comparison correction (default Holm).
+    pub fn correction(mut self, correction: Correction) -> Self {
+        self.correction = correction;
+        self
+    }
+
+    /// A fixed-horizon test deciding at `exposures` per variant.
+    pub fn fixed_horizon(mut self, exposures: u64) -> Self {
+        self.stopping = Some(Stopping::FixedHorizon { exposures });
+        self
+    }
+
+    /// A sequential (always-valid) test; `tau` is the difference worth
+    /// detecting in the primary metric's units.
+    pub fn sequential(mut self, tau: f64) -> Self {
+        self.stopping = Some(Stopping::Sequential {
+            tau,
+            max_exposures: None,
+        });
+        self
+    }
+
+    /// Any stopping rule.
+    pub fn stopping(mut self, stopping: Stopping) -> Self {
+        self.stopping = Some(stopping);
+        self
+    }
+
+    /// Samples each arm needs before any decision (default 100).
+    pub fn min_exposures(mut self, n: u64) -> Self {
+        self.min_exposures = n;
+        self
+    }
+
+    /// Give the winner 100 % when it is found.
+    pub fn auto_promote(mut self, on: bool) -> Self {
+        self.auto_promote = on;
+        self
+    }
+
+    /// The sticky salt (default `"ab/<name>"`).
+    pub fn salt(mut self, salt: &str) -> Self {
+        self.sticky.salt = Some(salt.to_owned());
+        self
+    }
+
+    /// The sticky hash: `fledge`, `unleash`, `growthbook-v1`, `growthbook-v2`.
+    pub fn hash(mut self, mode: &str) -> Self {
+        self.sticky.hash = Some(mode.to_owned());
+        self
+    }
+
+    /// The configuration, with variant ids checked.
+    pub fn config(self) -> Result<AbConfig, StrategyError> {
+        let variants = self
+            .variants
+            .into_iter()
+            .map(|(id, weight)| {
+                VariantId::new(&id)
+                    .map(|id| VariantShare { id, weight })
+                    .map_err(|source| StrategyError::InvalidId { id, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stopping = self.stopping.ok_or(StrategyError::NoStopping)?;
+        Ok(AbConfig {
+            name: self.name,
+            variants,
+            metrics: self.metrics,
+            segment: self.segment,
+            alpha: self.alpha,
+            correction: self.correction,
+            stopping,
+            min_exposures: self.min_exposures,
+            auto_promote: self.auto_promote,
+            sticky: self.sticky,
+        })
+    }
+
+    /// Builds the test, starting at `now`.
+    pub fn build(self, now: Timestamp) -> Result<AbTest, StrategyError> {
+        AbTest::new(self.config()?, now)
+    }
+}
+
+/// The sticky bucketer of a strategy from its settings.
+pub(crate) fn bucketer(sticky: &Sticky, default_salt: String) -> Result<Bucketer, StrategyError> {
+    let mode = match &sticky.hash {
+        Some(h) => h
+            .parse::<HashMode>()
+            .map_err(|_| crate::plan::PlanError::UnknownHash { hash: h.clone() })?,
+        None => HashMode::Fledge,
+    };
+    let salt = sticky.salt.clone().unwrap_or(default_salt);
+    if salt.is_empty() {
+        return Err(StrategyError::Refused(
+            "the sticky salt is empty: give a non-empty salt or leave it unset".to_owned(),
+        ));
+    }
+    Ok(Bucketer::new(mode, &salt))
+}
+
+/// Checks a list of variant ids: count and uniqueness.
+pub(crate) fn check_ids<'a>(
+    ids: impl IntoIterator<Item = &'a VariantId>,
+    strategy: &'static str,
+    what: &'static str,
+) -> Result<usize, StrategyError> {
+    let mut seen = HashSet::new();
+    let mut count = 0;
+    for id in ids {
+        if !seen.insert(id.as_str()) {
+            return Err(StrategyError::DuplicateVariant { id: id.to_string() });
+        }
+        count += 1;
+    }
+    if count < 2 {
+        return Err(StrategyError::TooFewVariants {
+            strategy,
+            count,
+            min: 2,
+            what,
+        });
+    }
+    if count > MAX_VARIANTS {
+        return Err(StrategyError::TooManyVariants {
+            count,
+            max: MAX_VARIANTS,
+        });
+    }
+    Ok(count)
+}
+
+/// Checks the metrics: at least one, valid and distinct names.
+pub(crate) fn check_metrics(metrics: &[MetricSpec]) -> Result<(), StrategyError> {
+    if metrics.is_empty() {
+        return Err(StrategyError::NoMetric);
+    }
+    for (i, m) in metrics.iter().enumerate() {
+        m.validate()?;
+        if metrics[..i].iter().any(|o| o.name == m.name) {
+            return Err(StrategyError::BadMetric {
+                name: m.name.clone(),
+                problem: "listed twice".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_alpha(alpha: f64) -> Result<(), StrategyError> {
+    if alpha > 0.0 && alpha < 0.5 {
+        Ok(())
+    } else {
+        Err(StrategyError::range(
+            "alpha",
+            alpha,
+            "a significance level in (0, 0.5), e.g. 0.05",
+        ))
+    }
+}
+
+/// A split over `ids` giving everything to `winner`.
+pub(crate) fn all_to(split: &Split, winner: VariantIndex) -> Result<Split, StrategyError> {
+    let weights: Vec<Weight> = (0..split.len())
+        .map(|i| {
+            if i == winner.get() {
+                Weight::FULL
+            } else {
+                Weight::ZERO
+            }
+        })
+        .collect();
+    Ok(split.with_weights(&weights)?)
+}
+
+#[derive(Debug)]
+struct AbInner {
+    /// Sequential state per metric, per treatment.
+    looks: Vec<Vec<AlwaysValid>>,
+    conclusion: Option<Conclusion>,
+    last: Option<Report>,
+}
+
+/// An A/B/n test: a fixed split over two or more variants (the first is the
+/// control), sticky per user, optionally restricted to a segment; business
+/// metrics through feedback; per variant against the control: lift,
+/// confidence interval, p-value (two-proportion z-test for conversions,
+/// Welch's t-test for means), corrected for several variants
+/// ([`Correction`]), fixed-horizon or sequential ([`Stopping`]); a
+/// [`Report`]; optional promotion of the winner.
+///
+/// All methods take `&self`: share it in an `Arc` between the request path
+/// (through [`routing`](Self::routing)) and the control loop calling
+/// [`tick`](Self::tick).
+///
+/// ```
+/// use fledge_gate::clock::Timestamp;
+/// use fledge_rollout::strategy::{AbTest, Decision, MetricSpec};
+///
+/// let t0 = Timestamp::from_millis(0);
+/// let ab = AbTest::builder("checkout")
+///     .control("blue", 50.0)
+///     .variant("green", 50.0)
+///     .metric(MetricSpec::conversion("purchase"))
+///     .fixed_horizon(2_000)
+///     .auto_promote(true)
+///     .build(t0)?;
+/// let routing = ab.routing().clone();
+/// for user in 0..8_000u32 {
+///     let key = format!("user-{user}");
+///     let a = routing.route(Some(key.as_bytes()), &()); // counts the exposure
+///     let green = routing.id(a.variant).map(|id| id.as_str()) == Some("green");
+///     // green converts 8 % of the time, blue 5 % (a deterministic stand-in).
+///     if user % 100 < if green { 8 } else { 5 } {
+///         routing.recorder().record_feedback(a.variant.get(), "purchase", 1.0)?;
+///     }
+/// }
+/// let report = ab.tick(t0);
+/// assert_eq!(report.comparison("green").unwrap().decision, Decision::Winner);
+/// assert_eq!(ab.routing().selector().split().weight_of("green").unwrap().bps(), 10_000);
+/// println!("{report}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AbTest {
+    config: AbConfig,
+    routing: ExperimentRouting,
+    inner: Mutex<AbInner>,
+}
+
+impl fmt::Debug for AbTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbTest")
+            .field("name", &self.config.name)
+            .field("routing", &self.routing)
+            .field("conclusion", &self.lock().conclusion)
+            .finish()
+    }
+}
+
+impl AbTest {
+    /// Starts building a test named `name`.
+    pub fn builder(name: &str) -> AbBuilder {
+        AbBuilder {
+            name: name.to_owned(),
+            variants: Vec::new(),
+            metrics: Vec::new(),
+            segment: Vec::new(),
+            alpha: default_alpha(),
+            correction: Correction::default(),
+            stopping: None,
+            min_exposures: default_min_exposures(),
+            auto_promote: false,
+            sticky: Sticky::default(),
+        }
+    }
+
+    /// Checks `config` and starts the test at `now`: the split is published
+    /// and the counters start at zero.
+    pub fn new(config: AbConfig, now: Timestamp) -> Result<Self, StrategyError> {
+        let _ = now;
+        if config.name.trim().is_empty() {
+            return Err(StrategyError::Refused(
+                "the experiment needs a name (it salts the sticky buckets)".to_owned(),
+            ));
+        }
+        check_ids(
+            config.variants.iter().map(|v| &v.id),
+            "an A/B test",
+            "a control and at least one treatment",
+        )?;
+        let mut variants = Vec::with_capacity(config.variants.len());
+        let mut total = 0u32;
+        for (i, v) in config.variants.iter().enumerate() {
+            let w = Weight::from_percent(v.weight).map_err(|_| {
+                StrategyError::range(
+                    format!("variants[{i}].weight"),
+                    v.weight,
+                    "a share in percent, 0 < weight <= 100",
+                )
+            })?;
+            if w.is_zero() {
+                return Err(StrategyError::range(
+                    format!("variants[{i}].weight"),
+                    v.weight,
+                    "a positive share: remove the variant instead of giving it 0 %",
+                ));
+            }
+            total += w.bps();
+            variants.push(Variant::new(v.id.clone(), w));
+        }
+        if total != Weight::MAX_BPS {
+            return Err(StrategyError::BadShares {
+                detail: format!(
+                    "the shares add up to {} % but must add up to exactly 100 %",
+                    f64::from(total) / 100.0
+                ),
+            });
+        }
+        check_metrics(&config.metrics)?;
+        check_alpha(config.alpha)?;
+        config.stopping.validate()?;
+        let control_id = &config.variants[0].id;
+        let segment = config
+            .segment
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.compile(i, control_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let split = Split::new(variants)?;
+        let selector = Arc::new(Selector::new(split));
+        let control = selector.index_of(control_id.as_str()).ok_or_else(|| {
+            StrategyError::Refused("the control is missing from the split".into())
+        })?;
+        let recorder = Recorder::new(
+            RecorderConfig::new(selector.len())
+                .metrics(config.metrics.iter().map(|m| m.name.clone())),
+        )
+        .map_err(|e| StrategyError::Recorder(e.to_string()))?;
+        let bucketer = bucketer(&config.sticky, format!("ab/{}", config.name))?;
+        let routing =
+            ExperimentRouting::new(selector, bucketer, Arc::new(recorder), segment, control);
+        let m = config.variants.len() - 1;
+        let alpha = config.correction.interval_alpha(config.alpha, m);
+        let looks = config
+            .metrics
+            .iter()
+            .map(|_| vec![AlwaysValid::new(alpha); m])
+            .collect();
+        Ok(AbTest {
+            config,
+            routing,
+            inner: Mutex::new(AbInner {
+                looks,
+                conclusion: None,
+                last: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AbInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The serving handle: route requests, count exposures, record metrics.
+    pub fn routing(&self) -> &ExperimentRouting {
+        &self.routing
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AbConfig {
+        &self.config
+    }
+
+    /// How the test ended, once it has.
+    pub fn conclusion(&self) -> Option<Conclusion> {
+        self.lock().conclusion.clone()
+    }
+
+    /// The report made by the last [`tick`](Self::tick).
+    pub fn last_report(&self) -> Option<Report> {
+        self.lock().last.clone()
+    }
+
+    /// Analyses what was recorded so far (a sequential test takes one look),
+    /// concludes when the stopping rule allows, promotes the winner when
+    /// `auto_promote` is set, and returns the report.
+    pub fn tick(&self, now: Timestamp) -> Report {
+        let mut inner = self.lock();
+        let concluded = inner.conclusion.is_some();
+        let metrics = self.analyze(&mut inner, concluded);
+        if !concluded {
+            if let Some(c) = self.decide(&metrics, now) {
+                inner.conclusion = Some(c);
+            }
+        }
+        let status = match &inner.conclusion {
+            Some(Conclusion::Winner {
+                promoted: true,
+                variant,
+                ..
+            }) => format!("done: {variant} serves 100 % of the experiment's traffic"),
+            Some(Conclusion::Winner { variant, .. }) => {
+                format!("done: promote {variant} (auto_promote is off)")
+            }
+            Some(Conclusion::NoDifference { .. }) => "done: keep the control".to_owned(),
+            None => running_status(&self.config, &metrics),
+        };
+        let report = Report {
+            experiment: self.config.name.clone(),
+            at: now,
+            split: self.routing.selector().split(),
+            alpha: self.config.alpha,
+            correction: self.config.correction,
+            stopping: self.config.stopping,
+            segment: self.config.segment.clone(),
+            metrics,
+            conclusion: inner.conclusion.clone(),
+            status,
+        };
+        inner.last = Some(report.clone());
+        report
+    }
+
+    fn analyze(&self, inner: &mut AbInner, frozen: bool) -> Vec<MetricReport> {
+        let r = &self.routing;
+        let ids = r.selector().ids();
+        let control = r.control();
+        let totals: Vec<_> = (0..ids.len())
+            .map(|i| r.recorder().totals(i).unwrap_or_default())
+            .collect();
+        let rules = Rules {
+            alpha: self.config.alpha,
+            correction: self.config.correction,
+            stopping: self.config.stopping,
+            min_exposures: self.config.min_exposures,
+        };
+        let data = |i: usize, name: &str| ArmData {
+            exposures: VariantIndex::new(i).map_or(0, |v| r.exposures_of(v)),
+            moments: totals[i].metric(name).copied().unwrap_or_default(),
+        };
+        self.config
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(k, metric)| {
+                let treatments: Vec<_> = (0..ids.len())
+                    .filter(|&i| i != control.get())
+                    .map(|i| (&ids[i], data(i, &metric.name)))
+                    .collect();
+                let mut scratch;
+                let looks: &mut [AlwaysValid] = if frozen {
+                    scratch = inner.looks[k].clone();
+                    &mut scratch
+                } else {
+                    &mut inner.looks[k]
+                };
+                compare(
+                    metric,
+                    k == 0,
+                    (&ids[control.get()], &data(control.get(), &metric.name)),
+                    &treatments,
+                    &rules,
+                    looks,
+                )
+            })
+            .collect()
+    }
+
+    /// The conclusion the primary metric allows now, with promotion.
+    fn decide(&self, metrics: &[MetricReport], now: Timestamp) -> Option<Conclusion> {
+        let primary = metrics.first()?;
+        let sign = primary.metric.goal.sign();
+        let winner = primary
+            .comparisons
+            .iter()
+            .filter(|c| c.decision == Decision::Winner)
+            .max_by(|a, b| {
+                let la = a.lift.unwrap_or(0.0) * sign;
+                let lb = b.lift.unwrap_or(0.0) * sign;
+                la.total_cmp(&lb)
+            });
+        let (variant, reason) = if let Some(w) = winner {
+            let p = w.adjusted_p_value.unwrap_or(1.0);
+            let mut reason = format!(
+                "{} beats the control on {} (lift {}, adjusted p = {p:.4} <= alpha {})",
+                w.arm.variant,
+                primary.metric.name,
+                super::report::fmt_lift(primary.metric.kind, w.lift.unwrap_or(0.0)),
+                self.config.alpha
+            );
+            let others = primary
+                .comparisons
+                .iter()
+                .filter(|c| c.decision == Decision::Winner && c.arm.variant != w.arm.variant)
+                .count();
+            if others > 0 {
+                reason.push_str(&format!("; the best of {} significant winners", others + 1));
+            }
+            (w.arm.variant.clone(), reason)
+        } else if primary
+            .comparisons
+            .iter()
+            .all(|c| c.decision == Decision::Loser)
+        {
+            (
+                primary.control.variant.clone(),
+                format!(
+                    "every treatment is significantly worse than the control on {}",
+                    primary.metric.name
+                ),
+            )
+        } else {
+            let done = match self.config.stopping {
+                Stopping::FixedHorizon { exposures } => Some(exposures),
+                Stopping::Sequential { max_exposures, .. } => max_exposures,
+            }
+            .is_some_and(|h| {
+                let least = std::iter::once(&primary.control)
+                    .chain(primary.comparisons.iter().map(|c| &c.arm))
+                    .map(|a| a.exposures)
+                    .min()
+                    .unwrap_or(0);
+                least >= h
+            });
+            if done {
+                return Some(Conclusion::NoDifference {
+                    reason: format!(
+                        "every variant reached its planned exposures ({}) without a significant difference on {}",
+                        self.config.stopping, primary.metric.name
+                    ),
+                    at: now,
+                });
+            }
+            return None;
+        };
+        let promoted = self.config.auto_promote && self.publish_all_to(&variant).is_ok();
+        Some(Conclusion::Winner {
+            variant,
+            reason,
+            promoted,
+            at: now,
+        })
+    }
+
+    fn publish_all_to(&self, variant: &VariantId) -> Result<(), StrategyError> {
+        let selector = self.routing.selector();
+        let index = selector
+            .index_of(variant.as_str())
+            .ok_or_else(|| self.unknown(variant.as_str()))?;
+        selector.publish(all_to(&selector.split(), index)?)?;
+        Ok(())
+    }
+
+    fn unknown(&self, id: &str) -> StrategyError {
+        StrategyError::UnknownVariant {
+            id: id.to_owned(),
+            known: self
+                .config
+                .variants
+                .iter()
+                .map(|v| v.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Gives `variant` 100 % of the experiment's traffic now and concludes
+    /// the test with it as the winner (an operator's decision).
+    pub fn promote(&self, variant: &str, by: &str, now: Timestamp) -> Result<(), StrategyError> {
+        let id = VariantId::new(variant).map_err(|_| self.unknown(variant))?;
+        self.publish_all_to(&id)?;
+        self.lock().conclusion = Some(Conclusion::Winner {
+            variant: id,
+            reason: format!("promoted by {by}"),
+            promoted: true,
+            at: now,
+        });
+        Ok(())
+    }
+}
+
+fn running_status(config: &AbConfig, metrics: &[MetricReport]) -> String {
+    let Some(primary) = metrics.first() else {
+        return "running".to_owned();
+    };
+    let least = std::iter::once(&primary.control)
+        .chain(primary.comparisons.iter().map(|c| &c.arm))
+        .map(|a| a.exposures)
+        .min()
+        .unwrap_or(0);
+    match config.stopping {
+        Stopping::FixedHorizon { exposures } => format!(
+            "running: the smallest arm has {least} of {exposures} exposures; decisions wait for the horizon"
+        ),
+        Stopping::Sequential { .. } => format!(
+            "running: no significant difference yet on {} (smallest arm: {least} exposures); safe to keep looking",
+            primary.metric.name
+        ),
+    }
+}

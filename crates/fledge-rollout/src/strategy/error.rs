@@ -1,0 +1,141 @@
+//! [`StrategyError`]: what can go wrong building or driving a strategy.
+
+use fledge_select::SelectError;
+
+use crate::control::ControlError;
+use crate::plan::PlanError;
+
+/// Why a strategy could not be built, restored or driven.
+///
+/// Every variant comes from user input (a configuration value, a variant id,
+/// a persisted state) or from the controller underneath; none is a bug, and
+/// nothing in [`strategy`](super) panics on user input. Messages say what to
+/// change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StrategyError {
+    /// Fewer variants than the strategy needs.
+    #[error("{strategy} needs at least {min} variants, got {count}: add {what}")]
+    TooFewVariants {
+        /// The strategy (`"an A/B test"`).
+        strategy: &'static str,
+        /// Variants given.
+        count: usize,
+        /// Variants needed.
+        min: usize,
+        /// What to add.
+        what: &'static str,
+    },
+    /// More variants than a split holds.
+    #[error("too many variants: {count}, a split holds at most {max}")]
+    TooManyVariants {
+        /// Variants given.
+        count: usize,
+        /// The most a split holds.
+        max: usize,
+    },
+    /// Two variants share an id.
+    #[error("variant {id:?} is listed twice: every variant needs its own id")]
+    DuplicateVariant {
+        /// The repeated id.
+        id: String,
+    },
+    /// A variant id is not valid.
+    #[error("invalid variant id {id:?}: {source}")]
+    InvalidId {
+        /// The id given.
+        id: String,
+        /// Why it is invalid.
+        #[source]
+        source: SelectError,
+    },
+    /// A variant the strategy does not know.
+    #[error("unknown variant {id:?}: the known variants are {known}")]
+    UnknownVariant {
+        /// The id given.
+        id: String,
+        /// The known ids, comma-separated.
+        known: String,
+    },
+    /// Traffic shares that do not add up.
+    #[error("the traffic shares do not work: {detail}")]
+    BadShares {
+        /// What is wrong and how to fix it.
+        detail: String,
+    },
+    /// A numeric setting outside its range.
+    #[error("`{field}` = {value} is out of range: {expected}")]
+    OutOfRange {
+        /// The setting.
+        field: String,
+        /// The value given.
+        value: f64,
+        /// What is expected instead.
+        expected: &'static str,
+    },
+    /// No stopping rule.
+    #[error(
+        "no stopping rule: call .sequential(tau) or .fixed_horizon(exposures) (SampleSize tells how many)"
+    )]
+    NoStopping,
+    /// No metric to decide on.
+    #[error("no metric to decide on: add one, e.g. MetricSpec::conversion(\"purchase\")")]
+    NoMetric,
+    /// A metric that cannot be used.
+    #[error("metric {name:?}: {problem}")]
+    BadMetric {
+        /// The metric.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A segment condition that cannot match anything.
+    #[error("segment[{index}]: {problem}")]
+    BadCondition {
+        /// Its position in the segment.
+        index: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A guard check that fledge-gate rejects.
+    #[error("guard {name:?}: {message}")]
+    BadGuard {
+        /// The guard's label.
+        name: String,
+        /// fledge-gate's explanation.
+        message: String,
+    },
+    /// The recorder could not be built.
+    #[error("cannot build the recorder: {0}")]
+    Recorder(String),
+    /// Publishing a split failed.
+    #[error("cannot publish the split: {0}")]
+    Select(#[from] SelectError),
+    /// A plan the strategy builds or was given is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The rollout controller underneath refused or failed.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// A plan that does not have the shape the strategy needs.
+    #[error("this plan cannot run as {strategy}: {problem}")]
+    WrongShape {
+        /// The strategy (`"blue-green"`).
+        strategy: &'static str,
+        /// What is missing, and how to get it.
+        problem: String,
+    },
+    /// A command that does not apply in the current state.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StrategyError {
+    pub(crate) fn range(field: impl Into<String>, value: f64, expected: &'static str) -> Self {
+        StrategyError::OutOfRange {
+            field: field.into(),
+            value,
+            expected,
+        }
+    }
+}
