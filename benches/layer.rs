@@ -47,12 +47,18 @@ fn request(i: usize) -> Request<Body> {
 
 static USERS: std::sync::LazyLock<Vec<http::HeaderValue>> = std::sync::LazyLock::new(|| {
     (0..1024)
-        .map(|i| http::HeaderValue::from_str(&format!("5f3c9a1e-0000-4000-8000-{i:012}")).unwrap_or(http::HeaderValue::from_static("u")))
+        .map(|i| {
+            http::HeaderValue::from_str(&format!("5f3c9a1e-0000-4000-8000-{i:012}"))
+                .unwrap_or(http::HeaderValue::from_static("u"))
+        })
         .collect()
 });
 
-fn bench<S>(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, service: S)
-where
+fn bench<S>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    service: S,
+) where
     S: Service<Request<Body>> + Clone,
 {
     let mut i = 0usize;

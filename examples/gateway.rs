@@ -63,14 +63,26 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 async fn start_upstream(name: &'static str, failing: bool) -> Result<SocketAddr, std::io::Error> {
     let handler = move |body: String| async move {
         if failing && rand::rng().random_bool(0.3) {
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{name}: overloaded"));
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{name}: overloaded"),
+            );
         }
-        let series: Vec<f64> = body.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        let series: Vec<f64> = body
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
         if series.is_empty() {
-            return (StatusCode::BAD_REQUEST, "send comma-separated numbers".to_owned());
+            return (
+                StatusCode::BAD_REQUEST,
+                "send comma-separated numbers".to_owned(),
+            );
         }
         let forecast = if name == "v2" {
-            series.iter().skip(1).fold(series[0], |level, x| 0.5 * x + 0.5 * level)
+            series
+                .iter()
+                .skip(1)
+                .fold(series[0], |level, x| 0.5 * x + 0.5 * level)
         } else {
             let tail = &series[series.len().saturating_sub(5)..];
             tail.iter().sum::<f64>() / tail.len() as f64
@@ -164,18 +176,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let controller = Arc::new(Controller::builder(plan(args.bake)?).build()?);
     let routing = controller.routing().clone();
     let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
-    let split = CanaryLayer::new(routing.clone())
-        .router([("v1", upstream(client.clone(), v1)), ("v2", upstream(client, v2))])?;
+    let split = CanaryLayer::new(routing.clone()).router([
+        ("v1", upstream(client.clone(), v1)),
+        ("v2", upstream(client, v2)),
+    ])?;
     let gateway = Router::new().route_service("/predict", split);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, gateway).await;
     });
-    println!("fledge gateway on http://{addr}/predict: upstream v1 http://{v1} -> upstream v2 http://{v2}");
+    println!(
+        "fledge gateway on http://{addr}/predict: upstream v1 http://{v1} -> upstream v2 http://{v2}"
+    );
 
     // Load on the gateway only.
-    let load: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let load: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
     for _ in 0..8 {
         let load = load.clone();
         tokio::spawn(async move {
@@ -184,8 +201,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ticker.tick().await;
                 let (user, body) = {
                     let mut rng = rand::rng();
-                    let series: Vec<String> =
-                        (0..8).map(|_| format!("{:.2}", rng.random_range(90.0..110.0))).collect();
+                    let series: Vec<String> = (0..8)
+                        .map(|_| format!("{:.2}", rng.random_range(90.0..110.0)))
+                        .collect();
                     (rng.random_range(0..2_000u32), series.join(","))
                 };
                 let Ok(req) = Request::post(format!("http://{addr}/predict"))
@@ -208,22 +226,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ticker.tick().await;
         let report = controller.tick_now()?;
         let state = &report.state;
-        let span = report.now.duration_since(state.since).max(Duration::from_secs(1));
+        let span = report
+            .now
+            .duration_since(state.since)
+            .max(Duration::from_secs(1));
         let stats = |id: &str| {
             let index = routing.index_of(id).map_or(0, |i| i.get());
-            routing.recorder().window(index, report.now, span).map_or_else(
-                |_| format!("{id} -"),
-                |w| {
-                    format!(
-                        "{id} {:>4} req {:>3} err p99 {:>6}",
-                        w.requests(),
-                        w.errors(),
-                        w.latency()
-                            .quantile_ms(0.99)
-                            .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}ms"))
-                    )
-                },
-            )
+            routing
+                .recorder()
+                .window(index, report.now, span)
+                .map_or_else(
+                    |_| format!("{id} -"),
+                    |w| {
+                        format!(
+                            "{id} {:>4} req {:>3} err p99 {:>6}",
+                            w.requests(),
+                            w.errors(),
+                            w.latency()
+                                .quantile_ms(0.99)
+                                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}ms"))
+                        )
+                    },
+                )
         };
         let verdict = report
             .judgement
@@ -241,7 +265,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Phase::Promoted => break "promoted".to_owned(),
             Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
             Phase::Aborted { reason } => break format!("aborted ({reason})"),
-            _ if started.elapsed() > args.bake * 12 => break "unfinished (deadline reached)".to_owned(),
+            _ if started.elapsed() > args.bake * 12 => {
+                break "unfinished (deadline reached)".to_owned();
+            }
             _ => {}
         }
     };

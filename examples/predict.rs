@@ -121,7 +121,9 @@ async fn predict(
     State(app): State<App>,
     Json(req): Json<PredictRequest>,
 ) -> Result<(RequestId, Json<PredictResponse>), (StatusCode, &'static str)> {
-    if req.series.is_empty() || req.series.len() > 1_000 || !req.series.iter().all(|x| x.is_finite())
+    if req.series.is_empty()
+        || req.series.len() > 1_000
+        || !req.series.iter().all(|x| x.is_finite())
     {
         return Err((StatusCode::BAD_REQUEST, "series: 1 to 1000 finite numbers"));
     }
@@ -133,7 +135,11 @@ async fn predict(
             }
             _ => {}
         }
-        let alpha = if app.regress == Regress::Accuracy { 0.03 } else { 0.5 };
+        let alpha = if app.regress == Regress::Accuracy {
+            0.03
+        } else {
+            0.5
+        };
         exponential_smoothing(&req.series, alpha)
     } else {
         moving_average(&req.series)
@@ -227,7 +233,9 @@ async fn generate_load(addr: SocketAddr, rps: u32, sent: Arc<AtomicU64>) {
                 sent.fetch_add(1, Ordering::Relaxed);
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let Ok(res) = client.request(req).await else { return };
+                    let Ok(res) = client.request(req).await else {
+                        return;
+                    };
                     let ok = res.status().is_success();
                     let Ok(bytes) = res.into_body().collect().await.map(|b| b.to_bytes()) else {
                         return;

@@ -158,7 +158,11 @@ async fn click(state: web::Data<AppState>, body: web::Json<Click>) -> HttpRespon
         return HttpResponse::BadRequest().body("unknown version");
     };
     let value = if body.clicked { 1.0 } else { 0.0 };
-    match state.routing.recorder().record_feedback(index.get(), "click", value) {
+    match state
+        .routing
+        .recorder()
+        .record_feedback(index.get(), "click", value)
+    {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => HttpResponse::BadRequest().body(e.to_string()),
     }
@@ -228,7 +232,9 @@ async fn generate_load(addr: SocketAddr) {
                 else {
                     continue;
                 };
-                let Ok(res) = client.request(req).await else { continue };
+                let Ok(res) = client.request(req).await else {
+                    continue;
+                };
                 if !res.status().is_success() {
                     continue;
                 }
@@ -287,7 +293,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server_handle = handle.handle();
     actix_web::rt::spawn(handle);
 
-    println!("fledge recommend: ranker v1 (popularity) -> v2 (co-occurrence) on http://{addr}/api/v1/recommend");
+    println!(
+        "fledge recommend: ranker v1 (popularity) -> v2 (co-occurrence) on http://{addr}/api/v1/recommend"
+    );
     generate_load(addr).await;
 
     let started = Instant::now();
@@ -297,7 +305,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ticker.tick().await;
         let report = controller.tick_now()?;
         let state = &report.state;
-        let span = report.now.duration_since(state.since).max(Duration::from_secs(1));
+        let span = report
+            .now
+            .duration_since(state.since)
+            .max(Duration::from_secs(1));
         let stats = |id: &str| {
             let index = routing.index_of(id).map_or(0, |i| i.get());
             match routing.recorder().window(index, report.now, span) {
@@ -327,7 +338,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Phase::Promoted => break "promoted".to_owned(),
             Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
             Phase::Aborted { reason } => break format!("aborted ({reason})"),
-            _ if started.elapsed() > args.bake * 12 => break "unfinished (deadline reached)".to_owned(),
+            _ if started.elapsed() > args.bake * 12 => {
+                break "unfinished (deadline reached)".to_owned();
+            }
             _ => {}
         }
     };

@@ -85,16 +85,30 @@ fn actix_middleware_routes_records_and_rolls_back() {
         }
         let on_v2 = first.iter().filter(|v| *v == "v2").count();
         assert!((10..70).contains(&on_v2), "{on_v2} of 600 on v2 at 5 %");
-        let report = controller.tick(clock.advance(Duration::from_secs(10))).expect("tick");
-        assert_eq!(report.state.traffic.candidate.bps(), 2_500, "{:?}", report.judgement);
+        let report = controller
+            .tick(clock.advance(Duration::from_secs(10)))
+            .expect("tick");
+        assert_eq!(
+            report.state.traffic.candidate.bps(),
+            2_500,
+            "{:?}",
+            report.judgement
+        );
 
         // v2 fails: the next tick rolls back.
         fail.store(true, Ordering::Relaxed);
         for i in 0..600 {
             ask(&client, addr, &format!("user-{i}")).await;
         }
-        let report = controller.tick(clock.advance(Duration::from_secs(1))).expect("tick");
-        assert_eq!(report.state.phase.name(), PhaseName::RolledBack, "{:?}", report.judgement);
+        let report = controller
+            .tick(clock.advance(Duration::from_secs(1)))
+            .expect("tick");
+        assert_eq!(
+            report.state.phase.name(),
+            PhaseName::RolledBack,
+            "{:?}",
+            report.judgement
+        );
         for i in 0..200 {
             let (status, version, _) = ask(&client, addr, &format!("user-{i}")).await;
             assert_eq!((status, version.as_str()), (200, "v1"));

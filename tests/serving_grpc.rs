@@ -41,32 +41,48 @@ fn frame(payload: &[u8]) -> Bytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_status_trailers_are_classified_per_version() {
-    let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).expect("split")));
+    let selector = Arc::new(Selector::new(
+        Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).expect("split"),
+    ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "grpc"), recorder.clone());
+    let routes = StaticRoutes::new(
+        selector,
+        Bucketer::new(HashMode::Fledge, "grpc"),
+        recorder.clone(),
+    );
 
     // A tonic-like unary handler: v2 fails with INTERNAL (13) in the trailers.
     let greeter = tower::service_fn(|req: http::Request<Incoming>| async move {
         let chosen = req.extensions().get::<Chosen>().copied();
         let _ = req.into_body().collect().await;
-        let code = if chosen.map(|c| c.id()) == Some("v2") { "13" } else { "0" };
+        let code = if chosen.map(|c| c.id()) == Some("v2") {
+            "13"
+        } else {
+            "0"
+        };
         let mut trailers = http::HeaderMap::new();
         trailers.insert("grpc-status", http::HeaderValue::from_static(code));
         let body = Full::new(frame(b"hello")).with_trailers(async move { Some(Ok(trailers)) });
         let mut res = http::Response::new(body);
-        res.headers_mut()
-            .insert("content-type", http::HeaderValue::from_static("application/grpc"));
+        res.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/grpc"),
+        );
         Ok::<_, Infallible>(res)
     });
     let service = CanaryLayer::new(routes)
         .classifier(SharedClassifier::new(GrpcErrorsAsFailures::new()))
         .layer(greeter);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(service.clone());
             tokio::spawn(async move {
@@ -93,7 +109,10 @@ async fn grpc_status_trailers_are_classified_per_version() {
         let res = client.request(req).await.expect("response");
         assert_eq!(res.version(), http::Version::HTTP_2);
         assert_eq!(res.status(), 200);
-        let version = res.headers()["x-fledge-variant"].to_str().expect("ascii").to_owned();
+        let version = res.headers()["x-fledge-variant"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
         let collected = res.into_body().collect().await.expect("body");
         let status = collected
             .trailers()
@@ -112,12 +131,22 @@ async fn grpc_status_trailers_are_classified_per_version() {
             }
         }
     }
-    assert!(per_version[0] > 50 && per_version[1] > 50, "{per_version:?}");
+    assert!(
+        per_version[0] > 50 && per_version[1] > 50,
+        "{per_version:?}"
+    );
 
     // Recorded at end of stream: every v2 call failed, no v1 call did.
     let now = Timestamp::from_millis(1);
-    let v2 = recorder.window(0, now, Duration::from_secs(60)).expect("window");
-    let v1 = recorder.window(1, now, Duration::from_secs(60)).expect("window");
-    assert_eq!((v2.requests(), v2.errors()), (per_version[0], per_version[0]));
+    let v2 = recorder
+        .window(0, now, Duration::from_secs(60))
+        .expect("window");
+    let v1 = recorder
+        .window(1, now, Duration::from_secs(60))
+        .expect("window");
+    assert_eq!(
+        (v2.requests(), v2.errors()),
+        (per_version[0], per_version[0])
+    );
     assert_eq!((v1.requests(), v1.errors()), (per_version[1], 0));
 }

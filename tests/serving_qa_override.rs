@@ -40,26 +40,46 @@ async fn ask(client: &HttpClient, addr: std::net::SocketAddr, header: Option<&st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn override_needs_the_secret() {
     // v2 at 0 %: nobody gets it by weight.
-    let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 0), ("v1", 10_000)]).expect("split")));
+    let selector = Arc::new(Selector::new(
+        Split::from_pairs([("v2", 0), ("v1", 10_000)]).expect("split"),
+    ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
     let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "qa"), recorder);
 
-    let with_qa = CanaryLayer::new(routes.clone()).qa_override(QaOverride::new(SECRET).expect("secret"));
+    let with_qa =
+        CanaryLayer::new(routes.clone()).qa_override(QaOverride::new(SECRET).expect("secret"));
     let decider = with_qa.decider().clone();
     let guarded = serve(Router::new().route("/who", get(who)).layer(with_qa)).await;
-    let unguarded = serve(Router::new().route("/who", get(who)).layer(CanaryLayer::new(routes))).await;
+    let unguarded = serve(
+        Router::new()
+            .route("/who", get(who))
+            .layer(CanaryLayer::new(routes)),
+    )
+    .await;
     let client = client();
 
     assert_eq!(ask(&client, guarded, None).await, "v1");
     assert_eq!(ask(&client, guarded, Some("v2")).await, "v1");
     assert_eq!(ask(&client, guarded, Some("v2:guess")).await, "v1");
-    assert_eq!(ask(&client, guarded, Some(&format!("v2:{}", &SECRET[1..]))).await, "v1");
-    assert_eq!(ask(&client, guarded, Some(&format!("v9:{SECRET}"))).await, "v1");
+    assert_eq!(
+        ask(&client, guarded, Some(&format!("v2:{}", &SECRET[1..]))).await,
+        "v1"
+    );
+    assert_eq!(
+        ask(&client, guarded, Some(&format!("v9:{SECRET}"))).await,
+        "v1"
+    );
     assert_eq!(decider.overrides_rejected(), 4);
 
     // With the secret: the tester reaches v2 at weight 0.
-    assert_eq!(ask(&client, guarded, Some(&format!("v2:{SECRET}"))).await, "v2");
+    assert_eq!(
+        ask(&client, guarded, Some(&format!("v2:{SECRET}"))).await,
+        "v2"
+    );
 
     // A layer without a configured override ignores the header entirely.
-    assert_eq!(ask(&client, unguarded, Some(&format!("v2:{SECRET}"))).await, "v1");
+    assert_eq!(
+        ask(&client, unguarded, Some(&format!("v2:{SECRET}"))).await,
+        "v1"
+    );
 }

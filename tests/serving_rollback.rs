@@ -40,7 +40,14 @@ async fn injected_errors_roll_back_within_one_tick() {
     // Same tick: rolled back and weight 0 already published.
     assert_eq!(report.state.phase.name(), PhaseName::RolledBack);
     assert_eq!(h.candidate_bps(), 0);
-    assert_eq!(h.controller.selector().split().weight_of("v2").map(|w| w.bps()), Some(0));
+    assert_eq!(
+        h.controller
+            .selector()
+            .split()
+            .weight_of("v2")
+            .map(|w| w.bps()),
+        Some(0)
+    );
 
     // No request reaches v2 any more.
     let versions = h.who_all(&users[..300]).await;

@@ -46,8 +46,13 @@ async fn shadow_is_invisible_bounded_and_compared() {
     let selector = Arc::new(Selector::new(
         Split::from_pairs([("v2", 0), ("v1", 10_000)]).expect("split"),
     ));
-    let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("shadow_diff")).expect("recorder"));
-    let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "shadow"), recorder.clone());
+    let recorder =
+        Arc::new(Recorder::new(RecorderConfig::new(2).metric("shadow_diff")).expect("recorder"));
+    let routes = StaticRoutes::new(
+        selector,
+        Bucketer::new(HashMode::Fledge, "shadow"),
+        recorder.clone(),
+    );
 
     // The shadow: blocked until the test releases it; checks the body copy.
     let gate = Arc::new(Semaphore::new(0));
@@ -58,7 +63,12 @@ async fn shadow_is_invisible_bounded_and_compared() {
             async move {
                 let permit = gate.acquire().await;
                 drop(permit);
-                let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
                 let (status, text) = if &body[..] == BODY {
                     (200, "12.5")
                 } else {
@@ -122,11 +132,18 @@ async fn shadow_is_invisible_bounded_and_compared() {
     assert_eq!(stats.errors, 0, "the shadow saw a broken body copy");
     assert_eq!(stats.compared, 8);
     let now = Timestamp::from_millis(1);
-    let v2 = recorder.window(0, now, Duration::from_secs(60)).expect("window");
+    let v2 = recorder
+        .window(0, now, Duration::from_secs(60))
+        .expect("window");
     assert_eq!(v2.requests(), 8);
-    let diff = v2.metric("shadow_diff").and_then(|m| m.mean()).expect("diff");
+    let diff = v2
+        .metric("shadow_diff")
+        .and_then(|m| m.mean())
+        .expect("diff");
     assert!((diff - 2.5).abs() < 1e-9, "{diff}");
-    let v1 = recorder.window(1, now, Duration::from_secs(60)).expect("window");
+    let v1 = recorder
+        .window(1, now, Duration::from_secs(60))
+        .expect("window");
     assert_eq!(v1.requests(), 50);
 }
 
@@ -136,9 +153,15 @@ async fn oversized_bodies_are_served_but_not_mirrored() {
         Split::from_pairs([("v2", 0), ("v1", 10_000)]).expect("split"),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "shadow"), recorder.clone());
+    let routes = StaticRoutes::new(
+        selector,
+        Bucketer::new(HashMode::Fledge, "shadow"),
+        recorder.clone(),
+    );
     let shadow = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"shadow"))))
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+            b"shadow",
+        ))))
     });
     let layer = ShadowLayer::new(routes.clone(), "v2", shadow)
         .expect("layer")
@@ -146,7 +169,10 @@ async fn oversized_bodies_are_served_but_not_mirrored() {
         .body_limit(16);
     let handle = layer.handle();
     let app = Router::new()
-        .route("/len", post(|body: Bytes| async move { body.len().to_string() }))
+        .route(
+            "/len",
+            post(|body: Bytes| async move { body.len().to_string() }),
+        )
         .layer(layer);
     let addr = serve(app).await;
     let client = client();

@@ -21,7 +21,11 @@ async fn echo(uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String
         .get("x-custom")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    format!("path={} query={} custom={ua} body={body}", uri.path(), uri.query().unwrap_or(""))
+    format!(
+        "path={} query={} custom={ua} body={body}",
+        uri.path(),
+        uri.query().unwrap_or("")
+    )
 }
 
 async fn call(
@@ -61,7 +65,10 @@ async fn stable_requests_are_unchanged() {
         let user = format!("user-{i}");
         let (s1, h1, b1) = call(&client, plain_addr, &user).await;
         let (s2, h2, b2) = call(&client, layered_addr, &user).await;
-        let version = h2.get("x-fledge-variant").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let version = h2
+            .get("x-fledge-variant")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if version != "v1" {
             continue;
         }
@@ -70,7 +77,9 @@ async fn stable_requests_are_unchanged() {
         assert_eq!(b1, b2);
         assert_eq!(
             b2,
-            Bytes::from_static(b"path=/api/v1/echo query=x=1&y=two custom=kept body={\"payload\":[1,2,3]}")
+            Bytes::from_static(
+                b"path=/api/v1/echo query=x=1&y=two custom=kept body={\"payload\":[1,2,3]}"
+            )
         );
         // Same headers apart from the variant header (and the date).
         let names = |h: &http::HeaderMap| {

@@ -33,14 +33,22 @@ async fn users_keep_their_version_while_the_weight_grows() {
         let again = h.who_all(&users[..200]).await;
         assert_eq!(&versions[..200], &again[..]);
         let now = on_v2(&users, &versions);
-        assert!(previous.is_subset(&now), "a user left v2 while the weight grew");
+        assert!(
+            previous.is_subset(&now),
+            "a user left v2 while the weight grew"
+        );
         let share = now.len() as f64 / users.len() as f64;
         let target = f64::from(expected_bps) / 10_000.0;
         assert!((share - target).abs() < 0.05, "share {share} vs {target}");
         sizes.push(now.len());
         previous = now;
         let report = h.tick_after(Duration::from_secs(10));
-        assert_eq!(report.state.phase.name(), PhaseName::Progressing, "{:?}", report.judgement);
+        assert_eq!(
+            report.state.phase.name(),
+            PhaseName::Progressing,
+            "{:?}",
+            report.judgement
+        );
     }
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
 

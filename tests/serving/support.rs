@@ -95,7 +95,11 @@ async fn who(version: Version, State(state): State<AppState>) -> (StatusCode, St
 
 /// `POST /echo`: echoes method, path, query and body, whatever the version.
 async fn echo(uri: axum::http::Uri, body: String) -> String {
-    format!("path={} query={} body={body}", uri.path(), uri.query().unwrap_or(""))
+    format!(
+        "path={} query={} body={body}",
+        uri.path(),
+        uri.query().unwrap_or("")
+    )
 }
 
 pub fn app(routing: Routing, fail_v2: Arc<AtomicBool>) -> Router {
@@ -169,7 +173,11 @@ impl Harness {
     }
 }
 
-pub async fn get_who(client: &HttpClient, addr: SocketAddr, user: &str) -> (StatusCode, String, String) {
+pub async fn get_who(
+    client: &HttpClient,
+    addr: SocketAddr,
+    user: &str,
+) -> (StatusCode, String, String) {
     let req = http::Request::get(format!("http://{addr}/who"))
         .header("x-user-id", user)
         .body(Full::new(Bytes::new()))

@@ -57,4 +57,6 @@ pub use extract::{MissingVersion, Version};
 pub use middleware::{Canary, CanaryMiddleware, CanaryResponseFuture};
 
 #[doc(inline)]
-pub use fledge_tower::{Chosen, Decider, KeySource, NoKey, QaOverride, Reason, Routes, StaticRoutes};
+pub use fledge_tower::{
+    Chosen, Decider, KeySource, NoKey, QaOverride, Reason, Routes, StaticRoutes,
+};

@@ -132,10 +132,7 @@ impl Feedback {
         S: Clone + Send + Sync + 'static,
     {
         let path = self.path.clone();
-        Router::new().route(
-            &path,
-            post(handle).with_state(self),
-        )
+        Router::new().route(&path, post(handle).with_state(self))
     }
 }
 

@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(RequestId::parse("v2~xyz"), None);
         assert_eq!(RequestId::parse("~0123456789abcdef"), None);
         let dotted = RequestId::new("ranker_b.3", "a~b");
-        assert_eq!(RequestId::parse(dotted.as_str()), Some(("ranker_b.3", "a_b")));
+        assert_eq!(
+            RequestId::parse(dotted.as_str()),
+            Some(("ranker_b.3", "a_b"))
+        );
         assert_ne!(RequestId::new("v1", ""), RequestId::new("v1", ""));
     }
 }

@@ -19,7 +19,10 @@ use tower::ServiceExt;
 
 async fn predict(version: Version) -> (RequestId, String) {
     let forecast = if version.id() == "v2" { 10.0 } else { 20.0 };
-    (version.request_id(&format!("{forecast}")), format!("{forecast}"))
+    (
+        version.request_id(&format!("{forecast}")),
+        format!("{forecast}"),
+    )
 }
 
 async fn without_layer(version: Option<Version>) -> String {
@@ -28,9 +31,15 @@ async fn without_layer(version: Option<Version>) -> String {
 
 #[tokio::test]
 async fn feedback_is_joined_through_the_request_id() {
-    let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap()));
+    let selector = Arc::new(Selector::new(
+        Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap(),
+    ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("abs_error")).unwrap());
-    let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "fb"), recorder.clone());
+    let routes = StaticRoutes::new(
+        selector,
+        Bucketer::new(HashMode::Fledge, "fb"),
+        recorder.clone(),
+    );
     let feedback = Feedback::new(routes.clone(), "abs_error")
         .unwrap()
         .score(|forecast, actual| Some((forecast.parse::<f64>().ok()? - actual).abs()));
@@ -47,7 +56,10 @@ async fn feedback_is_joined_through_the_request_id() {
             .body(Body::empty())
             .unwrap();
         let res = app.clone().oneshot(req).await.unwrap();
-        let id = res.headers()[REQUEST_ID_HEADER].to_str().unwrap().to_owned();
+        let id = res.headers()[REQUEST_ID_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let (version, payload) = RequestId::parse(&id).unwrap();
         assert_eq!(version, res.headers()["x-fledge-variant"]);
         answered[usize::from(version == "v1")] += 1;
@@ -70,15 +82,28 @@ async fn feedback_is_joined_through_the_request_id() {
 
     // Bad ids, unknown versions and non-numeric payloads are refused.
     for (body, status) in [
-        (r#"{"request_id":"nonsense","value":1.0}"#, StatusCode::BAD_REQUEST),
-        (r#"{"request_id":"v9~0123456789abcdef~1","value":1.0}"#, StatusCode::BAD_REQUEST),
-        (r#"{"request_id":"v1~0123456789abcdef~abc","value":1.0}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            r#"{"request_id":"nonsense","value":1.0}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"request_id":"v9~0123456789abcdef~1","value":1.0}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"request_id":"v1~0123456789abcdef~abc","value":1.0}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let req = Request::post("/feedback")
             .header("content-type", "application/json")
             .body(Body::from(body))
             .unwrap();
-        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), status, "{body}");
+        assert_eq!(
+            app.clone().oneshot(req).await.unwrap().status(),
+            status,
+            "{body}"
+        );
     }
 
     // Outside the layer the optional extractor sees nothing.

@@ -32,7 +32,10 @@ impl<E: ClassifyEos> EosRecord<E> {
             decider,
         } = self;
         let failed = classify.classify_eos(trailers).is_err();
-        decider.routes().recorder().record(index, start.elapsed(), failed);
+        decider
+            .routes()
+            .recorder()
+            .record(index, start.elapsed(), failed);
     }
 
     /// Records a body error as a failure.

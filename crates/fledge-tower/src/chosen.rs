@@ -152,7 +152,10 @@ mod tests {
         let a = intern("v-intern-test");
         let b = intern(&String::from("v-intern-test"));
         assert!(std::ptr::eq(a, b));
-        assert_eq!(static_header_name("X-Fledge-Variant").unwrap().as_str(), "x-fledge-variant");
+        assert_eq!(
+            static_header_name("X-Fledge-Variant").unwrap().as_str(),
+            "x-fledge-variant"
+        );
         assert!(static_header_value("v2").is_ok());
     }
 }

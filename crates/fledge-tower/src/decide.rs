@@ -99,8 +99,7 @@ impl Decider {
     /// The response header naming the version, or `None` for no header.
     pub fn set_response_header(&mut self, name: Option<HeaderName>) {
         // Re-made from an interned name so that cloning it per request is free.
-        self.response_header =
-            name.map(|n| HeaderName::from_static(intern(n.as_str())));
+        self.response_header = name.map(|n| HeaderName::from_static(intern(n.as_str())));
     }
 
     /// Whether to insert [`Chosen`] into the request's extensions.
@@ -161,7 +160,11 @@ impl Decider {
     }
 
     fn chosen(&self, index: VariantIndex, reason: Reason) -> Chosen {
-        Chosen::new(index, self.ids.get(index.get()).copied().unwrap_or(""), reason)
+        Chosen::new(
+            index,
+            self.ids.get(index.get()).copied().unwrap_or(""),
+            reason,
+        )
     }
 
     /// Chooses a version from framework-neutral inputs: the routing key, the
@@ -175,10 +178,15 @@ impl Decider {
         attributes: &dyn Attributes,
     ) -> Chosen {
         if let (Some(qa), Some(value)) = (&self.qa, override_value) {
-            match qa.check(value).and_then(|id| self.routes.selector().index_of(id)) {
+            match qa
+                .check(value)
+                .and_then(|id| self.routes.selector().index_of(id))
+            {
                 Some(index) => return self.chosen(index, Reason::Override),
                 None => {
-                    self.stats.overrides_rejected.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .overrides_rejected
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -189,9 +197,10 @@ impl Decider {
         }
         let selector = self.routes.selector();
         match key {
-            Some(key) if !key.is_empty() => {
-                self.chosen(selector.pick_by_bucket(self.routes.bucket(key)), Reason::Sticky)
-            }
+            Some(key) if !key.is_empty() => self.chosen(
+                selector.pick_by_bucket(self.routes.bucket(key)),
+                Reason::Sticky,
+            ),
             _ => match self.no_key {
                 NoKey::Random => self.chosen(selector.pick_random(), Reason::Random),
                 NoKey::Stable => self.chosen(selector.pick_by_bucket(BUCKETS - 1), Reason::Stable),

@@ -74,10 +74,11 @@ where
                 }
                 match classifier.classify_response(&res) {
                     ClassifiedResponse::Ready(outcome) => {
-                        decider
-                            .routes()
-                            .recorder()
-                            .record(index, start.elapsed(), outcome.is_err());
+                        decider.routes().recorder().record(
+                            index,
+                            start.elapsed(),
+                            outcome.is_err(),
+                        );
                         Poll::Ready(Ok(res.map(ResponseBody::passthrough)))
                     }
                     ClassifiedResponse::RequiresEos(classify) => {

@@ -74,9 +74,9 @@ pub enum KeyKind<'a> {
 impl KeySource {
     /// The header `name` (case-insensitive) holds the key.
     pub fn header(name: &str) -> Result<Self, ConfigError> {
-        Ok(KeySource(Source::Header(crate::chosen::static_header_name(
-            name,
-        )?)))
+        Ok(KeySource(Source::Header(
+            crate::chosen::static_header_name(name)?,
+        )))
     }
 
     /// The cookie `name` holds the key.
@@ -266,9 +266,18 @@ mod tests {
         headers.append(COOKIE, "sid=\"c-9\"; other=1".parse().unwrap());
         let ext = Extensions::new();
         let h = head(&uri, &headers, &ext);
-        assert_eq!(KeySource::default().extract(&h).as_deref(), Some(&b"h-1"[..]));
-        assert_eq!(KeySource::cookie("sid").extract(&h).as_deref(), Some(&b"c-9"[..]));
-        assert_eq!(KeySource::query("uid").extract(&h).as_deref(), Some(&b"q-7"[..]));
+        assert_eq!(
+            KeySource::default().extract(&h).as_deref(),
+            Some(&b"h-1"[..])
+        );
+        assert_eq!(
+            KeySource::cookie("sid").extract(&h).as_deref(),
+            Some(&b"c-9"[..])
+        );
+        assert_eq!(
+            KeySource::query("uid").extract(&h).as_deref(),
+            Some(&b"q-7"[..])
+        );
         let f = KeySource::from_fn(|h| Some(h.uri.path().to_string()));
         assert_eq!(f.extract(&h).as_deref(), Some(&b"/p"[..]));
         assert_eq!(KeySource::cookie("none").extract(&h), None);

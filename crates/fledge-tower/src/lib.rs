@@ -23,7 +23,7 @@
 //! key's sticky bucket ([`KeySource`]: header `x-user-id` by default, cookie,
 //! query parameter or closure) → without a key, [`NoKey`] (random or stable).
 //! Outcomes are classified with `tower-http`'s
-//! [`classify`](tower_http::classify): by default 5xx responses and service
+//! [`classify`]: by default 5xx responses and service
 //! errors are failures; `GrpcErrorsAsFailures` reads gRPC status from headers
 //! or trailers.
 //!

@@ -23,7 +23,11 @@ fn routes(v2_bps: u32) -> (StaticRoutes, Arc<Selector>, Arc<Recorder>) {
         Split::from_pairs([("v2", v2_bps), ("v1", 10_000 - v2_bps)]).unwrap(),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).unwrap());
-    let routes = StaticRoutes::new(selector.clone(), Bucketer::new(HashMode::Fledge, "t"), recorder.clone());
+    let routes = StaticRoutes::new(
+        selector.clone(),
+        Bucketer::new(HashMode::Fledge, "t"),
+        recorder.clone(),
+    );
     (routes, selector, recorder)
 }
 
@@ -82,12 +86,22 @@ async fn routes_by_split_and_records_per_version() {
     let router = CanaryLayer::new(routes)
         .router([
             ("v1", answering("v1", StatusCode::OK, c1.clone())),
-            ("v2", answering("v2", StatusCode::INTERNAL_SERVER_ERROR, c2.clone())),
+            (
+                "v2",
+                answering("v2", StatusCode::INTERNAL_SERVER_ERROR, c2.clone()),
+            ),
         ])
         .unwrap();
     for i in 0..1_000 {
-        let res = router.clone().oneshot(req(Some(&format!("u{i}")))).await.unwrap();
-        let header = res.headers()["x-fledge-variant"].to_str().unwrap().to_owned();
+        let res = router
+            .clone()
+            .oneshot(req(Some(&format!("u{i}"))))
+            .await
+            .unwrap();
+        let header = res.headers()["x-fledge-variant"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(header, *res.body().get_ref());
     }
     let (n1, n2) = (c1.load(Ordering::Relaxed), c2.load(Ordering::Relaxed));
@@ -136,9 +150,15 @@ async fn no_key_policies() {
     let (routes, selector, _) = routes(5_000);
     let echo = tower::service_fn(|req: Request<String>| async move {
         let chosen = req.extensions().get::<Chosen>().copied().unwrap();
-        Ok::<_, Infallible>(Response::new(format!("{}/{}", chosen.id(), chosen.reason())))
+        Ok::<_, Infallible>(Response::new(format!(
+            "{}/{}",
+            chosen.id(),
+            chosen.reason()
+        )))
     });
-    let stable = CanaryLayer::new(routes.clone()).no_key(NoKey::Stable).layer(echo);
+    let stable = CanaryLayer::new(routes.clone())
+        .no_key(NoKey::Stable)
+        .layer(echo);
     for _ in 0..50 {
         let res = stable.clone().oneshot(req(None)).await.unwrap();
         assert_eq!(res.headers()["x-fledge-variant"], "v1");
@@ -157,7 +177,12 @@ async fn no_key_policies() {
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..200 {
         let res = random.clone().oneshot(req(None)).await.unwrap();
-        seen.insert(res.headers()["x-fledge-variant"].to_str().unwrap().to_owned());
+        seen.insert(
+            res.headers()["x-fledge-variant"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert_eq!(seen.len(), 2, "random picks reach both versions");
     assert_eq!(Reason::Random.as_str(), "random");
@@ -167,7 +192,9 @@ async fn no_key_policies() {
 async fn header_and_extension_can_be_turned_off() {
     let (routes, _, recorder) = routes(5_000);
     let handler = tower::service_fn(|req: Request<String>| async move {
-        Ok::<_, Infallible>(Response::new(req.extensions().get::<Chosen>().is_some().to_string()))
+        Ok::<_, Infallible>(Response::new(
+            req.extensions().get::<Chosen>().is_some().to_string(),
+        ))
     });
     let quiet = CanaryLayer::new(routes)
         .response_header(None)
@@ -177,7 +204,10 @@ async fn header_and_extension_can_be_turned_off() {
     assert!(res.headers().get("x-fledge-variant").is_none());
     assert_eq!(res.body().get_ref(), "false");
     // Still recorded.
-    assert_eq!(window(&recorder, 0).requests() + window(&recorder, 1).requests(), 1);
+    assert_eq!(
+        window(&recorder, 0).requests() + window(&recorder, 1).requests(),
+        1
+    );
 }
 
 #[test]
@@ -185,9 +215,18 @@ fn router_configuration_errors() {
     let (routes, _, _) = routes(5_000);
     let ok = || answering("v1", StatusCode::OK, Arc::default());
     let missing = CanaryLayer::new(routes.clone()).router([("v1", ok())]);
-    assert!(matches!(missing, Err(fledge_tower::ConfigError::MissingService { .. })));
+    assert!(matches!(
+        missing,
+        Err(fledge_tower::ConfigError::MissingService { .. })
+    ));
     let unknown = CanaryLayer::new(routes.clone()).router([("v1", ok()), ("v3", ok())]);
-    assert!(matches!(unknown, Err(fledge_tower::ConfigError::UnknownVersion { .. })));
+    assert!(matches!(
+        unknown,
+        Err(fledge_tower::ConfigError::UnknownVersion { .. })
+    ));
     let twice = CanaryLayer::new(routes).router([("v1", ok()), ("v1", ok())]);
-    assert!(matches!(twice, Err(fledge_tower::ConfigError::DuplicateService { .. })));
+    assert!(matches!(
+        twice,
+        Err(fledge_tower::ConfigError::DuplicateService { .. })
+    ));
 }

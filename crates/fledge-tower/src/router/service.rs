@@ -66,7 +66,11 @@ impl<S, M> CanaryRouter<S, M> {
         let services = slots
             .into_iter()
             .zip(decider.ids())
-            .map(|(s, id)| s.ok_or_else(|| ConfigError::MissingService { id: (*id).to_owned() }))
+            .map(|(s, id)| {
+                s.ok_or_else(|| ConfigError::MissingService {
+                    id: (*id).to_owned(),
+                })
+            })
             .collect::<Result<Vec<S>, _>>()?;
         Ok(CanaryRouter {
             services: services.into(),

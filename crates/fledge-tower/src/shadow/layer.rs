@@ -217,19 +217,20 @@ impl<T> ShadowLayer<T> {
     /// 64 shadow calls in flight, bodies up to 256 KiB, no comparator.
     pub fn new<R: Routes>(routes: R, version: &str, shadow: T) -> Result<Self, ConfigError> {
         let routes: Arc<dyn Routes> = Arc::new(routes);
-        let index = routes
-            .selector()
-            .index_of(version)
-            .ok_or_else(|| ConfigError::UnknownVersion {
-                id: version.to_owned(),
-                known: routes
-                    .selector()
-                    .ids()
-                    .iter()
-                    .map(|i| i.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let index =
+            routes
+                .selector()
+                .index_of(version)
+                .ok_or_else(|| ConfigError::UnknownVersion {
+                    id: version.to_owned(),
+                    known: routes
+                        .selector()
+                        .ids()
+                        .iter()
+                        .map(|i| i.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
         Ok(ShadowLayer {
             shadow,
             config: Config {
@@ -248,7 +249,10 @@ impl<T> ShadowLayer<T> {
     /// Mirrors `share` of requests (or the routing source's share when it is
     /// larger, see [`follow_routes`](Self::follow_routes)).
     pub fn share(self, share: Weight) -> Self {
-        self.config.rt.share_bps.store(share.bps(), Ordering::Relaxed);
+        self.config
+            .rt
+            .share_bps
+            .store(share.bps(), Ordering::Relaxed);
         self
     }
 

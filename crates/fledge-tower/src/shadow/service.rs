@@ -173,7 +173,10 @@ async fn run_shadow<T, TB>(
     let recorder = config.routes.recorder();
     let index = config.index.get();
     let start = Instant::now();
-    let response = match shadow.oneshot(Request::from_parts(head, Full::new(body))).await {
+    let response = match shadow
+        .oneshot(Request::from_parts(head, Full::new(body)))
+        .await
+    {
         Ok(response) => response,
         Err(_) => {
             recorder.record(index, start.elapsed(), true);
