@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -51,8 +52,24 @@ where
     type Output = Result<Response<ResponseBody<B, C::ClassifyEos>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let mut this = self.project();
+        // A panic in the version's service is recorded as its failure, then
+        // propagated unchanged (the server contains it to this request's
+        // task or connection).
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx)));
+        let result = match polled {
+            Ok(poll) => ready!(poll),
+            Err(payload) => {
+                if let Some(p) = this.pending.take() {
+                    p.decider.routes().recorder().record(
+                        p.chosen.index().get(),
+                        p.start.elapsed(),
+                        true,
+                    );
+                }
+                panic::resume_unwind(payload)
+            }
+        };
         let Some(pending) = this.pending.take() else {
             // Polled again after completion: nothing left to record.
             return Poll::Ready(result.map(|res| res.map(ResponseBody::passthrough)));

@@ -15,7 +15,7 @@ use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
 use fledge_tower::{CanaryLayer, Chosen, NoKey, Reason, StaticRoutes};
 use http::{Request, Response, StatusCode};
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 fn routes(v2_bps: u32) -> (StaticRoutes, Arc<Selector>, Arc<Recorder>) {
@@ -37,11 +37,11 @@ fn window(recorder: &Recorder, i: usize) -> Window {
         .unwrap()
 }
 
-type Svc = BoxCloneService<Request<String>, Response<String>, BoxError>;
+type Svc = BoxCloneSyncService<Request<String>, Response<String>, BoxError>;
 
 /// A service answering `name` with `status`, counting its calls.
 fn answering(name: &'static str, status: StatusCode, calls: Arc<AtomicUsize>) -> Svc {
-    BoxCloneService::new(tower::service_fn(move |req: Request<String>| {
+    BoxCloneSyncService::new(tower::service_fn(move |req: Request<String>| {
         calls.fetch_add(1, Ordering::Relaxed);
         let chosen = req.extensions().get::<Chosen>().map(|c| c.id());
         async move {
@@ -119,7 +119,7 @@ async fn an_unready_version_fails_alone_and_weight_zero_reaches_no_one() {
     let router = CanaryLayer::new(routes)
         .router([
             ("v1", answering("v1", StatusCode::OK, c1.clone())),
-            ("v2", BoxCloneService::new(Broken)),
+            ("v2", BoxCloneSyncService::new(Broken)),
         ])
         .unwrap();
     let mut failed = 0;
@@ -229,4 +229,84 @@ fn router_configuration_errors() {
         twice,
         Err(fledge_tower::ConfigError::DuplicateService { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_panicking_version_is_counted_as_failing() {
+    let (routes, _, recorder) = routes(10_000);
+    let v2 = BoxCloneSyncService::new(tower::service_fn(|_req: Request<String>| async move {
+        if true {
+            panic!("v2 crashed");
+        }
+        Ok::<_, BoxError>(Response::new(String::new()))
+    }));
+    let router = CanaryLayer::new(routes)
+        .router([
+            ("v1", answering("v1", StatusCode::OK, Arc::default())),
+            ("v2", v2),
+        ])
+        .unwrap();
+    let task = tokio::spawn(router.oneshot(req(Some("u1"))));
+    assert!(task.await.unwrap_err().is_panic());
+    let w2 = window(&recorder, 0);
+    assert_eq!((w2.requests(), w2.errors()), (1, 1));
+}
+
+#[tokio::test]
+async fn targeting_rules_of_the_plan_apply() {
+    use fledge_gate::clock::ManualClock;
+    use fledge_rollout::Controller;
+    use fledge_rollout::plan::Plan;
+    use fledge_tower::RequestAttributes;
+
+    let plan = Plan::from_toml(
+        r#"
+name = "targeting"
+baseline = "v1"
+candidate = "v2"
+steps = [5, 100]
+interval = "10s"
+targeting = [
+  { header = "x-tester", equals = "yes", version = "v2" },
+  { attribute = "region", in = ["eu-west-1"], version = "v2" },
+]
+"#,
+    )
+    .unwrap();
+    let controller = Controller::builder(plan)
+        .clock(ManualClock::new(Timestamp::from_millis(1_000)))
+        .build()
+        .unwrap();
+    let handler = tower::service_fn(|req: Request<String>| async move {
+        let chosen = req.extensions().get::<Chosen>().copied().unwrap();
+        Ok::<_, Infallible>(Response::new(format!(
+            "{}/{}",
+            chosen.id(),
+            chosen.reason()
+        )))
+    });
+    let svc = CanaryLayer::new(controller.routing().clone()).layer(handler);
+    let mut targeted = 0;
+    for i in 0..100 {
+        let mut r = req(Some(&format!("u{i}")));
+        match i % 3 {
+            0 => {
+                r.headers_mut().insert("x-tester", "yes".parse().unwrap());
+            }
+            1 => {
+                r.extensions_mut()
+                    .insert(RequestAttributes::new().with("region", "eu-west-1"));
+            }
+            _ => {}
+        }
+        let res = svc.clone().oneshot(r).await.unwrap();
+        let body = res.body().get_ref().clone();
+        if i % 3 < 2 {
+            assert_eq!(body, "v2/targeted");
+            targeted += 1;
+        } else {
+            assert!(body.ends_with("/sticky"), "{body}");
+        }
+    }
+    assert_eq!(targeted, 67);
 }
