@@ -50,7 +50,7 @@ fn default_min_exposures() -> u64 {
 /// ]
 /// metrics = [
 ///   { name = "purchase", kind = "conversion" },    # the first decides
-///   { name = "revenue", kind = "per_exposure" },
+///   { name = "revenue", kind = "per_exposure", tau = 0.5 },
 /// ]
 /// segment = [{ attribute = "country", in = ["fr", "de"] }]
 /// stopping = { kind = "sequential", tau = 0.01 }
@@ -437,6 +437,9 @@ impl AbTest {
         check_metrics(&config.metrics)?;
         check_alpha(config.alpha)?;
         config.stopping.validate()?;
+        for (i, m) in config.metrics.iter().enumerate() {
+            m.stopping(config.stopping, i == 0)?;
+        }
         let control_id = &config.variants[0].id;
         let segment = config
             .segment
@@ -561,6 +564,12 @@ impl AbTest {
             .iter()
             .enumerate()
             .map(|(k, metric)| {
+                let rules = Rules {
+                    stopping: metric
+                        .stopping(rules.stopping, k == 0)
+                        .unwrap_or(rules.stopping),
+                    ..rules
+                };
                 let treatments: Vec<_> = (0..ids.len())
                     .filter(|&i| i != control.get())
                     .map(|i| (&ids[i], data(i, &metric.name)))
@@ -598,12 +607,12 @@ impl AbTest {
                 la.total_cmp(&lb)
             });
         let (variant, reason) = if let Some(w) = winner {
-            let p = w.adjusted_p_value.unwrap_or(1.0);
             let mut reason = format!(
-                "{} beats the control on {} (lift {}, adjusted p = {p:.4} <= alpha {})",
+                "{} beats the control on {} (lift {}, adjusted {} <= alpha {})",
                 w.arm.variant,
                 primary.metric.name,
                 super::report::fmt_lift(primary.metric.kind, w.lift.unwrap_or(0.0)),
+                super::report::p_clause(w.adjusted_p_value),
                 self.config.alpha
             );
             let others = primary

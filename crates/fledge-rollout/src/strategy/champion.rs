@@ -19,7 +19,7 @@ use super::StrategyError;
 use super::ab::{bucketer, check_alpha, check_ids, check_metrics};
 use super::analysis::{ArmData, ArmSummary, Comparison, Decision, Rules, compare};
 use super::metric::{Correction, MetricSpec, Stopping};
-use super::report::{fmt_lift, fmt_p, fmt_value};
+use super::report::{fmt_lift, fmt_p, fmt_value, p_clause};
 use crate::duration;
 use crate::plan::Sticky;
 
@@ -928,7 +928,7 @@ impl ChampionChallenger {
             alpha,
             correction: Correction::None,
             stopping: Stopping::Sequential {
-                tau: self.config.tau,
+                tau: self.config.metric.tau.unwrap_or(self.config.tau),
                 max_exposures: None,
             },
             min_exposures: self.config.min_exposures,
@@ -1010,7 +1010,7 @@ impl ChampionChallenger {
                 guards: verdict.clone(),
             };
             let lift = comparison.lift.unwrap_or(0.0) * metric.goal.sign();
-            let p_txt = fmt_p(comparison.p_value);
+            let p_txt = p_clause(comparison.p_value);
             let lift_txt = comparison
                 .lift
                 .map_or("-".to_owned(), |l| fmt_lift(metric.kind, l));
@@ -1026,7 +1026,7 @@ impl ChampionChallenger {
                     losers.push((
                         i,
                         format!(
-                            "significantly worse than {champion_id} on {} (lift {lift_txt}, always-valid p = {p_txt} <= {alpha:.4})",
+                            "significantly worse than {champion_id} on {} (lift {lift_txt}, always-valid {p_txt} <= {alpha:.4})",
                             metric.name
                         ),
                         evidence,
@@ -1110,11 +1110,11 @@ impl ChampionChallenger {
         let old_id = self.id(old);
         let c = &evidence.comparison;
         let reason = format!(
-            "beat {old_id} on {} (lift {}, always-valid p = {} <= {:.4}){}",
+            "beat {old_id} on {} (lift {}, always-valid {} <= {:.4}){}",
             evidence.metric.name,
             c.lift
                 .map_or("-".to_owned(), |l| fmt_lift(evidence.metric.kind, l)),
-            fmt_p(c.p_value),
+            p_clause(c.p_value),
             evidence.alpha,
             match evidence.guards.as_ref() {
                 Some(v) => format!("; guards: {}", v.report().summary),

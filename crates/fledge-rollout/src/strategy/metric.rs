@@ -27,6 +27,11 @@ pub struct MetricSpec {
     /// Which direction is better (default: higher).
     #[serde(default)]
     pub goal: Goal,
+    /// For sequential tests: the mixing standard deviation in this metric's
+    /// units (the difference worth detecting). The primary metric defaults
+    /// to the stopping rule's `tau`; every other metric needs its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau: Option<f64>,
 }
 
 /// How a metric's recorded values become one number per variant.
@@ -116,7 +121,15 @@ impl MetricSpec {
             name: name.into(),
             kind,
             goal: Goal::Increase,
+            tau: None,
         }
+    }
+
+    /// The difference worth detecting in this metric's units, for sequential
+    /// tests (see [`tau`](Self::tau)).
+    pub fn tau(mut self, tau: f64) -> Self {
+        self.tau = Some(tau);
+        self
     }
 
     /// Lower values are better (errors, latency, losses).
@@ -127,12 +140,45 @@ impl MetricSpec {
 
     /// Checks the name (a valid custom metric name of the recorder).
     pub fn validate(&self) -> Result<(), StrategyError> {
-        match gates::custom_metric_problem(&self.name) {
-            None => Ok(()),
-            Some(problem) => Err(StrategyError::BadMetric {
+        if let Some(problem) = gates::custom_metric_problem(&self.name) {
+            return Err(StrategyError::BadMetric {
                 name: self.name.clone(),
                 problem,
+            });
+        }
+        match self.tau {
+            Some(tau) if !(tau.is_finite() && tau > 0.0) => Err(StrategyError::BadMetric {
+                name: self.name.clone(),
+                problem: format!(
+                    "tau = {tau}: give a positive difference worth detecting, in this metric's units"
+                ),
             }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The stopping rule for this metric: a sequential rule takes the
+    /// metric's own `tau`, or `primary_tau` for the primary metric.
+    pub(crate) fn stopping(
+        &self,
+        stopping: Stopping,
+        primary: bool,
+    ) -> Result<Stopping, StrategyError> {
+        match stopping {
+            Stopping::Sequential { tau, max_exposures } => {
+                let tau = match (self.tau, primary) {
+                    (Some(t), _) => t,
+                    (None, true) => tau,
+                    (None, false) => {
+                        return Err(StrategyError::BadMetric {
+                            name: self.name.clone(),
+                            problem: "a sequential test needs the difference worth detecting in this metric's units: set its tau (MetricSpec::tau)".to_owned(),
+                        });
+                    }
+                };
+                Ok(Stopping::Sequential { tau, max_exposures })
+            }
+            fixed => Ok(fixed),
         }
     }
 }

@@ -40,7 +40,7 @@
 //!     .variant("personal", 25.0)
 //!     .variant("fresh", 25.0)
 //!     .metric(MetricSpec::conversion("click"))
-//!     .metric(MetricSpec::per_exposure("revenue"))
+//!     .metric(MetricSpec::per_exposure("revenue").tau(0.5)) // its own units
 //!     .segment(Condition::attribute_in("country", ["fr", "de"]))
 //!     .sequential(0.01)
 //!     .auto_promote(true)

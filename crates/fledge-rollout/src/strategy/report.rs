@@ -146,6 +146,15 @@ pub(crate) fn fmt_num(v: f64) -> String {
     }
 }
 
+/// `p = 0.0123` or `p < 0.0001`, for sentences.
+pub(crate) fn p_clause(p: Option<f64>) -> String {
+    match p {
+        None => "no p-value".to_owned(),
+        Some(p) if p < 1e-4 => "p < 0.0001".to_owned(),
+        Some(p) => format!("p = {p:.4}"),
+    }
+}
+
 pub(crate) fn fmt_p(p: Option<f64>) -> String {
     match p {
         None => "-".to_owned(),

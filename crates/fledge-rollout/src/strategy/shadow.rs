@@ -171,7 +171,10 @@ impl ShadowFirst {
 
     /// Output agreement: declares the comparator's custom metric `metric` and
     /// gates the shadow step on its mean staying at most `max` (a critical
-    /// threshold check, named `"agreement"`).
+    /// threshold check named `"agreement"`, deciding from 100 compared
+    /// responses; for another floor add your own check with
+    /// [`shadow_gate`](Self::shadow_gate) and declare the metric with
+    /// [`configure`](Self::configure)).
     pub fn agreement(mut self, metric: &str, max: f64) -> Self {
         self.agreement = Some(metric.to_owned());
         let check = CheckSpec::new(

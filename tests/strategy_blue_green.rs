@@ -1,0 +1,198 @@
+//! Blue-green over real HTTP on loopback: the preview header reaches green
+//! while everyone else stays on blue, the pre-switch gate judges the preview
+//! traffic, one tick switches every user to green at once, a failing gate
+//! while blue is kept warm switches everyone back within the tick, an
+//! operator can switch back, and blue is released after its keep-warm.
+//! Time is a manual clock; ticks are explicit.
+
+#[path = "serving/support.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use bytes::Bytes;
+use fledge_axum::{CanaryLayer, Version};
+use fledge_gate::clock::{Clock, ManualClock, Timestamp};
+use fledge_gate::{CheckSpec, MetricRef, Test};
+use fledge_rollout::Controller;
+use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
+use http_body_util::{BodyExt, Full};
+use support::{HttpClient, T0, client, serve, users};
+
+async fn who(version: Version, State(fail): State<Arc<AtomicBool>>) -> (StatusCode, String) {
+    if version.id() == "green" && fail.load(Ordering::Relaxed) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "green failed".to_owned());
+    }
+    (StatusCode::OK, format!("served by {}", version.id()))
+}
+
+/// At most 5 % errors over at least 20 requests.
+fn max_errors(name: &str) -> CheckSpec {
+    CheckSpec::new(
+        MetricRef::ErrorRate,
+        Test::Threshold {
+            max: Some(0.05),
+            min: None,
+        },
+    )
+    .named(name)
+    .min_samples(20)
+}
+
+struct Bg {
+    bg: BlueGreen,
+    clock: ManualClock,
+    addr: std::net::SocketAddr,
+    client: HttpClient,
+    fail_green: Arc<AtomicBool>,
+}
+
+impl Bg {
+    async fn start() -> Bg {
+        let plan = BlueGreen::builder("bg-test", "blue", "green")
+            .preview_gate(max_errors("preview errors"))
+            .switch_gate(max_errors("green errors"))
+            .preview_for(Duration::from_secs(10))
+            .watch_for(Duration::from_secs(10))
+            .keep_warm(Duration::from_secs(60))
+            .configure(|b| b.salt("bg-test"))
+            .plan()
+            .expect("plan");
+        let clock = ManualClock::new(Timestamp::from_millis(T0));
+        let controller = Controller::builder(plan)
+            .clock(clock.clone())
+            .build()
+            .expect("controller");
+        let bg = BlueGreen::new(Arc::new(controller)).expect("blue-green");
+        let fail_green = Arc::new(AtomicBool::new(false));
+        let app = Router::new()
+            .route("/who", get(who))
+            .with_state(fail_green.clone())
+            .layer(CanaryLayer::new(bg.routing().clone()));
+        let addr = serve(app).await;
+        Bg {
+            bg,
+            clock,
+            addr,
+            client: client(),
+            fail_green,
+        }
+    }
+
+    async fn get(&self, user: &str, preview: bool) -> (StatusCode, String) {
+        let mut req = http::Request::get(format!("http://{}/who", self.addr)).header("x-user-id", user);
+        if preview {
+            let (name, value) = self.bg.preview_header();
+            req = req.header(name, value);
+        }
+        let res = self
+            .client
+            .request(req.body(Full::new(Bytes::new())).expect("request"))
+            .await
+            .expect("response");
+        let status = res.status();
+        let version = res
+            .headers()
+            .get("x-fledge-variant")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let _ = res.into_body().collect().await.expect("body");
+        (status, version)
+    }
+
+    async fn versions(&self, users: &[String], preview: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        for chunk in users.chunks(16) {
+            let calls = chunk.iter().map(|u| self.get(u, preview));
+            for (_, v) in futures::future::join_all(calls).await {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn tick_after(&self, secs: u64) -> Vec<BlueGreenEvent> {
+        let now = self.clock.advance(Duration::from_secs(secs));
+        self.bg.tick(now).expect("tick")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_gate_switch_and_switch_back_on_failure() {
+    let h = Bg::start().await;
+    let people = users(60);
+    assert!(matches!(h.bg.status(h.clock.now()), BlueGreenStatus::Previewing { .. }));
+
+    // Preview: the header reaches green, nobody else does.
+    assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
+    assert!(h.versions(&people[..30], true).await.iter().all(|v| v == "green"));
+
+    // The pre-switch gate judges the 30 preview requests: pass → one switch.
+    let events = h.tick_after(11);
+    assert!(
+        events.iter().any(|e| matches!(e, BlueGreenEvent::Switched { .. })),
+        "{events:?}"
+    );
+    assert_eq!(h.bg.routing().traffic().candidate.bps(), 10_000);
+    assert!(h.versions(&people, false).await.iter().all(|v| v == "green"));
+
+    // Watched for 10 s at 100 %, then confirmed; blue stays warm for 60 s.
+    let events = h.tick_after(11);
+    assert!(
+        events.iter().any(|e| matches!(e, BlueGreenEvent::Confirmed { warm_until: Some(_), .. })),
+        "{events:?}"
+    );
+    assert!(matches!(h.bg.status(h.clock.now()), BlueGreenStatus::BlueWarm { .. }));
+
+    // Green breaks while blue is warm: the next tick switches everyone back.
+    h.clock.advance(Duration::from_secs(11));
+    h.fail_green.store(true, Ordering::Relaxed);
+    let statuses = futures::future::join_all(people[..40].iter().map(|u| h.get(u, false))).await;
+    assert!(statuses.iter().all(|(s, _)| *s == StatusCode::INTERNAL_SERVER_ERROR));
+    let events = h.tick_after(1);
+    let back = events.iter().find_map(|e| match e {
+        BlueGreenEvent::SwitchedBack { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    let reason = back.unwrap_or_else(|| panic!("no switch back: {events:?}"));
+    assert!(reason.contains("green errors") && reason.contains("switched back to blue"), "{reason}");
+    assert_eq!(h.bg.routing().traffic().candidate.bps(), 0);
+    assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_switches_back_and_blue_is_released_after_keep_warm() {
+    // 1. An operator switches back during the watch.
+    let h = Bg::start().await;
+    let people = users(20);
+    h.versions(&people, true).await;
+    h.tick_after(11);
+    assert!(h.versions(&people, false).await.iter().all(|v| v == "green"));
+    let e = h.bg.switch_back("alice", "customer reports").expect("switch back");
+    assert!(matches!(e, BlueGreenEvent::SwitchedBack { .. }), "{e:?}");
+    assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
+
+    // 2. A healthy release: blue is released once, after keep-warm.
+    let h = Bg::start().await;
+    h.versions(&users(30), true).await;
+    h.tick_after(11); // switch
+    h.versions(&users(30), false).await;
+    h.tick_after(11); // confirmed, blue warm for 60 s
+    assert!(h.tick_after(30).is_empty());
+    let events = h.tick_after(31);
+    assert!(
+        matches!(events.as_slice(), [BlueGreenEvent::BlueReleasable { blue, .. }] if blue.as_str() == "blue"),
+        "{events:?}"
+    );
+    assert_eq!(h.bg.status(h.clock.now()), BlueGreenStatus::BlueReleasable);
+    assert!(h.tick_after(10).is_empty(), "released once");
+    // After keep-warm a switch back is refused: blue may be gone.
+    assert!(h.bg.switch_back("bob", "too late").is_err());
+}
