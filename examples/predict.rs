@@ -23,6 +23,7 @@
 //!   1.1 × v1's). One tick per second; a failing verdict rolls back in that
 //!   same tick.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -291,6 +292,42 @@ fn version_stats(routing: &Routing, id: &str, now: Timestamp, span: Duration) ->
     }
 }
 
+/// The status of the step in effect: weight, and per version requests, p99
+/// and mean absolute error since the step started.
+fn line_for(
+    routing: &Routing,
+    report: &fledge_rollout::control::TickReport,
+    started: Instant,
+) -> String {
+    let state = &report.state;
+    let span = report
+        .now
+        .duration_since(state.since)
+        .max(Duration::from_secs(1));
+    let step = state
+        .step
+        .map_or_else(|| "-".to_owned(), |s| format!("{}/4", s + 1));
+    format!(
+        "[{:>4.0}s] step {step} v2 {:>3.0}% | {} | {}",
+        started.elapsed().as_secs_f64(),
+        state.traffic.candidate.percent(),
+        version_stats(routing, "v1", report.now, span),
+        version_stats(routing, "v2", report.now, span),
+    )
+}
+
+/// Prints a status line: kept (`done`) or overwritten by the next one.
+fn print_line(tty: bool, line: &str, done: bool) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = match (tty, done) {
+        (true, true) => writeln!(out, "\r\x1b[2K{line}"),
+        (true, false) => write!(out, "\r\x1b[2K{line}"),
+        (false, _) => writeln!(out, "{line}"),
+    };
+    let _ = out.flush();
+}
+
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -348,38 +385,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         generate_load(addr, args.rps, sent.clone()).await;
     }
 
+    // One line per step (the step's last status, with the verdict that ended
+    // it); on a terminal the current step's line also updates every tick.
+    let tty = std::io::stdout().is_terminal();
     let started = Instant::now();
     let deadline = started + args.duration * 3;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
+    let mut shown_step = controller.state().step;
+    let mut last_line = String::new();
     let result = loop {
         ticker.tick().await;
         let report = controller.tick_now()?;
         let state = &report.state;
-        let now = report.now;
-        let span = now.duration_since(state.since).max(Duration::from_secs(1));
-        let step = state
-            .step
-            .map_or_else(|| "-".to_owned(), |s| format!("{}/4", s + 1));
         let verdict = report
             .judgement
             .as_ref()
-            .map_or_else(|| "baking".to_owned(), |j| shorten(&j.to_string(), 70));
-        println!(
-            "[{:>5.1}s] step {step} v2 {:>5.1}% | {} | {} | {verdict}",
-            started.elapsed().as_secs_f64(),
-            state.traffic.candidate.percent(),
-            version_stats(&routing, "v1", now, span),
-            version_stats(&routing, "v2", now, span),
-        );
+            .map_or_else(|| "baking".to_owned(), |j| shorten(&j.to_string(), 60));
+        if state.step != shown_step || state.is_terminal() {
+            // The step just ended: its last figures, and what ended it.
+            let what = match &state.phase {
+                Phase::Promoted => "promoted".to_owned(),
+                Phase::RolledBack { .. } => "ROLLED BACK".to_owned(),
+                _ => format!("next: {}%", state.traffic.candidate.percent()),
+            };
+            let line = if last_line.is_empty() {
+                line_for(&routing, &report, started)
+            } else {
+                last_line.clone()
+            };
+            print_line(tty, &format!("{line} | {verdict} -> {what}"), true);
+            shown_step = state.step;
+            last_line.clear();
+        } else {
+            last_line = line_for(&routing, &report, started);
+            if tty {
+                print_line(tty, &format!("{last_line} | {verdict}"), false);
+            }
+        }
         match &state.phase {
             Phase::Promoted => break "promoted".to_owned(),
             Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
             Phase::Aborted { reason, .. } => break format!("aborted ({reason})"),
             Phase::Paused { reason, .. } if Instant::now() >= deadline => {
+                print_line(tty, &format!("{last_line} | {verdict}"), true);
                 break format!("paused ({reason})");
             }
-            _ if Instant::now() >= deadline => break "unfinished (deadline reached)".to_owned(),
+            _ if Instant::now() >= deadline => {
+                print_line(tty, &format!("{last_line} | {verdict}"), true);
+                break "unfinished (deadline reached)".to_owned();
+            }
             _ => {}
         }
     };
