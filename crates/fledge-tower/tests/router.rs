@@ -310,3 +310,39 @@ targeting = [
     }
     assert_eq!(targeted, 67);
 }
+
+#[test]
+fn the_shadow_share_follows_the_plans_mirror_step() {
+    use fledge_gate::clock::ManualClock;
+    use fledge_rollout::Controller;
+    use fledge_rollout::plan::Plan;
+    use fledge_select::Weight;
+    use fledge_tower::shadow::ShadowLayer;
+
+    let plan = Plan::from_toml(
+        r#"
+name = "shadow-first"
+baseline = "v1"
+candidate = "v2"
+steps = [{ weight = 0, mirror = 100 }, 5, 100]
+interval = "10s"
+"#,
+    )
+    .unwrap();
+    let controller = Controller::builder(plan)
+        .clock(ManualClock::new(Timestamp::from_millis(1_000)))
+        .build()
+        .unwrap();
+    let shadow = tower::service_fn(|_req: Request<http_body_util::Full<bytes::Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let layer = ShadowLayer::new(controller.routing().clone(), "v2", shadow).unwrap();
+    let handle = layer.handle();
+    assert_eq!(handle.share(), Weight::FULL);
+    let fixed = ShadowLayer::new(controller.routing().clone(), "v2", ())
+        .unwrap()
+        .follow_routes(false)
+        .share(Weight::from_percent(10.0).unwrap());
+    assert_eq!(fixed.handle().share(), Weight::from_percent(10.0).unwrap());
+    assert!(ShadowLayer::new(controller.routing().clone(), "v3", ()).is_err());
+}
