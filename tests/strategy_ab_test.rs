@@ -85,8 +85,12 @@ fn simulate(ab: &AbTest, rng: &mut Rng, from: u32, n: u32) -> u64 {
         }
         let id = r.id(a.variant).expect("id").as_str();
         if rng.chance(rate(id)) {
-            r.recorder().record_feedback(a.variant.get(), "click", 1.0).expect("click");
-            r.recorder().record_feedback(a.variant.get(), "revenue", 20.0).expect("revenue");
+            r.recorder()
+                .record_feedback(a.variant.get(), "click", 1.0)
+                .expect("click");
+            r.recorder()
+                .record_feedback(a.variant.get(), "revenue", 20.0)
+                .expect("revenue");
         }
     }
     outside
@@ -109,9 +113,18 @@ fn sequential_test_finds_the_winner_and_promotes_it() {
     let (tick, report, conclusion) = concluded.expect("the sequential test stops");
     println!("concluded at tick {tick}:\n{report}");
     assert_eq!(conclusion.winner().map(|v| v.as_str()), Some("personal"));
-    assert!(matches!(conclusion, Conclusion::Winner { promoted: true, .. }));
-    assert_eq!(report.comparison("personal").expect("row").decision, Decision::Winner);
-    assert_ne!(report.comparison("fresh").expect("row").decision, Decision::Winner);
+    assert!(matches!(
+        conclusion,
+        Conclusion::Winner { promoted: true, .. }
+    ));
+    assert_eq!(
+        report.comparison("personal").expect("row").decision,
+        Decision::Winner
+    );
+    assert_ne!(
+        report.comparison("fresh").expect("row").decision,
+        Decision::Winner
+    );
     // Users outside the segment were served the control and never counted.
     let exposed: u64 = ab.routing().exposures().iter().sum();
     assert_eq!(exposed + outside, u64::from(tick + 1) * 2_000);
@@ -121,7 +134,10 @@ fn sequential_test_finds_the_winner_and_promotes_it() {
     let fr: &[(&str, &str)] = &[("country", "fr")];
     for u in 0..100 {
         let a = ab.routing().assign(Some(format!("new-{u}").as_bytes()), fr);
-        assert_eq!(ab.routing().id(a.variant).map(|v| v.as_str()), Some("personal"));
+        assert_eq!(
+            ab.routing().id(a.variant).map(|v| v.as_str()),
+            Some("personal")
+        );
     }
     // The report is plain data and prints a table.
     let json = serde_json::to_string(&report).expect("serialize");
@@ -129,9 +145,15 @@ fn sequential_test_finds_the_winner_and_promotes_it() {
     assert_eq!(back.conclusion, report.conclusion);
     assert_eq!(back.split, report.split);
     assert_eq!(back.metrics.len(), 2);
-    assert_eq!(back.comparison("personal").map(|c| c.decision), Some(Decision::Winner));
+    assert_eq!(
+        back.comparison("personal").map(|c| c.decision),
+        Some(Decision::Winner)
+    );
     let text = report.to_string();
-    assert!(text.contains("personal") && text.contains("winner") && text.contains("revenue"), "{text}");
+    assert!(
+        text.contains("personal") && text.contains("winner") && text.contains("revenue"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -143,14 +165,21 @@ fn fixed_horizon_decides_only_at_its_planned_sample() {
     assert!(early.conclusion.is_none());
     for c in &early.primary().expect("primary").comparisons {
         assert_eq!(c.decision, Decision::NoDifferenceYet);
-        assert!(c.note.as_deref().unwrap_or("").contains("fixed horizon"), "{c:?}");
+        assert!(
+            c.note.as_deref().unwrap_or("").contains("fixed horizon"),
+            "{c:?}"
+        );
         assert!(c.p_value.is_some(), "numbers are shown before the horizon");
     }
     simulate(&ab, &mut rng, 20_000, 140_000);
     let report = ab.tick(t0() + Duration::from_secs(3_600));
     println!("{report}");
     assert_eq!(
-        report.conclusion.as_ref().and_then(|c| c.winner()).map(|v| v.as_str()),
+        report
+            .conclusion
+            .as_ref()
+            .and_then(|c| c.winner())
+            .map(|v| v.as_str()),
         Some("personal"),
         "{report}"
     );
@@ -209,7 +238,8 @@ async fn served_over_http_with_a_header_segment() {
     let get = |user: String, beta: bool| {
         let http = http.clone();
         async move {
-            let mut req = http::Request::get(format!("http://{addr}/who")).header("x-user-id", user);
+            let mut req =
+                http::Request::get(format!("http://{addr}/who")).header("x-user-id", user);
             if beta {
                 req = req.header("x-beta", "1");
             }
@@ -238,7 +268,10 @@ async fn served_over_http_with_a_header_segment() {
                 let p = if v == "b" { 0.3 } else { 0.05 };
                 if rng.chance(p) {
                     let i = routing.index_of(&v).expect("variant").get();
-                    routing.recorder().record_feedback(i, "buy", 1.0).expect("buy");
+                    routing
+                        .recorder()
+                        .record_feedback(i, "buy", 1.0)
+                        .expect("buy");
                 }
             }
         }
@@ -253,7 +286,11 @@ async fn served_over_http_with_a_header_segment() {
 
     let report = ab.tick(t0());
     assert_eq!(
-        report.conclusion.as_ref().and_then(|c| c.winner()).map(|v| v.as_str()),
+        report
+            .conclusion
+            .as_ref()
+            .and_then(|c| c.winner())
+            .map(|v| v.as_str()),
         Some("b"),
         "{report}"
     );

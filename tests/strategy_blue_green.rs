@@ -86,7 +86,8 @@ impl Bg {
     }
 
     async fn get(&self, user: &str, preview: bool) -> (StatusCode, String) {
-        let mut req = http::Request::get(format!("http://{}/who", self.addr)).header("x-user-id", user);
+        let mut req =
+            http::Request::get(format!("http://{}/who", self.addr)).header("x-user-id", user);
         if preview {
             let (name, value) = self.bg.preview_header();
             req = req.header(name, value);
@@ -128,41 +129,72 @@ impl Bg {
 async fn preview_gate_switch_and_switch_back_on_failure() {
     let h = Bg::start().await;
     let people = users(60);
-    assert!(matches!(h.bg.status(h.clock.now()), BlueGreenStatus::Previewing { .. }));
+    assert!(matches!(
+        h.bg.status(h.clock.now()),
+        BlueGreenStatus::Previewing { .. }
+    ));
 
     // Preview: the header reaches green, nobody else does.
     assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
-    assert!(h.versions(&people[..30], true).await.iter().all(|v| v == "green"));
+    assert!(
+        h.versions(&people[..30], true)
+            .await
+            .iter()
+            .all(|v| v == "green")
+    );
 
     // The pre-switch gate judges the 30 preview requests: pass → one switch.
     let events = h.tick_after(11);
     assert!(
-        events.iter().any(|e| matches!(e, BlueGreenEvent::Switched { .. })),
+        events
+            .iter()
+            .any(|e| matches!(e, BlueGreenEvent::Switched { .. })),
         "{events:?}"
     );
     assert_eq!(h.bg.routing().traffic().candidate.bps(), 10_000);
-    assert!(h.versions(&people, false).await.iter().all(|v| v == "green"));
+    assert!(
+        h.versions(&people, false)
+            .await
+            .iter()
+            .all(|v| v == "green")
+    );
 
     // Watched for 10 s at 100 %, then confirmed; blue stays warm for 60 s.
     let events = h.tick_after(11);
     assert!(
-        events.iter().any(|e| matches!(e, BlueGreenEvent::Confirmed { warm_until: Some(_), .. })),
+        events.iter().any(|e| matches!(
+            e,
+            BlueGreenEvent::Confirmed {
+                warm_until: Some(_),
+                ..
+            }
+        )),
         "{events:?}"
     );
-    assert!(matches!(h.bg.status(h.clock.now()), BlueGreenStatus::BlueWarm { .. }));
+    assert!(matches!(
+        h.bg.status(h.clock.now()),
+        BlueGreenStatus::BlueWarm { .. }
+    ));
 
     // Green breaks while blue is warm: the next tick switches everyone back.
     h.clock.advance(Duration::from_secs(11));
     h.fail_green.store(true, Ordering::Relaxed);
     let statuses = futures::future::join_all(people[..40].iter().map(|u| h.get(u, false))).await;
-    assert!(statuses.iter().all(|(s, _)| *s == StatusCode::INTERNAL_SERVER_ERROR));
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, _)| *s == StatusCode::INTERNAL_SERVER_ERROR)
+    );
     let events = h.tick_after(1);
     let back = events.iter().find_map(|e| match e {
         BlueGreenEvent::SwitchedBack { reason, .. } => Some(reason.clone()),
         _ => None,
     });
     let reason = back.unwrap_or_else(|| panic!("no switch back: {events:?}"));
-    assert!(reason.contains("green errors") && reason.contains("switched back to blue"), "{reason}");
+    assert!(
+        reason.contains("green errors") && reason.contains("switched back to blue"),
+        "{reason}"
+    );
     assert_eq!(h.bg.routing().traffic().candidate.bps(), 0);
     assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
 }
@@ -174,8 +206,15 @@ async fn operator_switches_back_and_blue_is_released_after_keep_warm() {
     let people = users(20);
     h.versions(&people, true).await;
     h.tick_after(11);
-    assert!(h.versions(&people, false).await.iter().all(|v| v == "green"));
-    let e = h.bg.switch_back("alice", "customer reports").expect("switch back");
+    assert!(
+        h.versions(&people, false)
+            .await
+            .iter()
+            .all(|v| v == "green")
+    );
+    let e =
+        h.bg.switch_back("alice", "customer reports")
+            .expect("switch back");
     assert!(matches!(e, BlueGreenEvent::SwitchedBack { .. }), "{e:?}");
     assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
 

@@ -78,7 +78,8 @@ fn serve(cc: &ChampionChallenger, rng: &mut Rng, users: u32) {
         let a = r.route(Some(key.as_bytes()), &());
         let id = r.id(a.variant).expect("id").as_str();
         let (mae, ms) = model(id);
-        r.recorder().record(a.variant.get(), Duration::from_millis(ms), false);
+        r.recorder()
+            .record(a.variant.get(), Duration::from_millis(ms), false);
         let error = mae * 2.0 * rng.unit(); // uniform on [0, 2·mae]
         r.recorder()
             .record_feedback(a.variant.get(), "abs_error", error)
@@ -96,11 +97,17 @@ fn winners_are_promoted_and_losers_retired_with_evidence() {
 
     // Users keep their variant while nothing changes.
     let before: Vec<_> = (0..200)
-        .map(|u| cc.routing().assign(Some(format!("user-{u}").as_bytes()), &()))
+        .map(|u| {
+            cc.routing()
+                .assign(Some(format!("user-{u}").as_bytes()), &())
+        })
         .collect();
     serve(&cc, &mut rng, 3_000);
     let after: Vec<_> = (0..200)
-        .map(|u| cc.routing().assign(Some(format!("user-{u}").as_bytes()), &()))
+        .map(|u| {
+            cc.routing()
+                .assign(Some(format!("user-{u}").as_bytes()), &())
+        })
         .collect();
     assert_eq!(before, after);
 
@@ -109,7 +116,11 @@ fn winners_are_promoted_and_losers_retired_with_evidence() {
     assert_eq!(report.champion.as_str(), "smooth", "{report}");
     assert_eq!(cc.role("naive"), Some(Role::Retired));
     assert_eq!(cc.role("heavy"), Some(Role::Retired));
-    assert_eq!(cc.role("mean"), Some(Role::Challenger), "kept as a challenger");
+    assert_eq!(
+        cc.role("mean"),
+        Some(Role::Challenger),
+        "kept as a challenger"
+    );
     assert_eq!(cc.role("arima"), Some(Role::Standby));
     let heavy = report
         .standings
@@ -138,17 +149,24 @@ fn winners_are_promoted_and_losers_retired_with_evidence() {
     assert!(evidence.comparison.p_value.expect("p") <= evidence.alpha);
     assert!(evidence.guards.as_ref().expect("guards").is_pass());
     assert!(promoted.reason.contains("beat mean"), "{}", promoted.reason);
-    let weights: Vec<u32> = promoted.split.variants().iter().map(|v| v.weight().bps()).collect();
+    let weights: Vec<u32> = promoted
+        .split
+        .variants()
+        .iter()
+        .map(|v| v.weight().bps())
+        .collect();
     assert_eq!(weights, [1_000, 9_000, 0, 0, 0]);
 
     // A standby challenger enters; the state is plain data.
-    cc.enter("arima", "alice", t0() + Duration::from_secs(40)).expect("enter");
+    cc.enter("arima", "alice", t0() + Duration::from_secs(40))
+        .expect("enter");
     let state = cc.state();
     let json = serde_json::to_string(&state).expect("serialize");
     let back: ChampionState = serde_json::from_str(&json).expect("deserialize");
     assert_eq!(back.roles, state.roles);
     assert_eq!(back.history.len(), state.history.len());
-    let restored = ChampionChallenger::from_state(back, t0() + Duration::from_secs(50)).expect("restore");
+    let restored =
+        ChampionChallenger::from_state(back, t0() + Duration::from_secs(50)).expect("restore");
     assert_eq!(restored.champion().as_str(), "smooth");
     assert_eq!(
         restored.routing().selector().split(),

@@ -49,8 +49,16 @@ async fn start(v2_answer: &'static str) -> Rig {
     let plan = ShadowFirst::new("sf-test", "v1", "v2")
         .mirror(100.0, Duration::from_secs(10))
         .agreement("shadow_diff", 0.5)
-        .shadow_gate(threshold("shadow p99", MetricRef::LatencyQuantile(0.99), 2_000.0))
-        .canary_gate(threshold("canary p99", MetricRef::LatencyQuantile(0.99), 2_000.0))
+        .shadow_gate(threshold(
+            "shadow p99",
+            MetricRef::LatencyQuantile(0.99),
+            2_000.0,
+        ))
+        .canary_gate(threshold(
+            "canary p99",
+            MetricRef::LatencyQuantile(0.99),
+            2_000.0,
+        ))
         .gate(threshold("errors", MetricRef::ErrorRate, 0.05))
         .steps([10.0, 50.0, 100.0])
         .interval(Duration::from_secs(10))
@@ -156,11 +164,19 @@ async fn agreeing_shadow_moves_into_the_canary_and_is_promoted() {
     // same tick takes the first canary step and stops mirroring.
     let report = rig.tick_after(11);
     let judged = report.judgement.clone().expect("judged");
-    assert_eq!(judged.outcome, fledge_rollout::machine::Outcome::Pass, "{judged}");
+    assert_eq!(
+        judged.outcome,
+        fledge_rollout::machine::Outcome::Pass,
+        "{judged}"
+    );
     let checks = judged.detail.expect("verdict").to_string();
     assert!(checks.contains("\"name\":\"agreement\""), "{checks}");
     let t = rig.controller.traffic();
-    assert_eq!((t.candidate.bps(), t.mirror.bps()), (1_000, 0), "{report:?}");
+    assert_eq!(
+        (t.candidate.bps(), t.mirror.bps()),
+        (1_000, 0),
+        "{report:?}"
+    );
     assert_eq!(rig.shadow.share().bps(), 0);
 
     // The canary serves v2 to its users; nothing is mirrored any more.
@@ -185,11 +201,19 @@ async fn disagreeing_shadow_is_rolled_back_before_serving_anyone() {
     let served = rig.predict_all(&people).await;
     assert!(served.iter().all(|v| v == "v1"));
     let report = rig.tick_after(1);
-    assert_eq!(rig.controller.state().phase.name(), PhaseName::RolledBack, "{report:?}");
+    assert_eq!(
+        rig.controller.state().phase.name(),
+        PhaseName::RolledBack,
+        "{report:?}"
+    );
     let reason = &report.events[0].reason;
     assert!(reason.contains("agreement"), "{reason}");
     let t = rig.controller.traffic();
     assert_eq!((t.candidate.bps(), t.mirror.bps()), (0, 0));
     assert!(rig.predict_all(&people).await.iter().all(|v| v == "v1"));
-    assert_eq!(rig.shadow.stats().mirrored, 120, "mirroring stopped with the rollback");
+    assert_eq!(
+        rig.shadow.stats().mirrored,
+        120,
+        "mirroring stopped with the rollback"
+    );
 }

@@ -1016,9 +1016,20 @@ impl ChampionChallenger {
                 .map_or("-".to_owned(), |l| fmt_lift(metric.kind, l));
             let status = match (comparison.decision, guards) {
                 (_, Some(Outcome::Fail)) => {
-                    let why = verdict
-                        .as_ref()
-                        .map_or(String::new(), |v| v.report().summary.clone());
+                    let why = verdict.as_ref().map_or(String::new(), |v| {
+                        let failed: Vec<String> = v
+                            .report()
+                            .checks
+                            .iter()
+                            .filter(|c| c.outcome == Outcome::Fail)
+                            .map(|c| format!("{}: {}", c.name, c.detail))
+                            .collect();
+                        if failed.is_empty() {
+                            v.report().summary.clone()
+                        } else {
+                            failed.join("; ")
+                        }
+                    });
                     losers.push((i, format!("a guard failed: {why}"), evidence));
                     "retire: a guard failed".to_owned()
                 }

@@ -48,6 +48,20 @@ impl Condition {
         }
     }
 
+    /// Requests whose header `name` is one of `values`.
+    pub fn header_in<I, S>(name: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Condition {
+            header: Some(name.into()),
+            attribute: None,
+            equals: None,
+            one_of: Some(values.into_iter().map(Into::into).collect()),
+        }
+    }
+
     /// Requests whose attribute `name` equals `value`.
     pub fn attribute_equals(name: impl Into<String>, value: impl Into<String>) -> Self {
         Condition {

@@ -1,0 +1,349 @@
+//! Blue-green release of a search service behind axum.
+//!
+//! ```text
+//! cargo run --release --example blue_green
+//! ```
+//!
+//! Blue ranks documents by term overlap; green by TF-IDF. Both stay warm in
+//! this process; the canary layer sends each request to the one the release
+//! says. Three runs:
+//!
+//! 1. **Healthy green**: QA previews green with the `x-fledge-preview:
+//!    green` header while users stay on blue; the pre-switch gate judges the
+//!    preview traffic; one atomic switch moves everyone; green is watched,
+//!    confirmed, and blue is released after its keep-warm period.
+//! 2. **Green with a bug QA missed** (long queries fail): the preview
+//!    passes, the switch happens, the switch gate sees the errors and the
+//!    same tick switches everyone back to blue.
+//! 3. **Operator switch back** while blue is still warm after confirmation.
+//!
+//! Requests go over real HTTP on loopback; time between ticks is simulated.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use bytes::Bytes;
+use fledge_axum::{CanaryLayer, Version};
+use fledge_gate::clock::{Clock, ManualClock, Timestamp};
+use fledge_gate::{CheckSpec, MetricRef, Test};
+use fledge_rollout::Controller;
+use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde::Deserialize;
+
+const WORDS: &[&str] = &[
+    "rust", "tokio", "async", "trait", "borrow", "lifetime", "cargo", "crate", "macro", "enum",
+    "struct", "match", "closure", "iterator", "vector", "string", "thread", "mutex", "channel",
+    "future", "stream", "server", "client", "router", "layer", "service", "request", "response",
+];
+
+struct Index {
+    docs: Vec<HashMap<&'static str, f64>>,
+    idf: HashMap<&'static str, f64>,
+}
+
+fn index(rng: &mut SmallRng) -> Index {
+    let docs: Vec<HashMap<&'static str, f64>> = (0..300)
+        .map(|_| {
+            let mut tf = HashMap::new();
+            for _ in 0..40 {
+                *tf.entry(WORDS[rng.random_range(0..WORDS.len())])
+                    .or_insert(0.0) += 1.0;
+            }
+            tf
+        })
+        .collect();
+    let idf = WORDS
+        .iter()
+        .map(|w| {
+            let df = docs.iter().filter(|d| d.contains_key(w)).count() as f64;
+            (*w, ((docs.len() as f64 + 1.0) / (df + 1.0)).ln() + 1.0)
+        })
+        .collect();
+    Index { docs, idf }
+}
+
+impl Index {
+    /// Blue: term overlap. Green: TF-IDF cosine.
+    fn search(&self, green: bool, terms: &[&str]) -> Vec<usize> {
+        let mut scored: Vec<(f64, usize)> = self
+            .docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let s = if green {
+                    let dot: f64 = terms
+                        .iter()
+                        .map(|t| d.get(t).copied().unwrap_or(0.0) * self.idf[t] * self.idf[t])
+                        .sum();
+                    let norm: f64 = d
+                        .iter()
+                        .map(|(w, c)| (c * self.idf[w]).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
+                    dot / norm.max(1e-9)
+                } else {
+                    terms.iter().map(|t| d.get(t).copied().unwrap_or(0.0)).sum()
+                };
+                (s, i)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().take(5).map(|(_, i)| i).collect()
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    index: Arc<Index>,
+    /// Green fails on queries of 4 terms or more (run 2).
+    green_bug: bool,
+}
+
+#[derive(Deserialize)]
+struct Q {
+    q: String,
+}
+
+async fn search(
+    version: Version,
+    State(app): State<App>,
+    Query(q): Query<Q>,
+) -> (StatusCode, String) {
+    let terms: Vec<&str> =
+        q.q.split(|c: char| c == '+' || c.is_whitespace())
+            .filter_map(|t| WORDS.iter().find(|w| **w == t).copied())
+            .collect();
+    let green = version.id() == "green";
+    if green && app.green_bug && terms.len() >= 4 {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "index shard overflow".to_owned(),
+        );
+    }
+    let hits = app.index.search(green, &terms);
+    (StatusCode::OK, format!("{hits:?}"))
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Run {
+    bg: BlueGreen,
+    clock: ManualClock,
+    addr: SocketAddr,
+    client: HttpClient,
+    rng: SmallRng,
+}
+
+fn max_errors(name: &str) -> CheckSpec {
+    CheckSpec::new(
+        MetricRef::ErrorRate,
+        Test::Threshold {
+            max: Some(0.02),
+            min: None,
+        },
+    )
+    .named(name)
+    .min_samples(50)
+}
+
+impl Run {
+    async fn start(green_bug: bool, seed: u64) -> Result<Run, Box<dyn std::error::Error>> {
+        let plan = BlueGreen::builder("search-green", "blue", "green")
+            .preview_gate(max_errors("preview errors"))
+            .preview_gate(
+                CheckSpec::new(
+                    MetricRef::LatencyQuantile(0.99),
+                    Test::Threshold {
+                        max: Some(50.0),
+                        min: None,
+                    },
+                )
+                .named("preview p99")
+                .min_samples(50),
+            )
+            .switch_gate(max_errors("errors after the switch"))
+            .preview_for(Duration::from_secs(300))
+            .watch_for(Duration::from_secs(120))
+            .keep_warm(Duration::from_secs(600))
+            .plan()?;
+        let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+        let controller = Controller::builder(plan).clock(clock.clone()).build()?;
+        let bg = BlueGreen::new(Arc::new(controller))?;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let app = Router::new()
+            .route("/search", get(search))
+            .with_state(App {
+                index: Arc::new(index(&mut rng)),
+                green_bug,
+            })
+            .layer(CanaryLayer::new(bg.routing().clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Run {
+            bg,
+            clock,
+            addr,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            rng,
+        })
+    }
+
+    /// `n` queries (short ones for QA's preview) → (served by blue, by green, errors).
+    async fn traffic(
+        &mut self,
+        n: usize,
+        preview: bool,
+    ) -> Result<(usize, usize, usize), Box<dyn std::error::Error>> {
+        let mut reqs = Vec::with_capacity(n);
+        for i in 0..n {
+            let len = if preview {
+                self.rng.random_range(1..=3)
+            } else {
+                self.rng.random_range(1..=6)
+            };
+            let q: Vec<&str> = (0..len)
+                .map(|_| WORDS[self.rng.random_range(0..WORDS.len())])
+                .collect();
+            let mut req =
+                http::Request::get(format!("http://{}/search?q={}", self.addr, q.join("+")))
+                    .header("x-user-id", format!("user-{}", (i * 7919) % 5_000));
+            if preview {
+                let (name, value) = self.bg.preview_header();
+                req = req.header(name, value);
+            }
+            reqs.push(req.body(Full::new(Bytes::new()))?);
+        }
+        let (mut blue, mut green, mut errors) = (0, 0, 0);
+        let mut reqs = reqs.into_iter();
+        loop {
+            let chunk: Vec<_> = reqs.by_ref().take(32).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let calls = chunk.into_iter().map(|r| self.client.request(r));
+            for res in futures::future::join_all(calls).await {
+                let res = res?;
+                match res
+                    .headers()
+                    .get("x-fledge-variant")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some("green") => green += 1,
+                    _ => blue += 1,
+                }
+                if res.status().is_server_error() {
+                    errors += 1;
+                }
+                let _ = res.into_body().collect().await?;
+            }
+        }
+        Ok((blue, green, errors))
+    }
+
+    async fn show(
+        &mut self,
+        what: &str,
+        n: usize,
+        preview: bool,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let (blue, green, errors) = self.traffic(n, preview).await?;
+        println!("  {what}: {n} requests → blue {blue}, green {green}, errors {errors}");
+        Ok(())
+    }
+
+    fn tick(&self, after: u64) -> Result<(), Box<dyn std::error::Error>> {
+        let now = self.clock.advance(Duration::from_secs(after));
+        for e in self.bg.tick(now)? {
+            print_event(&e, self.clock.now());
+        }
+        println!("  status: {}", self.bg.status(now));
+        Ok(())
+    }
+}
+
+fn short(status: &BlueGreenStatus) -> String {
+    match status {
+        BlueGreenStatus::BlueReleasable => {
+            "green confirmed, blue released after keep-warm".to_owned()
+        }
+        BlueGreenStatus::SwitchedBack { reason } if reason.starts_with("gate failed") => {
+            "switched back to blue by the switch gate in one tick".to_owned()
+        }
+        BlueGreenStatus::SwitchedBack { .. } => "switched back to blue by the operator".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn print_event(e: &BlueGreenEvent, now: Timestamp) {
+    let _ = now;
+    match e {
+        BlueGreenEvent::Rollout(_) => {}
+        e => println!("  event: {e}"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    println!(
+        "blue-green: preview 5 min, watch 2 min after the switch, blue kept warm 10 min (simulated clock, real HTTP)\n"
+    );
+
+    println!("run 1: healthy green");
+    let mut run = Run::start(false, 1).await?;
+    run.show("users", 300, false).await?;
+    run.show("QA preview (x-fledge-preview: green)", 80, true)
+        .await?;
+    run.tick(301)?;
+    run.show("users after the switch", 300, false).await?;
+    run.tick(121)?;
+    run.show("users while blue is warm", 200, false).await?;
+    run.tick(601)?;
+    let result1 = short(&run.bg.status(run.clock.now()));
+
+    println!("\nrun 2: green fails on long queries (QA only tried short ones)");
+    let mut run = Run::start(true, 2).await?;
+    run.show("users", 300, false).await?;
+    run.show("QA preview (x-fledge-preview: green)", 80, true)
+        .await?;
+    run.tick(301)?;
+    run.show("users after the switch", 300, false).await?;
+    run.tick(1)?;
+    run.show("users after the switch back", 300, false).await?;
+    let result2 = short(&run.bg.status(run.clock.now()));
+
+    println!("\nrun 3: an operator switches back while blue is warm");
+    let mut run = Run::start(false, 3).await?;
+    run.show("QA preview (x-fledge-preview: green)", 80, true)
+        .await?;
+    run.tick(301)?;
+    run.show("users after the switch", 200, false).await?;
+    run.tick(121)?;
+    let e = run
+        .bg
+        .switch_back("oncall", "support tickets about result order")?;
+    print_event(&e, run.clock.now());
+    run.show("users after the switch back", 200, false).await?;
+    let result3 = short(&run.bg.status(run.clock.now()));
+
+    println!(
+        "\nresult: run 1 {result1}; run 2 {result2}; run 3 {result3} ({:.1} s wall clock)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
