@@ -11,6 +11,15 @@ pub use fledge_rollout as rollout;
 #[doc(inline)]
 pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, Routing};
 
+/// Experiment strategies: A/B/n tests (reports, sample sizes), champion /
+/// challenger, blue-green and shadow-first. See [`fledge_rollout::strategy`].
+#[doc(inline)]
+pub use fledge_rollout::strategy;
+#[doc(inline)]
+pub use fledge_rollout::strategy::{
+    AbTest, BlueGreen, ChampionChallenger, ExperimentRouting, SampleSize, ShadowFirst,
+};
+
 /// The tower layer (feature `tower`): [`CanaryLayer`](fledge_tower::CanaryLayer),
 /// [`CanaryRouter`](fledge_tower::CanaryRouter), shadow mirroring. See
 /// [`fledge_tower`].
