@@ -4,6 +4,32 @@
 //! they land; optional worlds (tokio, tower, axum, actix-web) sit behind
 //! features so that `fledge` with default features builds without them.
 
+/// The weighted selector: weights, splits, lock-free picking. See
+/// [`fledge_select`].
+#[doc(inline)]
+pub use fledge_select as select;
+#[doc(inline)]
+pub use fledge_select::{Selector, Split, VariantId, VariantIndex, Weight};
+
+/// Sticky bucketing: key → bucket, Unleash- and GrowthBook-compatible modes.
+/// See [`fledge_sticky`].
+#[doc(inline)]
+pub use fledge_sticky as sticky;
+#[doc(inline)]
+pub use fledge_sticky::{Bucketer, HashMode};
+
+/// Metric gates: recording, windows, statistics, checks, the judge and
+/// verdicts. See [`fledge_gate`].
+#[doc(inline)]
+pub use fledge_gate as gate;
+#[doc(inline)]
+pub use fledge_gate::{CheckSpec, Judge, Recorder, RecorderConfig, Verdict};
+
+/// Multi-armed bandits: Thompson sampling, UCB1, epsilon-greedy. See
+/// [`fledge_bandit`].
+#[doc(inline)]
+pub use fledge_bandit as bandit;
+
 /// Rollouts: plans, the state machine, the controller, stores, the version
 /// registry and (feature `tokio`) the driver. See [`fledge_rollout`].
 #[doc(inline)]
