@@ -281,16 +281,14 @@ struct ShardData {
     rng: u64,
 }
 
-impl ShardData {
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+/// xorshift64*: the per-shard generator for reservoir sampling.
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 struct Control {
@@ -544,10 +542,8 @@ impl Recorder {
         }
         let slot = inner.current.load(Ordering::Acquire);
         let mut shard = self.shard().lock();
-        let random = shard.next_random();
-        let data = &mut *shard;
-        if let Some(m) = data
-            .slots
+        let ShardData { slots, totals, rng } = &mut *shard;
+        if let Some(m) = slots
             .get_mut(variant * inner.ring + slot)
             .and_then(|s| s.metrics.get_mut(metric.0))
         {
@@ -558,14 +554,15 @@ impl Recorder {
             if m.samples.len() < m.samples.capacity() {
                 m.samples.push(value);
             } else if !m.samples.is_empty() {
-                let j = random % m.seen;
-                if let Some(s) = usize::try_from(j).ok().and_then(|j| m.samples.get_mut(j)) {
+                // Algorithm R: keep the value with probability cap / seen, in
+                // a uniform position (multiply-shift instead of a division).
+                let j = ((u128::from(next_random(rng)) * u128::from(m.seen)) >> 64) as usize;
+                if let Some(s) = m.samples.get_mut(j) {
                     *s = value;
                 }
             }
         }
-        if let Some(t) = data
-            .totals
+        if let Some(t) = totals
             .get_mut(variant)
             .and_then(|t| t.metrics.get_mut(metric.0))
         {
