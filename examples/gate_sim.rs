@@ -20,7 +20,16 @@
 //!   failing window;
 //! * `sequential`: mSPRT always-valid tests on error rate, mean latency and
 //!   mean absolute error since the step started, evaluated every 10-second
-//!   tick, rollback on the first rejection.
+//!   tick, rollback on the first rejection (α = 0.0033 per check, so about
+//!   0.01 for the gate; the error-rate check waits for 600 canary requests,
+//!   about 3 expected errors, because the normal approximation is
+//!   anti-conservative on a handful of rare events).
+//!
+//! The table adds two stricter variants of the fixed-window gates
+//! (`flagger (limit 10)`, `kayenta (99%)`: 99 % intervals and α = 0.01) to
+//! show what their false rollbacks cost in detection; the closing
+//! `gate=...` lines cover the three gates above, with detection and exposure
+//! from the error-rate scenario.
 //!
 //! Scenarios (baseline: lognormal latency with median 20 ms and σ = 0.5, so
 //! p99 ≈ 64 ms; 0.5 % errors; absolute error |N(0, s)| with mean 1.0):
