@@ -50,34 +50,47 @@ impl<E: ClassifyEos> EosRecord<E> {
 pin_project! {
     /// The body of a response that went through a
     /// [`Canary`](crate::Canary) or [`CanaryRouter`](crate::CanaryRouter):
-    /// the inner body, frame for frame.
+    /// the inner body, frame for frame, or an empty body for a response the
+    /// layer made itself (503 overflow, 504 timeout, 500 panic).
     pub struct ResponseBody<B, E> {
         #[pin]
-        inner: B,
+        inner: Option<B>,
         eos: Option<EosRecord<E>>,
     }
 }
 
 impl<B, E> ResponseBody<B, E> {
     pub(crate) fn passthrough(inner: B) -> Self {
-        ResponseBody { inner, eos: None }
+        ResponseBody {
+            inner: Some(inner),
+            eos: None,
+        }
     }
 
     pub(crate) fn recording(inner: B, eos: EosRecord<E>) -> Self {
         ResponseBody {
-            inner,
+            inner: Some(inner),
             eos: Some(eos),
         }
     }
 
-    /// The inner body.
-    pub fn into_inner(self) -> B {
+    /// The empty body of a response the layer made itself.
+    pub(crate) fn empty() -> Self {
+        ResponseBody {
+            inner: None,
+            eos: None,
+        }
+    }
+
+    /// The inner body, or `None` for a response the layer made itself.
+    pub fn into_inner(self) -> Option<B> {
         self.inner
     }
 
-    /// A reference to the inner body.
-    pub fn get_ref(&self) -> &B {
-        &self.inner
+    /// A reference to the inner body, or `None` for a response the layer
+    /// made itself.
+    pub fn get_ref(&self) -> Option<&B> {
+        self.inner.as_ref()
     }
 }
 
@@ -95,7 +108,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(inner.poll_frame(cx));
         match &frame {
             Some(Ok(f)) => {
                 if let Some(trailers) = f.trailers_ref() {
@@ -119,11 +135,13 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 

@@ -27,10 +27,17 @@ pub enum Reason {
     /// A copy sent to the shadow version by
     /// [`Shadow`](crate::shadow::Shadow).
     Shadow,
+    /// The chosen version's bulkhead was full: sent to stable instead
+    /// ([`Overflow::Stable`](crate::isolation::Overflow::Stable)).
+    Overflow,
+    /// Retried on stable after the chosen version failed
+    /// ([`Fallback`](crate::isolation::Fallback)).
+    Fallback,
 }
 
 impl Reason {
-    /// `sticky`, `random`, `stable`, `targeted`, `override` or `shadow`.
+    /// `sticky`, `random`, `stable`, `targeted`, `override`, `shadow`,
+    /// `overflow` or `fallback`.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Sticky => "sticky",
@@ -39,6 +46,8 @@ impl Reason {
             Reason::Targeted => "targeted",
             Reason::Override => "override",
             Reason::Shadow => "shadow",
+            Reason::Overflow => "overflow",
+            Reason::Fallback => "fallback",
         }
     }
 }

@@ -4,15 +4,17 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use fledge_rollout::plan::Attributes;
 use fledge_select::{BUCKETS, VariantIndex};
 use http::header::HeaderName;
-use http::{Extensions, HeaderMap, HeaderValue, Uri};
+use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
 
 use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
 use crate::error::ConfigError;
+use crate::isolation::{Admission, Bulkheads, Fallback, Isolation, IsolationHandle};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
 use crate::routes::Routes;
@@ -44,6 +46,9 @@ pub struct Decider {
     response_header: Option<HeaderName>,
     extension: bool,
     stats: Arc<Stats>,
+    isolation: Isolation,
+    bulkheads: Arc<Bulkheads>,
+    catch_panics: bool,
 }
 
 impl Decider {
@@ -68,6 +73,12 @@ impl Decider {
             .iter()
             .map(|id| static_header_value(id).unwrap_or_else(|_| HeaderValue::from_static("")))
             .collect();
+        let stable = routes
+            .baseline()
+            .or_else(|| VariantIndex::new(ids.len().saturating_sub(1)))
+            // Unreachable (a selector has 1..=64 versions), but total.
+            .unwrap_or_else(|| routes.selector().pick_by_bucket(0));
+        let bulkheads = Arc::new(Bulkheads::unlimited(ids.clone(), stable));
         Decider {
             routes,
             key: KeySource::default(),
@@ -78,7 +89,100 @@ impl Decider {
             response_header: Some(HeaderName::from_static(DEFAULT_VARIANT_HEADER)),
             extension: true,
             stats: Arc::default(),
+            isolation: Isolation::default(),
+            bulkheads,
+            catch_panics: true,
         }
+    }
+
+    /// Per-version bulkheads and timeouts, and where overflow goes. Version
+    /// ids are checked against the routing source; a fallback set before is
+    /// kept unless `isolation` brings its own.
+    pub fn set_isolation(&mut self, isolation: Isolation) -> Result<(), ConfigError> {
+        let mut isolation = isolation;
+        if isolation.fallback.is_none() {
+            isolation.fallback = self.isolation.fallback.clone();
+        }
+        self.rebuild_isolation(isolation)
+    }
+
+    /// Retries failed requests once on stable where `fallback` allows.
+    /// Only the tower services built through
+    /// [`CanaryLayer::fallback`](crate::CanaryLayer::fallback) can replay a
+    /// request body.
+    pub fn set_fallback(&mut self, fallback: Option<Fallback>) {
+        let mut isolation = self.isolation.clone();
+        isolation.fallback = fallback;
+        // The ids were checked when the isolation was set; rebuilding with
+        // them cannot fail, and on the impossible error the old state stays.
+        let _ = self.rebuild_isolation(isolation);
+    }
+
+    fn rebuild_isolation(&mut self, isolation: Isolation) -> Result<(), ConfigError> {
+        let default_stable = self.bulkheads.stable();
+        let bulkheads = Bulkheads::new(&isolation, self.ids.clone(), default_stable)?;
+        self.bulkheads = Arc::new(bulkheads);
+        self.isolation = isolation;
+        Ok(())
+    }
+
+    /// Whether a panic in a version's service is caught and answered with a
+    /// 500 (default: yes). When off, it is recorded as that version's
+    /// failure and propagated.
+    pub fn set_catch_panics(&mut self, on: bool) {
+        self.catch_panics = on;
+    }
+
+    /// Whether panics are contained.
+    pub fn catch_panics(&self) -> bool {
+        self.catch_panics
+    }
+
+    /// The isolation settings.
+    pub fn isolation_config(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    /// A handle to the isolation counters (shared with every clone made
+    /// after the isolation was set).
+    pub fn isolation(&self) -> IsolationHandle {
+        IsolationHandle(self.bulkheads.clone())
+    }
+
+    pub(crate) fn bulkheads(&self) -> &Arc<Bulkheads> {
+        &self.bulkheads
+    }
+
+    /// Passes a decided request through its version's bulkhead: admitted
+    /// (holding a [`Permit`](crate::isolation::Permit) when the version has a
+    /// limit), sent on to stable, or rejected. Overflow is counted and
+    /// recorded as the full version's failure here. Without limits this is
+    /// one branch.
+    pub fn admit(&self, chosen: Chosen) -> Admission {
+        self.bulkheads.admit(chosen, self.routes.recorder())
+    }
+
+    /// The timeout of the version at `index`, if any.
+    pub fn timeout(&self, index: VariantIndex) -> Option<Duration> {
+        self.bulkheads.timeout(index.get())
+    }
+
+    /// Whether a request on `chosen` may fall back to stable.
+    pub(crate) fn fallback_allows(&self, chosen: Chosen, method: &Method, uri: &Uri) -> bool {
+        chosen.index() != self.bulkheads.stable()
+            && self
+                .bulkheads
+                .fallback
+                .as_ref()
+                .is_some_and(|f| f.allows(method, uri))
+    }
+
+    /// The body limit of the fallback, if one is set.
+    pub(crate) fn fallback_body_limit(&self) -> usize {
+        self.bulkheads
+            .fallback
+            .as_ref()
+            .map_or(0, |f| f.body_limit)
     }
 
     /// Where the routing key comes from.
@@ -236,6 +340,8 @@ impl fmt::Debug for Decider {
             .field("ids", &self.ids)
             .field("response_header", &self.response_header)
             .field("extension", &self.extension)
+            .field("isolation", &self.isolation)
+            .field("catch_panics", &self.catch_panics)
             .finish()
     }
 }

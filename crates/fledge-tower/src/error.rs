@@ -55,4 +55,11 @@ pub enum ConfigError {
         /// The metric name.
         name: String,
     },
+    /// A concurrency limit or timeout of zero.
+    #[error("`{field}` must be greater than zero")]
+    ZeroLimit {
+        /// The setting, as `limits.<version>.concurrency` or
+        /// `limits.<version>.timeout`.
+        field: String,
+    },
 }

@@ -79,11 +79,13 @@
 
 mod attributes;
 mod body;
+mod call;
 mod canary;
 mod chosen;
 mod decide;
 mod error;
 mod future;
+pub mod isolation;
 pub mod key;
 mod qa;
 mod router;

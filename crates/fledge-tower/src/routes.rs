@@ -40,6 +40,13 @@ pub trait Routes: Send + Sync + fmt::Debug + 'static {
     /// [`VariantIndex::get`].
     fn recorder(&self) -> &Recorder;
 
+    /// The stable version: where overflow and fallback go (see
+    /// [`isolation`](crate::isolation)). The default, `None`, means the last
+    /// version of the selector (a canary is listed first).
+    fn baseline(&self) -> Option<VariantIndex> {
+        None
+    }
+
     /// The share of requests to mirror to the shadow version right now, when
     /// the source decides it (a plan's `mirror` step). The
     /// [`ShadowLayer`](crate::shadow::ShadowLayer) mirrors the larger of this
@@ -68,6 +75,9 @@ impl<T: Routes + ?Sized> Routes for Arc<T> {
     fn mirror(&self) -> Option<Weight> {
         (**self).mirror()
     }
+    fn baseline(&self) -> Option<VariantIndex> {
+        (**self).baseline()
+    }
 }
 
 /// The rollout controller's serving handle
@@ -91,6 +101,9 @@ impl Routes for Routing {
     }
     fn mirror(&self) -> Option<Weight> {
         Some(Routing::mirror(self))
+    }
+    fn baseline(&self) -> Option<VariantIndex> {
+        Some(Routing::baseline(self))
     }
 }
 

@@ -102,7 +102,7 @@ async fn routes_by_split_and_records_per_version() {
             .to_str()
             .unwrap()
             .to_owned();
-        assert_eq!(header, *res.body().get_ref());
+        assert_eq!(Some(&header), res.body().get_ref());
     }
     let (n1, n2) = (c1.load(Ordering::Relaxed), c2.load(Ordering::Relaxed));
     assert_eq!(n1 + n2, 1_000);
@@ -202,7 +202,7 @@ async fn header_and_extension_can_be_turned_off() {
         .layer(handler);
     let res = quiet.oneshot(req(Some("u1"))).await.unwrap();
     assert!(res.headers().get("x-fledge-variant").is_none());
-    assert_eq!(res.body().get_ref(), "false");
+    assert_eq!(res.body().get_ref().map(String::as_str), Some("false"));
     // Still recorded.
     assert_eq!(
         window(&recorder, 0).requests() + window(&recorder, 1).requests(),
@@ -233,7 +233,8 @@ fn router_configuration_errors() {
 
 #[tokio::test]
 async fn a_panicking_version_is_counted_as_failing() {
-    let (routes, _, recorder) = routes(10_000);
+    let routes_fn = routes;
+    let (routes, _, recorder) = routes_fn(10_000);
     let v2 = BoxCloneSyncService::new(tower::service_fn(|_req: Request<String>| async move {
         if true {
             panic!("v2 crashed");
@@ -241,6 +242,30 @@ async fn a_panicking_version_is_counted_as_failing() {
         Ok::<_, BoxError>(Response::new(String::new()))
     }));
     let router = CanaryLayer::new(routes)
+        .router([
+            ("v1", answering("v1", StatusCode::OK, Arc::default())),
+            ("v2", v2),
+        ])
+        .unwrap();
+    // Contained: a 500 from the layer, counted and recorded as v2's failure.
+    let handle = router.decider().isolation();
+    let res = router.clone().oneshot(req(Some("u1"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["x-fledge-variant"], "v2");
+    assert_eq!(handle.stats("v2").unwrap().panics, 1);
+    let w2 = window(&recorder, 0);
+    assert_eq!((w2.requests(), w2.errors()), (1, 1));
+
+    // Opted out: recorded, then propagated.
+    let (routes2, _, recorder) = routes_fn(10_000);
+    let v2 = BoxCloneSyncService::new(tower::service_fn(|_req: Request<String>| async move {
+        if true {
+            panic!("v2 crashed");
+        }
+        Ok::<_, BoxError>(Response::new(String::new()))
+    }));
+    let router = CanaryLayer::new(routes2)
+        .catch_panics(false)
         .router([
             ("v1", answering("v1", StatusCode::OK, Arc::default())),
             ("v2", v2),
@@ -300,7 +325,7 @@ targeting = [
             _ => {}
         }
         let res = svc.clone().oneshot(r).await.unwrap();
-        let body = res.body().get_ref().clone();
+        let body = res.body().get_ref().cloned().unwrap_or_default();
         if i % 3 < 2 {
             assert_eq!(body, "v2/targeted");
             targeted += 1;

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::header::HeaderName;
@@ -8,6 +9,7 @@ use tower_layer::Layer;
 use super::Canary;
 use crate::decide::Decider;
 use crate::error::ConfigError;
+use crate::isolation::{Fallback, Isolation, IsolationHandle, NoFallback, WithFallback};
 use crate::key::{KeySource, NoKey};
 use crate::qa::QaOverride;
 use crate::router::CanaryRouter;
@@ -24,7 +26,12 @@ use crate::routes::Routes;
 ///
 /// `M` makes the classifier telling success from failure
 /// (`tower-http`'s [`MakeClassifier`](tower_http::classify::MakeClassifier));
-/// by default 5xx responses and service errors are failures.
+/// by default 5xx responses and service errors are failures. `P` is
+/// [`NoFallback`] or, after [`fallback`](Self::fallback), [`WithFallback`].
+///
+/// Isolation between versions (bulkheads, timeouts, panic containment,
+/// fallback) is set with [`isolation`](Self::isolation) and
+/// [`fallback`](Self::fallback); see [`crate::isolation`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -44,10 +51,20 @@ use crate::routes::Routes;
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
-pub struct CanaryLayer<M = SharedClassifier<ServerErrorsAsFailures>> {
+pub struct CanaryLayer<M = SharedClassifier<ServerErrorsAsFailures>, P = NoFallback> {
     decider: Decider,
     make_classifier: M,
+    mode: PhantomData<fn() -> P>,
+}
+
+impl<M: Clone, P> Clone for CanaryLayer<M, P> {
+    fn clone(&self) -> Self {
+        CanaryLayer {
+            decider: self.decider.clone(),
+            make_classifier: self.make_classifier.clone(),
+            mode: PhantomData,
+        }
+    }
 }
 
 impl CanaryLayer {
@@ -65,11 +82,12 @@ impl CanaryLayer {
         CanaryLayer {
             decider,
             make_classifier: ServerErrorsAsFailures::make_classifier(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<M> CanaryLayer<M> {
+impl<M, P> CanaryLayer<M, P> {
     /// Where the routing key comes from (default: the `x-user-id` header).
     pub fn key(mut self, key: KeySource) -> Self {
         self.decider.set_key(key);
@@ -105,11 +123,70 @@ impl<M> CanaryLayer<M> {
 
     /// Classifies responses with `make_classifier` instead, e.g.
     /// `SharedClassifier::new(GrpcErrorsAsFailures::new())` for gRPC.
-    pub fn classifier<M2>(self, make_classifier: M2) -> CanaryLayer<M2> {
+    pub fn classifier<M2>(self, make_classifier: M2) -> CanaryLayer<M2, P> {
         CanaryLayer {
             decider: self.decider,
             make_classifier,
+            mode: PhantomData,
         }
+    }
+
+    /// Per-version bulkheads and timeouts, and where overflow goes (see
+    /// [`crate::isolation`]). Fails on a version the routing source does not
+    /// have, or a zero limit.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use fledge_gate::{Recorder, RecorderConfig};
+    /// # use fledge_select::{Selector, Split};
+    /// # use fledge_sticky::{Bucketer, HashMode};
+    /// # use fledge_tower::StaticRoutes;
+    /// use fledge_tower::CanaryLayer;
+    /// use fledge_tower::isolation::{Isolation, Overflow};
+    /// # let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
+    /// # let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
+    /// # let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
+    ///
+    /// let layer = CanaryLayer::new(routes).isolation(
+    ///     Isolation::new()
+    ///         .concurrency("v2", 16)
+    ///         .overflow("v2", Overflow::Reject)
+    ///         .timeout("v2", Duration::from_millis(200)),
+    /// )?;
+    /// let stats = layer.isolation_handle().stats("v2").unwrap();
+    /// assert_eq!(stats.limit, Some(16));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn isolation(mut self, isolation: Isolation) -> Result<Self, ConfigError> {
+        self.decider.set_isolation(isolation)?;
+        Ok(self)
+    }
+
+    /// Retries a failed request once on stable where `fallback` allows it
+    /// (opt-in per route; idempotent methods only unless declared). The inner
+    /// services then see a [`ReplayBody`](crate::isolation::ReplayBody): the
+    /// body is copied up to the fallback's limit as it is read.
+    pub fn fallback(mut self, fallback: Fallback) -> CanaryLayer<M, WithFallback> {
+        self.decider.set_fallback(Some(fallback));
+        CanaryLayer {
+            decider: self.decider,
+            make_classifier: self.make_classifier,
+            mode: PhantomData,
+        }
+    }
+
+    /// Whether a panic in a version's service is caught, counted, recorded
+    /// as its failure and answered with a 500 (default: yes). When off it is
+    /// recorded and then propagated.
+    pub fn catch_panics(mut self, on: bool) -> Self {
+        self.decider.set_catch_panics(on);
+        self
+    }
+
+    /// The isolation counters (shared by every service this layer makes).
+    pub fn isolation_handle(&self) -> IsolationHandle {
+        self.decider.isolation()
     }
 
     /// The decider, e.g. to read [`Decider::overrides_rejected`].
@@ -119,7 +196,7 @@ impl<M> CanaryLayer<M> {
 
     /// A [`CanaryRouter`] sending each request to the service of its version.
     /// Every version of the selector needs exactly one service.
-    pub fn router<S, I, K>(self, services: I) -> Result<CanaryRouter<S, M>, ConfigError>
+    pub fn router<S, I, K>(self, services: I) -> Result<CanaryRouter<S, M, P>, ConfigError>
     where
         I: IntoIterator<Item = (K, S)>,
         K: AsRef<str>,
@@ -128,8 +205,8 @@ impl<M> CanaryLayer<M> {
     }
 }
 
-impl<S, M: Clone> Layer<S> for CanaryLayer<M> {
-    type Service = Canary<S, M>;
+impl<S, M: Clone, P> Layer<S> for CanaryLayer<M, P> {
+    type Service = Canary<S, M, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Canary::new(
@@ -140,7 +217,7 @@ impl<S, M: Clone> Layer<S> for CanaryLayer<M> {
     }
 }
 
-impl<M> fmt::Debug for CanaryLayer<M> {
+impl<M, P> fmt::Debug for CanaryLayer<M, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CanaryLayer")
             .field("decider", &self.decider)

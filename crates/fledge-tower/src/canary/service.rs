@@ -1,15 +1,20 @@
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body;
 use tower_http::classify::MakeClassifier;
 use tower_service::Service;
 
+use crate::BoxError;
 use crate::body::ResponseBody;
+use crate::call::{FallbackFuture, call_direct, call_with_fallback};
 use crate::decide::Decider;
-use crate::future::{Pending, ResponseFuture};
+use crate::future::ResponseFuture;
+use crate::isolation::{NoFallback, ReplayBody, WithFallback};
 
 /// The service of [`CanaryLayer`](super::CanaryLayer): chooses a version for
 /// each request, hands it to the one inner service as a
@@ -17,20 +22,25 @@ use crate::future::{Pending, ResponseFuture};
 /// records the outcome under that version.
 ///
 /// Readiness is the inner service's: `poll_ready` forwards to it, and `call`
-/// calls it directly, so back-pressure passes through unchanged.
-#[derive(Clone)]
-pub struct Canary<S, M> {
+/// calls it directly, so back-pressure passes through unchanged. With
+/// [`isolation`](crate::isolation) the chosen version's bulkhead, timeout and
+/// panic containment apply around that call; with a fallback
+/// ([`WithFallback`]) the ready service is taken in `call` (a clone left in
+/// its place) and a second clone is kept for the retry on stable.
+pub struct Canary<S, M, P = NoFallback> {
     inner: S,
     decider: Arc<Decider>,
     make_classifier: M,
+    mode: PhantomData<fn() -> P>,
 }
 
-impl<S, M> Canary<S, M> {
+impl<S, M, P> Canary<S, M, P> {
     pub(crate) fn new(inner: S, decider: Arc<Decider>, make_classifier: M) -> Self {
         Canary {
             inner,
             decider,
             make_classifier,
+            mode: PhantomData,
         }
     }
 
@@ -45,7 +55,18 @@ impl<S, M> Canary<S, M> {
     }
 }
 
-impl<S, M, ReqB, ResB> Service<Request<ReqB>> for Canary<S, M>
+impl<S: Clone, M: Clone, P> Clone for Canary<S, M, P> {
+    fn clone(&self) -> Self {
+        Canary {
+            inner: self.inner.clone(),
+            decider: self.decider.clone(),
+            make_classifier: self.make_classifier.clone(),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for Canary<S, M, NoFallback>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     M: MakeClassifier,
@@ -58,29 +79,47 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let chosen = self
-            .decider
-            .decide_http(req.uri(), req.headers(), req.extensions());
-        if self.decider.extension() {
-            req.extensions_mut().insert(chosen);
-        }
-        let classifier = self.make_classifier.make_classifier(&req);
-        let start = Instant::now();
-        let inner = self.inner.call(req);
-        ResponseFuture::new(
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let Canary {
             inner,
-            Pending {
-                classifier,
-                start,
-                chosen,
-                decider: self.decider.clone(),
-            },
-        )
+            decider,
+            make_classifier,
+            ..
+        } = self;
+        call_direct(decider, make_classifier, req, |_, req| inner.call(req))
     }
 }
 
-impl<S: fmt::Debug, M> fmt::Debug for Canary<S, M> {
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for Canary<S, M, WithFallback>
+where
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone,
+    M: MakeClassifier,
+    ReqB: Body<Data = Bytes>,
+    ReqB::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<ResB, M::ClassifyEos>>;
+    type Error = S::Error;
+    type Future = FallbackFuture<S, ReqB, M::Classifier>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // Take the service made ready, leave a clone in its place.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let Canary {
+            inner,
+            decider,
+            make_classifier,
+            ..
+        } = self;
+        call_with_fallback(decider, make_classifier, req, |_| ready, || inner.clone())
+    }
+}
+
+impl<S: fmt::Debug, M, P> fmt::Debug for Canary<S, M, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Canary")
             .field("inner", &self.inner)

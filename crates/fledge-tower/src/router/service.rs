@@ -1,17 +1,22 @@
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body;
 use tower::util::{Oneshot, ServiceExt};
 use tower_http::classify::MakeClassifier;
 use tower_service::Service;
 
+use crate::BoxError;
 use crate::body::ResponseBody;
+use crate::call::{FallbackFuture, call_direct, call_with_fallback};
 use crate::decide::Decider;
 use crate::error::ConfigError;
-use crate::future::{Pending, ResponseFuture};
+use crate::future::ResponseFuture;
+use crate::isolation::{NoFallback, ReplayBody, WithFallback};
 
 /// Routes each request to the service of its version (one per version of the
 /// selector), names the version in a response header, hands it on as a
@@ -28,18 +33,23 @@ use crate::future::{Pending, ResponseFuture};
 /// drives the clone with `oneshot` (readiness, then call) inside the response
 /// future: a version that is not ready makes its own requests wait, never the
 /// other version's, and an error from its `poll_ready` is returned for that
-/// request and counted as that version's failure. To bound the waiting, give
-/// each version its own concurrency limit, load shedding or timeout (tower's
-/// `ConcurrencyLimitLayer`, `LoadShedLayer`, `TimeoutLayer`) before handing it
-/// here. This is the pattern axum recommends for routers that decide per
-/// request.
-pub struct CanaryRouter<S, M> {
+/// request and counted as that version's failure. To bound the waiting, set
+/// per-version bulkheads and timeouts with
+/// [`CanaryLayer::isolation`](crate::CanaryLayer::isolation) (or wrap each
+/// service in tower's `ConcurrencyLimitLayer`, `LoadShedLayer`,
+/// `TimeoutLayer` before handing it here). This is the pattern axum
+/// recommends for routers that decide per request.
+///
+/// With a fallback ([`WithFallback`]), a failed request is retried once on a
+/// clone of stable's service.
+pub struct CanaryRouter<S, M, P = NoFallback> {
     services: Arc<[S]>,
     decider: Arc<Decider>,
     make_classifier: M,
+    mode: PhantomData<fn() -> P>,
 }
 
-impl<S, M> CanaryRouter<S, M> {
+impl<S, M, P> CanaryRouter<S, M, P> {
     pub(crate) fn new<I, K>(
         decider: Decider,
         make_classifier: M,
@@ -76,6 +86,7 @@ impl<S, M> CanaryRouter<S, M> {
             services: services.into(),
             decider: Arc::new(decider),
             make_classifier,
+            mode: PhantomData,
         })
     }
 
@@ -90,17 +101,26 @@ impl<S, M> CanaryRouter<S, M> {
     }
 }
 
-impl<S, M: Clone> Clone for CanaryRouter<S, M> {
+impl<S, M: Clone, P> Clone for CanaryRouter<S, M, P> {
     fn clone(&self) -> Self {
         CanaryRouter {
             services: self.services.clone(),
             decider: self.decider.clone(),
             make_classifier: self.make_classifier.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryRouter<S, M>
+impl<S: Clone, M, P> CanaryRouter<S, M, P> {
+    /// A clone of the service at `index` (the modulo keeps this total; `new`
+    /// put one service at every index of the selector).
+    fn service(&self, index: usize) -> S {
+        self.services[index % self.services.len().max(1)].clone()
+    }
+}
+
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryRouter<S, M, NoFallback>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     M: MakeClassifier,
@@ -113,32 +133,41 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let chosen = self
-            .decider
-            .decide_http(req.uri(), req.headers(), req.extensions());
-        if self.decider.extension() {
-            req.extensions_mut().insert(chosen);
-        }
-        let classifier = self.make_classifier.make_classifier(&req);
-        // The selector's indices are below its length, and `new` put one
-        // service at every index; the modulo keeps this total anyway.
-        let slot = chosen.index().get() % self.services.len().max(1);
-        let service = self.services[slot].clone();
-        let start = Instant::now();
-        ResponseFuture::new(
-            service.oneshot(req),
-            Pending {
-                classifier,
-                start,
-                chosen,
-                decider: self.decider.clone(),
-            },
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        call_direct(&self.decider, &self.make_classifier, req, |index, req| {
+            self.service(index.get()).oneshot(req)
+        })
+    }
+}
+
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryRouter<S, M, WithFallback>
+where
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone,
+    M: MakeClassifier,
+    ReqB: Body<Data = Bytes>,
+    ReqB::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<ResB, M::ClassifyEos>>;
+    type Error = S::Error;
+    type Future = FallbackFuture<S, ReqB, M::Classifier>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let stable = self.decider.bulkheads().stable().get();
+        call_with_fallback(
+            &self.decider,
+            &self.make_classifier,
+            req,
+            |index| self.service(index.get()),
+            || self.service(stable),
         )
     }
 }
 
-impl<S, M> fmt::Debug for CanaryRouter<S, M> {
+impl<S, M, P> fmt::Debug for CanaryRouter<S, M, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CanaryRouter")
             .field("versions", &self.decider.ids())

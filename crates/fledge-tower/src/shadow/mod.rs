@@ -21,7 +21,7 @@
 
 mod layer;
 mod service;
-mod tee;
+pub(crate) mod tee;
 
 pub use layer::{Comparator, ShadowHandle, ShadowLayer, ShadowStats};
 pub use service::{Shadow, ShadowFuture};

@@ -1,0 +1,400 @@
+//! The bulkheads: per-version in-flight counters, permits and counters,
+//! shared by every clone of a layer.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fledge_gate::Recorder;
+use fledge_rollout::plan::Overflow;
+use fledge_select::VariantIndex;
+use tokio::time::Sleep;
+
+use super::config::{Fallback, Isolation};
+use crate::chosen::{Chosen, Reason};
+use crate::error::ConfigError;
+
+/// One version's limits and counters, on its own cache line pair so that
+/// the candidate's traffic never contends with stable's.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// `usize::MAX` when unlimited.
+    limit: usize,
+    timeout: Option<Duration>,
+    overflow: Overflow,
+    in_flight: AtomicUsize,
+    admitted: AtomicU64,
+    overflowed: AtomicU64,
+    rejected: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    pub(crate) fallbacks: AtomicU64,
+    pub(crate) fallback_skipped: AtomicU64,
+}
+
+impl Slot {
+    fn unlimited() -> Self {
+        Slot {
+            limit: usize::MAX,
+            ..Slot::default()
+        }
+    }
+
+    /// Takes an in-flight slot if one is free (exact under contention).
+    fn try_acquire(&self) -> bool {
+        let mut current = self.in_flight.load(Ordering::Relaxed);
+        loop {
+            if current >= self.limit {
+                return false;
+            }
+            match self.in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+/// The isolation state of one layer (every clone shares it).
+pub(crate) struct Bulkheads {
+    slots: Box<[Slot]>,
+    ids: Arc<[&'static str]>,
+    stable: VariantIndex,
+    /// Whether any version has a limit (the request path skips admission
+    /// otherwise).
+    limited: bool,
+    pub(crate) fallback: Option<Fallback>,
+}
+
+impl Bulkheads {
+    /// No limits, stable = `stable`.
+    pub(crate) fn unlimited(ids: Arc<[&'static str]>, stable: VariantIndex) -> Self {
+        Bulkheads {
+            slots: ids.iter().map(|_| Slot::unlimited()).collect(),
+            ids,
+            stable,
+            limited: false,
+            fallback: None,
+        }
+    }
+
+    /// Resolves `isolation` against the version ids.
+    pub(crate) fn new(
+        isolation: &Isolation,
+        ids: Arc<[&'static str]>,
+        default_stable: VariantIndex,
+    ) -> Result<Self, ConfigError> {
+        let find = |id: &str| {
+            ids.iter()
+                .position(|known| *known == id)
+                .and_then(VariantIndex::new)
+                .ok_or_else(|| ConfigError::UnknownVersion {
+                    id: id.to_owned(),
+                    known: ids.join(", "),
+                })
+        };
+        let stable = match &isolation.stable {
+            Some(id) => find(id)?,
+            None => default_stable,
+        };
+        let mut slots: Box<[Slot]> = ids.iter().map(|_| Slot::unlimited()).collect();
+        let mut limited = false;
+        for (id, limits) in &isolation.limits {
+            let index = find(id)?.get();
+            let Some(slot) = slots.get_mut(index) else {
+                continue;
+            };
+            if let Some(n) = limits.concurrency {
+                if n == 0 {
+                    return Err(ConfigError::ZeroLimit {
+                        field: format!("limits.{id}.concurrency"),
+                    });
+                }
+                slot.limit = usize::try_from(n).unwrap_or(usize::MAX);
+                limited = true;
+            }
+            if let Some(t) = limits.timeout {
+                if t.is_zero() {
+                    return Err(ConfigError::ZeroLimit {
+                        field: format!("limits.{id}.timeout"),
+                    });
+                }
+                slot.timeout = Some(t);
+            }
+            slot.overflow = limits.overflow;
+        }
+        Ok(Bulkheads {
+            slots,
+            ids,
+            stable,
+            limited,
+            fallback: isolation.fallback.clone(),
+        })
+    }
+
+    /// The stable version.
+    pub(crate) fn stable(&self) -> VariantIndex {
+        self.stable
+    }
+
+    fn chosen(&self, index: VariantIndex, reason: Reason) -> Chosen {
+        Chosen::new(
+            index,
+            self.ids.get(index.get()).copied().unwrap_or(""),
+            reason,
+        )
+    }
+
+    /// A permit for `index` if its bulkhead has room: `Some(None)` when it
+    /// has no limit, `None` when it is full.
+    fn acquire(self: &Arc<Self>, index: VariantIndex) -> Option<Option<Permit>> {
+        let Some(slot) = self.slots.get(index.get()) else {
+            return Some(None);
+        };
+        if slot.limit == usize::MAX {
+            return Some(None);
+        }
+        if !slot.try_acquire() {
+            return None;
+        }
+        slot.admitted.fetch_add(1, Ordering::Relaxed);
+        Some(Some(Permit {
+            bulkheads: self.clone(),
+            index: index.get(),
+        }))
+    }
+
+    /// Counts `index` turning a request away and records it as its failure
+    /// (an error with zero latency, see the module docs).
+    fn turned_away(&self, index: VariantIndex, recorder: &Recorder) {
+        if let Some(slot) = self.slots.get(index.get()) {
+            slot.overflowed.fetch_add(1, Ordering::Relaxed);
+        }
+        recorder.record(index.get(), Duration::ZERO, true);
+    }
+
+    fn rejected(&self, index: VariantIndex) {
+        if let Some(slot) = self.slots.get(index.get()) {
+            slot.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn admit(self: &Arc<Self>, chosen: Chosen, recorder: &Recorder) -> Admission {
+        if !self.limited {
+            return Admission::Admitted {
+                chosen,
+                permit: None,
+            };
+        }
+        let index = chosen.index();
+        if let Some(permit) = self.acquire(index) {
+            return Admission::Admitted { chosen, permit };
+        }
+        self.turned_away(index, recorder);
+        let overflow = self
+            .slots
+            .get(index.get())
+            .map(|s| s.overflow)
+            .unwrap_or_default();
+        if overflow == Overflow::Stable && index != self.stable {
+            let stable = self.chosen(self.stable, Reason::Overflow);
+            if let Some(permit) = self.acquire(self.stable) {
+                return Admission::Admitted {
+                    chosen: stable,
+                    permit,
+                };
+            }
+            // Stable is full too: nowhere left to go.
+            self.turned_away(self.stable, recorder);
+            self.rejected(self.stable);
+            return Admission::Rejected { chosen: stable };
+        }
+        self.rejected(index);
+        Admission::Rejected { chosen }
+    }
+
+    /// A permit on stable for a retry, or `None` when stable is full.
+    pub(crate) fn admit_stable(self: &Arc<Self>) -> Option<(Chosen, Option<Permit>)> {
+        let chosen = self.chosen(self.stable, Reason::Fallback);
+        self.acquire(self.stable).map(|permit| (chosen, permit))
+    }
+
+    pub(crate) fn timeout(&self, index: usize) -> Option<Duration> {
+        self.slots.get(index).and_then(|s| s.timeout)
+    }
+
+    pub(crate) fn count(&self, index: usize, counter: fn(&Slot) -> &AtomicU64) {
+        if let Some(slot) = self.slots.get(index) {
+            counter(slot).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn stats(&self, index: usize) -> Option<VersionStats> {
+        let s = self.slots.get(index)?;
+        Some(VersionStats {
+            limit: (s.limit != usize::MAX).then_some(s.limit),
+            timeout: s.timeout,
+            overflow: s.overflow,
+            in_flight: s.in_flight.load(Ordering::Relaxed),
+            admitted: s.admitted.load(Ordering::Relaxed),
+            overflowed: s.overflowed.load(Ordering::Relaxed),
+            rejected: s.rejected.load(Ordering::Relaxed),
+            timeouts: s.timeouts.load(Ordering::Relaxed),
+            panics: s.panics.load(Ordering::Relaxed),
+            fallbacks: s.fallbacks.load(Ordering::Relaxed),
+            fallback_skipped: s.fallback_skipped.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// What a version's bulkhead says about a request
+/// ([`Decider::admit`](crate::Decider::admit)).
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Admission {
+    /// Serve it on `chosen`: the version decided, or stable when the
+    /// decided version was full and overflows to stable
+    /// ([`Reason::Overflow`]). Keep `permit` until the response head is
+    /// ready; dropping it frees the slot.
+    Admitted {
+        /// The version to call.
+        chosen: Chosen,
+        /// The in-flight slot, when that version has a limit.
+        permit: Option<Permit>,
+    },
+    /// Reject it with 503: its version was full and overflows by rejecting
+    /// (or stable was full too). Already counted and recorded.
+    Rejected {
+        /// The version that turned it away.
+        chosen: Chosen,
+    },
+}
+
+/// An in-flight slot of a version's bulkhead, freed on drop.
+pub struct Permit {
+    bulkheads: Arc<Bulkheads>,
+    index: usize,
+}
+
+impl Permit {
+    /// The version index this slot belongs to.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(slot) = self.bulkheads.slots.get(self.index) {
+            slot.in_flight.fetch_sub(1, Ordering::Release);
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("version", &self.bulkheads.ids.get(self.index))
+            .finish()
+    }
+}
+
+/// One version's isolation counters, read with
+/// [`IsolationHandle::stats`].
+///
+/// Every request turned away by a full bulkhead is also recorded in the
+/// gate recorder as a failure of that version with zero latency (see the
+/// [module docs](crate::isolation)); timeouts and panics are recorded as
+/// failures with the time they took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VersionStats {
+    /// The concurrency limit, if any.
+    pub limit: Option<usize>,
+    /// The timeout, if any.
+    pub timeout: Option<Duration>,
+    /// What overflow does.
+    pub overflow: Overflow,
+    /// Requests in flight now (counted only for versions with a limit).
+    pub in_flight: usize,
+    /// Requests that took a slot (only for versions with a limit).
+    pub admitted: u64,
+    /// Requests that found the bulkhead full (sent to stable or rejected).
+    pub overflowed: u64,
+    /// Requests rejected with 503 because of it (a subset of `overflowed`).
+    pub rejected: u64,
+    /// Requests abandoned after the timeout.
+    pub timeouts: u64,
+    /// Panics caught in this version's service.
+    pub panics: u64,
+    /// Failed requests of this version retried on stable.
+    pub fallbacks: u64,
+    /// Failed requests that qualified for a fallback but could not have one
+    /// (body over the limit or not fully read, stable full).
+    pub fallback_skipped: u64,
+}
+
+/// A handle to the isolation counters of a layer (shared by its clones).
+#[derive(Clone)]
+pub struct IsolationHandle(pub(crate) Arc<Bulkheads>);
+
+impl IsolationHandle {
+    /// The counters of `version`, or `None` for an unknown id.
+    pub fn stats(&self, version: &str) -> Option<VersionStats> {
+        let index = self.0.ids.iter().position(|id| *id == version)?;
+        self.0.stats(index)
+    }
+
+    /// The counters of the version at `index`.
+    pub fn stats_at(&self, index: VariantIndex) -> Option<VersionStats> {
+        self.0.stats(index.get())
+    }
+
+    /// Requests of `version` in flight now (0 for versions without a limit).
+    pub fn in_flight(&self, version: &str) -> usize {
+        self.stats(version).map_or(0, |s| s.in_flight)
+    }
+
+    /// The version overflow and fallback go to.
+    pub fn stable(&self) -> &'static str {
+        self.0.ids.get(self.0.stable.get()).copied().unwrap_or("")
+    }
+}
+
+impl fmt::Debug for IsolationHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (i, id) in self.0.ids.iter().enumerate() {
+            m.entry(id, &self.0.stats(i));
+        }
+        m.finish()
+    }
+}
+
+impl fmt::Debug for Bulkheads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkheads")
+            .field("stable", &self.ids.get(self.stable.get()))
+            .field("limited", &self.limited)
+            .field("fallback", &self.fallback)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A timer for `timeout`, or none. Needs a tokio runtime with timers; outside
+/// one the request runs without a deadline rather than panicking.
+pub(crate) fn sleep(timeout: Option<Duration>) -> Option<Sleep> {
+    let timeout = timeout?;
+    tokio::runtime::Handle::try_current().ok()?;
+    // A runtime without the time driver panics in `sleep`: catch it.
+    panic::catch_unwind(AssertUnwindSafe(|| tokio::time::sleep(timeout))).ok()
+}

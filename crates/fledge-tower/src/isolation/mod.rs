@@ -1,0 +1,137 @@
+//! Isolation between versions in one process: per-version bulkheads,
+//! timeouts, panic containment and a safe fallback to stable.
+//!
+//! - **Bulkheads.** A version with a concurrency limit
+//!   ([`Isolation::concurrency`], or `limits.<version>.concurrency` in a
+//!   plan) takes an in-flight slot per request (one atomic compare-and-swap,
+//!   a [`Permit`] freed when the response head is ready). When the slots are
+//!   taken the request goes to stable ([`Overflow::Stable`], the default) or
+//!   gets a 503 ([`Overflow::Reject`]). Lock-free, allocation-free.
+//! - **Timeouts.** A version with a timeout abandons a request whose
+//!   response head takes longer (its future is dropped): 504, or a fallback.
+//! - **Panic containment** (on by default, any version): a panic while
+//!   calling or polling a version's service is caught, counted, recorded as
+//!   that version's failure and answered with a 500 (or a fallback). The
+//!   connection and the other versions carry on.
+//! - **Fallback** ([`CanaryLayer::fallback`](crate::CanaryLayer::fallback),
+//!   opt-in per route, see [`Fallback`]): a request that fails on a version
+//!   other than stable (error, 5xx, timeout, panic) is retried once on
+//!   stable, so the user gets a good answer while the gates still see the
+//!   failure.
+//! - **Pools** for CPU-heavy inference: [`crate::pool`].
+//!
+//! # How the gates see it
+//!
+//! - A request turned away by a full bulkhead is recorded in the gate
+//!   recorder as a **failure of the version that turned it away, with zero
+//!   latency** (`record(version, 0, error = true)`), and counted in
+//!   [`VersionStats::overflowed`]. Error-rate checks (`error_rate`,
+//!   `proportion`, `sequential` on errors) therefore see overflow as
+//!   failures; latency checks see a near-zero sample, so judge a candidate
+//!   that overflows often by its error rate (the overflow share is in the
+//!   error count). A request sent on to stable is then recorded under
+//!   stable as usual.
+//! - A timeout or panic is recorded as a failure with the time it took.
+//! - A fallback records the failure under the failed version and the retry
+//!   under stable: two records for one client request.
+//!
+//! Counters per version: [`IsolationHandle::stats`].
+//!
+//! # Readiness
+//!
+//! Slots are taken in `call`, after the routing decision, and freed when the
+//! response head is ready (or the request is dropped); a streaming body does
+//! not hold a slot. Timeouts, too, cover the response head only. Fallback is
+//! decided on the response head: a failure known only at the end of the
+//! stream (gRPC trailers) is recorded but not retried.
+
+mod bulkhead;
+mod config;
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{Either, Full};
+
+pub use bulkhead::{Admission, IsolationHandle, Permit, VersionStats};
+pub use config::{DEFAULT_FALLBACK_BODY_LIMIT, Fallback, Isolation, is_idempotent};
+/// Re-exported from the plan: what a full bulkhead does.
+pub use fledge_rollout::plan::Overflow;
+/// Re-exported from the plan: one version's limits.
+pub use fledge_rollout::plan::VersionLimits;
+
+pub(crate) use bulkhead::{Bulkheads, Slot, sleep};
+
+use crate::chosen::Chosen;
+use crate::decide::Decider;
+use crate::shadow::TeeBody;
+use crate::shadow::tee::CopyReceiver;
+
+/// The request body the inner services of a layer with fallback see: the
+/// original body, passed through and (for requests that may be retried)
+/// copied up to the limit as it is read; or, on the retry, the copy.
+pub type ReplayBody<B> = Either<TeeBody<B>, Full<Bytes>>;
+
+/// Type-state of a layer without fallback (the default): inner services see
+/// the request body unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFallback;
+
+/// Type-state of a layer with fallback
+/// ([`CanaryLayer::fallback`](crate::CanaryLayer::fallback)): inner
+/// services see a [`ReplayBody`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WithFallback;
+
+/// The retry plan of a future without fallback: there is none.
+#[derive(Debug, Clone, Copy)]
+pub enum NoRetry {}
+
+/// The retry plan of a request that may fall back to stable: stable's
+/// service, the request head and the body copy.
+pub struct FallbackRetry<S, C> {
+    pub(crate) service: S,
+    pub(crate) head: http::request::Parts,
+    pub(crate) copy: CopyReceiver,
+    pub(crate) classifier: C,
+}
+
+/// A retry, ready to send.
+pub(crate) struct Replay<S, C, B> {
+    pub(crate) service: S,
+    pub(crate) request: Request<ReplayBody<B>>,
+    pub(crate) classifier: C,
+    pub(crate) chosen: Chosen,
+    pub(crate) permit: Option<Permit>,
+}
+
+impl<S, C> FallbackRetry<S, C> {
+    /// The retry on stable, if the whole body was copied and stable has
+    /// room.
+    pub(crate) fn replay<B>(mut self, decider: &Decider) -> Option<Replay<S, C, B>> {
+        let Ok(Ok(body)) = self.copy.try_recv() else {
+            return None;
+        };
+        let (chosen, permit) = decider.bulkheads().admit_stable()?;
+        if decider.extension() {
+            self.head.extensions.insert(chosen);
+        }
+        Some(Replay {
+            service: self.service,
+            request: Request::from_parts(self.head, Either::Right(Full::new(body))),
+            classifier: self.classifier,
+            chosen,
+            permit,
+        })
+    }
+}
+
+impl<S, C> fmt::Debug for FallbackRetry<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackRetry")
+            .field("method", &self.head.method)
+            .field("uri", &self.head.uri)
+            .finish_non_exhaustive()
+    }
+}
