@@ -3,17 +3,21 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::{Ready, ready};
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready as ready_poll};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::HttpMessage;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::{ErrorGatewayTimeout, ErrorInternalServerError, ErrorServiceUnavailable};
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
+use fledge_tower::isolation::{Admission, Contained, Isolation, IsolationHandle, Permit};
 use fledge_tower::key::{KeyKind, cookie_value, query_value};
-use fledge_tower::{Chosen, Decider, KeySource, NoKey, QaOverride, Routes};
+use fledge_tower::{ConfigError, Chosen, Decider, KeySource, NoKey, QaOverride, Routes};
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 
 use crate::attributes::ActixAttributes;
 
@@ -142,6 +146,30 @@ impl Canary {
         self.rebuild(|d, _| d.set_response_header(name))
     }
 
+    /// Per-version bulkheads (overflow to stable or 503) and timeouts (504),
+    /// as in `fledge-tower` (see [`fledge_tower::isolation`]). Fails on an
+    /// unknown version or a zero limit. Fallback to stable is not available
+    /// with actix-web (see the crate docs).
+    pub fn isolation(self, isolation: Isolation) -> Result<Self, ConfigError> {
+        let mut decider = self.shared.decider.clone();
+        decider.set_isolation(isolation)?;
+        Ok(Canary {
+            shared: Arc::new(Shared::new(decider, self.shared.key_fn.clone())),
+        })
+    }
+
+    /// Whether a panic in the app is caught, counted, recorded as its
+    /// version's failure and answered with a 500 (default: yes), instead of
+    /// unwinding through the actix worker.
+    pub fn catch_panics(self, on: bool) -> Self {
+        self.rebuild(|d, _| d.set_catch_panics(on))
+    }
+
+    /// The isolation counters (shared by every worker).
+    pub fn isolation_handle(&self) -> IsolationHandle {
+        self.shared.decider.isolation()
+    }
+
     /// The decider, e.g. to read [`Decider::overrides_rejected`].
     pub fn decider(&self) -> &Decider {
         &self.shared.decider
@@ -197,29 +225,81 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let chosen = self.shared.decide(&req);
-        if self.shared.decider.extension() {
+        let shared = &self.shared;
+        let decider = &shared.decider;
+        let start = Instant::now();
+        let decided = shared.decide(&req);
+        let (chosen, permit) = match decider.admit(decided) {
+            Admission::Admitted { chosen, permit } => (chosen, permit),
+            Admission::Rejected { chosen } => {
+                return CanaryResponseFuture::new(Stage::Rejected, None, start, chosen, shared, None);
+            }
+            // `Admission` may grow: serve anything new as decided.
+            _ => (decided, None),
+        };
+        if decider.extension() {
             req.extensions_mut().insert(chosen);
         }
-        let start = Instant::now();
-        CanaryResponseFuture {
-            inner: self.service.call(req),
-            start,
-            chosen,
-            shared: self.shared.clone(),
-        }
+        let deadline = decider
+            .timeout(chosen.index())
+            .and_then(fledge_tower::isolation::timer);
+        let stage = if decider.catch_panics() {
+            match panic::catch_unwind(AssertUnwindSafe(|| self.service.call(req))) {
+                Ok(inner) => Stage::Call { inner },
+                Err(_) => Stage::Panicked,
+            }
+        } else {
+            Stage::Call {
+                inner: self.service.call(req),
+            }
+        };
+        CanaryResponseFuture::new(stage, deadline, start, chosen, shared, permit)
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    enum Stage<F> {
+        Call { #[pin] inner: F },
+        Rejected,
+        Panicked,
+        Done,
     }
 }
 
 pin_project! {
     /// The response future of [`CanaryMiddleware`]: records the outcome and
-    /// names the version in the response.
+    /// names the version in the response; enforces the version's timeout
+    /// (504) and contains panics (500).
     pub struct CanaryResponseFuture<F> {
         #[pin]
-        inner: F,
+        stage: Stage<F>,
+        #[pin]
+        deadline: Option<Sleep>,
         start: Instant,
         chosen: Chosen,
         shared: Arc<Shared>,
+        permit: Option<Permit>,
+    }
+}
+
+impl<F> CanaryResponseFuture<F> {
+    fn new(
+        stage: Stage<F>,
+        deadline: Option<Sleep>,
+        start: Instant,
+        chosen: Chosen,
+        shared: &Arc<Shared>,
+        permit: Option<Permit>,
+    ) -> Self {
+        CanaryResponseFuture {
+            stage,
+            deadline,
+            start,
+            chosen,
+            shared: shared.clone(),
+            permit,
+        }
     }
 }
 
@@ -238,25 +318,70 @@ where
     type Output = Result<ServiceResponse<B>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready_poll!(this.inner.poll(cx));
-        let index = this.chosen.index().get();
-        let recorder = this.shared.decider.routes().recorder();
-        match result {
-            Ok(mut res) => {
-                let failed = res.status().is_server_error();
-                recorder.record(index, this.start.elapsed(), failed);
-                if let Some((name, values)) = &this.shared.header {
-                    if let Some(value) = values.get(index) {
-                        res.headers_mut().insert(name.clone(), value.clone());
+        let mut this = self.project();
+        let decider = &this.shared.decider;
+        let index = this.chosen.index();
+        let result = match this.stage.as_mut().project() {
+            StageProj::Rejected => Err(ErrorServiceUnavailable(
+                "fledge: this version is at its concurrency limit",
+            )),
+            StageProj::Panicked => {
+                decider.record_contained(index, this.start.elapsed(), Contained::Panic);
+                Err(ErrorInternalServerError("fledge: the handler panicked"))
+            }
+            StageProj::Done => Err(ErrorInternalServerError(
+                "fledge: response future polled after completion",
+            )),
+            StageProj::Call { inner } => {
+                let polled = if decider.catch_panics() {
+                    panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+                } else {
+                    Ok(inner.poll(cx))
+                };
+                match polled {
+                    Ok(Poll::Ready(result)) => {
+                        let recorder = decider.routes().recorder();
+                        match result {
+                            Ok(mut res) => {
+                                let failed = res.status().is_server_error();
+                                recorder.record(index.get(), this.start.elapsed(), failed);
+                                if let Some((name, values)) = &this.shared.header {
+                                    if let Some(value) = values.get(index.get()) {
+                                        res.headers_mut().insert(name.clone(), value.clone());
+                                    }
+                                }
+                                Ok(res)
+                            }
+                            Err(error) => {
+                                recorder.record(index.get(), this.start.elapsed(), true);
+                                Err(error)
+                            }
+                        }
+                    }
+                    Ok(Poll::Pending) => {
+                        let expired = this
+                            .deadline
+                            .as_mut()
+                            .as_pin_mut()
+                            .is_some_and(|sleep| sleep.poll(cx).is_ready());
+                        if !expired {
+                            return Poll::Pending;
+                        }
+                        decider.record_contained(index, this.start.elapsed(), Contained::Timeout);
+                        Err(ErrorGatewayTimeout("fledge: this version timed out"))
+                    }
+                    Err(_) => {
+                        decider.record_contained(index, this.start.elapsed(), Contained::Panic);
+                        Err(ErrorInternalServerError("fledge: the handler panicked"))
                     }
                 }
-                Poll::Ready(Ok(res))
             }
-            Err(error) => {
-                recorder.record(index, this.start.elapsed(), true);
-                Poll::Ready(Err(error))
-            }
-        }
+        };
+        // Done: drop the app's future (a timed-out call is cancelled), the
+        // timer and the bulkhead slot.
+        this.stage.set(Stage::Done);
+        this.deadline.set(None);
+        *this.permit = None;
+        Poll::Ready(result)
     }
 }

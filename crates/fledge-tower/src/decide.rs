@@ -14,7 +14,7 @@ use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
 use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
 use crate::error::ConfigError;
-use crate::isolation::{Admission, Bulkheads, Fallback, Isolation, IsolationHandle};
+use crate::isolation::{Admission, Bulkheads, Contained, Fallback, Isolation, IsolationHandle};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
 use crate::routes::Routes;
@@ -165,6 +165,19 @@ impl Decider {
     /// The timeout of the version at `index`, if any.
     pub fn timeout(&self, index: VariantIndex) -> Option<Duration> {
         self.bulkheads.timeout(index.get())
+    }
+
+    /// Counts a timeout or a contained panic of the version at `index` and
+    /// records it as that version's failure taking `latency`: for adapters
+    /// that enforce [`timeout`](Self::timeout) and contain panics themselves
+    /// (actix-web).
+    pub fn record_contained(&self, index: VariantIndex, latency: Duration, what: Contained) {
+        let i = index.get();
+        match what {
+            Contained::Timeout => self.bulkheads.count(i, |s| &s.timeouts),
+            Contained::Panic => self.bulkheads.count(i, |s| &s.panics),
+        }
+        self.routes.recorder().record(i, latency, true);
     }
 
     /// Whether a request on `chosen` may fall back to stable.

@@ -87,6 +87,7 @@ mod error;
 mod future;
 pub mod isolation;
 pub mod key;
+pub mod pool;
 mod qa;
 mod router;
 mod routes;

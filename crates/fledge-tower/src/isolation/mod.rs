@@ -63,6 +63,25 @@ pub use fledge_rollout::plan::VersionLimits;
 
 pub(crate) use bulkhead::{Bulkheads, Slot, sleep};
 
+/// What [`Decider::record_contained`](crate::Decider::record_contained)
+/// records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contained {
+    /// The version's timeout expired.
+    Timeout,
+    /// The version's service panicked.
+    Panic,
+}
+
+/// A timer for a version's timeout
+/// ([`Decider::timeout`](crate::Decider::timeout)), for adapters that
+/// enforce it themselves. `None` outside a tokio runtime with timers (the
+/// request then runs without a deadline rather than panicking).
+pub fn timer(timeout: std::time::Duration) -> Option<tokio::time::Sleep> {
+    sleep(Some(timeout))
+}
+
 use crate::chosen::Chosen;
 use crate::decide::Decider;
 use crate::shadow::TeeBody;
