@@ -163,7 +163,7 @@ async fn a_saturated_candidate_pool_falls_back_to_stable() {
             get(move |version: Version| {
                 let pool = if version.id() == "v2" { pools.1.clone() } else { pools.0.clone() };
                 async move {
-                    match pool.run(|| thread_name()).await {
+                    match pool.run(thread_name).await {
                         Ok(name) => Ok::<_, Infallible>((StatusCode::OK, name)),
                         Err(e) => Ok((e.status(), e.to_string())),
                     }

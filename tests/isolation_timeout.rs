@@ -55,7 +55,7 @@ fn handler(
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 std::mem::forget(probe);
             }
-            Ok::<_, Infallible>(Response::new(format!("{id}")))
+            Ok::<_, Infallible>(Response::new(id.to_owned()))
         }
     })
 }
