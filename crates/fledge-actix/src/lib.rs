@@ -7,6 +7,16 @@
 //!   the version in an `x-fledge-variant` response header and puts a
 //!   [`Chosen`] into the request's extensions. Its state is behind an `Arc`:
 //!   every worker's app shares the same routing handle and recorder.
+//! - **Isolation** ([`Canary::isolation`]): per-version bulkheads (overflow
+//!   to stable, or a 503), timeouts (a 504) and panic containment (a 500
+//!   instead of unwinding through the actix worker), counted and recorded as
+//!   the version's failures like `fledge-tower`'s. Not available with
+//!   actix-web: the fallback to stable (replaying a request needs its payload
+//!   buffered and a second pass through the app, which actix's
+//!   `ServiceRequest` does not allow from a middleware), and the version
+//!   header on those 503/504/500 answers (they are actix errors, turned into
+//!   responses by actix). Run CPU-heavy models on a
+//!   [`VersionPool`](fledge_tower::pool::VersionPool) as with axum.
 //! - [`Version`]: the extractor giving a handler the chosen version.
 //! - [`ActixAttributes`]: actix-web's request seen as targeting
 //!   [`Attributes`](fledge_rollout::plan::Attributes) (actix-web 4 has its own

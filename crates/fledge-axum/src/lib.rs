@@ -13,6 +13,13 @@
 //!   prediction), so joining feedback to its version needs no state at all;
 //!   [`Feedback`] mounts `POST /feedback` which decodes it and records a
 //!   value into a gate metric.
+//! - **Isolation** ([`isolation`], [`pool`], re-exported from
+//!   `fledge-tower`): per-version bulkheads and timeouts (a plan's `limits`),
+//!   panic containment, a fallback to stable for idempotent routes
+//!   (`CanaryLayer::fallback`; axum's routes accept its replayable body), and
+//!   a bounded pool of OS threads per version for CPU-heavy models, so that
+//!   a slow candidate does not slow stable's users. See
+//!   `examples/isolation.rs`.
 //!
 //! # Example
 //!
@@ -65,3 +72,5 @@ pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
 #[doc(inline)]
 pub use fledge_tower::{CanaryLayer, Chosen, KeySource, NoKey, QaOverride, Routes, StaticRoutes};
+#[doc(inline)]
+pub use fledge_tower::{isolation, pool};

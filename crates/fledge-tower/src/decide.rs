@@ -159,6 +159,12 @@ impl Decider {
     /// recorded as the full version's failure here. Without limits this is
     /// one branch.
     pub fn admit(&self, chosen: Chosen) -> Admission {
+        if !self.bulkheads.limited() {
+            return Admission::Admitted {
+                chosen,
+                permit: None,
+            };
+        }
         self.bulkheads.admit(chosen, self.routes.recorder())
     }
 

@@ -374,3 +374,4 @@ impl<F, C, R> fmt::Debug for ResponseFuture<F, C, R> {
             .finish_non_exhaustive()
     }
 }
+

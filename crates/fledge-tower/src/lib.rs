@@ -17,6 +17,11 @@
 //!   requests to a shadow version on a spawned task; its response is
 //!   discarded, its latency and errors recorded, its output compared with
 //!   the primary's into a gate metric.
+//! - [`isolation`]: per-version bulkheads and timeouts (from a plan's
+//!   `limits` or in code), panic containment, and a fallback to stable for
+//!   idempotent routes ([`CanaryLayer::isolation`],
+//!   [`CanaryLayer::fallback`]); [`pool::VersionPool`]: a bounded pool of OS
+//!   threads per version for CPU-heavy inference.
 //!
 //! The routing decision ([`Decider`]), in order: a valid QA override
 //! ([`QaOverride`], honoured only with its secret) → a targeting rule → the
@@ -72,6 +77,9 @@
 //!
 //! # What it costs
 #![doc = include_str!("docs/cost.md")]
+//!
+//! # Isolation and its limits
+#![doc = include_str!("docs/isolation.md")]
 //!
 //! The minimum supported Rust version is 1.85.
 

@@ -140,6 +140,11 @@ impl Bulkheads {
         })
     }
 
+    /// Whether any version has a concurrency limit.
+    pub(crate) fn limited(&self) -> bool {
+        self.limited
+    }
+
     /// The stable version.
     pub(crate) fn stable(&self) -> VariantIndex {
         self.stable
@@ -188,12 +193,6 @@ impl Bulkheads {
     }
 
     pub(crate) fn admit(self: &Arc<Self>, chosen: Chosen, recorder: &Recorder) -> Admission {
-        if !self.limited {
-            return Admission::Admitted {
-                chosen,
-                permit: None,
-            };
-        }
         let index = chosen.index();
         if let Some(permit) = self.acquire(index) {
             return Admission::Admitted { chosen, permit };
