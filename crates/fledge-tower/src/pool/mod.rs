@@ -71,7 +71,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -104,7 +104,7 @@ pub struct PoolStats {
     pub threads: usize,
     /// The queue's capacity.
     pub queue_capacity: usize,
-    /// Jobs waiting now.
+    /// Jobs waiting now (a job just accepted counts until a thread takes it).
     pub queued: usize,
     /// Jobs running now.
     pub running: usize,
@@ -122,6 +122,9 @@ pub struct PoolStats {
 
 #[derive(Default)]
 struct Counters {
+    /// Jobs accepted and not finished (queued or running): the admission
+    /// bound, `threads + queue`.
+    outstanding: AtomicUsize,
     queued: AtomicUsize,
     running: AtomicUsize,
     submitted: AtomicU64,
@@ -135,8 +138,8 @@ struct Counters {
 trait Job: Send {
     /// Whether the caller has gone.
     fn cancelled(&self) -> bool;
-    /// Runs it; `true` when it panicked.
-    fn run(self: Box<Self>) -> bool;
+    /// Runs it, updates the counters, then sends the result.
+    fn run(self: Box<Self>, counters: &Counters);
 }
 
 struct Task<F, T> {
@@ -153,15 +156,22 @@ where
         self.tx.is_closed()
     }
 
-    fn run(self: Box<Self>) -> bool {
+    fn run(self: Box<Self>, counters: &Counters) {
         let Task { f, tx } = *self;
-        let (result, panicked) = match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(value) => (Ok(value), false),
-            Err(payload) => (Err(PoolError::panicked(payload.as_ref())), true),
+        counters.running.fetch_add(1, Ordering::Relaxed);
+        let result = match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                counters.panicked.fetch_add(1, Ordering::Relaxed);
+                Err(PoolError::panicked(payload.as_ref()))
+            }
         };
+        // Counted before the caller can see the result.
+        counters.running.fetch_sub(1, Ordering::Relaxed);
+        counters.completed.fetch_add(1, Ordering::Relaxed);
+        counters.outstanding.fetch_sub(1, Ordering::AcqRel);
         // The caller may have gone meanwhile: fine.
         let _ = tx.send(result);
-        panicked
     }
 }
 
@@ -170,7 +180,7 @@ struct Shared {
     threads: usize,
     queue: usize,
     priority: Priority,
-    tx: Option<SyncSender<Box<dyn Job>>>,
+    tx: Option<Sender<Box<dyn Job>>>,
     workers: Vec<(ThreadId, JoinHandle<()>)>,
     counters: Arc<Counters>,
 }
@@ -214,8 +224,10 @@ impl PoolBuilder {
         self
     }
 
-    /// The queue's capacity: jobs waiting for a thread beyond those running
-    /// (default 16). `0` accepts a job only when a thread is idle.
+    /// The queue's capacity: jobs waiting for a thread beyond one per thread
+    /// (default 16). A job is accepted while fewer than `threads + queue`
+    /// accepted jobs are unfinished; `0` accepts one only when a thread is
+    /// free.
     pub fn queue(mut self, n: usize) -> Self {
         self.queue = n;
         self
@@ -245,7 +257,9 @@ impl PoolBuilder {
                 return Err(BuildError::Nice(n));
             }
         }
-        let (tx, rx) = mpsc::sync_channel::<Box<dyn Job>>(self.queue);
+        // Unbounded channel, bounded by the `outstanding` count instead, so
+        // that admission is exact (a thread between two jobs is free).
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let rx = Arc::new(Mutex::new(rx));
         let counters = Arc::new(Counters::default());
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -303,14 +317,10 @@ fn work(rx: &Mutex<Receiver<Box<dyn Job>>>, counters: &Counters) {
         counters.queued.fetch_sub(1, Ordering::Relaxed);
         if job.cancelled() {
             counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            counters.outstanding.fetch_sub(1, Ordering::AcqRel);
             continue;
         }
-        counters.running.fetch_add(1, Ordering::Relaxed);
-        if job.run() {
-            counters.panicked.fetch_add(1, Ordering::Relaxed);
-        }
-        counters.running.fetch_sub(1, Ordering::Relaxed);
-        counters.completed.fetch_add(1, Ordering::Relaxed);
+        job.run(counters);
     }
 }
 
@@ -388,27 +398,37 @@ impl VersionPool {
         let Some(queue) = &shared.tx else {
             return PoolFuture::failed(PoolError::Closed);
         };
-        let (tx, rx) = oneshot::channel();
         let counters = &shared.counters;
-        // Counted before sending so that a worker never sees it negative.
-        counters.queued.fetch_add(1, Ordering::Relaxed);
-        match queue.try_send(Box::new(Task { f, tx })) {
-            Ok(()) => {
-                counters.submitted.fetch_add(1, Ordering::Relaxed);
-                PoolFuture::waiting(rx)
-            }
-            Err(TrySendError::Full(_)) => {
-                counters.queued.fetch_sub(1, Ordering::Relaxed);
+        // Take a place among the `threads + queue` unfinished jobs.
+        let capacity = shared.threads.saturating_add(shared.queue);
+        let mut current = counters.outstanding.load(Ordering::Relaxed);
+        loop {
+            if current >= capacity {
                 counters.overflowed.fetch_add(1, Ordering::Relaxed);
-                PoolFuture::failed(PoolError::Full {
+                return PoolFuture::failed(PoolError::Full {
                     capacity: shared.queue,
-                })
+                });
             }
-            Err(TrySendError::Disconnected(_)) => {
-                counters.queued.fetch_sub(1, Ordering::Relaxed);
-                PoolFuture::failed(PoolError::Closed)
+            match counters.outstanding.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => current = now,
             }
         }
+        let (tx, rx) = oneshot::channel();
+        // Counted before sending so that a worker never sees it negative.
+        counters.queued.fetch_add(1, Ordering::Relaxed);
+        if queue.send(Box::new(Task { f, tx })).is_err() {
+            counters.queued.fetch_sub(1, Ordering::Relaxed);
+            counters.outstanding.fetch_sub(1, Ordering::AcqRel);
+            return PoolFuture::failed(PoolError::Closed);
+        }
+        counters.submitted.fetch_add(1, Ordering::Relaxed);
+        PoolFuture::waiting(rx)
     }
 
     /// The version this pool serves.
