@@ -15,7 +15,7 @@
 //! candidate at 25 %, its model 20× slower than stable's and burning CPU.
 //! Stable's latency is measured on the same users in both runs (those whose
 //! sticky bucket is outside the candidate's 25 %). The runs alternate in
-//! rounds (2 s of each, 4 rounds by default, after a 1 s warm-up) so that
+//! rounds (1 s of each, 8 rounds by default, after a 1 s warm-up) so that
 //! background load on a shared machine falls on both alike; each run's
 //! figures are over all its rounds.
 //!
@@ -52,11 +52,11 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     rate: u32,
     /// Seconds of load per round and run.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     seconds: u32,
     /// Rounds: each runs both cases, alternating, so that background load
     /// on a shared machine hits both alike.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     rounds: u32,
     /// CPU time of stable's model per request, in microseconds.
     #[arg(long, default_value_t = 300)]

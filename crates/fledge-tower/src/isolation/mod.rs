@@ -37,6 +37,11 @@
 //!
 //! Counters per version: [`IsolationHandle::stats`].
 //!
+//! Limits are per version and read once, when the layer is built. After a
+//! promotion the candidate serves everyone: its limits still apply and its
+//! overflow still goes to the plan's baseline, so build the next layer with
+//! the limits the new stable needs.
+//!
 //! # Readiness
 //!
 //! Slots are taken in `call`, after the routing decision, and freed when the

@@ -38,7 +38,9 @@
 //!   ([`Isolation::concurrency`](crate::isolation::Isolation::concurrency))
 //!   of about threads + queue, so that overflow goes to stable before the
 //!   queue rejects, and with a **timeout** a little above queue wait +
-//!   service time.
+//!   service time. A timed-out job that already started keeps its place in
+//!   the pool until it ends, so the pool may still refuse work the bulkhead
+//!   let through: answer that with a 503 (the fallback retries it).
 //!
 //! # Example
 //!
