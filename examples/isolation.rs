@@ -92,7 +92,8 @@ fn forecast(series: &[f64], rounds: u64) -> f64 {
     acc / rounds.max(1) as f64
 }
 
-const SERIES: &str = "12.0,13.5,12.8,14.1,15.0,14.7,15.9,16.3,15.8,17.0,17.4,16.9,18.2,18.8,18.1,19.5";
+const SERIES: &str =
+    "12.0,13.5,12.8,14.1,15.0,14.7,15.9,16.3,15.8,17.0,17.4,16.9,18.2,18.8,18.1,19.5";
 
 fn parse(body: &[u8]) -> Vec<f64> {
     std::str::from_utf8(body)
@@ -189,7 +190,10 @@ async fn load(
             let Ok(req) = req else { return };
             let (ok, served_by_v2) = match client.request(req).await {
                 Ok(res) => {
-                    let v2 = res.headers().get("x-fledge-variant").is_some_and(|v| v == "v2");
+                    let v2 = res
+                        .headers()
+                        .get("x-fledge-variant")
+                        .is_some_and(|v| v == "v2");
                     let ok = res.status().is_success();
                     let body_ok = res.into_body().collect().await.is_ok();
                     (ok && body_ok, v2)
@@ -377,10 +381,32 @@ overflow = "stable"
     for round in 0..u64::from(args.rounds) {
         // Run 1: stable alone (the candidate at 0 %).
         controller.set_weight(Weight::ZERO, "isolation example")?;
-        alone.extend(load(&client, addr, &routing, share_bps, args.rate, args.seconds, 10 + round).await);
+        alone.extend(
+            load(
+                &client,
+                addr,
+                &routing,
+                share_bps,
+                args.rate,
+                args.seconds,
+                10 + round,
+            )
+            .await,
+        );
         // Run 2: the candidate at its share; the same users, the same load.
         controller.set_weight(share, "isolation example")?;
-        mixed.extend(load(&client, addr, &routing, share_bps, args.rate, args.seconds, 10 + round).await);
+        mixed.extend(
+            load(
+                &client,
+                addr,
+                &routing,
+                share_bps,
+                args.rate,
+                args.seconds,
+                10 + round,
+            )
+            .await,
+        );
     }
     let alone = summarize("run 1, candidate at 0 %", &alone);
     let mixed = summarize(&format!("run 2, candidate at {} %", args.share), &mixed);

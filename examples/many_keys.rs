@@ -69,7 +69,8 @@ timeout = "250ms"
     )?;
     let controller = Controller::builder(plan).build()?;
     let routing = controller.routing().clone();
-    let layer = CanaryLayer::new(routing.clone()).isolation(Isolation::from_plan(&controller.plan()))?;
+    let layer =
+        CanaryLayer::new(routing.clone()).isolation(Isolation::from_plan(&controller.plan()))?;
     let handle = layer.isolation_handle();
     let mut service = layer.layer(tower::service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(Response::new(()))
@@ -82,9 +83,13 @@ timeout = "250ms"
         // Distinct, UUID-shaped ids.
         write!(key, "5f3c9a1e-{:04x}-4000-8000-{:012}", i >> 32, i)?;
         let mut req = Request::new(());
-        req.headers_mut().insert("x-user-id", HeaderValue::from_str(&key)?);
+        req.headers_mut()
+            .insert("x-user-id", HeaderValue::from_str(&key)?);
         let res = now_or_never(service.call(req)).ok_or("the handler is synchronous")??;
-        let version = res.headers().get("x-fledge-variant").map(HeaderValue::as_bytes);
+        let version = res
+            .headers()
+            .get("x-fledge-variant")
+            .map(HeaderValue::as_bytes);
         served[usize::from(version == Some(b"v2"))] += 1;
         Ok(())
     };
@@ -125,8 +130,15 @@ timeout = "250ms"
     );
     let totals = routing.recorder().totals(0)?.requests + routing.recorder().totals(1)?.requests;
     if totals != args.keys + warm_up {
-        return Err(format!("{totals} requests recorded, expected {}", args.keys + warm_up).into());
+        return Err(format!(
+            "{totals} requests recorded, expected {}",
+            args.keys + warm_up
+        )
+        .into());
     }
-    println!("rss_growth_bytes={}", i128::from(after) - i128::from(before));
+    println!(
+        "rss_growth_bytes={}",
+        i128::from(after) - i128::from(before)
+    );
     Ok(())
 }

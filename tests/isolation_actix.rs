@@ -33,7 +33,10 @@ async fn crash(version: Version) -> HttpResponse {
     HttpResponse::Ok().body("v1")
 }
 
-fn start(canary: Canary, gate: Arc<Semaphore>) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+fn start(
+    canary: Canary,
+    gate: Arc<Semaphore>,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
     let data = web::Data::new(gate);
     let server = HttpServer::new(move || {
         App::new()
@@ -87,7 +90,10 @@ fn actix_bulkhead_sends_overflow_to_stable() {
         gate.add_permits(20);
         let mut held = 0;
         while let Some(reply) = rx.recv().await {
-            assert_eq!((reply.status, reply.version.as_str()), (StatusCode::OK, "v2"));
+            assert_eq!(
+                (reply.status, reply.version.as_str()),
+                (StatusCode::OK, "v2")
+            );
             held += 1;
         }
         assert_eq!(held, 2);

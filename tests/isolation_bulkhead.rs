@@ -40,7 +40,10 @@ async fn work(version: Version, State(probe): State<Probe>) -> (StatusCode, Stri
         }
         probe.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
-    (StatusCode::OK, format!("{}/{}", version.id(), version.reason()))
+    (
+        StatusCode::OK,
+        format!("{}/{}", version.id(), version.reason()),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,12 +115,19 @@ async fn a_flood_on_the_candidate_never_exceeds_its_concurrency_limit() {
         replies.push(reply);
     }
     assert_eq!(replies.len(), 64);
-    assert_eq!(probe.max.load(Ordering::SeqCst), 4, "in flight on v2 never above 4");
+    assert_eq!(
+        probe.max.load(Ordering::SeqCst),
+        4,
+        "in flight on v2 never above 4"
+    );
     assert_eq!(handle.in_flight("v2"), 0);
 
     let stats = handle.stats("v2").expect("v2");
     assert_eq!(stats.limit, Some(4));
-    assert_eq!((stats.admitted, stats.overflowed, stats.rejected), (4, 60, 0));
+    assert_eq!(
+        (stats.admitted, stats.overflowed, stats.rejected),
+        (4, 60, 0)
+    );
     // Stable has no limit: it served the overflow unbounded.
     assert_eq!(handle.stats("v1").expect("v1").limit, None);
 }

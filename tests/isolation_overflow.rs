@@ -69,7 +69,10 @@ async fn flood(limits: &str) -> (Arc<fledge_rollout::Controller>, Vec<Reply>, Is
         held.push(reply);
     }
     assert_eq!(held.len(), 2);
-    assert!(held.iter().all(|r| r.status == StatusCode::OK && r.version == "v2"));
+    assert!(
+        held.iter()
+            .all(|r| r.status == StatusCode::OK && r.version == "v2")
+    );
     (controller, overflow, handle)
 }
 
@@ -93,7 +96,9 @@ async fn overflow_goes_to_stable_and_counts_against_the_candidate() {
     // The error-rate gate sees it: the next tick rolls v2 back.
     let now = controller.now();
     let report = controller
-        .tick(fledge_gate::clock::Timestamp::from_millis(now.as_millis() + 1_000))
+        .tick(fledge_gate::clock::Timestamp::from_millis(
+            now.as_millis() + 1_000,
+        ))
         .expect("tick");
     let judgement = report.judgement.expect("judged");
     assert_eq!(judgement.outcome, Outcome::Fail, "{judgement}");

@@ -29,14 +29,17 @@ async fn work(version: Version) -> String {
 /// Sends one request on `stream` and reads one response: (status, version
 /// header, body).
 async fn exchange(stream: &mut TcpStream, user: &str) -> (u16, String, String) {
-    let request =
-        format!("GET /work HTTP/1.1\r\nhost: test\r\nx-user-id: {user}\r\n\r\n");
+    let request = format!("GET /work HTTP/1.1\r\nhost: test\r\nx-user-id: {user}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {
         let n = stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "connection closed: {}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
@@ -74,7 +77,10 @@ async fn a_candidate_panic_is_contained_and_counted() {
     assert_eq!((status, version.as_str(), body.as_str()), (500, "v2", ""));
     // The same connection carries on, and stable answers.
     let (status, version, body) = exchange(&mut conn, &v1_user).await;
-    assert_eq!((status, version.as_str(), body.as_str()), (200, "v1", "v1/sticky"));
+    assert_eq!(
+        (status, version.as_str(), body.as_str()),
+        (200, "v1", "v1/sticky")
+    );
     let (status, ..) = exchange(&mut conn, &v2_user).await;
     assert_eq!(status, 500);
 
@@ -101,7 +107,10 @@ async fn a_candidate_panic_falls_back_to_stable_where_enabled() {
 
     let mut conn = TcpStream::connect(addr).await.expect("connect");
     let (status, version, body) = exchange(&mut conn, &v2_user).await;
-    assert_eq!((status, version.as_str(), body.as_str()), (200, "v1", "v1/fallback"));
+    assert_eq!(
+        (status, version.as_str(), body.as_str()),
+        (200, "v1", "v1/fallback")
+    );
 
     let stats = handle.stats("v2").expect("v2");
     assert_eq!((stats.panics, stats.fallbacks), (1, 1));

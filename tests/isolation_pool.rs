@@ -38,7 +38,11 @@ const GUARD: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_saturation_leaves_the_stable_pools_threads_free() {
-    let stable = VersionPool::builder("v1").threads(2).queue(16).build().expect("pool");
+    let stable = VersionPool::builder("v1")
+        .threads(2)
+        .queue(16)
+        .build()
+        .expect("pool");
     let candidate = VersionPool::builder("v2")
         .threads(1)
         .queue(2)
@@ -54,11 +58,16 @@ async fn pool_saturation_leaves_the_stable_pools_threads_free() {
         let _ = held.recv();
         (thread_name(), nice())
     });
-    started.recv_timeout(GUARD).expect("the candidate's job started");
+    started
+        .recv_timeout(GUARD)
+        .expect("the candidate's job started");
     let queued: Vec<_> = (0..2).map(|i| candidate.run(move || i)).collect();
     let refused = candidate.run(|| 99).await;
     assert_eq!(refused, Err(PoolError::Full { capacity: 2 }));
-    assert_eq!(refused.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused.unwrap_err().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     let stats = candidate.stats();
     assert_eq!((stats.running, stats.queued, stats.overflowed), (1, 2, 1));
 
@@ -106,7 +115,11 @@ async fn pool_saturation_leaves_the_stable_pools_threads_free() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_contains_panics_and_skips_abandoned_jobs() {
-    let pool = VersionPool::builder("v2").threads(1).queue(4).build().expect("pool");
+    let pool = VersionPool::builder("v2")
+        .threads(1)
+        .queue(4)
+        .build()
+        .expect("pool");
     let crashed = pool.run(|| -> u32 { panic!("model crashed") }).await;
     assert_eq!(
         crashed,
@@ -137,8 +150,16 @@ async fn pool_contains_panics_and_skips_abandoned_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_candidate_pool_falls_back_to_stable() {
-    let stable = VersionPool::builder("v1").threads(1).queue(16).build().expect("pool");
-    let candidate = VersionPool::builder("v2").threads(1).queue(0).build().expect("pool");
+    let stable = VersionPool::builder("v1")
+        .threads(1)
+        .queue(16)
+        .build()
+        .expect("pool");
+    let candidate = VersionPool::builder("v2")
+        .threads(1)
+        .queue(0)
+        .build()
+        .expect("pool");
     let (release, held) = mpsc::channel::<()>();
     let (started_tx, started) = mpsc::channel::<()>();
     let blocker = candidate.run(move || {
@@ -153,7 +174,11 @@ async fn a_saturated_candidate_pool_falls_back_to_stable() {
         Split::from_pairs([("v2", 10_000), ("v1", 0)]).expect("split"),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "p"), recorder.clone());
+    let routes = StaticRoutes::new(
+        selector,
+        Bucketer::new(HashMode::Fledge, "p"),
+        recorder.clone(),
+    );
     let layer = CanaryLayer::new(routes).fallback(Fallback::idempotent());
     let handle = layer.isolation_handle();
     let pools = (stable.clone(), candidate.clone());
@@ -161,7 +186,11 @@ async fn a_saturated_candidate_pool_falls_back_to_stable() {
         .route(
             "/predict",
             get(move |version: Version| {
-                let pool = if version.id() == "v2" { pools.1.clone() } else { pools.0.clone() };
+                let pool = if version.id() == "v2" {
+                    pools.1.clone()
+                } else {
+                    pools.0.clone()
+                };
                 async move {
                     match pool.run(thread_name).await {
                         Ok(name) => Ok::<_, Infallible>((StatusCode::OK, name)),

@@ -87,7 +87,11 @@ async fn a_candidate_timeout_is_a_failure() {
 
     let v2_user = users(&routing, true, 1).remove(0);
     let started = tokio::time::Instant::now();
-    let res = service.clone().oneshot(request(&v2_user)).await.expect("response");
+    let res = service
+        .clone()
+        .oneshot(request(&v2_user))
+        .await
+        .expect("response");
     assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(res.headers()["x-fledge-variant"], "v2");
     // Abandoned at the deadline, its future dropped.

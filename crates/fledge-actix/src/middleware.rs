@@ -15,7 +15,7 @@ use actix_web::error::{ErrorGatewayTimeout, ErrorInternalServerError, ErrorServi
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
 use fledge_tower::isolation::{Admission, Contained, Isolation, IsolationHandle, Permit};
 use fledge_tower::key::{KeyKind, cookie_value, query_value};
-use fledge_tower::{ConfigError, Chosen, Decider, KeySource, NoKey, QaOverride, Routes};
+use fledge_tower::{Chosen, ConfigError, Decider, KeySource, NoKey, QaOverride, Routes};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -232,7 +232,14 @@ where
         let (chosen, permit) = match decider.admit(decided) {
             Admission::Admitted { chosen, permit } => (chosen, permit),
             Admission::Rejected { chosen } => {
-                return CanaryResponseFuture::new(Stage::Rejected, None, start, chosen, shared, None);
+                return CanaryResponseFuture::new(
+                    Stage::Rejected,
+                    None,
+                    start,
+                    chosen,
+                    shared,
+                    None,
+                );
             }
             // `Admission` may grow: serve anything new as decided.
             _ => (decided, None),

@@ -198,10 +198,7 @@ impl Decider {
 
     /// The body limit of the fallback, if one is set.
     pub(crate) fn fallback_body_limit(&self) -> usize {
-        self.bulkheads
-            .fallback
-            .as_ref()
-            .map_or(0, |f| f.body_limit)
+        self.bulkheads.fallback.as_ref().map_or(0, |f| f.body_limit)
     }
 
     /// Where the routing key comes from.

@@ -204,7 +204,10 @@ where
                         Attempt::Timeout
                     }
                     Err(payload) => {
-                        let contain = this.pending.as_ref().is_none_or(|p| p.decider.catch_panics());
+                        let contain = this
+                            .pending
+                            .as_ref()
+                            .is_none_or(|p| p.decider.catch_panics());
                         if !contain {
                             // Recorded as the version's failure, then
                             // propagated unchanged.
@@ -281,7 +284,10 @@ where
             }
             Attempt::Panic => {
                 count(&pending, |s| &s.panics);
-                Ok(synthesized(StatusCode::INTERNAL_SERVER_ERROR, Some(&pending)))
+                Ok(synthesized(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(&pending),
+                ))
             }
         };
         record_failure(&pending);
@@ -374,4 +380,3 @@ impl<F, C, R> fmt::Debug for ResponseFuture<F, C, R> {
             .finish_non_exhaustive()
     }
 }
-
