@@ -48,6 +48,7 @@ pub struct Decider {
     stats: Arc<Stats>,
     isolation: Isolation,
     bulkheads: Arc<Bulkheads>,
+    fallback: Option<Fallback>,
     catch_panics: bool,
 }
 
@@ -91,19 +92,20 @@ impl Decider {
             stats: Arc::default(),
             isolation: Isolation::default(),
             bulkheads,
+            fallback: None,
             catch_panics: true,
         }
     }
 
     /// Per-version bulkheads and timeouts, and where overflow goes. Version
-    /// ids are checked against the routing source; a fallback set before is
-    /// kept unless `isolation` brings its own.
+    /// ids are checked against the routing source. The counters start anew:
+    /// take [`isolation`](Self::isolation) handles after this call.
     pub fn set_isolation(&mut self, isolation: Isolation) -> Result<(), ConfigError> {
-        let mut isolation = isolation;
-        if isolation.fallback.is_none() {
-            isolation.fallback = self.isolation.fallback.clone();
-        }
-        self.rebuild_isolation(isolation)
+        let default_stable = self.bulkheads.stable();
+        let bulkheads = Bulkheads::new(&isolation, self.ids.clone(), default_stable)?;
+        self.bulkheads = Arc::new(bulkheads);
+        self.isolation = isolation;
+        Ok(())
     }
 
     /// Retries failed requests once on stable where `fallback` allows.
@@ -111,19 +113,12 @@ impl Decider {
     /// [`CanaryLayer::fallback`](crate::CanaryLayer::fallback) can replay a
     /// request body.
     pub fn set_fallback(&mut self, fallback: Option<Fallback>) {
-        let mut isolation = self.isolation.clone();
-        isolation.fallback = fallback;
-        // The ids were checked when the isolation was set; rebuilding with
-        // them cannot fail, and on the impossible error the old state stays.
-        let _ = self.rebuild_isolation(isolation);
+        self.fallback = fallback;
     }
 
-    fn rebuild_isolation(&mut self, isolation: Isolation) -> Result<(), ConfigError> {
-        let default_stable = self.bulkheads.stable();
-        let bulkheads = Bulkheads::new(&isolation, self.ids.clone(), default_stable)?;
-        self.bulkheads = Arc::new(bulkheads);
-        self.isolation = isolation;
-        Ok(())
+    /// The fallback, if one is set.
+    pub fn fallback(&self) -> Option<&Fallback> {
+        self.fallback.as_ref()
     }
 
     /// Whether a panic in a version's service is caught and answered with a
@@ -190,7 +185,6 @@ impl Decider {
     pub(crate) fn fallback_allows(&self, chosen: Chosen, method: &Method, uri: &Uri) -> bool {
         chosen.index() != self.bulkheads.stable()
             && self
-                .bulkheads
                 .fallback
                 .as_ref()
                 .is_some_and(|f| f.allows(method, uri))
@@ -198,7 +192,7 @@ impl Decider {
 
     /// The body limit of the fallback, if one is set.
     pub(crate) fn fallback_body_limit(&self) -> usize {
-        self.bulkheads.fallback.as_ref().map_or(0, |f| f.body_limit)
+        self.fallback.as_ref().map_or(0, |f| f.body_limit)
     }
 
     /// Where the routing key comes from.
@@ -357,6 +351,7 @@ impl fmt::Debug for Decider {
             .field("response_header", &self.response_header)
             .field("extension", &self.extension)
             .field("isolation", &self.isolation)
+            .field("fallback", &self.fallback)
             .field("catch_panics", &self.catch_panics)
             .finish()
     }

@@ -185,6 +185,8 @@ impl<M, P> CanaryLayer<M, P> {
     }
 
     /// The isolation counters (shared by every service this layer makes).
+    /// [`isolation`](Self::isolation) starts them anew: take the handle after
+    /// it.
     pub fn isolation_handle(&self) -> IsolationHandle {
         self.decider.isolation()
     }

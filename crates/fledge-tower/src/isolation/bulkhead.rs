@@ -12,7 +12,7 @@ use fledge_rollout::plan::Overflow;
 use fledge_select::VariantIndex;
 use tokio::time::Sleep;
 
-use super::config::{Fallback, Isolation};
+use super::config::Isolation;
 use crate::chosen::{Chosen, Reason};
 use crate::error::ConfigError;
 
@@ -71,7 +71,6 @@ pub(crate) struct Bulkheads {
     /// Whether any version has a limit (the request path skips admission
     /// otherwise).
     limited: bool,
-    pub(crate) fallback: Option<Fallback>,
 }
 
 impl Bulkheads {
@@ -82,7 +81,6 @@ impl Bulkheads {
             ids,
             stable,
             limited: false,
-            fallback: None,
         }
     }
 
@@ -136,7 +134,6 @@ impl Bulkheads {
             ids,
             stable,
             limited,
-            fallback: isolation.fallback.clone(),
         })
     }
 
@@ -384,7 +381,6 @@ impl fmt::Debug for Bulkheads {
         f.debug_struct("Bulkheads")
             .field("stable", &self.ids.get(self.stable.get()))
             .field("limited", &self.limited)
-            .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }

@@ -61,7 +61,6 @@ type RoutePredicate = Arc<dyn Fn(&Method, &Uri) -> bool + Send + Sync>;
 pub struct Isolation {
     pub(crate) limits: BTreeMap<String, VersionLimits>,
     pub(crate) stable: Option<String>,
-    pub(crate) fallback: Option<Fallback>,
 }
 
 impl Isolation {
@@ -80,7 +79,6 @@ impl Isolation {
         Isolation {
             limits: plan.limits.clone(),
             stable: Some(plan.baseline.as_str().to_owned()),
-            fallback: None,
         }
     }
 
@@ -134,7 +132,6 @@ impl fmt::Debug for Isolation {
         f.debug_struct("Isolation")
             .field("limits", &self.limits)
             .field("stable", &self.stable)
-            .field("fallback", &self.fallback)
             .finish()
     }
 }
