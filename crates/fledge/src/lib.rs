@@ -64,3 +64,8 @@ pub use fledge_axum as axum;
 #[cfg(feature = "actix")]
 #[doc(inline)]
 pub use fledge_actix as actix;
+
+/// The README's Rust code blocks, compiled and run as doctests.
+#[cfg(all(doctest, feature = "axum", feature = "tokio"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
