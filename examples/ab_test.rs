@@ -11,8 +11,8 @@
 //!   each). Only users whose `x-country` is fr, de or es are in the
 //!   experiment (the segment); everyone else sees the control and is not
 //!   counted.
-//! - The handler counts an exposure for requests in the experiment and
-//!   returns a request id naming the variant; the client later posts clicks
+//! - The layer counts an exposure for each request in the experiment; the
+//!   handler returns a request id naming the variant; the client later posts clicks
 //!   to `POST /feedback/click` and purchases to `POST /feedback/revenue`.
 //! - Simulated shoppers (seeded) click with a probability that grows with
 //!   how much they like the products shown, and sometimes buy.
@@ -29,12 +29,9 @@ use axum::extract::State;
 use axum::routing::get;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Feedback, Version};
-use fledge_gate::Recorder;
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::plan::Attributes;
-use fledge_rollout::strategy::{AbTest, Condition, ExperimentRouting, Mde, MetricSpec, SampleSize};
-use fledge_select::{Selector, VariantIndex};
-use fledge_tower::{Reason, Routes};
+use fledge_rollout::strategy::{AbTest, Condition, Mde, MetricSpec, SampleSize};
+use fledge_tower::Reason;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -139,32 +136,9 @@ impl Models {
     }
 }
 
-/// The experiment's serving handle as the canary layer's routing source.
-#[derive(Debug, Clone)]
-struct AbRoutes(ExperimentRouting);
-
-impl Routes for AbRoutes {
-    fn selector(&self) -> &Selector {
-        self.0.selector()
-    }
-    fn bucket(&self, key: &[u8]) -> u32 {
-        self.0.bucket(key)
-    }
-    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
-        self.0.target(request)
-    }
-    fn has_targeting(&self) -> bool {
-        self.0.has_rules()
-    }
-    fn recorder(&self) -> &Recorder {
-        self.0.recorder()
-    }
-}
-
 #[derive(Clone)]
 struct App {
     models: Arc<Models>,
-    routing: ExperimentRouting,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,11 +160,10 @@ async fn recommend(
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
     let items = app.models.rank(version.id(), user);
-    // In the experiment: routed by the user's sticky bucket (not by the segment).
-    let request_id = (version.reason() == Reason::Sticky).then(|| {
-        app.routing.expose(version.index());
-        version.request_id("").as_str().to_owned()
-    });
+    // In the experiment: routed by the user's sticky bucket (not by the
+    // segment). The layer counted the exposure.
+    let request_id =
+        (version.reason() == Reason::Sticky).then(|| version.request_id("").as_str().to_owned());
     axum::Json(Recommendation { items, request_id })
 }
 
@@ -286,21 +259,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .build(t0)?,
     );
     let routing = ab.routing().clone();
-    let routes = AbRoutes(routing.clone());
     let app = Router::new()
         .route("/recommend", get(recommend))
         .with_state(App {
             models: Arc::new(models),
-            routing: routing.clone(),
         })
-        .layer(CanaryLayer::new(routes.clone()))
+        .layer(CanaryLayer::new(routing.clone()))
         .merge(
-            Feedback::new(routes.clone(), "click")?
+            Feedback::new(routing.clone(), "click")?
                 .path("/feedback/click")
                 .router(),
         )
         .merge(
-            Feedback::new(routes, "revenue")?
+            Feedback::new(routing.clone(), "revenue")?
                 .path("/feedback/revenue")
                 .router(),
         );

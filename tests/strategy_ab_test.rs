@@ -2,7 +2,7 @@
 //! segment finds the better variant and promotes it; a fixed-horizon test
 //! decides nothing before its planned sample; and the same experiment served
 //! over real HTTP behind the axum layer (segment by header, exposures counted
-//! in the handler, conversions through feedback). Simulated users come from
+//! by the layer, conversions through feedback). Simulated users come from
 //! a seeded generator; nothing sleeps.
 
 #[path = "serving/support.rs"]
@@ -14,14 +14,8 @@ use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
-use fledge_gate::Recorder;
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::plan::Attributes;
-use fledge_rollout::strategy::{
-    AbTest, Conclusion, Condition, Decision, ExperimentRouting, MetricSpec, Report,
-};
-use fledge_select::{Selector, VariantIndex};
-use fledge_tower::{Reason, Routes};
+use fledge_rollout::strategy::{AbTest, Conclusion, Condition, Decision, MetricSpec, Report};
 use http_body_util::{BodyExt, Full};
 use support::{client, serve};
 
@@ -185,28 +179,6 @@ fn fixed_horizon_decides_only_at_its_planned_sample() {
     );
 }
 
-/// The experiment's serving handle as the tower layer's routing source.
-#[derive(Debug, Clone)]
-struct AbRoutes(ExperimentRouting);
-
-impl Routes for AbRoutes {
-    fn selector(&self) -> &Selector {
-        self.0.selector()
-    }
-    fn bucket(&self, key: &[u8]) -> u32 {
-        self.0.bucket(key)
-    }
-    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
-        self.0.target(request)
-    }
-    fn has_targeting(&self) -> bool {
-        self.0.has_rules()
-    }
-    fn recorder(&self) -> &Recorder {
-        self.0.recorder()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_over_http_with_a_header_segment() {
     let ab = AbTest::builder("http-ab")
@@ -219,20 +191,12 @@ async fn served_over_http_with_a_header_segment() {
         .build(t0())
         .expect("experiment");
     let routing = ab.routing().clone();
-    let handler_routing = routing.clone();
-    // The handler counts an exposure only for requests in the experiment.
-    let who = move |version: Version| {
-        let r = handler_routing.clone();
-        async move {
-            if version.reason() == Reason::Sticky {
-                r.expose(version.index());
-            }
-            version.id().to_owned()
-        }
-    };
+    // The layer counts an exposure for each request it routes by the user's
+    // sticky bucket: those in the segment.
+    let who = |version: Version| async move { version.id().to_owned() };
     let app = Router::new()
         .route("/who", get(who))
-        .layer(CanaryLayer::new(AbRoutes(routing.clone())));
+        .layer(CanaryLayer::new(routing.clone()));
     let addr = serve(app).await;
     let http = client();
     let get = |user: String, beta: bool| {

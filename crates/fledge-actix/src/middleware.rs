@@ -1,5 +1,6 @@
 //! [`Canary`]: the actix-web middleware.
 
+use fledge_tower::Stopwatch;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::{Ready, ready};
@@ -7,7 +8,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use actix_web::HttpMessage;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -227,7 +227,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let shared = &self.shared;
         let decider = &shared.decider;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let decided = shared.decide(&req);
         let (chosen, permit) = match decider.admit(decided) {
             Admission::Admitted { chosen, permit } => (chosen, permit),
@@ -283,7 +283,7 @@ pin_project! {
         stage: Stage<F>,
         #[pin]
         deadline: Option<Sleep>,
-        start: Instant,
+        start: Stopwatch,
         chosen: Chosen,
         shared: Arc<Shared>,
         permit: Option<Permit>,
@@ -294,7 +294,7 @@ impl<F> CanaryResponseFuture<F> {
     fn new(
         stage: Stage<F>,
         deadline: Option<Sleep>,
-        start: Instant,
+        start: Stopwatch,
         chosen: Chosen,
         shared: &Arc<Shared>,
         permit: Option<Permit>,

@@ -94,7 +94,7 @@ pub mod store;
 pub mod strategy;
 
 #[doc(inline)]
-pub use control::{ControlError, Controller, Routing};
+pub use control::{ControlError, Controller, Route, Routing};
 #[doc(inline)]
 pub use machine::{Command, Event, EventKind, Machine, Phase, State};
 #[doc(inline)]

@@ -2,11 +2,11 @@
 //! frames through unchanged and, for responses a classifier can only judge at
 //! their end (gRPC's `grpc-status` trailer), records the outcome then.
 
+use crate::clock::Stopwatch;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
@@ -17,7 +17,7 @@ use crate::decide::Decider;
 
 pub(crate) struct EosRecord<E> {
     pub(crate) classify: E,
-    pub(crate) start: Instant,
+    pub(crate) start: Stopwatch,
     pub(crate) index: usize,
     pub(crate) decider: Arc<Decider>,
 }

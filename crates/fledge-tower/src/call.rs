@@ -2,9 +2,9 @@
 //! [`CanaryRouter`](crate::CanaryRouter): decide, admit through the
 //! bulkhead, arm the timeout, call (containing panics), plan the fallback.
 
+use crate::clock::Stopwatch;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use fledge_select::VariantIndex;
@@ -33,7 +33,7 @@ where
 {
     let chosen = decider.decide_http(req.uri(), req.headers(), req.extensions());
     let classifier = make_classifier.make_classifier(&req);
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let (chosen, permit) = match decider.admit(chosen) {
         Admission::Admitted { chosen, permit } => (chosen, permit),
         Admission::Rejected { chosen } => {
@@ -87,7 +87,7 @@ where
 {
     let chosen = decider.decide_http(req.uri(), req.headers(), req.extensions());
     let classifier = make_classifier.make_classifier(&req);
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let (chosen, permit) = match decider.admit(chosen) {
         Admission::Admitted { chosen, permit } => (chosen, permit),
         Admission::Rejected { chosen } => {

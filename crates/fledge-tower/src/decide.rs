@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fledge_rollout::Route;
 use fledge_rollout::plan::Attributes;
 use fledge_select::{BUCKETS, VariantIndex};
 use http::header::HeaderName;
@@ -13,6 +14,7 @@ use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
 
 use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
+use crate::clock::Stopwatch;
 use crate::error::ConfigError;
 use crate::isolation::{Admission, Bulkheads, Contained, Fallback, Isolation, IsolationHandle};
 use crate::key::{KeySource, NoKey, RequestHead};
@@ -50,6 +52,11 @@ pub struct Decider {
     bulkheads: Arc<Bulkheads>,
     fallback: Option<Fallback>,
     catch_panics: bool,
+    /// Whether any version has a timeout (the request path skips the
+    /// lookup otherwise).
+    timeouts: bool,
+    /// [`Routes::counts_exposures`], read once.
+    exposures: bool,
 }
 
 impl Decider {
@@ -80,6 +87,9 @@ impl Decider {
             // Unreachable (a selector has 1..=64 versions), but total.
             .unwrap_or_else(|| routes.selector().pick_by_bucket(0));
         let bulkheads = Arc::new(Bulkheads::unlimited(ids.clone(), stable));
+        // Calibrates the request clock now rather than on the first request.
+        Stopwatch::uses_counter();
+        let exposures = routes.counts_exposures();
         Decider {
             routes,
             key: KeySource::default(),
@@ -94,6 +104,8 @@ impl Decider {
             bulkheads,
             fallback: None,
             catch_panics: true,
+            timeouts: false,
+            exposures,
         }
     }
 
@@ -103,6 +115,7 @@ impl Decider {
     pub fn set_isolation(&mut self, isolation: Isolation) -> Result<(), ConfigError> {
         let default_stable = self.bulkheads.stable();
         let bulkheads = Bulkheads::new(&isolation, self.ids.clone(), default_stable)?;
+        self.timeouts = (0..self.ids.len()).any(|i| bulkheads.timeout(i).is_some());
         self.bulkheads = Arc::new(bulkheads);
         self.isolation = isolation;
         Ok(())
@@ -153,18 +166,36 @@ impl Decider {
     /// limit), sent on to stable, or rejected. Overflow is counted and
     /// recorded as the full version's failure here. Without limits this is
     /// one branch.
+    ///
+    /// For a source that [counts exposures](Routes::counts_exposures) (an
+    /// experiment), a request admitted on the version its sticky bucket
+    /// picked is counted as an exposure here.
+    #[inline]
     pub fn admit(&self, chosen: Chosen) -> Admission {
-        if !self.bulkheads.limited() {
-            return Admission::Admitted {
+        let admission = if self.bulkheads.limited() {
+            self.bulkheads.admit(chosen, self.routes.recorder())
+        } else {
+            Admission::Admitted {
                 chosen,
                 permit: None,
-            };
+            }
+        };
+        if self.exposures {
+            if let Admission::Admitted { chosen, .. } = &admission {
+                if chosen.reason() == Reason::Sticky {
+                    self.routes.expose(chosen.index());
+                }
+            }
         }
-        self.bulkheads.admit(chosen, self.routes.recorder())
+        admission
     }
 
     /// The timeout of the version at `index`, if any.
+    #[inline]
     pub fn timeout(&self, index: VariantIndex) -> Option<Duration> {
+        if !self.timeouts {
+            return None;
+        }
         self.bulkheads.timeout(index.get())
     }
 
@@ -304,21 +335,21 @@ impl Decider {
                 }
             }
         }
-        if self.routes.has_targeting() {
-            if let Some(index) = self.routes.target(attributes) {
-                return self.chosen(index, Reason::Targeted);
+        match self
+            .routes
+            .resolve(key.filter(|k| !k.is_empty()), attributes)
+        {
+            Route::Targeted(index) => self.chosen(index, Reason::Targeted),
+            Route::Sticky(index) => self.chosen(index, Reason::Sticky),
+            Route::NoKey => {
+                let selector = self.routes.selector();
+                match self.no_key {
+                    NoKey::Random => self.chosen(selector.pick_random(), Reason::Random),
+                    NoKey::Stable => {
+                        self.chosen(selector.pick_by_bucket(BUCKETS - 1), Reason::Stable)
+                    }
+                }
             }
-        }
-        let selector = self.routes.selector();
-        match key {
-            Some(key) if !key.is_empty() => self.chosen(
-                selector.pick_by_bucket(self.routes.bucket(key)),
-                Reason::Sticky,
-            ),
-            _ => match self.no_key {
-                NoKey::Random => self.chosen(selector.pick_random(), Reason::Random),
-                NoKey::Stable => self.chosen(selector.pick_by_bucket(BUCKETS - 1), Reason::Stable),
-            },
         }
     }
 

@@ -3,13 +3,13 @@
 //! names the version in a response header, classifies the outcome, records
 //! it into the gates and, where a fallback applies, retries once on stable.
 
+use crate::clock::Stopwatch;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -30,7 +30,7 @@ use crate::isolation::{FallbackRetry, NoRetry, Permit, ReplayBody, Slot};
 /// started, which version it is on, and that version's bulkhead slot.
 pub(crate) struct Pending<C> {
     pub(crate) classifier: C,
-    pub(crate) start: Instant,
+    pub(crate) start: Stopwatch,
     pub(crate) chosen: Chosen,
     pub(crate) decider: Arc<Decider>,
     pub(crate) permit: Option<Permit>,
@@ -59,8 +59,7 @@ pin_project! {
     pub struct ResponseFuture<F, C, R = NoRetry> {
         #[pin]
         stage: Stage<F>,
-        #[pin]
-        deadline: Option<Sleep>,
+        deadline: Option<Pin<Box<Sleep>>>,
         pending: Option<Pending<C>>,
         retry: Option<R>,
     }
@@ -71,7 +70,7 @@ impl<F, C, R> ResponseFuture<F, C, R> {
     pub(crate) fn new(
         fut: F,
         pending: Pending<C>,
-        deadline: Option<Sleep>,
+        deadline: Option<Pin<Box<Sleep>>>,
         retry: Option<R>,
     ) -> Self {
         ResponseFuture {
@@ -196,8 +195,7 @@ where
                         let expired = this
                             .deadline
                             .as_mut()
-                            .as_pin_mut()
-                            .is_some_and(|sleep| sleep.poll(cx).is_ready());
+                            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
                         if !expired {
                             return Poll::Pending;
                         }
@@ -227,7 +225,7 @@ where
         // The attempt is over: drop its future (a timed-out call is
         // cancelled here) and its timer.
         this.stage.set(Stage::Done);
-        this.deadline.set(None);
+        *this.deadline = None;
         let Some(pending) = this.pending.take() else {
             return Poll::Ready(Ok(synthesized::<B, C::ClassifyEos>(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -325,10 +323,10 @@ fn try_restart<F, C, R>(
     bulkheads.count(index, |s| &s.fallbacks);
     let deadline = crate::isolation::sleep(bulkheads.timeout(next.chosen.index().get()));
     this.stage.set(Stage::Call { fut: next.fut });
-    this.deadline.set(deadline);
+    *this.deadline = deadline;
     *this.pending = Some(Pending {
         classifier: next.classifier,
-        start: Instant::now(),
+        start: Stopwatch::start(),
         chosen: next.chosen,
         decider: decider.clone(),
         permit: next.permit,

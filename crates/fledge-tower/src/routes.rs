@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use fledge_gate::Recorder;
-use fledge_rollout::Routing;
 use fledge_rollout::plan::Attributes;
+use fledge_rollout::strategy::ExperimentRouting;
+use fledge_rollout::{Route, Routing};
 use fledge_select::{Selector, VariantIndex, Weight};
 use fledge_sticky::Bucketer;
 
@@ -34,6 +35,40 @@ pub trait Routes: Send + Sync + fmt::Debug + 'static {
     /// [`target`](Routes::target) entirely.
     fn has_targeting(&self) -> bool {
         false
+    }
+
+    /// The whole decision for a request (after the QA override), in one
+    /// call: a targeting rule, else the key's sticky bucket; requests with
+    /// neither are left to the layer's [`NoKey`](crate::NoKey). The default
+    /// asks [`has_targeting`](Routes::has_targeting),
+    /// [`target`](Routes::target), [`bucket`](Routes::bucket) and the
+    /// [`selector`](Routes::selector); a source that publishes its rules and
+    /// salt together overrides it to read them once.
+    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Route {
+        if self.has_targeting() {
+            if let Some(index) = self.target(request) {
+                return Route::Targeted(index);
+            }
+        }
+        match key {
+            Some(key) => Route::Sticky(self.selector().pick_by_bucket(self.bucket(key))),
+            None => Route::NoKey,
+        }
+    }
+
+    /// Whether the source counts exposures (an experiment does): read once,
+    /// when the layer is built. When `true`, the layer calls
+    /// [`expose`](Routes::expose) for every request it admits on the version
+    /// its sticky bucket picked ([`Reason::Sticky`](crate::Reason::Sticky)).
+    fn counts_exposures(&self) -> bool {
+        false
+    }
+
+    /// Counts one exposure of the version at `index` (see
+    /// [`counts_exposures`](Routes::counts_exposures)). The default does
+    /// nothing.
+    fn expose(&self, index: VariantIndex) {
+        let _ = index;
     }
 
     /// Where latency, outcome and feedback are recorded, indexed by
@@ -69,6 +104,15 @@ impl<T: Routes + ?Sized> Routes for Arc<T> {
     fn has_targeting(&self) -> bool {
         (**self).has_targeting()
     }
+    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Route {
+        (**self).resolve(key, request)
+    }
+    fn counts_exposures(&self) -> bool {
+        (**self).counts_exposures()
+    }
+    fn expose(&self, index: VariantIndex) {
+        (**self).expose(index)
+    }
     fn recorder(&self) -> &Recorder {
         (**self).recorder()
     }
@@ -96,6 +140,9 @@ impl Routes for Routing {
     fn has_targeting(&self) -> bool {
         self.has_rules()
     }
+    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Route {
+        Routing::resolve(self, key, request)
+    }
     fn recorder(&self) -> &Recorder {
         Routing::recorder(self)
     }
@@ -104,6 +151,44 @@ impl Routes for Routing {
     }
     fn baseline(&self) -> Option<VariantIndex> {
         Some(Routing::baseline(self))
+    }
+}
+
+/// An experiment's serving handle
+/// ([`AbTest::routing`](fledge_rollout::strategy::AbTest::routing),
+/// [`ChampionChallenger::routing`](fledge_rollout::strategy::ChampionChallenger::routing)):
+/// requests outside its segment go to the control (counted as
+/// [`Reason::Targeted`](crate::Reason::Targeted)), the others by their
+/// sticky bucket. The layer counts an exposure for every request it admits
+/// on the version its sticky bucket picked, so handlers need not call
+/// [`ExperimentRouting::expose`]. Not exposures: requests outside the
+/// segment, requests without a key (picked at random or sent to stable by
+/// [`NoKey`](crate::NoKey)), QA overrides, and requests a full bulkhead sent
+/// to stable. Overflow and fallback go to the control.
+impl Routes for ExperimentRouting {
+    fn selector(&self) -> &Selector {
+        ExperimentRouting::selector(self)
+    }
+    fn bucket(&self, key: &[u8]) -> u32 {
+        ExperimentRouting::bucket(self, key)
+    }
+    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
+        ExperimentRouting::target(self, request)
+    }
+    fn has_targeting(&self) -> bool {
+        self.has_rules()
+    }
+    fn counts_exposures(&self) -> bool {
+        true
+    }
+    fn expose(&self, index: VariantIndex) {
+        ExperimentRouting::expose(self, index);
+    }
+    fn recorder(&self) -> &Recorder {
+        ExperimentRouting::recorder(self)
+    }
+    fn baseline(&self) -> Option<VariantIndex> {
+        Some(self.control())
     }
 }
 

@@ -35,8 +35,8 @@ use crate::store::{MemoryStore, Snapshot, Store, StoreError};
 pub use evaluate::{Evaluate, Judgement, StepContext};
 pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};
-pub use routing::Routing;
 use routing::View;
+pub use routing::{Route, Routing};
 
 /// Why the controller could not start or carry out a request.
 #[derive(Debug, thiserror::Error)]

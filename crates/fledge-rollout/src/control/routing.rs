@@ -20,6 +20,18 @@ pub(crate) struct View {
     pub(crate) rules: Vec<(TargetRule, VariantIndex)>,
 }
 
+/// Where [`Routing::resolve`] sends a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// A targeting rule forces this version.
+    Targeted(VariantIndex),
+    /// The key's sticky bucket lies in this version's range (the pick is
+    /// counted by the selector).
+    Sticky(VariantIndex),
+    /// No key and no matching rule: the caller decides.
+    NoKey,
+}
+
 struct Shared {
     selector: Arc<Selector>,
     recorder: Arc<Recorder>,
@@ -36,8 +48,9 @@ struct Shared {
 /// allocation-free. A request's whole routing cost is: extract the key →
 /// [`bucket`](Self::bucket) → [`target`](Self::target) (only if rules exist)
 /// → [`selector`](Self::selector)`.pick_by_bucket` → call the version →
-/// [`recorder`](Self::recorder)`.record`. [`route`](Self::route) does the
-/// first four in one call.
+/// [`recorder`](Self::recorder)`.record`. [`route`](Self::route) (or
+/// [`resolve`](Self::resolve), which also says why) does the first four in
+/// one call, reading the published view once.
 #[derive(Clone)]
 pub struct Routing {
     shared: Arc<Shared>,
@@ -109,18 +122,28 @@ impl Routing {
     /// Picks the version for a request: the first matching targeting rule,
     /// else the key's sticky bucket, else (no key) at random.
     pub fn route<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> VariantIndex {
+        match self.resolve(key, request) {
+            Route::Targeted(index) | Route::Sticky(index) => index,
+            Route::NoKey => self.shared.selector.pick_random(),
+        }
+    }
+
+    /// [`route`](Self::route), saying why, and leaving requests without a key
+    /// to the caller (the serving layer picks at random or sends them to
+    /// stable). Reads the published view once: the serving layer's whole
+    /// routing decision.
+    pub fn resolve<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> Route {
         let view = self.shared.view.load();
-        for (rule, index) in &view.rules {
-            if rule.matches(request) {
-                return *index;
-            }
+        if let Some((_, index)) = view.rules.iter().find(|(rule, _)| rule.matches(request)) {
+            return Route::Targeted(*index);
         }
         match key {
-            Some(key) => self
-                .shared
-                .selector
-                .pick_by_bucket(view.bucketer.bucket(key)),
-            None => self.shared.selector.pick_random(),
+            Some(key) => Route::Sticky(
+                self.shared
+                    .selector
+                    .pick_by_bucket(view.bucketer.bucket(key)),
+            ),
+            None => Route::NoKey,
         }
     }
 

@@ -15,7 +15,8 @@
 //!
 //! An A/B test or champion / challenger counts **exposures** (requests in
 //! the experiment) with [`ExperimentRouting::route`] or
-//! [`ExperimentRouting::expose`], and reads **business metrics** recorded
+//! [`ExperimentRouting::expose`] (behind the `fledge-tower` layer, the layer
+//! counts them), and reads **business metrics** recorded
 //! through the feedback path into [`ExperimentRouting::recorder`] under the
 //! variant that served the request. A [`MetricSpec`] says how to read them:
 //! [`MetricKind::Conversion`] (events per exposure, two-proportion z-test),

@@ -160,11 +160,12 @@ pub struct Assignment {
 /// Request path, without a serving layer: [`route`](Self::route) (segment →
 /// sticky bucket → selector; counts the exposure), call the variant, then
 /// `recorder().record(variant.get(), latency, error)`. Behind the
-/// `fledge-tower` layer (which makes the decision itself from
-/// [`selector`](Self::selector), [`bucket`](Self::bucket) and
-/// [`target`](Self::target)), count exposures in the handler with
-/// [`expose`](Self::expose) for requests the layer routed by their sticky
-/// bucket (not for those a segment sent to the control).
+/// `fledge-tower` layer (`ExperimentRouting` is a routing source there), the
+/// layer makes the decision from [`selector`](Self::selector),
+/// [`bucket`](Self::bucket) and [`target`](Self::target) and counts the
+/// exposure itself, through [`expose`](Self::expose), for every request it
+/// routes by its sticky bucket (not for those a segment sent to the
+/// control, nor those without a key).
 ///
 /// Feedback path: record the business metrics into
 /// [`recorder`](Self::recorder) under the variant, for exposed requests only.

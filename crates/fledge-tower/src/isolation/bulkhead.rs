@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -387,8 +388,13 @@ impl fmt::Debug for Bulkheads {
 
 /// A timer for `timeout`, or none. Needs a tokio runtime with timers; outside
 /// one the request runs without a deadline rather than panicking.
-pub(crate) fn sleep(timeout: Option<Duration>) -> Option<Sleep> {
-    let timeout = timeout?;
+/// Boxed, so that futures without a deadline stay small.
+#[inline]
+pub(crate) fn sleep(timeout: Option<Duration>) -> Option<Pin<Box<Sleep>>> {
+    timeout.and_then(timer).map(Box::pin)
+}
+
+pub(crate) fn timer(timeout: Duration) -> Option<Sleep> {
     tokio::runtime::Handle::try_current().ok()?;
     // A runtime without the time driver panics in `sleep`: catch it.
     panic::catch_unwind(AssertUnwindSafe(|| tokio::time::sleep(timeout))).ok()

@@ -84,7 +84,7 @@ pub enum Contained {
 /// enforce it themselves. `None` outside a tokio runtime with timers (the
 /// request then runs without a deadline rather than panicking).
 pub fn timer(timeout: std::time::Duration) -> Option<tokio::time::Sleep> {
-    sleep(Some(timeout))
+    bulkhead::timer(timeout)
 }
 
 use crate::chosen::Chosen;

@@ -1,10 +1,10 @@
+use crate::clock::Stopwatch;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -172,7 +172,7 @@ async fn run_shadow<T, TB>(
     };
     let recorder = config.routes.recorder();
     let index = config.index.get();
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let response = match shadow
         .oneshot(Request::from_parts(head, Full::new(body)))
         .await
