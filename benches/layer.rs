@@ -13,6 +13,17 @@
 //!
 //! Run with `cargo bench -p fledge-benches --bench layer`; the difference
 //! `fledge_layer − baseline_axum` is the layer's cost per request.
+//!
+//! Instruction counts, which do not depend on the machine's load: with
+//! `FLEDGE_LAYER_RUN=<name>:<requests>` the bench binary sends that many
+//! requests through one of the services above (or runs one of the parts)
+//! and exits, so that under callgrind
+//! `(Ir(name:200000) − Ir(name:100000)) / 100000` is the count per request:
+//!
+//! ```text
+//! FLEDGE_LAYER_RUN=fledge_layer:100000 valgrind --tool=callgrind \
+//!     --callgrind-out-file=/dev/null target/release/deps/layer-<hash>
+//! ```
 
 use std::future::Future;
 use std::hint::black_box;
@@ -54,21 +65,54 @@ static USERS: std::sync::LazyLock<Vec<http::HeaderValue>> = std::sync::LazyLock:
         .collect()
 });
 
+/// Runs `f` for `0..n`: the only code callgrind counts in
+/// `FLEDGE_LAYER_RUN` mode (`--toggle-collect='layer::measured*'`).
+#[inline(never)]
+fn measured(n: usize, mut f: impl FnMut(usize)) {
+    for i in 0..n {
+        f(i);
+    }
+}
+
+/// What `FLEDGE_LAYER_RUN` asks for: a bench name and a count.
+type Run = Option<(String, usize)>;
+
+/// Sends requests through `service`: timed by criterion, or, when `run`
+/// names it, `n` of them inside `measured`.
 fn bench<S>(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    run: &Run,
     name: &str,
     service: S,
 ) where
     S: Service<Request<Body>> + Clone,
 {
     let mut i = 0usize;
-    c.bench_function(name, |b| {
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            let out = ready(service.clone().oneshot(request(i)));
-            black_box(out.is_some())
-        })
+    part(c, run, name, || {
+        i = i.wrapping_add(1);
+        let out = ready(service.clone().oneshot(request(i)));
+        black_box(out.is_some());
     });
+}
+
+/// Times `f` with criterion or, when `run` names it, runs it `n` times
+/// inside `measured` and exits.
+fn part(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    run: &Run,
+    name: &str,
+    mut f: impl FnMut(),
+) {
+    match run {
+        Some((wanted, n)) if wanted == name => {
+            measured(*n, |_| f());
+            std::process::exit(0);
+        }
+        Some(_) => {}
+        None => {
+            c.bench_function(name, |b| b.iter(&mut f));
+        }
+    }
 }
 
 fn layer(c: &mut Criterion) {
@@ -89,38 +133,65 @@ fn layer(c: &mut Criterion) {
             std::mem::size_of_val(&canary.oneshot(request(0)))
         );
     }
+    let run: Run = std::env::var("FLEDGE_LAYER_RUN").ok().map(|spec| {
+        let (name, n) = spec.split_once(':').unwrap_or((&spec, "100000"));
+        let n = n
+            .parse()
+            .unwrap_or_else(|e| panic!("FLEDGE_LAYER_RUN count: {e}"));
+        (name.to_owned(), n)
+    });
+
     let mut group = c.benchmark_group("layer");
-    bench(&mut group, "baseline_axum", app.clone());
+    bench(&mut group, &run, "baseline_axum", app.clone());
     bench(
         &mut group,
+        &run,
         "fledge_layer",
         CanaryLayer::new(routing.clone()).layer(app.clone()),
     );
     bench(
         &mut group,
+        &run,
         "fledge_layer_lean",
-        CanaryLayer::new(routing)
+        CanaryLayer::new(routing.clone())
             .extension(false)
             .response_header(None)
             .layer(app),
     );
 
     // The parts, for reading the difference.
-    let decider = fledge_tower::Decider::new(controller.routing().clone());
+    let decider = fledge_tower::Decider::new(routing.clone());
     let req = request(7);
-    group.bench_function("part_decide", |b| {
-        b.iter(|| black_box(decider.decide_http(req.uri(), req.headers(), req.extensions())))
+    part(&mut group, &run, "part_decide", || {
+        black_box(decider.decide_http(req.uri(), req.headers(), req.extensions()));
     });
-    let recorder = controller.routing().recorder().clone();
-    group.bench_function("part_record", |b| {
-        b.iter(|| recorder.record(0, black_box(std::time::Duration::from_micros(40)), false))
+    let key = USERS[7].as_bytes();
+    part(&mut group, &run, "part_resolve", || {
+        black_box(routing.resolve(Some(black_box(key)), &()));
     });
-    group.bench_function("part_two_clock_reads", |b| {
-        b.iter(|| {
-            let start = std::time::Instant::now();
-            black_box(start.elapsed())
-        })
+    let bucketer = fledge_sticky::Bucketer::new(fledge_sticky::HashMode::Fledge, "bench");
+    part(&mut group, &run, "part_hash", || {
+        black_box(bucketer.bucket(black_box(key)));
     });
+    let recorder = routing.recorder().clone();
+    part(&mut group, &run, "part_record", || {
+        recorder.record(0, black_box(std::time::Duration::from_micros(40)), false);
+    });
+    part(&mut group, &run, "part_two_clock_reads", || {
+        let start = std::time::Instant::now();
+        black_box(start.elapsed());
+    });
+    part(&mut group, &run, "part_stopwatch", || {
+        let start = fledge_tower::Stopwatch::start();
+        black_box(start.elapsed());
+    });
+    let shared = std::sync::Arc::new(decider);
+    part(&mut group, &run, "part_arc_clone", || {
+        drop(black_box(shared.clone()));
+    });
+    if let Some((name, _)) = run {
+        panic!("FLEDGE_LAYER_RUN: unknown {name}");
+    }
     group.finish();
 }
 
