@@ -225,12 +225,7 @@ impl ControllerBuilder {
         let checked = self.plan.check()?;
         let machine = Machine::new(checked.clone()).with_confirmation(self.confirm);
         let plan = checked.plan();
-        let hash = match &plan.sticky.hash {
-            Some(h) => h
-                .parse::<HashMode>()
-                .map_err(|_| PlanError::UnknownHash { hash: h.clone() })?,
-            None => HashMode::Fledge,
-        };
+        let hash = plan.sticky.mode()?;
         // The candidate is listed first so that it owns buckets [0, w).
         let split = Split::canary(plan.candidate.clone(), plan.baseline.clone(), Weight::ZERO)?;
         let selector = Arc::new(Selector::new(split));

@@ -362,20 +362,16 @@ impl Machine {
                 let mut next = state.clone();
                 next.failures = state.failures.saturating_add(1);
                 let limit = self.plan.plan().failure_limit;
+                let mut why = format!(
+                    "gate failed ({} of failure_limit {}): {reason}",
+                    next.failures, limit
+                );
                 if next.failures >= limit {
-                    let mut why = format!(
-                        "gate failed ({} of failure_limit {}): {reason}",
-                        next.failures, limit
-                    );
                     if warm {
                         why.push_str(&self.switched_back());
                     }
                     Some(self.rollback(next, why))
                 } else {
-                    let why = format!(
-                        "gate failed ({} of failure_limit {}): {reason}",
-                        next.failures, limit
-                    );
                     Some(Self::change(next, EventKind::FailureCounted, why))
                 }
             }

@@ -118,14 +118,7 @@ impl Plan {
                 version: self.baseline.to_string(),
             });
         }
-        if let Some(hash) = &self.sticky.hash {
-            if !matches!(
-                hash.as_str(),
-                "fledge" | "unleash" | "growthbook-v1" | "growthbook-v2"
-            ) {
-                return Err(PlanError::UnknownHash { hash: hash.clone() });
-            }
-        }
+        self.sticky.mode()?;
         if let Some(salt) = &self.sticky.salt {
             if salt.is_empty() {
                 return Err(PlanError::Empty {

@@ -164,6 +164,16 @@ impl Sticky {
     fn is_default(&self) -> bool {
         self.hash.is_none() && self.salt.is_none()
     }
+
+    /// The hash mode named by `hash` (`fledge` when unset).
+    pub(crate) fn mode(&self) -> Result<fledge_sticky::HashMode, PlanError> {
+        match &self.hash {
+            Some(h) => h
+                .parse()
+                .map_err(|_| PlanError::UnknownHash { hash: h.clone() }),
+            None => Ok(fledge_sticky::HashMode::Fledge),
+        }
+    }
 }
 
 /// Per-version limits, enforced by the serving layer (`fledge-tower`).

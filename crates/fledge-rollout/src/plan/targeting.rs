@@ -129,19 +129,13 @@ impl TargetRule {
 
     /// Whether a request with these headers and attributes matches.
     pub fn matches<A: Attributes + ?Sized>(&self, request: &A) -> bool {
-        let value = match (&self.header, &self.attribute) {
-            (Some(h), _) => request.header(h),
-            (None, Some(a)) => request.attribute(a),
-            (None, None) => None,
-        };
-        let Some(value) = value else {
-            return false;
-        };
-        match (&self.equals, &self.one_of) {
-            (Some(expected), _) => value == expected,
-            (None, Some(list)) => list.iter().any(|v| v == value),
-            (None, None) => true,
-        }
+        matches(
+            request,
+            self.header.as_deref(),
+            self.attribute.as_deref(),
+            self.equals.as_deref(),
+            self.one_of.as_deref(),
+        )
     }
 
     /// Checks the rule's shape; `Err` holds what is wrong.
@@ -191,6 +185,31 @@ fn is_header_char(b: u8) -> bool {
                 | b'|'
                 | b'~'
         )
+}
+
+/// The test of a [`TargetRule`] (and of a strategy's segment condition):
+/// the header (else the attribute) is present and, with `equals` or
+/// `one_of`, has the value or one of the values.
+pub(crate) fn matches<A: Attributes + ?Sized>(
+    request: &A,
+    header: Option<&str>,
+    attribute: Option<&str>,
+    equals: Option<&str>,
+    one_of: Option<&[String]>,
+) -> bool {
+    let value = match (header, attribute) {
+        (Some(h), _) => request.header(h),
+        (None, Some(a)) => request.attribute(a),
+        (None, None) => None,
+    };
+    let Some(value) = value else {
+        return false;
+    };
+    match (equals, one_of) {
+        (Some(expected), _) => value == expected,
+        (None, Some(list)) => list.iter().any(|v| v == value),
+        (None, None) => true,
+    }
 }
 
 /// The first rule in `rules` that matches `request`, if any.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use super::{Snapshot, Store, StoreError};
+use super::{Snapshot, Store, StoreError, next_version};
 
 /// Keeps the latest snapshot in one JSON file.
 ///
@@ -74,16 +74,7 @@ impl Store for FileStore {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Reading first also refuses to overwrite a corrupt or foreign file.
         let found = self.read()?.map(|s| s.version);
-        if found != expected {
-            return Err(StoreError::Conflict {
-                origin: self.origin(),
-                expected,
-                found,
-            });
-        }
-        let version = found.map_or(1, |v| v.saturating_add(1));
-        let mut saved = snapshot.clone();
-        saved.version = version;
+        let saved = next_version(snapshot, found, expected, || self.origin())?;
         let json = saved.to_json()?;
 
         let dir = match self.path.parent() {
@@ -121,6 +112,6 @@ impl Store for FileStore {
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
-        Ok(version)
+        Ok(saved.version)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Snapshot, Store, StoreError};
+use super::{Snapshot, Store, StoreError, next_version};
 
 /// Keeps the latest snapshot in memory. Clones share the same slot, so a test
 /// can keep one handle to inspect what the controller saved, or hand it to a
@@ -35,16 +35,8 @@ impl Store for MemoryStore {
     fn save(&self, snapshot: &Snapshot, expected: Option<u64>) -> Result<u64, StoreError> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         let found = slot.as_ref().map(|s| s.version);
-        if found != expected {
-            return Err(StoreError::Conflict {
-                origin: "memory store".to_owned(),
-                expected,
-                found,
-            });
-        }
-        let version = found.map_or(1, |v| v.saturating_add(1));
-        let mut saved = snapshot.clone();
-        saved.version = version;
+        let saved = next_version(snapshot, found, expected, || "memory store".to_owned())?;
+        let version = saved.version;
         *slot = Some(saved);
         Ok(version)
     }

@@ -174,6 +174,27 @@ pub enum StoreError {
     },
 }
 
+/// The compare-and-swap step of [`Store::save`]: `snapshot` with the next
+/// version if the stored version `found` is the `expected` one, else
+/// [`StoreError::Conflict`] naming `origin`.
+fn next_version(
+    snapshot: &Snapshot,
+    found: Option<u64>,
+    expected: Option<u64>,
+    origin: impl FnOnce() -> String,
+) -> Result<Snapshot, StoreError> {
+    if found != expected {
+        return Err(StoreError::Conflict {
+            origin: origin(),
+            expected,
+            found,
+        });
+    }
+    let mut saved = snapshot.clone();
+    saved.version = found.map_or(1, |v| v.saturating_add(1));
+    Ok(saved)
+}
+
 /// Where snapshots live. Implementations must be safe to share between threads.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// The latest snapshot, or `None` if nothing was saved yet.

@@ -11,7 +11,7 @@ use fledge_gate::clock::Timestamp;
 use fledge_gate::stats::AlwaysValid;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{MAX_VARIANTS, Selector, Split, Variant, VariantId, VariantIndex, Weight};
-use fledge_sticky::{Bucketer, HashMode};
+use fledge_sticky::Bucketer;
 
 use super::StrategyError;
 use super::analysis::{ArmData, Decision, MetricReport, Rules, compare};
@@ -222,12 +222,7 @@ impl AbBuilder {
 
 /// The sticky bucketer of a strategy from its settings.
 pub(crate) fn bucketer(sticky: &Sticky, default_salt: String) -> Result<Bucketer, StrategyError> {
-    let mode = match &sticky.hash {
-        Some(h) => h
-            .parse::<HashMode>()
-            .map_err(|_| crate::plan::PlanError::UnknownHash { hash: h.clone() })?,
-        None => HashMode::Fledge,
-    };
+    let mode = sticky.mode()?;
     let salt = sticky.salt.clone().unwrap_or(default_salt);
     if salt.is_empty() {
         return Err(StrategyError::Refused(
@@ -641,14 +636,7 @@ impl AbTest {
                 Stopping::FixedHorizon { exposures } => Some(exposures),
                 Stopping::Sequential { max_exposures, .. } => max_exposures,
             }
-            .is_some_and(|h| {
-                let least = std::iter::once(&primary.control)
-                    .chain(primary.comparisons.iter().map(|c| &c.arm))
-                    .map(|a| a.exposures)
-                    .min()
-                    .unwrap_or(0);
-                least >= h
-            });
+            .is_some_and(|h| primary.least_exposures() >= h);
             if done {
                 return Some(Conclusion::NoDifference {
                     reason: format!(
@@ -710,11 +698,7 @@ fn running_status(config: &AbConfig, metrics: &[MetricReport]) -> String {
     let Some(primary) = metrics.first() else {
         return "running".to_owned();
     };
-    let least = std::iter::once(&primary.control)
-        .chain(primary.comparisons.iter().map(|c| &c.arm))
-        .map(|a| a.exposures)
-        .min()
-        .unwrap_or(0);
+    let least = primary.least_exposures();
     match config.stopping {
         Stopping::FixedHorizon { exposures } => format!(
             "running: the smallest arm has {least} of {exposures} exposures; decisions wait for the horizon"

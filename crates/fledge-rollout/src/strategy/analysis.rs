@@ -97,6 +97,17 @@ pub struct MetricReport {
     pub comparisons: Vec<Comparison>,
 }
 
+impl MetricReport {
+    /// The exposures of the smallest arm (control included).
+    pub(crate) fn least_exposures(&self) -> u64 {
+        std::iter::once(&self.control)
+            .chain(self.comparisons.iter().map(|c| &c.arm))
+            .map(|a| a.exposures)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
 /// How to compare: level, correction, stopping rule and sample floor.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rules {

@@ -512,9 +512,14 @@ impl fmt::Debug for ChampionChallenger {
     }
 }
 
+/// How many of `roles` are challengers.
+fn challengers(roles: &[Role]) -> usize {
+    roles.iter().filter(|r| **r == Role::Challenger).count()
+}
+
 /// The weights for `roles`: each challenger `share`, the champion the rest.
 pub(crate) fn weights_for(roles: &[Role], share: Weight) -> Vec<Weight> {
-    let k = roles.iter().filter(|r| **r == Role::Challenger).count() as u32;
+    let k = challengers(roles) as u32;
     let champion = Weight::MAX_BPS.saturating_sub(k.saturating_mul(share.bps()));
     roles
         .iter()
@@ -847,11 +852,7 @@ impl ChampionChallenger {
                 )));
             }
         }
-        let active = inner
-            .roles
-            .iter()
-            .filter(|r| **r == Role::Challenger)
-            .count();
+        let active = challengers(&inner.roles);
         if !fits(active + 1, self.share) {
             return Err(StrategyError::BadShares {
                 detail: format!(
@@ -1135,11 +1136,7 @@ impl ChampionChallenger {
         inner.roles[winner] = Role::Champion;
         inner.evals[winner] = None;
         inner.champion = winner;
-        let active = inner
-            .roles
-            .iter()
-            .filter(|r| **r == Role::Challenger)
-            .count();
+        let active = challengers(&inner.roles);
         let (old_role, old_reason) = match self.config.old_champion {
             OldChampion::Challenge if fits(active + 1, self.share) => (
                 Role::Challenger,

@@ -99,19 +99,13 @@ impl Condition {
 
     /// Whether a request with these headers and attributes matches.
     pub fn matches<A: Attributes + ?Sized>(&self, request: &A) -> bool {
-        let value = match (&self.header, &self.attribute) {
-            (Some(h), _) => request.header(h),
-            (None, Some(a)) => request.attribute(a),
-            (None, None) => None,
-        };
-        let Some(value) = value else {
-            return false;
-        };
-        match (&self.equals, &self.one_of) {
-            (Some(expected), _) => value == expected,
-            (None, Some(list)) => list.iter().any(|v| v == value),
-            (None, None) => true,
-        }
+        crate::plan::targeting::matches(
+            request,
+            self.header.as_deref(),
+            self.attribute.as_deref(),
+            self.equals.as_deref(),
+            self.one_of.as_deref(),
+        )
     }
 
     pub(crate) fn compile(
