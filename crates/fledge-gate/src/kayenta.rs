@@ -222,13 +222,7 @@ pub fn classify(
     xs.sort_by(f64::total_cmp);
     ys.sort_by(f64::total_cmp);
     if xs == ys {
-        let mut r = ClassifierResult::early(
-            Classification::Pass,
-            false,
-            Some("the canary and baseline data are identical".to_owned()),
-        );
-        r.effect_size = Some(1.0);
-        return Ok(r);
+        return Ok(identical());
     }
     let wx = Weighted::from_values(&x, Sample::Canary, 1)?;
     let wy = Weighted::from_values(&y, Sample::Baseline, 1)?;
@@ -249,15 +243,20 @@ pub fn classify_weighted(
     let wx = Weighted::from_counts(canary, Sample::Canary, 1)?;
     let wy = Weighted::from_counts(baseline, Sample::Baseline, 1)?;
     if wx.values == wy.values && wx.weights == wy.weights {
-        let mut r = ClassifierResult::early(
-            Classification::Pass,
-            false,
-            Some("the canary and baseline data are identical".to_owned()),
-        );
-        r.effect_size = Some(1.0);
-        return Ok(r);
+        return Ok(identical());
     }
     classify_prepared(&wx, &wy, direction, config)
+}
+
+/// The result for identical canary and baseline data: a pass, effect 1.
+fn identical() -> ClassifierResult {
+    let mut r = ClassifierResult::early(
+        Classification::Pass,
+        false,
+        Some("the canary and baseline data are identical".to_owned()),
+    );
+    r.effect_size = Some(1.0);
+    r
 }
 
 fn empty_result(canary_empty: bool, config: &ClassifierConfig) -> ClassifierResult {

@@ -570,6 +570,17 @@ impl Recorder {
         }
     }
 
+    fn check_variant(&self, variant: usize) -> Result<(), RecorderError> {
+        if variant < self.inner.variants {
+            Ok(())
+        } else {
+            Err(RecorderError::NoSuchVariant {
+                index: variant,
+                variants: self.inner.variants,
+            })
+        }
+    }
+
     /// [`Recorder::record_metric`] by name: the feedback call for ground
     /// truth that arrives after the response.
     pub fn record_feedback(
@@ -578,12 +589,7 @@ impl Recorder {
         metric: &str,
         value: f64,
     ) -> Result<(), RecorderError> {
-        if variant >= self.inner.variants {
-            return Err(RecorderError::NoSuchVariant {
-                index: variant,
-                variants: self.inner.variants,
-            });
-        }
+        self.check_variant(variant)?;
         if !value.is_finite() {
             return Err(RecorderError::NotFinite(value));
         }
@@ -646,13 +652,8 @@ impl Recorder {
         now: Timestamp,
         span: Duration,
     ) -> Result<Window, RecorderError> {
+        self.check_variant(variant)?;
         let inner = &*self.inner;
-        if variant >= inner.variants {
-            return Err(RecorderError::NoSuchVariant {
-                index: variant,
-                variants: inner.variants,
-            });
-        }
         let mut control = inner.control.lock();
         self.advance_locked(&mut control, now);
         let ring = inner.ring as u64;
@@ -722,13 +723,8 @@ impl Recorder {
     /// (no histogram merge), for sequential checks every tick (see
     /// [`Window::from_totals`]).
     pub fn totals(&self, variant: usize) -> Result<Totals, RecorderError> {
+        self.check_variant(variant)?;
         let inner = &*self.inner;
-        if variant >= inner.variants {
-            return Err(RecorderError::NoSuchVariant {
-                index: variant,
-                variants: inner.variants,
-            });
-        }
         let mut totals = self.empty_totals();
         for shard in &inner.shards {
             if let Some(t) = shard.lock().totals.get(variant) {

@@ -178,6 +178,21 @@ fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// Sets the outcome from a p-value: Fail when significant at `alpha` and
+/// the canary moved in the bad `direction`, else Pass. Returns how `p`
+/// compares with `alpha` (`<=` or `>`), for the detail.
+fn significance(r: &mut CheckResult, p: f64, alpha: f64, direction: Direction) -> &'static str {
+    r.p_value = Some(p);
+    let diff = r.canary.unwrap_or(0.0) - r.baseline.unwrap_or(0.0);
+    let significant = p <= alpha;
+    r.outcome = if significant && direction.is_bad(diff) {
+        Outcome::Fail
+    } else {
+        Outcome::Pass
+    };
+    if significant { "<=" } else { ">" }
+}
+
 fn latency_moments(window: &Window) -> Moments {
     let mut m = Moments::default();
     for (value, count) in window.latency().buckets() {
@@ -422,14 +437,7 @@ pub(crate) fn evaluate(
                 baseline.requests(),
             ) {
                 Ok(z) => {
-                    r.p_value = Some(z.p_value);
-                    let diff = r.canary.unwrap_or(0.0) - r.baseline.unwrap_or(0.0);
-                    let significant = z.p_value <= *alpha;
-                    r.outcome = if significant && direction.is_bad(diff) {
-                        Outcome::Fail
-                    } else {
-                        Outcome::Pass
-                    };
+                    let sign = significance(&mut r, z.p_value, *alpha, *direction);
                     r.detail = format!(
                         "canary {} vs baseline {} ({}/{} vs {}/{}), z = {:.2}, p = {} {} alpha {}",
                         fmt_value(r.canary, ""),
@@ -440,7 +448,7 @@ pub(crate) fn evaluate(
                         baseline.requests(),
                         z.z,
                         fmt_p(z.p_value),
-                        if significant { "<=" } else { ">" },
+                        sign,
                         alpha
                     );
                 }
@@ -469,14 +477,7 @@ pub(crate) fn evaluate(
             r.baseline = bm.mean();
             match stats::welch_t_test_moments(&cm, &bm) {
                 Ok(t) => {
-                    r.p_value = Some(t.p_value);
-                    let diff = r.canary.unwrap_or(0.0) - r.baseline.unwrap_or(0.0);
-                    let significant = t.p_value <= *alpha;
-                    r.outcome = if significant && direction.is_bad(diff) {
-                        Outcome::Fail
-                    } else {
-                        Outcome::Pass
-                    };
+                    let sign = significance(&mut r, t.p_value, *alpha, *direction);
                     r.detail = format!(
                         "canary mean {} vs baseline {}, t = {:.2} (df {:.1}), p = {} {} alpha {}",
                         fmt_value(r.canary, unit),
@@ -484,7 +485,7 @@ pub(crate) fn evaluate(
                         t.t,
                         t.df,
                         fmt_p(t.p_value),
-                        if significant { "<=" } else { ">" },
+                        sign,
                         alpha
                     );
                 }

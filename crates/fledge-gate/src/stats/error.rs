@@ -100,18 +100,21 @@ pub enum StatsError {
     AllTied,
 }
 
-/// Checks that a sample is non-empty, long enough and finite.
-pub(crate) fn check_sample(values: &[f64], sample: Sample, min: usize) -> Result<(), StatsError> {
-    if values.is_empty() {
+/// Checks that a sample of `len` values is non-empty and has at least `min`.
+pub(crate) fn check_len(len: u64, sample: Sample, min: usize) -> Result<(), StatsError> {
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len == 0 {
         return Err(StatsError::Empty { sample, min });
     }
-    if values.len() < min {
-        return Err(StatsError::TooSmall {
-            sample,
-            len: values.len(),
-            min,
-        });
+    if len < min {
+        return Err(StatsError::TooSmall { sample, len, min });
     }
+    Ok(())
+}
+
+/// Checks that a sample is non-empty, long enough and finite.
+pub(crate) fn check_sample(values: &[f64], sample: Sample, min: usize) -> Result<(), StatsError> {
+    check_len(values.len() as u64, sample, min)?;
     for (index, v) in values.iter().enumerate() {
         if v.is_nan() {
             return Err(StatsError::NaN { sample, index });

@@ -163,16 +163,7 @@ pub fn welch_t_test(canary: &[f64], baseline: &[f64]) -> Result<WelchT, StatsErr
 /// window's custom metric. Each side needs at least two values.
 pub fn welch_t_test_moments(canary: &Moments, baseline: &Moments) -> Result<WelchT, StatsError> {
     for (m, sample) in [(canary, Sample::Canary), (baseline, Sample::Baseline)] {
-        if m.count == 0 {
-            return Err(StatsError::Empty { sample, min: 2 });
-        }
-        if m.count < 2 {
-            return Err(StatsError::TooSmall {
-                sample,
-                len: 1,
-                min: 2,
-            });
-        }
+        error::check_len(m.count, sample, 2)?;
     }
     let m1 = error::finite(canary.sum / canary.count as f64, "canary mean")?;
     let m2 = error::finite(baseline.sum / baseline.count as f64, "baseline mean")?;

@@ -27,18 +27,7 @@ impl Weighted {
         sorted.sort_by(f64::total_cmp);
         let mut out = Weighted::default();
         for v in sorted {
-            // -0.0 and 0.0 compare equal and are merged here.
-            match out.values.last() {
-                Some(&last) if last == v => {
-                    if let Some(w) = out.weights.last_mut() {
-                        *w += 1.0;
-                    }
-                }
-                _ => {
-                    out.values.push(v);
-                    out.weights.push(1.0);
-                }
-            }
+            out.push(v, 1.0);
         }
         out.total = values.len() as f64;
         Ok(out)
@@ -48,7 +37,7 @@ impl Weighted {
     pub(crate) fn from_counts(
         pairs: &[(f64, u64)],
         sample: Sample,
-        min: u64,
+        min: usize,
     ) -> Result<Weighted, StatsError> {
         let mut items: Vec<(f64, u64)> = Vec::with_capacity(pairs.len());
         for (index, &(v, c)) in pairs.iter().enumerate() {
@@ -64,37 +53,26 @@ impl Weighted {
             items.push((v, c));
         }
         let total: u64 = items.iter().fold(0u64, |a, (_, c)| a.saturating_add(*c));
-        let min_usize = usize::try_from(min).unwrap_or(usize::MAX);
-        if total == 0 {
-            return Err(StatsError::Empty {
-                sample,
-                min: min_usize,
-            });
-        }
-        if total < min {
-            return Err(StatsError::TooSmall {
-                sample,
-                len: usize::try_from(total).unwrap_or(usize::MAX),
-                min: min_usize,
-            });
-        }
+        super::error::check_len(total, sample, min)?;
         items.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut out = Weighted::default();
         for (v, c) in items {
-            match out.values.last() {
-                Some(&last) if last == v => {
-                    if let Some(w) = out.weights.last_mut() {
-                        *w += c as f64;
-                    }
-                }
-                _ => {
-                    out.values.push(v);
-                    out.weights.push(c as f64);
-                }
-            }
+            out.push(v, c as f64);
         }
         out.total = total as f64;
         Ok(out)
+    }
+
+    /// Appends `weight` at `v`, values coming in ascending order: an equal
+    /// value adds to the last weight (-0.0 and 0.0 compare equal and merge).
+    fn push(&mut self, v: f64, weight: f64) {
+        match (self.values.last(), self.weights.last_mut()) {
+            (Some(&last), Some(w)) if last == v => *w += weight,
+            _ => {
+                self.values.push(v);
+                self.weights.push(weight);
+            }
+        }
     }
 
     pub(crate) fn min(&self) -> f64 {

@@ -167,16 +167,7 @@ fn msprt_from(diff: f64, variance: f64, tau: f64, theta0: f64) -> Result<Msprt, 
 pub fn msprt_means(canary: &Moments, baseline: &Moments, tau: f64) -> Result<Msprt, StatsError> {
     check_tau(tau)?;
     for (m, sample) in [(canary, Sample::Canary), (baseline, Sample::Baseline)] {
-        if m.count == 0 {
-            return Err(StatsError::Empty { sample, min: 2 });
-        }
-        if m.count < 2 {
-            return Err(StatsError::TooSmall {
-                sample,
-                len: 1,
-                min: 2,
-            });
-        }
+        super::error::check_len(m.count, sample, 2)?;
         if !m.sum.is_finite() || !m.sum_sq.is_finite() {
             return Err(StatsError::NotFinite {
                 what: "sum of values",
