@@ -14,7 +14,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use fledge_actix::{Canary, Version};
 use fledge_tower::isolation::Isolation;
 use http::{Method, StatusCode};
-use support::{client, controller, plan, recorded, send, users};
+use support::{client, controller, flood, plan, recorded, send, users};
 use tokio::sync::Semaphore;
 
 async fn work(version: Version, gate: web::Data<Arc<Semaphore>>) -> HttpResponse {
@@ -68,14 +68,7 @@ fn actix_bulkhead_sends_overflow_to_stable() {
         let (addr, server) = start(canary, gate.clone());
         let client = client();
 
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for user in users(&routing, true, 20) {
-            let (client, tx) = (client.clone(), tx.clone());
-            actix_web::rt::spawn(async move {
-                let _ = tx.send(support::get(&client, addr, "/work", &user).await);
-            });
-        }
-        drop(tx);
+        let mut rx = flood(&client, addr, users(&routing, true, 20));
         for _ in 0..18 {
             let reply = tokio::time::timeout(Duration::from_secs(30), rx.recv())
                 .await

@@ -13,10 +13,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use fledge_axum::{CanaryLayer, Version};
-use fledge_tower::isolation::Isolation;
+use fledge_axum::Version;
 use http::StatusCode;
-use support::{Reply, client, controller, plan, serve, users};
+use support::{client, controller, flood, isolated, plan, serve, users};
 use tokio::sync::{Notify, Semaphore};
 
 #[derive(Clone)]
@@ -50,9 +49,7 @@ async fn work(version: Version, State(probe): State<Probe>) -> (StatusCode, Stri
 async fn a_flood_on_the_candidate_never_exceeds_its_concurrency_limit() {
     let (controller, _clock) = controller(plan("[limits.v2]\nconcurrency = 4\n"));
     let routing = controller.routing().clone();
-    let layer = CanaryLayer::new(routing.clone())
-        .isolation(Isolation::from_plan(&controller.plan()))
-        .expect("isolation");
+    let layer = isolated(&controller);
     let handle = layer.isolation_handle();
     let probe = Probe {
         in_flight: Arc::default(),
@@ -69,16 +66,7 @@ async fn a_flood_on_the_candidate_never_exceeds_its_concurrency_limit() {
     let client = client();
 
     // 64 users of the candidate, all at once.
-    let flood = users(&routing, true, 64);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
-    for user in flood {
-        let (client, tx) = (client.clone(), tx.clone());
-        tokio::spawn(async move {
-            let reply = support::get(&client, addr, "/work", &user).await;
-            let _ = tx.send(reply);
-        });
-    }
-    drop(tx);
+    let mut rx = flood(&client, addr, users(&routing, true, 64));
 
     // While v2's 4 slots are held, the other 60 are served by stable.
     let mut replies = Vec::new();

@@ -9,9 +9,9 @@ mod support;
 use axum::Router;
 use axum::routing::{get, post, put};
 use fledge_axum::{CanaryLayer, Version};
-use fledge_tower::isolation::{Fallback, Isolation};
+use fledge_tower::isolation::Fallback;
 use http::{Method, StatusCode};
-use support::{client, controller, plan, recorded, send, serve, users};
+use support::{client, controller, isolated, plan, recorded, send, serve, users};
 
 /// Every handler fails on v2 and answers on v1, naming the version, why it
 /// went there and the body it read.
@@ -35,14 +35,11 @@ fn app() -> Router {
 async fn fallback_retries_only_where_enabled() {
     let (controller, _clock) = controller(plan(""));
     let routing = controller.routing().clone();
-    let layer = CanaryLayer::new(routing.clone())
-        .isolation(Isolation::from_plan(&controller.plan()))
-        .expect("isolation")
-        .fallback(
-            Fallback::routes(|_, uri| uri.path() != "/internal")
-                .declare_idempotent(Method::POST, "/predict")
-                .body_limit(1024),
-        );
+    let layer = isolated(&controller).fallback(
+        Fallback::routes(|_, uri| uri.path() != "/internal")
+            .declare_idempotent(Method::POST, "/predict")
+            .body_limit(1024),
+    );
     let handle = layer.isolation_handle();
     let addr = serve(app().layer(layer)).await;
     let client = client();

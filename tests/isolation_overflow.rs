@@ -14,11 +14,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use fledge_axum::{CanaryLayer, Version};
+use fledge_axum::Version;
 use fledge_rollout::machine::{Outcome, PhaseName};
-use fledge_tower::isolation::{Isolation, IsolationHandle};
+use fledge_tower::isolation::IsolationHandle;
 use http::StatusCode;
-use support::{Reply, client, controller, plan, recorded, serve, users};
+use support::{Reply, client, controller, isolated, plan, recorded, serve, users};
 use tokio::sync::Semaphore;
 
 async fn work(version: Version, State(gate): State<Arc<Semaphore>>) -> String {
@@ -36,9 +36,7 @@ async fn work(version: Version, State(gate): State<Arc<Semaphore>>) -> String {
 async fn flood(limits: &str) -> (Arc<fledge_rollout::Controller>, Vec<Reply>, IsolationHandle) {
     let (controller, _clock) = controller(plan(limits));
     let routing = controller.routing().clone();
-    let layer = CanaryLayer::new(routing.clone())
-        .isolation(Isolation::from_plan(&controller.plan()))
-        .expect("isolation");
+    let layer = isolated(&controller);
     let handle = layer.isolation_handle();
     let gate = Arc::new(Semaphore::new(0));
     let app = Router::new()
@@ -47,14 +45,7 @@ async fn flood(limits: &str) -> (Arc<fledge_rollout::Controller>, Vec<Reply>, Is
         .layer(layer);
     let addr = serve(app).await;
     let client = client();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for user in users(&routing, true, 40) {
-        let (client, tx) = (client.clone(), tx.clone());
-        tokio::spawn(async move {
-            let _ = tx.send(support::get(&client, addr, "/work", &user).await);
-        });
-    }
-    drop(tx);
+    let mut rx = support::flood(&client, addr, users(&routing, true, 40));
     let mut overflow = Vec::new();
     for _ in 0..38 {
         let reply = tokio::time::timeout(Duration::from_secs(30), rx.recv())

@@ -16,7 +16,7 @@ use fledge_tower::isolation::{Fallback, Isolation};
 use fledge_tower::{CanaryLayer, Chosen};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use support::{controller, plan, recorded, users};
+use support::{controller, isolated, plan, recorded, users};
 use tower::{Layer, ServiceExt};
 
 /// Counts the handler futures dropped before they finished.
@@ -64,9 +64,7 @@ fn handler(
 async fn a_candidate_timeout_is_a_failure() {
     let (controller, _clock) = controller(plan("[limits.v2]\ntimeout = \"100ms\"\n"));
     let routing = controller.routing().clone();
-    let layer = CanaryLayer::new(routing.clone())
-        .isolation(Isolation::from_plan(&controller.plan()))
-        .expect("isolation");
+    let layer = isolated(&controller);
     let handle = layer.isolation_handle();
     let dropped = Arc::new(AtomicUsize::new(0));
     let service = layer.layer(tower::service_fn({

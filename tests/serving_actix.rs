@@ -13,11 +13,9 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use fledge_actix::{Canary, Version};
-use fledge_gate::clock::{ManualClock, Timestamp};
-use fledge_rollout::Controller;
 use fledge_rollout::machine::PhaseName;
-use http_body_util::{BodyExt, Full};
-use support::{HttpClient, T0, client, plan};
+use http_body_util::Full;
+use support::{HttpClient, client, plan};
 
 async fn recommend(version: Version, fail: web::Data<Arc<AtomicBool>>) -> HttpResponse {
     if version.id() == "v2" && fail.load(Ordering::Relaxed) {
@@ -31,28 +29,14 @@ async fn ask(client: &HttpClient, addr: std::net::SocketAddr, user: &str) -> (u1
         .header("x-user-id", user)
         .body(Full::new(Bytes::new()))
         .expect("request");
-    let res = client.request(req).await.expect("response");
-    let status = res.status().as_u16();
-    let version = res
-        .headers()
-        .get("x-fledge-variant")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    (status, version, String::from_utf8_lossy(&body).into_owned())
+    let reply = fledge_tests::call(client, req).await;
+    (reply.status.as_u16(), reply.version, reply.body)
 }
 
 #[test]
 fn actix_middleware_routes_records_and_rolls_back() {
     actix_web::rt::System::new().block_on(async {
-        let clock = ManualClock::new(Timestamp::from_millis(T0));
-        let controller = Arc::new(
-            Controller::builder(plan())
-                .clock(clock.clone())
-                .build()
-                .expect("controller"),
-        );
+        let (controller, clock) = fledge_tests::controller(plan());
         let canary = Canary::new(controller.routing().clone());
         let fail = Arc::new(AtomicBool::new(false));
         let data = web::Data::new(fail.clone());

@@ -15,7 +15,7 @@ use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
 use fledge_tower::{CanaryLayer, QaOverride, StaticRoutes};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use support::{HttpClient, client, serve};
 
 const SECRET: &str = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c";
@@ -29,12 +29,8 @@ async fn ask(client: &HttpClient, addr: std::net::SocketAddr, header: Option<&st
     if let Some(value) = header {
         req = req.header("x-fledge-override", value);
     }
-    let res = client
-        .request(req.body(Full::new(Bytes::new())).expect("request"))
-        .await
-        .expect("response");
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8_lossy(&body).into_owned()
+    let req = req.body(Full::new(Bytes::new())).expect("request");
+    fledge_tests::call(client, req).await.body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,10 +11,8 @@ use std::sync::atomic::AtomicBool;
 use axum::Router;
 use axum::routing::post;
 use bytes::Bytes;
-use fledge_gate::clock::{ManualClock, Timestamp};
-use fledge_rollout::Controller;
 use http_body_util::{BodyExt, Full};
-use support::{T0, client, plan, serve};
+use support::{client, plan, serve};
 
 async fn echo(uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String) -> String {
     let ua = headers
@@ -46,11 +44,7 @@ async fn call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stable_requests_are_unchanged() {
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let controller = Controller::builder(plan())
-        .clock(clock)
-        .build()
-        .expect("controller");
+    let (controller, _clock) = fledge_tests::controller(plan());
     let plain = Router::new().route("/api/v1/echo", post(echo));
     let with_layer = plain
         .clone()

@@ -18,12 +18,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
-use fledge_gate::clock::{Clock, ManualClock, Timestamp};
+use fledge_gate::clock::{Clock, ManualClock};
 use fledge_gate::{CheckSpec, MetricRef, Test};
-use fledge_rollout::Controller;
 use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
-use http_body_util::{BodyExt, Full};
-use support::{HttpClient, T0, client, serve, users};
+use http_body_util::Full;
+use support::{HttpClient, client, serve, users};
 
 async fn who(version: Version, State(fail): State<Arc<AtomicBool>>) -> (StatusCode, String) {
     if version.id() == "green" && fail.load(Ordering::Relaxed) {
@@ -64,12 +63,8 @@ impl Bg {
             .configure(|b| b.salt("bg-test"))
             .plan()
             .expect("plan");
-        let clock = ManualClock::new(Timestamp::from_millis(T0));
-        let controller = Controller::builder(plan)
-            .clock(clock.clone())
-            .build()
-            .expect("controller");
-        let bg = BlueGreen::new(Arc::new(controller)).expect("blue-green");
+        let (controller, clock) = fledge_tests::controller(plan);
+        let bg = BlueGreen::new(controller).expect("blue-green");
         let fail_green = Arc::new(AtomicBool::new(false));
         let app = Router::new()
             .route("/who", get(who))
@@ -92,20 +87,9 @@ impl Bg {
             let (name, value) = self.bg.preview_header();
             req = req.header(name, value);
         }
-        let res = self
-            .client
-            .request(req.body(Full::new(Bytes::new())).expect("request"))
-            .await
-            .expect("response");
-        let status = res.status();
-        let version = res
-            .headers()
-            .get("x-fledge-variant")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let _ = res.into_body().collect().await.expect("body");
-        (status, version)
+        let req = req.body(Full::new(Bytes::new())).expect("request");
+        let reply = fledge_tests::call(&self.client, req).await;
+        (reply.status, reply.version)
     }
 
     async fn versions(&self, users: &[String], preview: bool) -> Vec<String> {

@@ -15,14 +15,14 @@ use axum::Router;
 use axum::routing::post;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::clock::ManualClock;
 use fledge_gate::{CheckSpec, MetricRef, Test};
 use fledge_rollout::Controller;
 use fledge_rollout::machine::PhaseName;
 use fledge_rollout::strategy::{ShadowFirst, agreement};
 use fledge_tower::shadow::{ShadowHandle, ShadowLayer};
-use http_body_util::{BodyExt, Full};
-use support::{HttpClient, T0, client, serve, users};
+use http_body_util::Full;
+use support::{HttpClient, client, serve, users};
 
 fn threshold(name: &str, metric: MetricRef, max: f64) -> CheckSpec {
     CheckSpec::new(
@@ -65,13 +65,7 @@ async fn start(v2_answer: &'static str) -> Rig {
         .configure(|b| b.salt("sf-test"))
         .plan()
         .expect("plan");
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let controller = Arc::new(
-        Controller::builder(plan)
-            .clock(clock.clone())
-            .build()
-            .expect("controller"),
-    );
+    let (controller, clock) = fledge_tests::controller(plan);
     let routing = controller.routing().clone();
     let v2 = tower::service_fn(move |_req: http::Request<Full<Bytes>>| async move {
         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
@@ -113,15 +107,7 @@ impl Rig {
                     .header("x-user-id", u.as_str())
                     .body(Full::new(Bytes::from_static(b"[1,2,3]")))
                     .expect("request");
-                let res = self.client.request(req).await.expect("response");
-                let v = res
-                    .headers()
-                    .get("x-fledge-variant")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                let _ = res.into_body().collect().await.expect("body");
-                v
+                fledge_tests::call(&self.client, req).await.version
             });
             out.extend(futures::future::join_all(calls).await);
         }

@@ -2,23 +2,18 @@
 //! carries `limits`, an axum app behind the canary layer served on loopback,
 //! users on either side of the split, and a hyper-util client.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::Router;
 use bytes::Bytes;
-use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_rollout::plan::Plan;
 use fledge_rollout::{Controller, Routing};
-use http::StatusCode;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use fledge_tower::isolation::Isolation;
+use http_body_util::Full;
+use tokio::sync::mpsc;
 
-pub const T0: u64 = 1_800_000_000_000;
+pub use fledge_tests::{HttpClient, Reply, client, controller, serve};
 
 /// A canary plan (v2 candidate at 5 % first, 10 s bake) with an error-rate
 /// gate and `extra` TOML appended (e.g. a `[limits.v2]` table).
@@ -47,15 +42,6 @@ min_samples = 20
     .expect("the test plan is valid")
 }
 
-pub fn controller(plan: Plan) -> (Arc<Controller>, ManualClock) {
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let controller = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .expect("controller");
-    (Arc::new(controller), clock)
-}
-
 /// `n` user ids the current split sends to the candidate (`true`) or to
 /// stable (`false`).
 pub fn users(routing: &Routing, candidate: bool, n: usize) -> Vec<String> {
@@ -65,31 +51,6 @@ pub fn users(routing: &Routing, candidate: bool, n: usize) -> Vec<String> {
         .filter(|u| (routing.bucket(u.as_bytes()) < bps) == candidate)
         .take(n)
         .collect()
-}
-
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-pub async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
-/// What came back: status, `x-fledge-variant`, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub version: String,
-    pub body: String,
 }
 
 pub async fn send(
@@ -106,24 +67,35 @@ pub async fn send(
         .header("x-user-id", user)
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("request");
-    let res = client.request(req).await.expect("response");
-    let status = res.status();
-    let version = res
-        .headers()
-        .get("x-fledge-variant")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    Reply {
-        status,
-        version,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    fledge_tests::call(client, req).await
 }
 
 pub async fn get(client: &HttpClient, addr: SocketAddr, path: &str, user: &str) -> Reply {
     send(client, addr, http::Method::GET, path, user, "").await
+}
+
+/// The canary layer enforcing the plan's `limits`.
+pub fn isolated(controller: &Controller) -> fledge_tower::CanaryLayer {
+    fledge_tower::CanaryLayer::new(controller.routing().clone())
+        .isolation(Isolation::from_plan(&controller.plan()))
+        .expect("isolation")
+}
+
+/// `GET /work` for every user at once, each on its own task; the replies
+/// arrive on the channel as they come.
+pub fn flood(
+    client: &HttpClient,
+    addr: SocketAddr,
+    users: Vec<String>,
+) -> mpsc::UnboundedReceiver<Reply> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for user in users {
+        let (client, tx) = (client.clone(), tx.clone());
+        tokio::spawn(async move {
+            let _ = tx.send(get(&client, addr, "/work", &user).await);
+        });
+    }
+    rx
 }
 
 /// (requests, errors) recorded for version `index` since the start.

@@ -4,7 +4,7 @@
 //! Time is the manual clock's: tests advance it and call `tick(now)`
 //! explicitly, so nothing sleeps for timing.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,16 +17,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::clock::ManualClock;
 use fledge_rollout::control::TickReport;
 use fledge_rollout::plan::Plan;
 use fledge_rollout::{Controller, Routing};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
-pub const T0: u64 = 1_800_000_000_000;
+pub use fledge_tests::{HttpClient, client, serve};
 
 /// The canary plan of the tests: 5 / 25 / 50 / 100 %, 10 s bake, a
 /// generous latency threshold, an error-rate test, the first failure rolls
@@ -62,12 +59,6 @@ min_samples = 20
 "#,
     )
     .expect("the test plan is valid")
-}
-
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
 }
 
 /// A rollout served over real HTTP on loopback.
@@ -110,30 +101,13 @@ pub fn app(routing: Routing, fail_v2: Arc<AtomicBool>) -> Router {
         .layer(CanaryLayer::new(routing))
 }
 
-pub async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
 impl Harness {
     pub async fn start() -> Harness {
         Self::start_with(plan()).await
     }
 
     pub async fn start_with(plan: Plan) -> Harness {
-        let clock = ManualClock::new(Timestamp::from_millis(T0));
-        let controller = Arc::new(
-            Controller::builder(plan)
-                .clock(clock.clone())
-                .build()
-                .expect("controller"),
-        );
+        let (controller, clock) = fledge_tests::controller(plan);
         let fail_v2 = Arc::new(AtomicBool::new(false));
         let addr = serve(app(controller.routing().clone(), fail_v2.clone())).await;
         Harness {
@@ -182,16 +156,8 @@ pub async fn get_who(
         .header("x-user-id", user)
         .body(Full::new(Bytes::new()))
         .expect("request");
-    let res = client.request(req).await.expect("response");
-    let status = res.status();
-    let version = res
-        .headers()
-        .get("x-fledge-variant")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    (status, version, String::from_utf8_lossy(&body).into_owned())
+    let reply = fledge_tests::call(client, req).await;
+    (reply.status, reply.version, reply.body)
 }
 
 pub fn users(n: usize) -> Vec<String> {
