@@ -164,7 +164,7 @@ impl Bucketer {
     #[inline]
     pub fn bucket(&self, key: &[u8]) -> u32 {
         match self.state {
-            State::Fledge { seed } => reduce(xxh3_64_with_seed(key, seed)),
+            State::Fledge { seed } => Bucketer::fledge_bucket(seed, key),
             State::Unleash { mut prefix } => {
                 prefix.write(key);
                 let value = prefix.finish() % unleash::ROLLOUT_NORMALIZER + 1;
@@ -175,6 +175,32 @@ impl Bucketer {
                 growthbook::v2_raw_from_inner(fnv::update(prefix, key))
             }
         }
+    }
+
+    /// The Fledge mode's hash seed (derived from the salt), `None` in the
+    /// other modes. With [`fledge_bucket`](Bucketer::fledge_bucket) it lets a
+    /// caller keep the whole bucketer in one atomic word.
+    pub fn fledge_seed(&self) -> Option<u64> {
+        match self.state {
+            State::Fledge { seed } => Some(seed),
+            _ => None,
+        }
+    }
+
+    /// The bucket of `key` in the Fledge mode with `seed` (from
+    /// [`fledge_seed`](Bucketer::fledge_seed)): the same as
+    /// [`bucket`](Bucketer::bucket) of that bucketer.
+    ///
+    /// ```
+    /// use fledge_sticky::{Bucketer, HashMode};
+    ///
+    /// let bucketer = Bucketer::new(HashMode::Fledge, "checkout-v2-rollout");
+    /// let seed = bucketer.fledge_seed().unwrap();
+    /// assert_eq!(Bucketer::fledge_bucket(seed, b"user-1"), bucketer.bucket(b"user-1"));
+    /// ```
+    #[inline]
+    pub fn fledge_bucket(seed: u64, key: &[u8]) -> u32 {
+        reduce(xxh3_64_with_seed(key, seed))
     }
 
     /// The bucket of `key` as UTF-8, in `0..10_000`.

@@ -22,6 +22,7 @@ use crate::isolation::{self, Admission, FallbackRetry, ReplayBody};
 use crate::shadow::TeeBody;
 
 /// Without fallback: `call` calls the chosen version's service.
+#[inline]
 pub(crate) fn call_direct<M, ReqB, F>(
     decider: &Arc<Decider>,
     make_classifier: &M,

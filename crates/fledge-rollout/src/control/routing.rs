@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -32,10 +33,21 @@ pub enum Route {
     NoKey,
 }
 
+/// [`Shared::seed`] when the view needs loading.
+const NO_SEED: u64 = u64::MAX;
+
 struct Shared {
     selector: Arc<Selector>,
     recorder: Arc<Recorder>,
     view: ArcSwap<View>,
+    /// The view's Fledge-mode seed while it has no rules (the usual case),
+    /// so that a request routes without loading the view; [`NO_SEED`]
+    /// otherwise (other hash modes, active rules, or a seed that happens to
+    /// equal it). Written after the view: a request reads the old or the
+    /// new state, each whole.
+    seed: AtomicU64,
+    /// The view's mirror share in basis points, for the shadow layer.
+    mirror: AtomicU32,
     candidate: VariantIndex,
     baseline: VariantIndex,
 }
@@ -65,6 +77,14 @@ impl fmt::Debug for Routing {
     }
 }
 
+/// The seed requests may use instead of loading `view`.
+fn fast_seed(view: &View) -> u64 {
+    match view.bucketer.fledge_seed() {
+        Some(seed) if view.rules.is_empty() => seed,
+        _ => NO_SEED,
+    }
+}
+
 impl Routing {
     pub(crate) fn new(
         selector: Arc<Selector>,
@@ -77,6 +97,8 @@ impl Routing {
             shared: Arc::new(Shared {
                 selector,
                 recorder,
+                seed: AtomicU64::new(fast_seed(&view)),
+                mirror: AtomicU32::new(view.traffic.mirror.bps()),
                 view: ArcSwap::from_pointee(view),
                 candidate,
                 baseline,
@@ -85,7 +107,11 @@ impl Routing {
     }
 
     pub(crate) fn store(&self, view: View) {
+        let seed = fast_seed(&view);
+        let mirror = view.traffic.mirror.bps();
         self.shared.view.store(Arc::new(view));
+        self.shared.seed.store(seed, Ordering::Release);
+        self.shared.mirror.store(mirror, Ordering::Relaxed);
     }
 
     /// The selector: a fixed variant set, the candidate listed first (it
@@ -101,7 +127,10 @@ impl Routing {
 
     /// A key's sticky bucket, `0..10_000`, under the current attempt's salt.
     pub fn bucket(&self, key: &[u8]) -> u32 {
-        self.shared.view.load().bucketer.bucket(key)
+        match self.shared.seed.load(Ordering::Acquire) {
+            NO_SEED => self.shared.view.load().bucketer.bucket(key),
+            seed => Bucketer::fledge_bucket(seed, key),
+        }
     }
 
     /// The version a targeting rule forces for this request, if any. Rules
@@ -116,7 +145,8 @@ impl Routing {
 
     /// Whether any targeting rule is active (skip extracting attributes if not).
     pub fn has_rules(&self) -> bool {
-        !self.shared.view.load().rules.is_empty()
+        self.shared.seed.load(Ordering::Acquire) == NO_SEED
+            && !self.shared.view.load().rules.is_empty()
     }
 
     /// Picks the version for a request: the first matching targeting rule,
@@ -133,6 +163,17 @@ impl Routing {
     /// stable). Reads the published view once: the serving layer's whole
     /// routing decision.
     pub fn resolve<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> Route {
+        let seed = self.shared.seed.load(Ordering::Acquire);
+        if seed != NO_SEED {
+            return match key {
+                Some(key) => Route::Sticky(
+                    self.shared
+                        .selector
+                        .pick_by_bucket(Bucketer::fledge_bucket(seed, key)),
+                ),
+                None => Route::NoKey,
+            };
+        }
         let view = self.shared.view.load();
         if let Some((_, index)) = view.rules.iter().find(|(rule, _)| rule.matches(request)) {
             return Route::Targeted(*index);
@@ -180,6 +221,6 @@ impl Routing {
 
     /// The share of requests to mirror to the candidate (shadow traffic).
     pub fn mirror(&self) -> Weight {
-        self.shared.view.load().traffic.mirror
+        Weight::from_bps(self.shared.mirror.load(Ordering::Relaxed)).unwrap_or(Weight::ZERO)
     }
 }
