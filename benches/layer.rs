@@ -9,6 +9,7 @@
 //!   `x-fledge-variant` response header) wrapped around the router, reading
 //!   the rollout controller's `Routing` at a 5 % step: key extraction,
 //!   sticky hash, split load and pick, two clock reads, one recorder write.
+//! - `fledge_layer_no_extension`: the same without the extension.
 //! - `fledge_layer_lean`: the same without the extension and the header.
 //!
 //! Run with `cargo bench -p fledge-benches --bench layer`; the difference
@@ -105,7 +106,10 @@ fn part(
 ) {
     match run {
         Some((wanted, n)) if wanted == name => {
+            let start = std::time::Instant::now();
             measured(*n, |_| f());
+            let per = start.elapsed().as_secs_f64() * 1e9 / (*n).max(1) as f64;
+            println!("{name} {per:.1} ns");
             std::process::exit(0);
         }
         Some(_) => {}
@@ -148,6 +152,14 @@ fn layer(c: &mut Criterion) {
         &run,
         "fledge_layer",
         CanaryLayer::new(routing.clone()).layer(app.clone()),
+    );
+    bench(
+        &mut group,
+        &run,
+        "fledge_layer_no_extension",
+        CanaryLayer::new(routing.clone())
+            .extension(false)
+            .layer(app.clone()),
     );
     bench(
         &mut group,
