@@ -224,3 +224,81 @@ impl Routing {
         Weight::from_bps(self.shared.mirror.load(Ordering::Relaxed)).unwrap_or(Weight::ZERO)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fledge_gate::RecorderConfig;
+    use fledge_select::Split;
+    use fledge_sticky::HashMode;
+
+    use super::*;
+
+    fn view(mode: HashMode, salt: &str, rules: Vec<(TargetRule, VariantIndex)>) -> View {
+        View {
+            traffic: Traffic::BASELINE,
+            bucketer: Bucketer::new(mode, salt),
+            rules,
+        }
+    }
+
+    /// Without rules in the Fledge mode, requests route from the seed word;
+    /// every publish (new salt, rules, another mode) is followed exactly.
+    #[test]
+    fn the_seed_word_follows_every_publish() {
+        let selector = Arc::new(Selector::new(
+            Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap(),
+        ));
+        let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).unwrap());
+        let (v2, v1) = (VariantIndex::new(0).unwrap(), VariantIndex::new(1).unwrap());
+        let routing = Routing::new(
+            selector,
+            recorder,
+            view(HashMode::Fledge, "a", Vec::new()),
+            v2,
+            v1,
+        );
+        let keys: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
+        let check = |mode: HashMode, salt: &str| {
+            let expected = Bucketer::new(mode, salt);
+            for key in &keys {
+                assert_eq!(
+                    routing.bucket(key.as_bytes()),
+                    expected.bucket(key.as_bytes())
+                );
+                let want = routing
+                    .selector()
+                    .variant_for_bucket(expected.bucket(key.as_bytes()));
+                assert_eq!(
+                    routing.resolve(Some(key.as_bytes()), &()),
+                    Route::Sticky(want)
+                );
+            }
+            assert_eq!(routing.resolve(None, &()), Route::NoKey);
+        };
+        check(HashMode::Fledge, "a");
+        assert!(!routing.has_rules());
+
+        routing.store(view(HashMode::Fledge, "b", Vec::new()));
+        check(HashMode::Fledge, "b");
+
+        let rule = TargetRule {
+            header: Some("x-tester".into()),
+            attribute: None,
+            equals: Some("1".into()),
+            one_of: None,
+            version: VariantId::new("v2").unwrap(),
+        };
+        routing.store(view(HashMode::Fledge, "b", vec![(rule, v2)]));
+        assert!(routing.has_rules());
+        let tester: &[(&str, &str)] = &[("x-tester", "1")];
+        assert_eq!(routing.resolve(Some(b"u"), tester), Route::Targeted(v2));
+        check(HashMode::Fledge, "b");
+
+        routing.store(view(HashMode::Unleash, "b", Vec::new()));
+        assert!(!routing.has_rules());
+        check(HashMode::Unleash, "b");
+
+        routing.store(view(HashMode::Fledge, "c", Vec::new()));
+        check(HashMode::Fledge, "c");
+    }
+}
