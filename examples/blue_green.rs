@@ -30,14 +30,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
+use fledge_examples::{HttpClient, http_client, send_all, serve_loopback};
 use fledge_gate::clock::{Clock, ManualClock, Timestamp};
 use fledge_gate::{CheckSpec, MetricRef, Test};
 use fledge_rollout::Controller;
 use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
@@ -136,8 +134,6 @@ async fn search(
     (StatusCode::OK, format!("{hits:?}"))
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
 struct Run {
     bg: BlueGreen,
     clock: ManualClock,
@@ -189,16 +185,11 @@ impl Run {
                 green_bug,
             })
             .layer(CanaryLayer::new(bg.routing().clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Ok(Run {
             bg,
             clock,
-            addr,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            addr: serve_loopback(app).await?,
+            client: http_client(),
             rng,
         })
     }
@@ -229,27 +220,13 @@ impl Run {
             reqs.push(req.body(Full::new(Bytes::new()))?);
         }
         let (mut blue, mut green, mut errors) = (0, 0, 0);
-        let mut reqs = reqs.into_iter();
-        loop {
-            let chunk: Vec<_> = reqs.by_ref().take(32).collect();
-            if chunk.is_empty() {
-                break;
+        for (version, status) in send_all(&self.client, reqs).await? {
+            match version.as_str() {
+                "green" => green += 1,
+                _ => blue += 1,
             }
-            let calls = chunk.into_iter().map(|r| self.client.request(r));
-            for res in futures::future::join_all(calls).await {
-                let res = res?;
-                match res
-                    .headers()
-                    .get("x-fledge-variant")
-                    .and_then(|v| v.to_str().ok())
-                {
-                    Some("green") => green += 1,
-                    _ => blue += 1,
-                }
-                if res.status().is_server_error() {
-                    errors += 1;
-                }
-                let _ = res.into_body().collect().await?;
+            if status.is_server_error() {
+                errors += 1;
             }
         }
         Ok((blue, green, errors))

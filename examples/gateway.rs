@@ -17,7 +17,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,8 +25,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
+use fledge_examples::{follow, http_client, parse_duration, serve_loopback};
 use fledge_rollout::Controller;
-use fledge_rollout::machine::Phase;
 use fledge_rollout::plan::Plan;
 use fledge_tower::CanaryLayer;
 use http::{Request, Response, Uri};
@@ -53,10 +53,6 @@ struct Args {
     /// Bake time of each of the 3 steps (10 / 50 / 100 %).
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     bake: Duration,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// An upstream model server: `POST /predict` with comma-separated numbers.
@@ -89,13 +85,7 @@ async fn start_upstream(name: &'static str, failing: bool) -> Result<SocketAddr,
         };
         (StatusCode::OK, format!("{forecast:.3} (model {name})"))
     };
-    let app = Router::new().route("/predict", post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
+    serve_loopback(Router::new().route("/predict", post(handler))).await
 }
 
 /// A proxy to one upstream: rewrites the URI and forwards; an unreachable
@@ -180,19 +170,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("v1", upstream(client.clone(), v1)),
         ("v2", upstream(client, v2)),
     ])?;
-    let gateway = Router::new().route_service("/predict", split);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, gateway).await;
-    });
+    let addr = serve_loopback(Router::new().route_service("/predict", split)).await?;
     println!(
         "fledge gateway on http://{addr}/predict: upstream v1 http://{v1} -> upstream v2 http://{v2}"
     );
 
     // Load on the gateway only.
-    let load: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let load = http_client();
     for _ in 0..8 {
         let load = load.clone();
         tokio::spawn(async move {
@@ -219,58 +203,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
 
-    let started = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.tick().await;
-    let result = loop {
-        ticker.tick().await;
-        let report = controller.tick_now()?;
-        let state = &report.state;
-        let span = report
-            .now
-            .duration_since(state.since)
-            .max(Duration::from_secs(1));
-        let stats = |id: &str| {
-            let index = routing.index_of(id).map_or(0, |i| i.get());
-            routing
-                .recorder()
-                .window(index, report.now, span)
-                .map_or_else(
-                    |_| format!("{id} -"),
-                    |w| {
-                        format!(
-                            "{id} {:>4} req {:>3} err p99 {:>6}",
-                            w.requests(),
-                            w.errors(),
-                            w.latency()
-                                .quantile_ms(0.99)
-                                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}ms"))
-                        )
-                    },
-                )
-        };
-        let verdict = report
-            .judgement
-            .as_ref()
-            .map_or_else(|| "baking".to_owned(), |j| j.to_string());
-        let verdict: String = verdict.chars().take(70).collect();
-        println!(
-            "[{:>4.1}s] v2 {:>5.1}% | {} | {} | {verdict}",
-            started.elapsed().as_secs_f64(),
-            state.traffic.candidate.percent(),
-            stats("v1"),
-            stats("v2"),
-        );
-        match &state.phase {
-            Phase::Promoted => break "promoted".to_owned(),
-            Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
-            Phase::Aborted { reason } => break format!("aborted ({reason})"),
-            _ if started.elapsed() > args.bake * 12 => {
-                break "unfinished (deadline reached)".to_owned();
-            }
-            _ => {}
-        }
-    };
+    let result = follow(&controller, args.bake * 12, |w| {
+        format!(
+            "{:>4} req {:>3} err p99 {:>6}",
+            w.requests(),
+            w.errors(),
+            w.latency()
+                .quantile_ms(0.99)
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}ms"))
+        )
+    })
+    .await?;
     println!("result: {result}");
     Ok(())
 }

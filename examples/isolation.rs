@@ -34,6 +34,7 @@ use axum::routing::post;
 use bytes::Bytes;
 use clap::Parser;
 use fledge_axum::{CanaryLayer, Version};
+use fledge_examples::{HttpClient, parse_series, serve_loopback};
 use fledge_rollout::plan::Plan;
 use fledge_rollout::{Controller, Routing};
 use fledge_select::Weight;
@@ -42,7 +43,6 @@ use fledge_tower::pool::{Priority, VersionPool};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 #[derive(Parser, Debug, Clone)]
@@ -95,17 +95,9 @@ fn forecast(series: &[f64], rounds: u64) -> f64 {
 const SERIES: &str =
     "12.0,13.5,12.8,14.1,15.0,14.7,15.9,16.3,15.8,17.0,17.4,16.9,18.2,18.8,18.1,19.5";
 
-fn parse(body: &[u8]) -> Vec<f64> {
-    std::str::from_utf8(body)
-        .unwrap_or("")
-        .split(',')
-        .filter_map(|x| x.trim().parse().ok())
-        .collect()
-}
-
 /// How many rounds take `us` microseconds on this machine (median of 101).
 fn calibrate(us: u64) -> u64 {
-    let series = parse(SERIES.as_bytes());
+    let series = parse_series(SERIES.as_bytes());
     let probe = 2_000;
     let mut times: Vec<Duration> = (0..101)
         .map(|_| {
@@ -129,7 +121,7 @@ struct Models {
 }
 
 async fn predict(version: Version, State(m): State<Models>, body: Bytes) -> (StatusCode, String) {
-    let series = parse(&body);
+    let series = parse_series(&body);
     if version.id() == "v2" && m.inline_candidate {
         let value = forecast(&series, m.candidate_rounds);
         return (StatusCode::OK, format!("{value:.3}"));
@@ -146,8 +138,6 @@ async fn predict(version: Version, State(m): State<Models>, body: Bytes) -> (Sta
         Err(e) => (e.status(), e.to_string()),
     }
 }
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Sample {
     stable_cohort: bool,
@@ -347,11 +337,7 @@ overflow = "stable"
         let handle = layer.isolation_handle();
         (routes.layer(layer), handle)
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_loopback(app).await?;
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(512)
         .build_http();
@@ -379,34 +365,22 @@ overflow = "stable"
 
     let (mut alone, mut mixed) = (Vec::new(), Vec::new());
     for round in 0..u64::from(args.rounds) {
-        // Run 1: stable alone (the candidate at 0 %).
-        controller.set_weight(Weight::ZERO, "isolation example")?;
-        alone.extend(
-            load(
+        // Run 1: stable alone (the candidate at 0 %). Run 2: the candidate
+        // at its share; the same users, the same load.
+        for (weight, samples) in [(Weight::ZERO, &mut alone), (share, &mut mixed)] {
+            controller.set_weight(weight, "isolation example")?;
+            let seed = 10 + round;
+            let run = load(
                 &client,
                 addr,
                 &routing,
                 share_bps,
                 args.rate,
                 args.seconds,
-                10 + round,
-            )
-            .await,
-        );
-        // Run 2: the candidate at its share; the same users, the same load.
-        controller.set_weight(share, "isolation example")?;
-        mixed.extend(
-            load(
-                &client,
-                addr,
-                &routing,
-                share_bps,
-                args.rate,
-                args.seconds,
-                10 + round,
-            )
-            .await,
-        );
+                seed,
+            );
+            samples.extend(run.await);
+        }
     }
     let alone = summarize("run 1, candidate at 0 %", &alone);
     let mixed = summarize(&format!("run 2, candidate at {} %", args.share), &mixed);

@@ -33,17 +33,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use fledge_axum::{CanaryLayer, Feedback, RequestId, Version};
+use fledge_examples::{ending, http_client, parse_duration, post_json, serve};
 use fledge_gate::clock::Timestamp;
 use fledge_rollout::machine::Phase;
 use fledge_rollout::plan::Plan;
 use fledge_rollout::{Controller, Routing};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -79,10 +76,6 @@ struct Args {
     /// Requests per second the load generator aims at.
     #[arg(long, default_value_t = 400)]
     rps: u32,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,8 +193,7 @@ min_samples = 60
 
 /// Load: random-walk series for many users, forecasts, late ground truth.
 async fn generate_load(addr: SocketAddr, rps: u32, sent: Arc<AtomicU64>) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     let workers = 16u32;
     let period = Duration::from_secs_f64(f64::from(workers) / f64::from(rps.max(1)));
     for _ in 0..workers {
@@ -223,12 +215,9 @@ async fn generate_load(addr: SocketAddr, rps: u32, sent: Arc<AtomicU64>) {
                     }
                     (user, series, x)
                 };
-                let body = serde_json::json!({ "series": series }).to_string();
-                let Ok(req) = http::Request::post(format!("http://{addr}/predict"))
-                    .header("content-type", "application/json")
-                    .header("x-user-id", format!("user-{user}"))
-                    .body(Full::new(Bytes::from(body)))
-                else {
+                let body = serde_json::json!({ "series": series });
+                let url = format!("http://{addr}/predict");
+                let Ok(req) = post_json(&url, Some(&format!("user-{user}")), &body) else {
                     continue;
                 };
                 sent.fetch_add(1, Ordering::Relaxed);
@@ -252,9 +241,7 @@ async fn generate_load(addr: SocketAddr, rps: u32, sent: Arc<AtomicU64>) {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
                     let feedback =
                         serde_json::json!({ "request_id": answer.request_id, "value": actual });
-                    if let Ok(req) = http::Request::post(format!("http://{addr}/feedback"))
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(feedback.to_string())))
+                    if let Ok(req) = post_json(&format!("http://{addr}/feedback"), None, &feedback)
                     {
                         let _ = client.request(req).await;
                     }
@@ -356,13 +343,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(CanaryLayer::new(routing.clone()))
         .merge(feedback.router());
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("server error: {e}");
-        }
-    });
+    let addr = serve(args.listen, app).await?;
 
     println!(
         "fledge predict: v1 (moving average) -> v2 (exponential smoothing{}) on http://{addr}",
@@ -423,19 +404,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 print_line(tty, &format!("{last_line} | {verdict}"), false);
             }
         }
-        match &state.phase {
-            Phase::Promoted => break "promoted".to_owned(),
-            Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
-            Phase::Aborted { reason, .. } => break format!("aborted ({reason})"),
-            Phase::Paused { reason, .. } if Instant::now() >= deadline => {
-                print_line(tty, &format!("{last_line} | {verdict}"), true);
-                break format!("paused ({reason})");
-            }
-            _ if Instant::now() >= deadline => {
-                print_line(tty, &format!("{last_line} | {verdict}"), true);
-                break "unfinished (deadline reached)".to_owned();
-            }
-            _ => {}
+        if let Some(end) = ending(&state.phase) {
+            break end;
+        }
+        if Instant::now() >= deadline {
+            print_line(tty, &format!("{last_line} | {verdict}"), true);
+            break match &state.phase {
+                Phase::Paused { reason, .. } => format!("paused ({reason})"),
+                _ => "unfinished (deadline reached)".to_owned(),
+            };
         }
     };
     println!(

@@ -16,19 +16,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use fledge_actix::{Canary, Version};
-use fledge_rollout::machine::Phase;
+use fledge_examples::{follow, http_client, parse_duration, post_json};
 use fledge_rollout::plan::Plan;
 use fledge_rollout::{Controller, Routing};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -54,10 +50,6 @@ struct Args {
     /// Bake time of each of the 3 steps (10 / 50 / 100 %).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     bake: Duration,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// The catalog: item `i` belongs to topic `i % TOPICS`; popularity falls
@@ -207,8 +199,7 @@ min_samples = 80
 
 /// Users like one topic; they click when a recommendation is of that topic.
 async fn generate_load(addr: SocketAddr) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     for _ in 0..8 {
         let client = client.clone();
         tokio::spawn(async move {
@@ -224,12 +215,9 @@ async fn generate_load(addr: SocketAddr) {
                         .collect();
                     (user, history, topic)
                 };
-                let body = serde_json::json!({ "history": history }).to_string();
-                let Ok(req) = http::Request::post(format!("http://{addr}/api/v1/recommend"))
-                    .header("content-type", "application/json")
-                    .header("x-user-id", format!("user-{user}"))
-                    .body(Full::new(Bytes::from(body)))
-                else {
+                let body = serde_json::json!({ "history": history });
+                let url = format!("http://{addr}/api/v1/recommend");
+                let Ok(req) = post_json(&url, Some(&format!("user-{user}")), &body) else {
                     continue;
                 };
                 let Ok(res) = client.request(req).await else {
@@ -248,10 +236,7 @@ async fn generate_load(addr: SocketAddr) {
                     && rand::rng().random_bool(0.6)
                     || rand::rng().random_bool(0.05);
                 let click = serde_json::json!({ "version": answer.version, "clicked": clicked });
-                if let Ok(req) = http::Request::post(format!("http://{addr}/api/v1/click"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(click.to_string())))
-                {
+                if let Ok(req) = post_json(&format!("http://{addr}/api/v1/click"), None, &click) {
                     let _ = client.request(req).await;
                 }
             }
@@ -298,52 +283,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     generate_load(addr).await;
 
-    let started = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.tick().await;
-    let result = loop {
-        ticker.tick().await;
-        let report = controller.tick_now()?;
-        let state = &report.state;
-        let span = report
-            .now
-            .duration_since(state.since)
-            .max(Duration::from_secs(1));
-        let stats = |id: &str| {
-            let index = routing.index_of(id).map_or(0, |i| i.get());
-            match routing.recorder().window(index, report.now, span) {
-                Ok(w) => format!(
-                    "{id} {:>4} req ctr {:>5}",
-                    w.requests(),
-                    w.metric("click")
-                        .and_then(|m| m.mean())
-                        .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
-                ),
-                Err(_) => format!("{id} -"),
-            }
-        };
-        let verdict = report
-            .judgement
-            .as_ref()
-            .map_or_else(|| "baking".to_owned(), |j| j.to_string());
-        let verdict: String = verdict.chars().take(80).collect();
-        println!(
-            "[{:>4.1}s] v2 {:>5.1}% | {} | {} | {verdict}",
-            started.elapsed().as_secs_f64(),
-            state.traffic.candidate.percent(),
-            stats("v1"),
-            stats("v2"),
-        );
-        match &state.phase {
-            Phase::Promoted => break "promoted".to_owned(),
-            Phase::RolledBack { reason, .. } => break format!("rolled back ({reason})"),
-            Phase::Aborted { reason } => break format!("aborted ({reason})"),
-            _ if started.elapsed() > args.bake * 12 => {
-                break "unfinished (deadline reached)".to_owned();
-            }
-            _ => {}
-        }
-    };
+    let result = follow(&controller, args.bake * 12, |w| {
+        format!(
+            "{:>4} req ctr {:>5}",
+            w.requests(),
+            w.metric("click")
+                .and_then(|m| m.mean())
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+        )
+    })
+    .await?;
     server_handle.stop(false).await;
     println!("result: {result}");
     Ok(())

@@ -30,25 +30,15 @@ use axum::Router;
 use axum::routing::post;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
+use fledge_examples::{HttpClient, http_client, parse_series, send_all, serve_loopback};
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_gate::{CheckSpec, MetricRef, Test};
 use fledge_rollout::Controller;
 use fledge_rollout::strategy::{ShadowFirst, agreement};
 use fledge_tower::shadow::{ShadowHandle, ShadowLayer};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-
-fn parse(body: &[u8]) -> Vec<f64> {
-    std::str::from_utf8(body)
-        .unwrap_or("")
-        .split(',')
-        .filter_map(|x| x.trim().parse().ok())
-        .collect()
-}
 
 fn v1(y: &[f64]) -> f64 {
     let tail = &y[y.len().saturating_sub(8)..];
@@ -66,8 +56,6 @@ fn v2(y: &[f64], cents: bool) -> f64 {
     let f = level + 0.8 * trend;
     if cents { f * 100.0 } else { f }
 }
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Run {
     controller: Arc<Controller>,
@@ -120,7 +108,7 @@ impl Run {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let answer = v2(&parse(&body), broken).to_string();
+            let answer = v2(&parse_series(&body), broken).to_string();
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(answer))))
         });
         let layer = ShadowLayer::new(routing.clone(), "v2", shadow_v2)?
@@ -129,7 +117,7 @@ impl Run {
             })?;
         let shadow = layer.handle();
         let predict = move |version: Version, body: Bytes| async move {
-            let y = parse(&body);
+            let y = parse_series(&body);
             match version.id() {
                 "v2" => v2(&y, broken).to_string(),
                 _ => v1(&y).to_string(),
@@ -139,17 +127,12 @@ impl Run {
             .route("/predict", post(predict))
             .layer(layer)
             .layer(CanaryLayer::new(routing));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Ok(Run {
             controller,
             clock,
             shadow,
-            addr,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            addr: serve_loopback(app).await?,
+            client: http_client(),
             rng: SmallRng::seed_from_u64(if broken { 2 } else { 1 }),
         })
     }
@@ -173,27 +156,9 @@ impl Run {
                     .body(Full::new(Bytes::from(series.join(","))))?,
             );
         }
-        let (mut on_v1, mut on_v2) = (0, 0);
-        let mut reqs = reqs.into_iter();
-        loop {
-            let chunk: Vec<_> = reqs.by_ref().take(32).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let calls = chunk.into_iter().map(|r| self.client.request(r));
-            for res in futures::future::join_all(calls).await {
-                let res = res?;
-                match res
-                    .headers()
-                    .get("x-fledge-variant")
-                    .and_then(|v| v.to_str().ok())
-                {
-                    Some("v2") => on_v2 += 1,
-                    _ => on_v1 += 1,
-                }
-                let _ = res.into_body().collect().await?;
-            }
-        }
+        let served = send_all(&self.client, reqs).await?;
+        let on_v2 = served.iter().filter(|(v, _)| v == "v2").count();
+        let on_v1 = served.len() - on_v2;
         // Mirrored calls finish on their own tasks: wait for them (bounded).
         for _ in 0..10_000 {
             if self.shadow.in_flight() == 0 {

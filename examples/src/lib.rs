@@ -1,9 +1,176 @@
-//! Small helpers shared by the fledge examples (table printing).
+//! Plumbing shared by the fledge examples: serving on loopback, an HTTP
+//! client, sending batches of requests, following a rollout tick by tick,
+//! and table printing. The story of each example (plans, models, gates)
+//! stays in the example.
 //!
 //! The examples themselves are the `[[example]]` targets of this package; run
 //! them from the repository root with `cargo run --release --example NAME`.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fledge_gate::Window;
+use fledge_rollout::Controller;
+use fledge_rollout::control::{ControlError, TickReport};
+use fledge_rollout::machine::Phase;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// An HTTP/1 client for the load generators.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A new [`HttpClient`].
+pub fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Serves `app` on `addr` on a spawned task; returns the bound address.
+pub async fn serve(addr: SocketAddr, app: axum::Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("server error: {e}");
+        }
+    });
+    Ok(addr)
+}
+
+/// [`serve`] on a free loopback port.
+pub async fn serve_loopback(app: axum::Router) -> std::io::Result<SocketAddr> {
+    serve(SocketAddr::from(([127, 0, 0, 1], 0)), app).await
+}
+
+/// A `clap` value parser for durations such as `4s`, `500ms`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// The numbers of a comma-separated series (what is not a number is skipped).
+pub fn parse_series(body: &[u8]) -> Vec<f64> {
+    std::str::from_utf8(body)
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect()
+}
+
+/// A JSON `POST` to `url`, as `user` (`x-user-id`) if given.
+pub fn post_json(
+    url: &str,
+    user: Option<&str>,
+    body: &serde_json::Value,
+) -> Result<Request<Full<Bytes>>, http::Error> {
+    let mut req = Request::post(url).header("content-type", "application/json");
+    if let Some(user) = user {
+        req = req.header("x-user-id", user);
+    }
+    req.body(Full::new(Bytes::from(body.to_string())))
+}
+
+/// Sends `reqs`, 32 at a time, reading every body; returns, in order, the
+/// version that answered each (`x-fledge-variant`, empty without one) and
+/// its status.
+pub async fn send_all(
+    client: &HttpClient,
+    reqs: Vec<Request<Full<Bytes>>>,
+) -> Result<Vec<(String, StatusCode)>, Box<dyn std::error::Error>> {
+    let mut out = Vec::with_capacity(reqs.len());
+    let mut reqs = reqs.into_iter();
+    loop {
+        let chunk: Vec<_> = reqs.by_ref().take(32).collect();
+        if chunk.is_empty() {
+            return Ok(out);
+        }
+        let calls = chunk.into_iter().map(|r| client.request(r));
+        for res in futures::future::join_all(calls).await {
+            let res = res?;
+            let version = res
+                .headers()
+                .get("x-fledge-variant")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let status = res.status();
+            let _ = res.into_body().collect().await?;
+            out.push((version, status));
+        }
+    }
+}
+
+/// How a finished rollout ended (`promoted`, `rolled back (why)`,
+/// `aborted (why)`); `None` while it runs.
+pub fn ending(phase: &Phase) -> Option<String> {
+    match phase {
+        Phase::Promoted => Some("promoted".to_owned()),
+        Phase::RolledBack { reason, .. } => Some(format!("rolled back ({reason})")),
+        Phase::Aborted { reason, .. } => Some(format!("aborted ({reason})")),
+        _ => None,
+    }
+}
+
+/// The tick's verdict in at most `max` characters (`baking` without one).
+pub fn verdict(report: &TickReport, max: usize) -> String {
+    report
+        .judgement
+        .as_ref()
+        .map_or_else(|| "baking".to_owned(), |j| j.to_string())
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// Ticks `controller` once a second until the rollout ends or `limit` has
+/// passed, printing one line per tick: the time, the candidate's weight,
+/// `stats` of the baseline's and the candidate's windows since the step
+/// started, and the verdict. Returns how it ended.
+pub async fn follow(
+    controller: &Controller,
+    limit: Duration,
+    stats: impl Fn(&Window) -> String,
+) -> Result<String, ControlError> {
+    let plan = controller.plan();
+    let routing = controller.routing();
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let report = controller.tick_now()?;
+        let state = &report.state;
+        let span = report
+            .now
+            .duration_since(state.since)
+            .max(Duration::from_secs(1));
+        let line = |id: &str| {
+            let index = routing.index_of(id).map_or(0, |i| i.get());
+            match routing.recorder().window(index, report.now, span) {
+                Ok(w) => format!("{id} {}", stats(&w)),
+                Err(_) => format!("{id} -"),
+            }
+        };
+        println!(
+            "[{:>4.1}s] {} {:>5.1}% | {} | {} | {}",
+            started.elapsed().as_secs_f64(),
+            plan.candidate,
+            state.traffic.candidate.percent(),
+            line(plan.baseline.as_str()),
+            line(plan.candidate.as_str()),
+            verdict(&report, 80),
+        );
+        if let Some(end) = ending(&state.phase) {
+            return Ok(end);
+        }
+        if started.elapsed() > limit {
+            return Ok("unfinished (deadline reached)".to_owned());
+        }
+    }
+}
 
 /// A plain-text table with left-aligned first column and right-aligned others,
 /// as the simulation examples print it.
