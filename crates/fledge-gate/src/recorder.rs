@@ -102,7 +102,23 @@ pub enum RecorderError {
     /// A metric value was NaN or infinite.
     #[error("metric value {0} is not finite")]
     NotFinite(f64),
+    /// The configuration asks for more than a recorder can hold.
+    #[error("{what} is {value}, above the limit of {limit}")]
+    TooLarge {
+        /// What is too large: `variants × (slots + 1)` or the sample cap.
+        what: &'static str,
+        /// The requested size.
+        value: usize,
+        /// The largest accepted.
+        limit: usize,
+    },
 }
+
+/// The most time-slot cells (`variants × (slots + 1)`) and samples per cell
+/// a recorder accepts: far beyond what fits in memory (every cell holds a
+/// histogram of tens of kilobytes), so only a mistaken configuration meets it,
+/// and it keeps the sizes free of arithmetic overflow.
+const MAX_CELLS: usize = 1 << 24;
 
 /// Checks a custom metric name (also used by check specs).
 pub(crate) fn validate_metric_name(name: &str) -> Result<(), &'static str> {
@@ -297,9 +313,10 @@ struct Control {
     /// Current generation; its ring index is `generation % ring`.
     generation: u64,
     /// Start epoch (in slots since the Unix epoch) of the generation held in
-    /// each ring index.
+    /// each ring index: `ring` entries, always indexed modulo `ring`.
     start_epoch: Vec<u64>,
-    /// Per variant: merged complete generations `(first, last)`.
+    /// Per variant: merged complete generations `(first, last)`; `variants`
+    /// entries, indexed after `check_variant`.
     cache: Vec<Option<(u64, u64, Merged)>>,
 }
 
@@ -408,11 +425,29 @@ impl Recorder {
             .clamp(1, 64)
             .next_power_of_two();
         let ring = config.slots.saturating_add(1);
+        let too_large = |what, value| RecorderError::TooLarge {
+            what,
+            value,
+            limit: MAX_CELLS,
+        };
+        let cells = config
+            .variants
+            .checked_mul(ring)
+            .filter(|c| *c <= MAX_CELLS)
+            .ok_or_else(|| {
+                too_large(
+                    "variants × (slots + 1)",
+                    config.variants.saturating_mul(ring),
+                )
+            })?;
+        if config.metric_sample_cap > MAX_CELLS {
+            return Err(too_large("metric_sample_cap", config.metric_sample_cap));
+        }
         let slot_ms = u64::try_from(config.slot.as_millis()).unwrap_or(u64::MAX);
         let metric_count = config.metrics.len();
         let cap = config.metric_sample_cap;
         let make_shard = |seed: u64| {
-            let slots = (0..config.variants * ring)
+            let slots = (0..cells)
                 .map(|_| {
                     CachePadded::new(SlotData {
                         latency: new_histogram(),
@@ -490,6 +525,7 @@ impl Recorder {
 
     #[inline]
     fn shard(&self) -> &Mutex<ShardData> {
+        // `shards` has `shard_mask + 1` entries (a power of two): in range.
         &self.inner.shards[shard_hint() & self.inner.shard_mask]
     }
 
@@ -514,6 +550,8 @@ impl Recorder {
         let slot = inner.current.load(Ordering::Acquire);
         let mut shard = self.shard().lock();
         let data = &mut *shard;
+        // variant < variants and slot < ring: the index is below
+        // variants × ring, which `new` checked against MAX_CELLS.
         if let Some(s) = data.slots.get_mut(variant * inner.ring + slot) {
             s.latency.saturating_record(us.min(MAX_LATENCY_US));
             s.requests += 1;
@@ -543,6 +581,7 @@ impl Recorder {
         let slot = inner.current.load(Ordering::Acquire);
         let mut shard = self.shard().lock();
         let ShardData { slots, totals, rng } = &mut *shard;
+        // As in `record`: below variants × ring, no overflow.
         if let Some(m) = slots
             .get_mut(variant * inner.ring + slot)
             .and_then(|s| s.metrics.get_mut(metric.0))

@@ -33,6 +33,18 @@ fn config_is_validated() {
     assert!(e.to_string().contains("reserved"), "{e}");
     let e = Recorder::new(RecorderConfig::new(1).metric("a b")).unwrap_err();
     assert!(matches!(e, RecorderError::InvalidMetricName { .. }));
+    // Sizes that would overflow (or could never be allocated) are errors,
+    // not panics.
+    for config in [
+        RecorderConfig::new(usize::MAX),
+        RecorderConfig::new(2).slots(usize::MAX),
+        RecorderConfig::new(1)
+            .metric("a")
+            .metric_sample_cap(usize::MAX),
+    ] {
+        let e = Recorder::new(config).unwrap_err();
+        assert!(matches!(e, RecorderError::TooLarge { .. }), "{e}");
+    }
 }
 
 #[test]

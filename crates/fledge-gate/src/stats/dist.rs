@@ -22,9 +22,14 @@ pub(crate) fn normal_two_sided(z: f64) -> f64 {
     (2.0 * normal_sf(z.abs())).clamp(0.0, 1.0)
 }
 
-/// Standard normal quantile; `p` must be in `(0, 1)`.
+/// Standard normal quantile for `p` in `(0, 1)`; `NaN` outside (statrs
+/// panics there, so the range is checked here).
 pub(crate) fn normal_quantile(p: f64) -> f64 {
-    Normal::standard().inverse_cdf(p)
+    if p > 0.0 && p < 1.0 {
+        Normal::standard().inverse_cdf(p)
+    } else {
+        f64::NAN
+    }
 }
 
 /// Two-sided Student-t p-value `P(|T| >= |t|)` with `df` degrees of freedom.
@@ -58,5 +63,8 @@ mod tests {
         assert!((normal_sf(10.0) / 7.619853024160527e-24 - 1.0).abs() < 1e-9);
         // scipy.stats.t.sf(2.0, 5) * 2 ≈ 0.1019
         assert!((t_two_sided(2.0, 5.0) - 0.10193947882985835).abs() < 1e-10);
+        for p in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
+            assert!(normal_quantile(p).is_nan(), "{p}");
+        }
     }
 }

@@ -125,11 +125,7 @@ pub fn wilcoxon_diff(
 /// The standard normal quantile `z` with `P(Z <= z) = p`, for `p` in
 /// `(0, 1)` (e.g. `0.975` → 1.96); `NaN` outside.
 pub fn normal_quantile(p: f64) -> f64 {
-    if p > 0.0 && p < 1.0 {
-        dist::normal_quantile(p)
-    } else {
-        f64::NAN
-    }
+    dist::normal_quantile(p)
 }
 
 /// Result of [`welch_t_test`].
