@@ -126,13 +126,14 @@ impl BanditConfig {
         self.reward.validate()?;
         self.discount.validate()?;
         let min = self.min_share.bps();
-        let total = u64::from(min) * arms as u64;
+        let total = u64::from(min).saturating_mul(arms as u64);
         if total > u64::from(TOTAL_BPS) {
             return Err(BanditError::MinShareTooLarge {
                 min_share_bps: min,
                 arms,
                 total,
-                max_bps: u32::from(TOTAL_BPS) / arms.max(1) as u32,
+                // More arms than a u32 holds leave none.
+                max_bps: u32::try_from(arms).map_or(0, |a| u32::from(TOTAL_BPS) / a.max(1)),
             });
         }
         if self.journal_capacity == 0 {
@@ -163,6 +164,9 @@ impl BanditConfig {
 #[derive(Debug, Clone)]
 pub struct Bandit {
     config: BanditConfig,
+    // `ids`, `stats` and `active` have one entry per arm (built together by
+    // `new` and `from_state`), so an index that passed `check_arm` is in
+    // range for all three.
     ids: Vec<VariantId>,
     stats: Vec<ArmStats>,
     active: Vec<bool>,
@@ -664,6 +668,15 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("at most 3333 bps"));
+        // An absurd arm count is an error, not an overflow or a division by 0.
+        let config = BanditConfig {
+            min_share: Weight::from_bps(1).unwrap(),
+            ..BanditConfig::default()
+        };
+        assert!(matches!(
+            config.validate(usize::MAX),
+            Err(BanditError::MinShareTooLarge { max_bps: 0, .. })
+        ));
         let config = BanditConfig {
             discount: Discount::PerTick { gamma: 0.0 },
             ..BanditConfig::default()

@@ -22,6 +22,7 @@ pub(crate) fn allocate(shares: &[f64], active: &[bool], min_share_bps: u16) -> V
         }
         return out;
     }
+    // k ≤ arms ≤ 64 (MAX_VARIANTS): the casts to u32 are exact.
     let floor = u32::from(min_share_bps).min(u32::from(TOTAL_BPS) / k as u32);
     let rest = u32::from(TOTAL_BPS) - floor * k as u32;
 
@@ -51,6 +52,7 @@ pub(crate) fn allocate(shares: &[f64], active: &[bool], min_share_bps: u16) -> V
         let quota = f64::from(rest) * weight(i);
         let base = (quota.floor() as u32).min(rest);
         given += base;
+        // floor × k + rest = 10 000 and base ≤ rest: fits a u16.
         out[i] = (floor + base) as u16;
         remainders.push((i, quota - f64::from(base)));
     }

@@ -36,7 +36,8 @@ pub(crate) fn recorder_for(
         // 1 s slots, coarser when the longest step needs more than MAX_SLOTS.
         None => longest_ms.div_ceil(MAX_SLOTS).max(1000).div_ceil(1000) * 1000,
     };
-    let slots = usize::try_from(longest_ms.div_ceil(slot_ms) + 1).unwrap_or(usize::MAX);
+    let slots =
+        usize::try_from(longest_ms.div_ceil(slot_ms).saturating_add(1)).unwrap_or(usize::MAX);
     let config = RecorderConfig::new(2)
         .slot(Duration::from_millis(slot_ms))
         .slots(slots.min(10_000))

@@ -418,7 +418,8 @@ impl AbTest {
                     "a positive share: remove the variant instead of giving it 0 %",
                 ));
             }
-            total += w.bps();
+            // Saturating: a huge variant list must fail below, not overflow.
+            total = total.saturating_add(w.bps());
             variants.push(Variant::new(v.id.clone(), w));
         }
         if total != Weight::MAX_BPS {

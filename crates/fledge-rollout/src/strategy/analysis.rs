@@ -203,7 +203,8 @@ fn summary(variant: &VariantId, kind: MetricKind, data: &ArmData) -> ArmSummary 
 /// freedom (the normal's for huge or unknown `df`).
 fn t_quantile(a: f64, df: f64) -> f64 {
     let p = 1.0 - a / 2.0;
-    if df.is_finite() && df > 0.0 && df < 1e7 {
+    // statrs asserts `p` in [0, 1]: check it (and df) first.
+    if p > 0.0 && p < 1.0 && df.is_finite() && df > 0.0 && df < 1e7 {
         if let Ok(t) = StudentsT::new(0.0, 1.0, df) {
             let q = t.inverse_cdf(p);
             if q.is_finite() {

@@ -519,6 +519,7 @@ fn challengers(roles: &[Role]) -> usize {
 
 /// The weights for `roles`: each challenger `share`, the champion the rest.
 pub(crate) fn weights_for(roles: &[Role], share: Weight) -> Vec<Weight> {
+    // At most 64 variants (a split's limit): exact.
     let k = challengers(roles) as u32;
     let champion = Weight::MAX_BPS.saturating_sub(k.saturating_mul(share.bps()));
     roles
@@ -672,7 +673,7 @@ impl ChampionChallenger {
         let champion = roles.iter().position(|r| *r == Role::Champion).unwrap_or(0);
         let window_ms = u64::try_from(config.guard_window.as_millis()).unwrap_or(u64::MAX);
         let slot_ms = window_ms.div_ceil(10).max(1000).div_ceil(1000) * 1000;
-        let slots = usize::try_from(window_ms.div_ceil(slot_ms) + 1).unwrap_or(64);
+        let slots = usize::try_from(window_ms.div_ceil(slot_ms).saturating_add(1)).unwrap_or(64);
         let recorder = Recorder::new(
             RecorderConfig::new(ids.len())
                 .slot(Duration::from_millis(slot_ms))
