@@ -117,6 +117,8 @@ impl Latency {
     }
 
     fn sample(&self, rng: &mut Rng) -> Duration {
+        // Finite (a checked positive median, a finite draw) and clamped:
+        // `from_secs_f64` cannot panic.
         let ms = (self.median_ms * (SIGMA * rng.normal()).exp()).clamp(0.01, 3_600_000.0);
         Duration::from_secs_f64(ms / 1000.0)
     }
@@ -289,7 +291,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             }
             match controller.command_at(command, "simulator", None, now) {
                 Ok(event) => timeline.push(Line {
-                    at_ms: now.duration_since(t0).as_millis() as u64,
+                    at_ms: now.as_millis().saturating_sub(t0.as_millis()),
                     event,
                 }),
                 Err(e) => return Err(Failure::Other(format!("simulator command failed: {e}"))),
@@ -337,7 +339,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         let report = controller
             .tick(now)
             .map_err(|e| Failure::Other(format!("tick failed: {e}")))?;
-        let at_ms = now.duration_since(t0).as_millis() as u64;
+        let at_ms = now.as_millis().saturating_sub(t0.as_millis());
         timeline.extend(report.events.into_iter().map(|event| Line { at_ms, event }));
     };
     let simulated = now.duration_since(t0);
@@ -349,7 +351,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             plan: plan.name.clone(),
             result: result.clone(),
             reason: reason.clone(),
-            simulated_ms: simulated.as_millis() as u64,
+            simulated_ms: now.as_millis().saturating_sub(t0.as_millis()),
             ticks,
             requests,
             canary_requests,

@@ -82,6 +82,8 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
                 input: input.to_owned(),
             });
         }
+        // `start` and `i` sit next to ASCII bytes: char boundaries, so the
+        // slices below cannot panic.
         let number: u64 = s[start..i].parse().map_err(|_| overflow())?;
         let unit_start = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
