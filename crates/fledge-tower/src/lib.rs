@@ -33,8 +33,11 @@
 //! or trailers.
 //!
 //! The decision reads a [`Routes`] source: the rollout controller's serving
-//! handle, or a [`StaticRoutes`] (a selector someone else publishes to, e.g.
-//! a bandit).
+//! handle, an experiment's
+//! [`ExperimentRouting`](fledge_rollout::strategy::ExperimentRouting) (A/B/n,
+//! champion / challenger: the layer also counts its exposures), or a
+//! [`StaticRoutes`] (a selector someone else publishes to, e.g. a bandit).
+//! Latency is timed with a [`Stopwatch`].
 //!
 //! # Example
 //!
