@@ -79,7 +79,8 @@
 //!   async runtime.
 //!
 //! The minimum supported Rust version is 1.85.
-
+#![cfg_attr(feature = "tokio", doc = "\n\n[`driver`]: crate::driver")]
+#![cfg_attr(not(feature = "tokio"), doc = "\n\n[`driver`]: crate#features")]
 #![forbid(unsafe_code)]
 
 pub mod control;
