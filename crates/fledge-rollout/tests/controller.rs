@@ -13,6 +13,16 @@ use fledge_rollout::plan::{Plan, PlanBuilder};
 use fledge_rollout::registry::Registry;
 use fledge_select::Weight;
 
+/// A controller for `plan` on a manual clock at `t0()`.
+fn on_clock(plan: Plan) -> (Controller, ManualClock) {
+    let clock = ManualClock::new(t0());
+    let c = Controller::builder(plan)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (c, clock)
+}
+
 const CANARY: &str = r#"
 name = "predict-v2"
 baseline = "v1"
@@ -79,11 +89,7 @@ fn run(
 
 #[test]
 fn a_healthy_candidate_is_promoted_through_every_step() {
-    let clock = ManualClock::new(t0());
-    let c = Controller::builder(Plan::from_toml(CANARY).unwrap())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, clock) = on_clock(Plan::from_toml(CANARY).unwrap());
     let weights = Arc::new(Mutex::new(Vec::new()));
     let w = weights.clone();
     c.subscribe_fn(move |e| {
@@ -112,11 +118,7 @@ fn a_healthy_candidate_is_promoted_through_every_step() {
 
 #[test]
 fn a_failing_candidate_rolls_back_in_the_tick_of_the_failing_verdict() {
-    let clock = ManualClock::new(t0());
-    let c = Controller::builder(Plan::from_toml(CANARY).unwrap())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, clock) = on_clock(Plan::from_toml(CANARY).unwrap());
     let rx = c.subscribe();
     let mut failures = 0;
     for s in 0..120 {
@@ -169,15 +171,11 @@ fn a_failing_candidate_rolls_back_in_the_tick_of_the_failing_verdict() {
 
 #[test]
 fn sticky_users_keep_their_version_as_the_weight_grows() {
-    let clock = ManualClock::new(t0());
     let plan = PlanBuilder::canary("sticky", "v1", "v2")
         .interval(Duration::from_secs(5))
         .build()
         .unwrap();
-    let c = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, clock) = on_clock(plan);
     let routing = c.routing().clone();
     let keys: Vec<String> = (0..2000).map(|i| format!("k{i}")).collect();
     let on_canary = |k: &String| routing.route(Some(k.as_bytes()), &()) == routing.candidate();
@@ -198,16 +196,12 @@ fn sticky_users_keep_their_version_as_the_weight_grows() {
 
 #[test]
 fn manual_approval_and_operator_commands() {
-    let clock = ManualClock::new(t0());
     let plan = PlanBuilder::canary("ops", "v1", "v2")
         .interval(Duration::from_secs(10))
         .approval_before(1)
         .build()
         .unwrap();
-    let c = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, clock) = on_clock(plan);
     for _ in 0..11 {
         c.tick(clock.advance(Duration::from_secs(1))).unwrap();
     }
@@ -338,17 +332,13 @@ fn async_answers_are_applied_unless_stale() {
 
 #[test]
 fn targeting_sends_testers_to_the_candidate_regardless_of_weight() {
-    let clock = ManualClock::new(t0());
     let plan = PlanBuilder::phased("ranker", "v1", "v2")
         .internal_header("x-fledge-internal", "true")
         .beta_attribute(20.0, "region", ["eu-west-1"])
         .configure(|b| b.interval(Duration::from_secs(5)))
         .build()
         .unwrap();
-    let c = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, _clock) = on_clock(plan);
     let r = c.routing();
     assert_eq!(c.traffic().candidate, Weight::ZERO);
     let tester: &[(&str, &str)] = &[("X-Fledge-Internal", "true")];
@@ -371,12 +361,8 @@ fn targeting_sends_testers_to_the_candidate_regardless_of_weight() {
 
 #[test]
 fn a_bad_plan_never_replaces_a_running_one() {
-    let clock = ManualClock::new(t0());
     let plan = Plan::from_toml(CANARY).unwrap();
-    let c = Controller::builder(plan.clone())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, _clock) = on_clock(plan.clone());
     c.promote("alice").unwrap();
     c.promote("alice").unwrap(); // step 2 (50 %)
     let mut bad = plan.clone();
@@ -437,12 +423,8 @@ fn the_registry_follows_promotion_and_rollback() {
     let registry: Registry<&'static str> = Registry::new();
     registry.register("v1", Arc::new("model one")).unwrap();
     registry.register("v2", Arc::new("model two")).unwrap();
-    let clock = ManualClock::new(t0());
     let plan = PlanBuilder::canary("reg", "v1", "v2").build().unwrap();
-    let c = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (c, _clock) = on_clock(plan);
     let r = registry.clone();
     c.subscribe_fn(move |e| {
         r.follow(e, "v1", "v2").unwrap();

@@ -93,10 +93,7 @@ fn a_corrupt_snapshot_is_reported_left_untouched_and_refused() {
         "{\"format\": \"fledge-rollout-snapshot\", \"format_version\": 1, \"version\": 3}",
     ] {
         std::fs::write(&path, garbage).unwrap();
-        let err = Controller::builder(plan())
-            .store(FileStore::new(&path))
-            .build()
-            .unwrap_err();
+        let err = refused(FileStore::new(&path));
         assert!(
             matches!(err, ControlError::Store(StoreError::Corrupt { .. })),
             "{garbage:?}: {err}"
@@ -117,12 +114,17 @@ fn a_corrupt_snapshot_is_reported_left_untouched_and_refused() {
     }
     std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
     assert!(matches!(
-        Controller::builder(plan())
-            .store(FileStore::new(&path))
-            .build()
-            .unwrap_err(),
+        refused(FileStore::new(&path)),
         ControlError::Store(StoreError::Corrupt { .. })
     ));
+}
+
+/// The error of a controller refusing to start from `store`.
+fn refused(store: impl Store + 'static) -> ControlError {
+    Controller::builder(plan())
+        .store(store)
+        .build()
+        .unwrap_err()
 }
 
 fn dummy_state() -> fledge_rollout::machine::State {
@@ -136,10 +138,7 @@ fn a_foreign_snapshot_is_refused() {
     let path = dir.path().join("rollout.json");
     // Not a fledge snapshot at all.
     std::fs::write(&path, r#"{"name": "something else"}"#).unwrap();
-    let err = Controller::builder(plan())
-        .store(FileStore::new(&path))
-        .build()
-        .unwrap_err();
+    let err = refused(FileStore::new(&path));
     assert!(
         matches!(err, ControlError::Store(StoreError::Foreign { .. })),
         "{err}"
@@ -150,10 +149,7 @@ fn a_foreign_snapshot_is_refused() {
         r#"{"format": "fledge-rollout-snapshot", "format_version": 99}"#,
     )
     .unwrap();
-    let err = Controller::builder(plan())
-        .store(FileStore::new(&path))
-        .build()
-        .unwrap_err();
+    let err = refused(FileStore::new(&path));
     assert!(
         matches!(err, ControlError::Store(StoreError::Foreign { .. })),
         "{err}"
@@ -168,10 +164,7 @@ fn a_foreign_snapshot_is_refused() {
             .unwrap(),
     );
     let before = std::fs::read_to_string(&path).unwrap();
-    let err = Controller::builder(plan())
-        .store(FileStore::new(&path))
-        .build()
-        .unwrap_err();
+    let err = refused(FileStore::new(&path));
     assert!(matches!(err, ControlError::ForeignSnapshot { .. }), "{err}");
     assert!(err.to_string().contains("\"other\""), "{err}");
     // The same rollout with a changed plan.
@@ -195,10 +188,7 @@ fn an_inconsistent_snapshot_is_refused() {
     store
         .save(&Snapshot::new(plan(), state, Vec::new(), t0()), None)
         .unwrap();
-    let err = Controller::builder(plan())
-        .store(store)
-        .build()
-        .unwrap_err();
+    let err = refused(store);
     assert!(matches!(err, ControlError::BadSnapshot { .. }), "{err}");
 }
 
