@@ -102,9 +102,8 @@ impl<F, C, R> ResponseFuture<F, C, R> {
     }
 }
 
-/// How one attempt ended.
-enum Attempt<B, E> {
-    Response(Response<B>),
+/// How an attempt ended without a response.
+enum Attempt<E> {
     Error(E),
     Timeout,
     Panic,
@@ -189,7 +188,57 @@ where
             }
             StageProj::Call { fut } => {
                 match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-                    Ok(Poll::Ready(Ok(res))) => Attempt::Response(res),
+                    Ok(Poll::Ready(Ok(mut res))) => {
+                        // The usual end, finished in place: moving the
+                        // response through `Attempt` would copy it again.
+                        let Some(pending) = end_attempt(&mut this) else {
+                            return Poll::Ready(Ok(synthesized::<B, C::ClassifyEos>(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                None::<&Pending<()>>,
+                            )));
+                        };
+                        name_version(&mut res, &pending.decider, pending.chosen);
+                        let Pending {
+                            classifier,
+                            start,
+                            chosen,
+                            decider,
+                            permit,
+                        } = pending;
+                        drop(permit);
+                        let index = chosen.index().get();
+                        match classifier.classify_response(&res) {
+                            ClassifiedResponse::Ready(Ok(_)) => {
+                                decider
+                                    .routes()
+                                    .recorder()
+                                    .record(index, start.elapsed(), false);
+                                return Poll::Ready(Ok(res.map(ResponseBody::passthrough)));
+                            }
+                            ClassifiedResponse::RequiresEos(classify) => {
+                                let eos = EosRecord {
+                                    classify,
+                                    start,
+                                    index,
+                                    decider,
+                                };
+                                return Poll::Ready(Ok(
+                                    res.map(|b| ResponseBody::recording(b, eos))
+                                ));
+                            }
+                            ClassifiedResponse::Ready(Err(_)) => {
+                                decider
+                                    .routes()
+                                    .recorder()
+                                    .record(index, start.elapsed(), true);
+                                let retried = try_restart(&mut this, &decider, chosen, &restart);
+                                if retried {
+                                    continue;
+                                }
+                                return Poll::Ready(Ok(res.map(ResponseBody::passthrough)));
+                            }
+                        }
+                    }
                     Ok(Poll::Ready(Err(error))) => Attempt::Error(error),
                     Ok(Poll::Pending) => {
                         let expired = this
@@ -222,11 +271,7 @@ where
                 }
             }
         };
-        // The attempt is over: drop its future (a timed-out call is
-        // cancelled here) and its timer.
-        this.stage.set(Stage::Done);
-        *this.deadline = None;
-        let Some(pending) = this.pending.take() else {
+        let Some(pending) = end_attempt(&mut this) else {
             return Poll::Ready(Ok(synthesized::<B, C::ClassifyEos>(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None::<&Pending<()>>,
@@ -234,47 +279,6 @@ where
         };
         // What the client gets when no retry happens.
         let failed: Outcome<B, C, E> = match attempt {
-            Attempt::Response(mut res) => {
-                name_version(&mut res, &pending.decider, pending.chosen);
-                let Pending {
-                    classifier,
-                    start,
-                    chosen,
-                    decider,
-                    permit,
-                } = pending;
-                drop(permit);
-                let index = chosen.index().get();
-                match classifier.classify_response(&res) {
-                    ClassifiedResponse::Ready(Ok(_)) => {
-                        decider
-                            .routes()
-                            .recorder()
-                            .record(index, start.elapsed(), false);
-                        return Poll::Ready(Ok(res.map(ResponseBody::passthrough)));
-                    }
-                    ClassifiedResponse::RequiresEos(classify) => {
-                        let eos = EosRecord {
-                            classify,
-                            start,
-                            index,
-                            decider,
-                        };
-                        return Poll::Ready(Ok(res.map(|b| ResponseBody::recording(b, eos))));
-                    }
-                    ClassifiedResponse::Ready(Err(_)) => {
-                        decider
-                            .routes()
-                            .recorder()
-                            .record(index, start.elapsed(), true);
-                        let retried = try_restart(&mut this, &decider, chosen, &restart);
-                        if retried {
-                            continue;
-                        }
-                        return Poll::Ready(Ok(res.map(ResponseBody::passthrough)));
-                    }
-                }
-            }
             Attempt::Error(error) => Err(error),
             Attempt::Timeout => {
                 count(&pending, |s| &s.timeouts);
@@ -301,6 +305,14 @@ where
         }
         return Poll::Ready(failed);
     }
+}
+
+/// Ends the current attempt: drops its future (a timed-out call is
+/// cancelled here) and its timer, and takes what finishing it needs.
+fn end_attempt<F, C, R>(this: &mut Projected<'_, F, C, R>) -> Option<Pending<C>> {
+    this.stage.set(Stage::Done);
+    *this.deadline = None;
+    this.pending.take()
 }
 
 /// Starts the retry on stable after `failed` failed, if one is planned and
