@@ -5,6 +5,9 @@
 //! `oneshot` and polled once (the handler is synchronous):
 //!
 //! - `baseline_axum`: the router alone.
+//! - `identity_layer`: the router behind a layer that does nothing
+//!   (`tower::util::MapResponseLayer` with `identity`): what wrapping a
+//!   service and its future costs any middleware.
 //! - `fledge_layer`: `CanaryLayer` (defaults: `Chosen` extension,
 //!   `x-fledge-variant` response header) wrapped around the router, reading
 //!   the rollout controller's `Routing` at a 5 % step: key extraction,
@@ -75,6 +78,14 @@ fn measured(n: usize, mut f: impl FnMut(usize)) {
     }
 }
 
+/// Nanoseconds this thread has run on a CPU (Linux `schedstat`): unlike
+/// wall time, it leaves out the time other work on a shared machine kept
+/// the thread waiting.
+fn on_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
 /// What `FLEDGE_LAYER_RUN` asks for: a bench name and a count.
 type Run = Option<(String, usize)>;
 
@@ -106,10 +117,19 @@ fn part(
 ) {
     match run {
         Some((wanted, n)) if wanted == name => {
-            let start = std::time::Instant::now();
+            let (start, cpu) = (std::time::Instant::now(), on_cpu_ns());
             measured(*n, |_| f());
-            let per = start.elapsed().as_secs_f64() * 1e9 / (*n).max(1) as f64;
-            println!("{name} {per:.1} ns");
+            let n = (*n).max(1) as f64;
+            let wall = start.elapsed().as_secs_f64() * 1e9 / n;
+            match (cpu, on_cpu_ns()) {
+                (Some(a), Some(b)) => {
+                    println!(
+                        "{name} {:.1} ns on cpu, {wall:.1} ns wall",
+                        (b - a) as f64 / n
+                    );
+                }
+                _ => println!("{name} {wall:.1} ns wall"),
+            }
             std::process::exit(0);
         }
         Some(_) => {}
@@ -147,6 +167,12 @@ fn layer(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("layer");
     bench(&mut group, &run, "baseline_axum", app.clone());
+    bench(
+        &mut group,
+        &run,
+        "identity_layer",
+        tower::util::MapResponseLayer::new(std::convert::identity).layer(app.clone()),
+    );
     bench(
         &mut group,
         &run,
@@ -196,6 +222,30 @@ fn layer(c: &mut Criterion) {
     part(&mut group, &run, "part_stopwatch", || {
         let start = fledge_tower::Stopwatch::start();
         black_box(start.elapsed());
+    });
+    // A response like axum's "hello" (content type and length), without and
+    // with the version header.
+    let response = || {
+        let mut res = http::Response::new(());
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(5u32));
+        res
+    };
+    part(&mut group, &run, "part_response", || {
+        black_box(response());
+    });
+    let (name, value) = (
+        http::HeaderName::from_static("x-fledge-variant"),
+        http::HeaderValue::from_static("v2"),
+    );
+    part(&mut group, &run, "part_response_with_header", || {
+        let mut res = response();
+        res.headers_mut().insert(name.clone(), value.clone());
+        black_box(res);
     });
     let shared = std::sync::Arc::new(decider);
     part(&mut group, &run, "part_arc_clone", || {
