@@ -35,10 +35,11 @@ fn kernel_keeps_time_with_tsc() -> bool {
 /// time-stamp counter (`current_clocksource` is `tsc`: the kernel has
 /// checked that all CPUs' counters agree), it reads that counter through
 /// `quanta` (calibrated against the monotonic clock once per process, when
-/// the first layer is built: about a millisecond); a read costs about a
-/// third of a `clock_gettime`. Elsewhere it is [`std::time::Instant`]. Both
-/// are monotonic; the counter agrees with the monotonic clock to within
-/// about a microsecond over 100 ms (about 10 parts per million).
+/// the first layer is built: about a millisecond); two reads cost 21 ns
+/// on the development VM against 51 ns for two `Instant::now()`. Elsewhere
+/// it is [`std::time::Instant`]. Both are monotonic; the counter agrees with
+/// the monotonic clock to within about a microsecond over 100 ms (about 10
+/// parts per million).
 ///
 /// ```
 /// let watch = fledge_tower::Stopwatch::start();
