@@ -75,6 +75,39 @@ impl Latency {
         self.hist().map(|h| us_to_ms(h.max()))
     }
 
+    /// Number of requests certainly slower than `ms` milliseconds: those in
+    /// histogram buckets whose every value is above `ms`. A bucket holding
+    /// `ms` itself counts as not above, so at 3 significant figures the
+    /// count may miss requests within 0.1 % above `ms`, never include one
+    /// at or below it (a threshold check fails on this count, so it errs
+    /// towards not failing). `NaN` counts nothing.
+    pub fn count_above_ms(&self, ms: f64) -> u64 {
+        let Some(h) = self.hist() else { return 0 };
+        if ms.is_nan() {
+            return 0;
+        }
+        let us = ms * 1_000.0;
+        h.iter_recorded()
+            .filter(|v| h.lowest_equivalent(v.value_iterated_to()) as f64 > us)
+            .map(|v| u64::from(v.count_at_value()))
+            .sum()
+    }
+
+    /// Number of requests certainly faster than `ms` milliseconds: those in
+    /// histogram buckets whose every value is below `ms` (see
+    /// [`count_above_ms`](Self::count_above_ms)).
+    pub fn count_below_ms(&self, ms: f64) -> u64 {
+        let Some(h) = self.hist() else { return 0 };
+        if ms.is_nan() {
+            return 0;
+        }
+        let us = ms * 1_000.0;
+        h.iter_recorded()
+            .filter(|v| (v.value_iterated_to() as f64) < us)
+            .map(|v| u64::from(v.count_at_value()))
+            .sum()
+    }
+
     /// Recorded values with their counts, ascending: `(latency_ms, count)`
     /// per non-empty histogram bucket. This is the input of rank tests
     /// ([`crate::stats::mann_whitney_u_weighted`]).

@@ -20,6 +20,23 @@ Contents (first sample = canary, second = baseline):
 - hodges_lehmann: R's wilcox.test(conf.int=TRUE, exact=FALSE, correct=TRUE)
   procedure re-implemented here with scipy.stats.rankdata and a port of R's
   zeroin (uniroot, tol 1e-4); the estimate without continuity correction, as R.
+- binomial_tail: at_least = P(X >= k) = binom.sf(k - 1, n, p) and
+  at_most = P(X <= k) = binom.cdf(k, n, p), X ~ Binomial(n, p) (threshold
+  checks on quantiles and error rates).
+- conditional_binomial: binomtest(x_c, E, pi, alternative="greater" / "less")
+  with E = x_c + x_b and pi = n_c / (n_c + n_b) (1 when E = 0).
+- conditional_mixture: the one-sided uniform-mixture likelihood ratio of the
+  conditional binomial (the always-valid exact test that confirms the
+  proportions mSPRT):
+      Lambda_greater = int_pi^1 t^x (1-t)^(E-x) dt / (1 - pi) / (pi^x (1-pi)^(E-x)),
+      Lambda_less    = int_0^pi t^x (1-t)^(E-x) dt / pi       / (pi^x (1-pi)^(E-x)),
+  in closed form with scipy.special.betaln / betainc, checked here against
+  scipy.integrate.quad when E <= 200; p = min(1, 1 / Lambda).
+- one_sample_t: ttest_1samp(x, mu0, alternative="greater" / "less") from the
+  sample's count, sum and sum of squares, and the one-sided bounds
+  mean -+ t.ppf(confidence, n - 1) * s / sqrt(n) (threshold checks on means).
+  Its samples come from a second generator (seed 20261123), so the sections
+  above are unchanged by it.
 """
 
 import json
@@ -28,7 +45,7 @@ import os
 
 import numpy as np
 import scipy
-from scipy import stats
+from scipy import integrate, special, stats
 
 rng = np.random.default_rng(20261122)
 
@@ -151,6 +168,54 @@ def hodges_lehmann(x, y, conf):
     return {"estimate": float(est), "low": float(root(z)), "high": float(root(-z))}
 
 
+def binomial_tail(k, n, p):
+    at_least = 1.0 if k == 0 else float(stats.binom.sf(k - 1, n, p))
+    return {"at_least": at_least, "at_most": float(stats.binom.cdf(k, n, p))}
+
+
+def conditional_binomial(x1, n1, x2, n2):
+    e, share = x1 + x2, n1 / (n1 + n2)
+    if e == 0:
+        return {"events": 0, "share": share, "p_greater": 1.0, "p_less": 1.0}
+    g = stats.binomtest(x1, e, share, alternative="greater").pvalue
+    l = stats.binomtest(x1, e, share, alternative="less").pvalue
+    return {"events": e, "share": share, "p_greater": float(g), "p_less": float(l)}
+
+
+def conditional_mixture(x1, n1, x2, n2):
+    e, pi = x1 + x2, n1 / (n1 + n2)
+    x, rest = x1, x2
+    if e == 0:
+        return {"events": 0, "share": pi, "log_lr_greater": 0.0, "log_lr_less": 0.0, "p_greater": 1.0, "p_less": 1.0}
+    ln_null = x * math.log(pi) + rest * math.log1p(-pi)
+    ln_b = special.betaln(x + 1, rest + 1)
+    above = special.betainc(rest + 1, x + 1, 1 - pi)  # int_pi^1 / B
+    below = special.betainc(x + 1, rest + 1, pi)  # int_0^pi / B
+    g = ln_b + math.log(above) - math.log1p(-pi) - ln_null if above > 0 else -math.inf
+    l = ln_b + math.log(below) - math.log(pi) - ln_null if below > 0 else -math.inf
+    if e <= 200:  # independent check by quadrature, scaled by the null likelihood
+        f = lambda t: math.exp(x * math.log(t) + rest * math.log1p(-t) - ln_null) if 0 < t < 1 else 0.0
+        qg = integrate.quad(f, pi, 1, epsabs=0, epsrel=1e-12, limit=500)[0] / (1 - pi)
+        ql = integrate.quad(f, 0, pi, epsabs=0, epsrel=1e-12, limit=500)[0] / pi
+        for closed, quad in [(g, qg), (l, ql)]:
+            if quad > 1e-250:
+                assert abs(closed - math.log(quad)) < 1e-7, (x1, n1, x2, n2, closed, math.log(quad))
+    p = lambda v: 1.0 if v <= 0 else min(1.0, math.exp(-v))
+    return {"events": e, "share": pi, "log_lr_greater": g, "log_lr_less": l, "p_greater": p(g), "p_less": p(l)}
+
+
+def one_sample_t(x, mu0, confidence):
+    n = len(x)
+    g = stats.ttest_1samp(x, mu0, alternative="greater")
+    l = stats.ttest_1samp(x, mu0, alternative="less")
+    se = x.std(ddof=1) / math.sqrt(n)
+    q = stats.t.ppf(confidence, n - 1)
+    return {"sample": {"count": n, "sum": float(x.sum()), "sum_sq": float((x * x).sum())}, "mu0": mu0,
+            "confidence": confidence, "mean": float(x.mean()), "t": float(g.statistic), "df": n - 1,
+            "p_greater": float(g.pvalue), "p_less": float(l.pvalue),
+            "lower_bound": float(x.mean() - q * se), "upper_bound": float(x.mean() + q * se)}
+
+
 def main():
     out = {
         "generator": "crates/fledge-gate/testdata/make_reference.py",
@@ -162,6 +227,10 @@ def main():
         "msprt_means": [],
         "msprt_proportions": [],
         "hodges_lehmann": [],
+        "binomial_tail": [],
+        "conditional_binomial": [],
+        "conditional_mixture": [],
+        "one_sample_t": [],
     }
     kinds = [("normal", "normal"), ("shifted", "normal"), ("lognormal", "lognormal"), ("ties", "ties"), ("coarse", "coarse"), ("ties", "coarse")]
     sizes = [(1, 1), (1, 5), (3, 4), (7, 12), (20, 20), (50, 35), (120, 200)]
@@ -192,6 +261,30 @@ def main():
             out["msprt_means"].append({"canary": {"count": n1, "sum": float(x.sum()), "sum_sq": float((x * x).sum())},
                                        "baseline": {"count": n2, "sum": float(y.sum()), "sum_sq": float((y * y).sum())},
                                        "tau": tau, "alpha": alpha, **msprt(x.mean() - y.mean(), v, tau, alpha)})
+    # Quantile thresholds (k of n samples above max, p = 1 - q), error-rate
+    # thresholds (p = max), the far tails and millions of trials.
+    for k, n, p in [(0, 60, 0.01), (1, 60, 0.01), (2, 60, 0.01), (4, 60, 0.01), (7, 60, 0.01), (60, 60, 0.01),
+                    (3, 150, 0.01), (12, 1000, 0.01), (25, 1000, 0.01), (2, 1000, 0.001), (9, 300, 0.01),
+                    (0, 500, 0.5), (250, 500, 0.5), (240, 500, 0.5), (480, 500, 0.5), (1, 1, 0.3),
+                    (5, 20, 0.99), (19, 20, 0.99), (10_500, 1_000_000, 0.01), (9_700, 1_000_000, 0.01),
+                    (150, 100_000, 0.001), (30, 3_000_000, 0.00001), (40, 100, 0.1)]:
+        out["binomial_tail"].append({"events": k, "trials": n, "p": p, **binomial_tail(k, n, p)})
+    # The coordinator's cases (1 in 54 vs 0 in 746; 2 in 136 vs 2 in 2764),
+    # rare and frequent events, lopsided and even splits.
+    counts = [(1, 54, 0, 746), (2, 136, 2, 2764), (0, 54, 0, 746), (2, 40, 0, 760), (3, 100, 1, 1900),
+              (5, 200, 10, 4000), (15, 1000, 5, 1000), (30, 1000, 95, 19000), (3, 500, 60, 9500),
+              (60, 3000, 30, 3000), (0, 500, 40, 9500), (7, 7, 0, 93), (120, 1500, 300, 28500),
+              (500, 50000, 9000, 950000), (12, 345, 67, 8901), (2, 2, 1, 1)]
+    for x1, n1, x2, n2 in counts:
+        out["conditional_binomial"].append({"canary_events": x1, "canary_n": n1, "baseline_events": x2, "baseline_n": n2,
+                                            **conditional_binomial(x1, n1, x2, n2)})
+        out["conditional_mixture"].append({"canary_events": x1, "canary_n": n1, "baseline_events": x2, "baseline_n": n2,
+                                           **conditional_mixture(x1, n1, x2, n2)})
+    rng_t = np.random.default_rng(20261123)
+    for n, mean, sd, mu0, conf in [(2, 1.0, 1.0, 0.5, 0.99), (10, 1.2, 0.3, 1.1, 0.99), (50, 1.0, 0.5, 1.1, 0.95),
+                                   (200, 31.0, 8.0, 30.0, 0.99), (1000, 0.98, 0.2, 1.0, 0.9), (30, -3.0, 2.0, -2.0, 0.5)]:
+        x = rng_t.normal(mean, sd, n)
+        out["one_sample_t"].append(one_sample_t(x, mu0, conf))
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)

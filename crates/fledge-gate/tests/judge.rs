@@ -394,3 +394,168 @@ fn custom_metric_checks() {
     assert_eq!(checks[2].outcome, Outcome::Pass, "{v}");
     assert!((checks[0].canary.unwrap() - 1.95).abs() < 1e-9);
 }
+
+fn single_check(text: &str) -> Judge {
+    Judge::new(spec(&format!("[[checks]]\n{text}")).unwrap()).unwrap()
+}
+
+/// `slow` of `n` canary requests take 80 ms, the rest 20 ms.
+fn recorder_with_slow(slow: u64, n: u64) -> Recorder {
+    let r = Recorder::new(RecorderConfig::new(2)).unwrap();
+    for i in 0..n {
+        r.record(BASELINE, Duration::from_millis(20), false);
+        let ms = if i < slow { 80 } else { 20 };
+        r.record(CANARY, Duration::from_millis(ms), false);
+    }
+    r
+}
+
+#[test]
+fn quantile_threshold_fails_only_on_evidence() {
+    let check = "kind = \"threshold\"\nmetric = \"latency_p99\"\nmax = 50.0\nmin_samples = 50\n";
+    // One slow request in 60: the sample p99 is 80 ms, but were p99 exactly
+    // 50 ms, one of 60 above would happen 45 % of the time.
+    let r = recorder_with_slow(1, 60);
+    let (c, b) = windows(&r, 0);
+    let v = single_check(check).evaluate(&c, &b);
+    let result = &v.report().checks[0];
+    assert_eq!(result.outcome, Outcome::Inconclusive, "{v}");
+    assert!(result.p_value.unwrap() > 0.4, "{v}");
+    assert!(result.detail.contains("1 of 60 samples above 50 ms"), "{v}");
+    assert!(result.detail.contains("not with 99 % confidence"), "{v}");
+    // Seven in 60: P(Binomial(60, 0.01) >= 7) < 1e-5.
+    let r = recorder_with_slow(7, 60);
+    let (c, b) = windows(&r, 0);
+    let v = single_check(check).evaluate(&c, &b);
+    let result = &v.report().checks[0];
+    assert_eq!(result.outcome, Outcome::Fail, "{v}");
+    assert!(result.p_value.unwrap() < 1e-5, "{v}");
+    // A lower confidence fails on less: 2 of 60 has p = 0.12.
+    let r = recorder_with_slow(2, 60);
+    let (c, b) = windows(&r, 0);
+    let strict = single_check(check).evaluate(&c, &b);
+    assert_eq!(strict.report().checks[0].outcome, Outcome::Inconclusive);
+    let lenient = single_check(&format!("{check}confidence = 0.85\n")).evaluate(&c, &b);
+    assert_eq!(
+        lenient.report().checks[0].outcome,
+        Outcome::Fail,
+        "{lenient}"
+    );
+    // Within the limit passes, however few samples above it.
+    let r = recorder_with_slow(0, 60);
+    let (c, b) = windows(&r, 0);
+    assert!(single_check(check).evaluate(&c, &b).is_pass());
+}
+
+#[test]
+fn error_rate_threshold_and_mean_threshold_use_exact_bounds() {
+    let check = "kind = \"threshold\"\nmetric = \"error_rate\"\nmax = 0.01\nmin_samples = 50\n";
+    let r = Recorder::new(RecorderConfig::new(2)).unwrap();
+    // 2 errors in 100: 2 % > 1 %, but P(Binomial(100, 0.01) >= 2) = 0.26.
+    for i in 0..100u64 {
+        r.record(BASELINE, Duration::from_millis(5), false);
+        r.record(CANARY, Duration::from_millis(5), i < 2);
+    }
+    let (c, b) = windows(&r, 0);
+    let v = single_check(check).evaluate(&c, &b);
+    assert_eq!(v.report().checks[0].outcome, Outcome::Inconclusive, "{v}");
+    assert!(
+        v.report().checks[0]
+            .detail
+            .contains("2 errors in 100 requests")
+    );
+    // 10 errors in the next 100: 12 in 200 is far above 1 %.
+    for i in 0..100u64 {
+        r.record(BASELINE, Duration::from_millis(5), false);
+        r.record(CANARY, Duration::from_millis(5), i < 10);
+    }
+    let (c, b) = windows(&r, 0);
+    let v = single_check(check).evaluate(&c, &b);
+    assert_eq!(v.report().checks[0].outcome, Outcome::Fail, "{v}");
+
+    // A mean over a limit with a one-sided t bound.
+    let mean = "kind = \"threshold\"\nmetric = \"abs_error\"\nmax = 2.0\nmin_samples = 5\n";
+    let r = Recorder::new(RecorderConfig::new(2).metric("abs_error")).unwrap();
+    // Mean 2.2 with a spread of ±2: not clearly above 2.
+    for x in [0.2, 4.2, 0.2, 4.2, 2.2, 2.2] {
+        r.record_feedback(CANARY, "abs_error", x).unwrap();
+        r.record_feedback(BASELINE, "abs_error", 1.0).unwrap();
+    }
+    let (c, b) = windows(&r, 0);
+    let v = single_check(mean).evaluate(&c, &b);
+    assert_eq!(v.report().checks[0].outcome, Outcome::Inconclusive, "{v}");
+    assert!(
+        v.report().checks[0].detail.contains("lower 99 % bound"),
+        "{v}"
+    );
+    // Mean 3 with almost no spread: clearly above.
+    let r2 = Recorder::new(RecorderConfig::new(2).metric("abs_error")).unwrap();
+    for x in [3.0, 3.01, 2.99, 3.0, 3.02, 2.98] {
+        r2.record_feedback(CANARY, "abs_error", x).unwrap();
+        r2.record_feedback(BASELINE, "abs_error", 1.0).unwrap();
+    }
+    let (c, b) = windows(&r2, 0);
+    let v = single_check(mean).evaluate(&c, &b);
+    assert_eq!(v.report().checks[0].outcome, Outcome::Fail, "{v}");
+}
+
+#[test]
+fn error_rate_tests_need_exact_agreement_on_few_errors() {
+    // 1 error in 54 canary requests, none in 746 baseline: the pooled z-test
+    // says p < 0.05, but the exact conditional test says p = 6.75 %.
+    let r = Recorder::new(RecorderConfig::new(2)).unwrap();
+    for i in 0..746u64 {
+        r.record(BASELINE, Duration::from_millis(5), false);
+        if i < 54 {
+            r.record(CANARY, Duration::from_millis(5), i == 0);
+        }
+    }
+    let (c, b) = windows(&r, 0);
+    let proportion = "kind = \"proportion\"\nmetric = \"error_rate\"\nmin_samples = 50\n";
+    let v = single_check(proportion).evaluate(&c, &b);
+    let result = &v.report().checks[0];
+    assert_eq!(result.outcome, Outcome::Pass, "{v}");
+    assert!(result.detail.contains("too few errors to tell"), "{v}");
+    let z = fledge_gate::stats::two_proportion_z_test(1, 54, 0, 746).unwrap();
+    assert!(z.p_value < 0.05, "the z-test alone would have failed");
+    let sequential = "kind = \"sequential\"\nmetric = \"error_rate\"\ntau = 0.01\nalpha = 0.05\nmin_samples = 50\n";
+    let v = single_check(sequential).evaluate(&c, &b);
+    assert_ne!(v.report().checks[0].outcome, Outcome::Fail, "{v}");
+
+    // Six errors in 60 against none in 740 is evidence for both.
+    for i in 0..6u64 {
+        r.record(CANARY, Duration::from_millis(5), i < 5);
+    }
+    let (c, b) = windows(&r, 0);
+    let v = single_check(proportion).evaluate(&c, &b);
+    assert_eq!(v.report().checks[0].outcome, Outcome::Fail, "{v}");
+    let v = single_check(sequential).evaluate(&c, &b);
+    assert_eq!(v.report().checks[0].outcome, Outcome::Fail, "{v}");
+    assert!(
+        v.report().checks[0]
+            .detail
+            .contains("exact always-valid test"),
+        "{v}"
+    );
+}
+
+#[test]
+fn confidence_is_validated() {
+    let e = err(
+        "[[checks]]\nkind = \"threshold\"\nmetric = \"latency_p99\"\nmax = 50\nconfidence = 0.3\n",
+    );
+    assert!(e.contains("confidence"), "{e}");
+    let e = err(
+        "[[checks]]\nkind = \"threshold\"\nmetric = \"latency_p99\"\nmax = 50\nconfidence = 1.0\n",
+    );
+    assert!(e.contains("confidence"), "{e}");
+    let e = err(
+        "[[checks]]\nkind = \"sequential\"\nmetric = \"error_rate\"\ntau = 0.01\nconfidence = 0.9\n",
+    );
+    assert!(e.contains("confidence"), "{e}");
+    let ok = spec(
+        "[[checks]]\nkind = \"threshold\"\nmetric = \"latency_p99\"\nmax = 50\nconfidence = 0.95\n",
+    )
+    .unwrap();
+    assert_eq!(ok.checks[0].threshold_confidence(), 0.95);
+}

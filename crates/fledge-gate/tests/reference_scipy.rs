@@ -1,6 +1,8 @@
 //! Reference values generated with SciPy by `testdata/make_reference.py`
 //! (`testdata/reference.json`): Mann-Whitney, Welch, two-proportion z, the
-//! mSPRT closed form, and R's Hodges-Lehmann procedure.
+//! mSPRT closed form, R's Hodges-Lehmann procedure, and the exact tests of
+//! the gates' fail rules (binomial tails, the conditional binomial test and
+//! its always-valid mixture, one-sample t bounds).
 
 use fledge_gate::stats::{self, AlwaysValid, Moments};
 use serde_json::Value;
@@ -228,4 +230,122 @@ fn hodges_lehmann() {
         "only {exact} of {} agree to 1e-9",
         cases.len()
     );
+}
+
+/// Relative agreement in the tails, absolute near 1.
+#[track_caller]
+fn assert_p(actual: f64, expected: f64, rtol: f64, what: &str) {
+    assert_close(actual, expected, rtol, 1e-300, what);
+}
+
+#[test]
+fn binomial_tail() {
+    let data = load();
+    let cases = data["binomial_tail"].as_array().expect("cases");
+    assert!(cases.len() >= 20);
+    for (i, c) in cases.iter().enumerate() {
+        let r = stats::binomial_tail(u(c, "events"), u(c, "trials"), f(c, "p")).expect("valid");
+        // Tails to 1e-8 relative, also at millions of trials (ln Γ's
+        // rounding grows with the count).
+        assert_p(r.at_least, f(c, "at_least"), 1e-8, &format!("at_least {i}"));
+        assert_p(r.at_most, f(c, "at_most"), 1e-8, &format!("at_most {i}"));
+    }
+}
+
+#[test]
+fn conditional_binomial() {
+    let data = load();
+    let cases = data["conditional_binomial"].as_array().expect("cases");
+    assert!(cases.len() >= 10);
+    for (i, c) in cases.iter().enumerate() {
+        let r = stats::conditional_binomial_test(
+            u(c, "canary_events"),
+            u(c, "canary_n"),
+            u(c, "baseline_events"),
+            u(c, "baseline_n"),
+        )
+        .expect("valid");
+        assert_eq!(r.events, u(c, "events"), "events {i}");
+        assert_close(r.share, f(c, "share"), 1e-15, 0.0, &format!("share {i}"));
+        assert_p(
+            r.p_greater,
+            f(c, "p_greater"),
+            1e-9,
+            &format!("greater {i}"),
+        );
+        assert_p(r.p_less, f(c, "p_less"), 1e-9, &format!("less {i}"));
+    }
+}
+
+#[test]
+fn conditional_mixture() {
+    let data = load();
+    let cases = data["conditional_mixture"].as_array().expect("cases");
+    assert!(cases.len() >= 10);
+    for (i, c) in cases.iter().enumerate() {
+        let r = stats::conditional_binomial_msprt(
+            u(c, "canary_events"),
+            u(c, "canary_n"),
+            u(c, "baseline_events"),
+            u(c, "baseline_n"),
+        )
+        .expect("valid");
+        assert_eq!(r.events, u(c, "events"), "events {i}");
+        for (side, actual) in [
+            ("log_lr_greater", r.log_lr_greater),
+            ("log_lr_less", r.log_lr_less),
+        ] {
+            assert_close(actual, f(c, side), 1e-9, 1e-9, &format!("{side} {i}"));
+        }
+        assert_p(
+            r.p_greater,
+            f(c, "p_greater"),
+            1e-8,
+            &format!("greater {i}"),
+        );
+        assert_p(r.p_less, f(c, "p_less"), 1e-8, &format!("less {i}"));
+    }
+}
+
+#[test]
+fn one_sample_t() {
+    let data = load();
+    let cases = data["one_sample_t"].as_array().expect("cases");
+    assert!(!cases.is_empty());
+    for (i, c) in cases.iter().enumerate() {
+        let m = &c["sample"];
+        let sample = Moments {
+            count: u(m, "count"),
+            sum: f(m, "sum"),
+            sum_sq: f(m, "sum_sq"),
+        };
+        let r = stats::one_sample_t_test(&sample, f(c, "mu0")).expect("valid");
+        // Variances from sums of squares lose a few digits against numpy's
+        // two-pass variance.
+        assert_close(r.mean, f(c, "mean"), 1e-12, 1e-12, &format!("mean {i}"));
+        assert_close(r.t, f(c, "t"), 1e-7, 1e-9, &format!("t {i}"));
+        assert_eq!(r.df, f(c, "df"), "df {i}");
+        assert_p(
+            r.p_greater,
+            f(c, "p_greater"),
+            1e-6,
+            &format!("greater {i}"),
+        );
+        assert_p(r.p_less, f(c, "p_less"), 1e-6, &format!("less {i}"));
+        let conf = f(c, "confidence");
+        assert_close(
+            r.lower_bound(conf),
+            f(c, "lower_bound"),
+            1e-7,
+            1e-9,
+            &format!("lower {i}"),
+        );
+        assert_close(
+            r.upper_bound(conf),
+            f(c, "upper_bound"),
+            1e-7,
+            1e-9,
+            &format!("upper {i}"),
+        );
+    }
 }

@@ -7,7 +7,8 @@
 mod spec;
 
 pub use spec::{
-    CheckKind, CheckSpec, DEFAULT_MIN_SAMPLES, MetricParseError, MetricRef, SpecError, Test,
+    CheckKind, CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD_CONFIDENCE, MetricParseError,
+    MetricRef, SpecError, Test,
 };
 
 pub(crate) use spec::is_reserved_metric_name;
@@ -100,6 +101,10 @@ impl fmt::Display for CheckResult {
 #[derive(Debug, Clone)]
 pub(crate) struct CheckState {
     pub(crate) sequential: Option<AlwaysValid>,
+    /// Sequential error-rate checks: the running minimum, over this step's
+    /// looks, of the exact always-valid test's p-values
+    /// ([`stats::conditional_binomial_msprt`]), `[greater, less]`.
+    pub(crate) exact: [f64; 2],
 }
 
 impl CheckState {
@@ -109,6 +114,7 @@ impl CheckState {
                 Test::Sequential { alpha, .. } => Some(AlwaysValid::new(alpha)),
                 _ => None,
             },
+            exact: [1.0, 1.0],
         }
     }
 
@@ -116,6 +122,7 @@ impl CheckState {
         if let Some(s) = &mut self.sequential {
             s.reset();
         }
+        self.exact = [1.0, 1.0];
     }
 }
 
@@ -193,6 +200,163 @@ fn significance(r: &mut CheckResult, p: f64, alpha: f64, direction: Direction) -
     if significant { "<=" } else { ">" }
 }
 
+/// Which side of a threshold a value crossed.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Above,
+    Below,
+}
+
+/// How strongly a window shows the canary beyond a threshold: the p-value
+/// of "the value is within `limit`" and the evidence, for the detail.
+struct Beyond {
+    p_value: f64,
+    evidence: String,
+}
+
+/// The exact or small-sample test of "the canary's `metric` is within
+/// `limit`" (see [`CheckSpec::confidence`]), or `None` when it cannot run
+/// (a mean from fewer than two values).
+fn beyond(
+    window: &Window,
+    metric: &MetricRef,
+    limit: f64,
+    side: Side,
+    confidence: f64,
+) -> Option<Beyond> {
+    let (word, unit) = match side {
+        Side::Above => ("above", metric.unit()),
+        Side::Below => ("below", metric.unit()),
+    };
+    match metric {
+        MetricRef::LatencyQuantile(q) => {
+            let latency = window.latency();
+            let n = latency.count();
+            let (k, p) = match side {
+                Side::Above => (latency.count_above_ms(limit), 1.0 - q),
+                Side::Below => (latency.count_below_ms(limit), *q),
+            };
+            let tail = stats::binomial_tail(k, n, p).ok()?;
+            Some(Beyond {
+                p_value: tail.at_least,
+                evidence: format!("{k} of {n} samples {word} {}", fmt_value(Some(limit), unit)),
+            })
+        }
+        MetricRef::ErrorRate => {
+            let (k, n) = (window.errors(), window.requests());
+            let tail = stats::binomial_tail(k, n, limit.clamp(0.0, 1.0)).ok()?;
+            Some(Beyond {
+                p_value: match side {
+                    Side::Above => tail.at_least,
+                    Side::Below => tail.at_most,
+                },
+                evidence: format!("{k} errors in {n} requests"),
+            })
+        }
+        MetricRef::LatencyMean | MetricRef::Custom(_) => {
+            let moments = match metric {
+                MetricRef::Custom(name) => window.metric(name).map(|m| *m.moments())?,
+                _ => latency_moments(window),
+            };
+            let t = stats::one_sample_t_test(&moments, limit).ok()?;
+            let (p_value, bound, end) = match side {
+                Side::Above => (t.p_greater, t.lower_bound(confidence), "lower"),
+                Side::Below => (t.p_less, t.upper_bound(confidence), "upper"),
+            };
+            Some(Beyond {
+                p_value,
+                evidence: format!(
+                    "{end} {} % bound {} over {} samples",
+                    fmt_num(confidence * 100.0),
+                    fmt_value(Some(bound), unit),
+                    moments.count
+                ),
+            })
+        }
+        MetricRef::Latency => None,
+    }
+}
+
+/// A threshold check on `value` (the canary's, with enough samples): Fail
+/// when beyond a limit with the spec's confidence, Inconclusive when beyond
+/// without it, Pass within the limits.
+fn threshold(
+    r: &mut CheckResult,
+    spec: &CheckSpec,
+    canary: &Window,
+    value: f64,
+    max: Option<f64>,
+    min: Option<f64>,
+) {
+    let unit = spec.metric.unit();
+    let shown = fmt_value(Some(value), unit);
+    let confidence = spec.threshold_confidence();
+    let alpha = 1.0 - confidence;
+    let crossed = max
+        .filter(|hi| value > *hi)
+        .map(|hi| (hi, Side::Above))
+        .or_else(|| min.filter(|lo| value < *lo).map(|lo| (lo, Side::Below)));
+    let Some((limit, side)) = crossed else {
+        r.outcome = Outcome::Pass;
+        r.bound = max.or(min);
+        r.detail = match (max, min) {
+            (Some(hi), Some(lo)) => format!(
+                "canary {shown} within [{}, {}]",
+                fmt_value(Some(lo), unit),
+                fmt_value(Some(hi), unit)
+            ),
+            (Some(hi), None) => format!("canary {shown} <= max {}", fmt_value(Some(hi), unit)),
+            (None, Some(lo)) => format!("canary {shown} >= min {}", fmt_value(Some(lo), unit)),
+            (None, None) => format!("canary {shown}"),
+        };
+        return;
+    };
+    r.bound = Some(limit);
+    let (op, name, not_op) = match side {
+        Side::Above => (">", "max", "<="),
+        Side::Below => ("<", "min", ">="),
+    };
+    let what = match &spec.metric {
+        MetricRef::LatencyQuantile(_) => spec
+            .metric
+            .to_string()
+            .trim_start_matches("latency_")
+            .to_owned(),
+        MetricRef::LatencyMean => "mean latency".to_owned(),
+        MetricRef::Custom(name) => format!("mean {name}"),
+        _ => "error rate".to_owned(),
+    };
+    let lim = fmt_value(Some(limit), unit);
+    let percent = fmt_num(confidence * 100.0);
+    match beyond(canary, &spec.metric, limit, side, confidence) {
+        Some(b) if b.p_value <= alpha => {
+            r.outcome = Outcome::Fail;
+            r.p_value = Some(b.p_value);
+            r.detail = format!(
+                "canary {shown} {op} {name} {lim}: {what} {op} {lim} with {percent} % confidence: {} (p = {} were {what} {not_op} {lim})",
+                b.evidence,
+                fmt_p(b.p_value)
+            );
+        }
+        Some(b) => {
+            r.outcome = Outcome::Inconclusive;
+            r.p_value = Some(b.p_value);
+            r.detail = format!(
+                "canary {shown} {op} {name} {lim}, but not with {percent} % confidence: {} (p = {} > {}): waiting for more data",
+                b.evidence,
+                fmt_p(b.p_value),
+                fmt_num(alpha)
+            );
+        }
+        None => {
+            r.outcome = Outcome::Inconclusive;
+            r.detail = format!(
+                "canary {shown} {op} {name} {lim}, but too few values to bound it with {percent} % confidence"
+            );
+        }
+    }
+}
+
 fn latency_moments(window: &Window) -> Moments {
     let mut m = Moments::default();
     for (value, count) in window.latency().buckets() {
@@ -264,33 +428,7 @@ pub(crate) fn evaluate(
                 r.detail = "no value in the window".to_owned();
                 return r;
             };
-            let shown = fmt_value(Some(value), unit);
-            if let Some(hi) = max.filter(|hi| value > *hi) {
-                r.outcome = Outcome::Fail;
-                r.bound = Some(hi);
-                r.detail = format!("canary {shown} > max {}", fmt_value(Some(hi), unit));
-            } else if let Some(lo) = min.filter(|lo| value < *lo) {
-                r.outcome = Outcome::Fail;
-                r.bound = Some(lo);
-                r.detail = format!("canary {shown} < min {}", fmt_value(Some(lo), unit));
-            } else {
-                r.outcome = Outcome::Pass;
-                r.bound = max.or(*min);
-                r.detail = match (max, min) {
-                    (Some(hi), Some(lo)) => format!(
-                        "canary {shown} within [{}, {}]",
-                        fmt_value(Some(*lo), unit),
-                        fmt_value(Some(*hi), unit)
-                    ),
-                    (Some(hi), None) => {
-                        format!("canary {shown} <= max {}", fmt_value(Some(*hi), unit))
-                    }
-                    (None, Some(lo)) => {
-                        format!("canary {shown} >= min {}", fmt_value(Some(*lo), unit))
-                    }
-                    (None, None) => format!("canary {shown}"),
-                };
-            }
+            threshold(&mut r, spec, canary, value, *max, *min);
         }
         Test::Relative {
             max_ratio,
@@ -451,6 +589,36 @@ pub(crate) fn evaluate(
                         sign,
                         alpha
                     );
+                    // The z-test is anti-conservative on a handful of
+                    // events: fail only when the exact conditional binomial
+                    // test agrees, one-sided at alpha / 2 on the canary's
+                    // side (the z-test's two-sided alpha, halved).
+                    if r.outcome == Outcome::Fail {
+                        if let Ok(e) = stats::conditional_binomial_test(
+                            canary.errors(),
+                            canary.requests(),
+                            baseline.errors(),
+                            baseline.requests(),
+                        ) {
+                            let higher = z.z > 0.0;
+                            let p = if higher { e.p_greater } else { e.p_less };
+                            let agrees = p <= alpha / 2.0;
+                            r.p_value = Some(z.p_value.max(2.0 * p).min(1.0));
+                            r.detail.push_str(&format!(
+                                "; exact conditional binomial p = {} ({} of {} errors on the canary, share {}) {} {}",
+                                fmt_p(p),
+                                canary.errors(),
+                                e.events,
+                                fmt_num(e.share),
+                                if agrees { "<=" } else { ">" },
+                                fmt_num(alpha / 2.0)
+                            ));
+                            if !agrees {
+                                r.outcome = Outcome::Pass;
+                                r.detail.push_str(": too few errors to tell, not failed");
+                            }
+                        }
+                    }
                 }
                 Err(e) => r.detail = format!("test could not run: {e}"),
             }
@@ -501,6 +669,7 @@ pub(crate) fn evaluate(
             let (oc, ob) = origin.map_or((&empty, &empty), |(c, b)| (c, b));
             let (tc, tb) = (canary.totals().since(oc), baseline.totals().since(ob));
             r.bound = Some(*alpha);
+            let mut exact = None;
             let look = match metric {
                 MetricRef::ErrorRate => {
                     r.canary_samples = tc.requests;
@@ -510,6 +679,13 @@ pub(crate) fn evaluate(
                     if too_few(&mut r, true) {
                         return r;
                     }
+                    exact = stats::conditional_binomial_msprt(
+                        tc.errors,
+                        tc.requests,
+                        tb.errors,
+                        tb.requests,
+                    )
+                    .ok();
                     stats::msprt_proportions(tc.errors, tc.requests, tb.errors, tb.requests, *tau)
                 }
                 _ => {
@@ -530,6 +706,7 @@ pub(crate) fn evaluate(
                     stats::msprt_means(&cm, &bm, *tau)
                 }
             };
+            let exact_min = &mut state.exact;
             let Some(av) = state.sequential.as_mut() else {
                 r.detail = "internal: missing sequential state".to_owned();
                 return r;
@@ -539,14 +716,46 @@ pub(crate) fn evaluate(
                     av.observe(&look);
                     r.p_value = Some(av.p_value);
                     r.interval = Some([av.low, av.high]);
-                    let bad = match direction {
-                        Direction::Increase => av.low > 0.0,
-                        Direction::Decrease => av.high < 0.0,
-                        Direction::Either => av.low > 0.0 || av.high < 0.0,
-                    };
+                    let up = av.low > 0.0
+                        && matches!(direction, Direction::Increase | Direction::Either);
+                    let down = av.high < 0.0
+                        && matches!(direction, Direction::Decrease | Direction::Either);
+                    let mut bad = up || down;
+                    let mut confirmation = String::new();
+                    if let Some(e) = &exact {
+                        // Fail only when the exact always-valid test has
+                        // rejected too, on the side the mSPRT rejected
+                        // (two-sided: alpha / 2 per side).
+                        exact_min[0] = exact_min[0].min(e.p_greater);
+                        exact_min[1] = exact_min[1].min(e.p_less);
+                        let level = match direction {
+                            Direction::Either => alpha / 2.0,
+                            _ => *alpha,
+                        };
+                        bad = (up && exact_min[0] <= level) || (down && exact_min[1] <= level);
+                        let p_exact = match direction {
+                            Direction::Increase => exact_min[0],
+                            Direction::Decrease => exact_min[1],
+                            Direction::Either => exact_min[0].min(exact_min[1]),
+                        };
+                        confirmation = format!(
+                            "; exact always-valid test p = {} ({} of {} errors on the canary, share {})",
+                            fmt_p(p_exact),
+                            tc.errors,
+                            e.events,
+                            fmt_num(e.share)
+                        );
+                        if (up || down) && !bad {
+                            confirmation.push_str(&format!(
+                                " > {}: too few errors to confirm the mSPRT's rejection, not failed",
+                                fmt_num(level)
+                            ));
+                        }
+                        r.p_value = Some(av.p_value.max(p_exact));
+                    }
                     r.outcome = if bad { Outcome::Fail } else { Outcome::Pass };
                     r.detail = format!(
-                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {}% interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks)",
+                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {}% interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks){confirmation}",
                         fmt_value(r.canary, unit),
                         fmt_value(r.baseline, unit),
                         r.canary_samples,

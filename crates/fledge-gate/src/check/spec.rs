@@ -10,6 +10,10 @@ use crate::kayenta::{Direction, EffectSizeMeasure};
 /// Default minimum number of samples on each side before a check decides.
 pub const DEFAULT_MIN_SAMPLES: u64 = 100;
 
+/// Default confidence with which a `threshold` check must see its limit
+/// crossed before it fails (see [`CheckSpec::confidence`]).
+pub const DEFAULT_THRESHOLD_CONFIDENCE: f64 = 0.99;
+
 /// The metric a check reads from a [`Window`](crate::Window).
 ///
 /// Serialized as a string:
@@ -193,7 +197,13 @@ impl fmt::Display for CheckKind {
 /// The test a check runs, with its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
-    /// Fail when the canary's value is above `max` or below `min`.
+    /// Fail when the canary's value is above `max` (or below `min`) and the
+    /// data shows it with the check's [`confidence`](CheckSpec::confidence)
+    /// (99 % by default): for a quantile, a binomial test on the number of
+    /// samples beyond the limit; for the error rate, a binomial test on the
+    /// errors; for a mean, a one-sided t bound. A value beyond the limit
+    /// without that confidence (a p99 from 60 samples is their maximum) is
+    /// Inconclusive; a value within the limits passes.
     Threshold {
         /// Upper bound (inclusive).
         max: Option<f64>,
@@ -303,6 +313,7 @@ impl Test {
 /// | `max`, `min` | threshold | – | absolute bounds (at least one) |
 /// | `max_ratio`, `min_ratio`, `max_increase`, `max_decrease` | relative | – | bounds against the baseline (at least one) |
 /// | `direction` | mann_whitney, proportion, t_test, sequential | `increase` | `increase`, `decrease` or `either`: the change that counts against the canary |
+/// | `confidence` | threshold | 0.99 | confidence, in `[0.5, 1)`, with which the data must show the limit crossed before the check fails (see [`CheckSpec::confidence`]) |
 /// | `tolerance`, `confidence`, `effect_measure`, `effect_thresholds`, `critical_thresholds` | mann_whitney | 0.25, 0.95, `mean_ratio`, `[1, 1]`, `[1, 1]` | Kayenta's classifier parameters |
 /// | `alpha` | proportion, t_test, sequential | 0.05 | significance level |
 /// | `tau` | sequential | required | mixing standard deviation: the difference worth detecting |
@@ -318,6 +329,7 @@ impl Test {
 /// "#)?;
 /// assert_eq!(check.metric, MetricRef::LatencyQuantile(0.99));
 /// assert_eq!(check.test, Test::Threshold { max: Some(50.0), min: None });
+/// assert_eq!(check.threshold_confidence(), 0.99);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,6 +346,31 @@ pub struct CheckSpec {
     pub weight: f64,
     /// Whether a failure fails the whole verdict at once.
     pub critical: bool,
+    /// For `threshold` checks: the confidence, in `[0.5, 1)`, with which the
+    /// data must show the limit crossed before the check fails; `None` is
+    /// [`DEFAULT_THRESHOLD_CONFIDENCE`] (0.99). Other kinds leave it `None`
+    /// (`mann_whitney` has its own in [`Test::MannWhitney`]).
+    ///
+    /// With `confidence = c` and `α = 1 − c`, a threshold on
+    ///
+    /// * a quantile `q` (`latency_p99`) fails when `k` of the `n` samples
+    ///   are above `max` and `P(Binomial(n, 1 − q) ≥ k) ≤ α`: were the
+    ///   quantile at most `max`, a sample would exceed it with probability
+    ///   at most `1 − q` (below `min`: `P(Binomial(n, q) ≥ k) ≤ α` on the
+    ///   samples below);
+    /// * `error_rate` fails when `P(Binomial(n, max) ≥ errors) ≤ α` (below
+    ///   `min`: `P(Binomial(n, min) ≤ errors) ≤ α`);
+    /// * a mean (`latency_mean`, a custom metric) fails when the one-sided
+    ///   `c` lower t bound on the mean is above `max` (upper bound below
+    ///   `min`).
+    ///
+    /// The value itself must also be beyond the limit. A value beyond the
+    /// limit without that confidence is Inconclusive: a p99 over 60 samples
+    /// is their maximum, and one slow request is no evidence that p99 is
+    /// above 50 ms (P(at least one of 60 above) = 45 % when p99 is exactly
+    /// 50 ms). A value within the limits passes, as before. Confidences
+    /// below 0.5 are refused: they would fail values within the limit.
+    pub confidence: Option<f64>,
     /// The test and its parameters.
     pub test: Test,
 }
@@ -348,6 +385,7 @@ impl CheckSpec {
             min_samples: DEFAULT_MIN_SAMPLES,
             weight: 1.0,
             critical: false,
+            confidence: None,
             test,
         }
     }
@@ -374,6 +412,19 @@ impl CheckSpec {
     pub fn critical(mut self, critical: bool) -> Self {
         self.critical = critical;
         self
+    }
+
+    /// Sets the confidence a `threshold` check needs to fail (see
+    /// [`CheckSpec::confidence`]).
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.confidence = Some(confidence);
+        self
+    }
+
+    /// The confidence a `threshold` check needs to fail: `confidence` or
+    /// [`DEFAULT_THRESHOLD_CONFIDENCE`].
+    pub fn threshold_confidence(&self) -> f64 {
+        self.confidence.unwrap_or(DEFAULT_THRESHOLD_CONFIDENCE)
     }
 
     /// The label: `name`, or `"<metric> <kind>"`.
@@ -438,6 +489,23 @@ impl CheckSpec {
                 ))
             }
         };
+        if let Some(c) = self.confidence {
+            if kind != CheckKind::Threshold {
+                return Err(SpecError::Invalid {
+                    check: check.clone(),
+                    field: "confidence",
+                    value: c.to_string(),
+                    expected: "no value: CheckSpec::confidence applies to threshold checks (mann_whitney's is in Test::MannWhitney)",
+                });
+            }
+            if !(0.5..1.0).contains(&c) {
+                return Err(invalid(
+                    "confidence",
+                    c,
+                    "a confidence level in [0.5, 1), e.g. 0.99: how sure the data must be that the limit is crossed before the check fails",
+                ));
+            }
+        }
         match &self.test {
             Test::Threshold { max, min } => {
                 if !self.metric.is_scalar() {
@@ -701,7 +769,7 @@ impl RawCheck {
 
 fn allowed_fields(kind: CheckKind) -> &'static [&'static str] {
     match kind {
-        CheckKind::Threshold => &["max", "min"],
+        CheckKind::Threshold => &["max", "min", "confidence"],
         CheckKind::Relative => &["max_ratio", "min_ratio", "max_increase", "max_decrease"],
         CheckKind::MannWhitney => &[
             "direction",
@@ -773,6 +841,10 @@ impl TryFrom<RawCheck> for CheckSpec {
             min_samples: raw.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES),
             weight: raw.weight.unwrap_or(1.0),
             critical: raw.critical.unwrap_or(false),
+            confidence: match raw.kind {
+                CheckKind::Threshold => raw.confidence,
+                _ => None,
+            },
             test,
         };
         spec.validate()?;
@@ -808,6 +880,7 @@ impl From<CheckSpec> for RawCheck {
             Test::Threshold { max, min } => {
                 raw.max = max;
                 raw.min = min;
+                raw.confidence = spec.confidence;
             }
             Test::Relative {
                 max_ratio,

@@ -7,6 +7,10 @@
 //! | [`welch_t_test`] | do the means differ? | SciPy `ttest_ind(equal_var=False)`, R `t.test` |
 //! | [`two_proportion_z_test`] | do the event rates (e.g. error rates) differ? | pooled two-proportion z-test |
 //! | [`msprt_means`], [`msprt_proportions`], [`AlwaysValid`] | sequential versions that may be checked every tick | Johari et al., "Always Valid Inference" |
+//! | [`conditional_binomial_test`] | is the canary's event rate higher, however few the events? (exact) | SciPy `binomtest` |
+//! | [`conditional_binomial_msprt`] | the same, always valid (exact mixture SPRT, confirms [`msprt_proportions`]) | SciPy `betainc` / `quad` |
+//! | [`binomial_tail`] | is a rate, or a quantile, above a limit? (exact) | SciPy `binom.sf` / `binom.cdf` |
+//! | [`one_sample_t_test`] | is a mean above a limit? | SciPy `ttest_1samp` |
 //!
 //! The first argument is always the canary (experiment), the second the
 //! baseline (control); signed results are `canary − baseline`. The
@@ -31,10 +35,15 @@
 
 mod dist;
 mod error;
+mod exact;
 pub(crate) mod rank;
 mod sequential;
 
 pub use error::{Sample, StatsError};
+pub use exact::{
+    BinomialTail, ConditionalBinomial, ConditionalMixture, OneSampleT, binomial_tail,
+    conditional_binomial_msprt, conditional_binomial_test, one_sample_t_test,
+};
 pub use rank::{MannWhitney, ShiftEstimate};
 pub use sequential::{AlwaysValid, Moments, Msprt, msprt_means, msprt_proportions};
 
