@@ -1,7 +1,7 @@
 //! Arbitrary f64 samples and counts through every `fledge_gate::stats`
-//! function and the Kayenta classifier: nothing panics, and whenever a test
-//! returns a result its p-value is a number in [0, 1] (never NaN), its
-//! interval ends are finite.
+//! function (the exact tests included) and the Kayenta classifier: nothing
+//! panics, and whenever a test returns a result its p-values are numbers in
+//! [0, 1] (never NaN), its interval ends are finite.
 //!
 //! Input layout: byte 0 = canary length (mod 48), byte 1 = baseline length
 //! (mod 48), byte 2 = value mode, byte 3 = confidence; then 8 bytes per
@@ -109,6 +109,35 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(r) = stats::msprt_proportions(a, b, c, d, tau) {
             check_p(r.p_value, "msprt_proportions");
+        }
+        let valid_counts = b > 0 && d > 0 && a <= b && c <= d;
+        match stats::conditional_binomial_test(a, b, c, d) {
+            Ok(r) => {
+                check_p(r.p_greater, "conditional_binomial_test greater");
+                check_p(r.p_less, "conditional_binomial_test less");
+            }
+            Err(_) => assert!(!valid_counts),
+        }
+        match stats::conditional_binomial_msprt(a, b, c, d) {
+            Ok(r) => {
+                check_p(r.p_greater, "conditional_binomial_msprt greater");
+                check_p(r.p_less, "conditional_binomial_msprt less");
+            }
+            Err(_) => assert!(!valid_counts),
+        }
+        match stats::binomial_tail(a, b, confidence) {
+            Ok(r) => {
+                check_p(r.at_least, "binomial_tail at_least");
+                check_p(r.at_most, "binomial_tail at_most");
+            }
+            Err(_) => assert!(b == 0 || a > b),
+        }
+    }
+    if let Ok(r) = stats::one_sample_t_test(&mc, tau) {
+        check_p(r.p_greater, "one_sample_t_test greater");
+        check_p(r.p_less, "one_sample_t_test less");
+        if (0.01..0.99).contains(&confidence) && r.std_error.is_finite() {
+            assert!(!r.lower_bound(confidence).is_nan(), "one_sample_t lower bound NaN");
         }
     }
     if let Ok(r) = stats::msprt_means(&mc, &mb, tau) {
