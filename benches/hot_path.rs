@@ -12,6 +12,10 @@
 //!   `thread_rng()`), and one shared `AtomicU64` pick counter.
 //! - The same three with `_2t`: two threads picking at once, reporting the
 //!   time per pick *per thread* (see `fledge_benches::per_thread`).
+//! - `control_hash_only` and `control_hash_only_2t`: the key hash alone, which
+//!   touches no shared memory at all. Its slowdown from one thread to two is
+//!   the machine's (shared physical cores, frequency), not contention; read
+//!   `fledge_sticky_2t` against it.
 //!
 //! Run with `cargo bench -p fledge-benches --bench hot_path`.
 
@@ -126,6 +130,21 @@ fn hot_path(c: &mut Criterion) {
         b.iter_custom(|iters| {
             per_thread(2, iters, |_| {
                 black_box(baseline.pick());
+            })
+        })
+    });
+
+    group.bench_function("control_hash_only", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(bucketer.bucket(black_box(&keys[(i as usize) % KEYS])))
+        })
+    });
+    group.bench_function("control_hash_only_2t", |b| {
+        b.iter_custom(|iters| {
+            per_thread(2, iters, |i| {
+                black_box(bucketer.bucket(black_box(&keys[(i as usize) % KEYS])));
             })
         })
     });

@@ -13,7 +13,8 @@
 //!
 //! * `flagger`: fixed thresholds per 1-minute interval (p99 ≤ 80 ms, error
 //!   rate ≤ 1 %, mean absolute error ≤ 1.1), rollback after 5 failed
-//!   intervals, as Flagger's `threshold` does;
+//!   intervals, as Flagger's `threshold` does: the value alone decides
+//!   (`confidence = 0`);
 //! * `kayenta`: the Kayenta-style judge on fixed 5-minute windows (Mann-Whitney
 //!   classification of latency and absolute error, two-proportion test of the
 //!   error rate, score 0–100, pass 95 / marginal 75), rollback on the first
@@ -21,15 +22,20 @@
 //! * `sequential`: mSPRT always-valid tests on error rate, mean latency and
 //!   mean absolute error since the step started, evaluated every 10-second
 //!   tick, rollback on the first rejection (α = 0.0033 per check, so about
-//!   0.01 for the gate; the error-rate check waits for 600 canary requests,
-//!   about 3 expected errors, because the normal approximation is
-//!   anti-conservative on a handful of rare events).
+//!   0.01 for the gate). The error-rate check fails only when the exact
+//!   always-valid conditional binomial test agrees, so it needs no large
+//!   sample floor (100 canary requests, as the other checks' default).
 //!
-//! The table adds two stricter variants of the fixed-window gates
-//! (`flagger (limit 10)`, `kayenta (99%)`: 99 % intervals and α = 0.01) to
-//! show what their false rollbacks cost in detection; the closing
-//! `gate=...` lines cover the three gates above, with detection and exposure
-//! from the error-rate scenario.
+//! The table adds three variants shown in the table only: two stricter
+//! fixed-window gates (`flagger (limit 10)`, `kayenta (99%)`: 99 % intervals
+//! and α = 0.01) to show what their false rollbacks cost in detection, and
+//! `threshold (99% conf.)`, the Flagger gate with fledge's default threshold
+//! rule (fail only when the minute's samples show the limit crossed with
+//! 99 % confidence), which removes the false rollbacks but is too weak on one
+//! minute of canary traffic to catch small regressions: per-interval
+//! thresholds are for gross limits, sequential tests for small differences.
+//! The closing `gate=...` lines cover the three gates above, with detection
+//! and exposure from the error-rate scenario.
 //!
 //! Scenarios (baseline: lognormal latency with median 20 ms and σ = 0.5, so
 //! p99 ≈ 64 ms; 0.5 % errors; absolute error |N(0, s)| with mean 1.0):
@@ -102,19 +108,23 @@ const SCENARIOS: [Scenario; 4] = [
 /// The three gate kinds, then two stricter variants of the fixed-window
 /// gates (shown in the table only) that trade detection speed for fewer
 /// false rollbacks.
-const GATES: [&str; 5] = [
+const GATES: [&str; 6] = [
     "flagger",
     "kayenta",
     "sequential",
     "flagger (limit 10)",
     "kayenta (99%)",
+    "threshold (99% conf.)",
 ];
 const MAIN_GATES: usize = 3;
 const FLAGGER_STRICT_LIMIT: u32 = 10;
 
-fn flagger_spec() -> JudgeSpec {
+/// Flagger's thresholds (`confidence = 0`: the value alone decides) or
+/// fledge's default (`confidence = 0.99`: fail only when the interval's
+/// samples show the limit crossed at 99 %).
+fn flagger_spec(confidence: f64) -> JudgeSpec {
     // Any failed check fails the interval: pass and marginal at 100.
-    toml_spec(
+    toml_spec(&format!(
         r#"
         pass_score = 100
         marginal_score = 100
@@ -123,18 +133,21 @@ fn flagger_spec() -> JudgeSpec {
         metric = "latency_p99"
         max = 80.0
         min_samples = 50
+        confidence = {confidence}
         [[checks]]
         kind = "threshold"
         metric = "error_rate"
         max = 0.01
         min_samples = 50
+        confidence = {confidence}
         [[checks]]
         kind = "threshold"
         metric = "abs_error"
         max = 1.1
         min_samples = 50
+        confidence = {confidence}
         "#,
-    )
+    ))
 }
 
 fn kayenta_spec() -> JudgeSpec {
@@ -180,7 +193,7 @@ fn sequential_spec() -> JudgeSpec {
         metric = "error_rate"
         tau = 0.01
         alpha = 0.0033
-        min_samples = 600
+        min_samples = 100
         [[checks]]
         kind = "sequential"
         metric = "latency_mean"
@@ -210,6 +223,7 @@ struct Rollback {
 
 struct Specs {
     flagger: JudgeSpec,
+    threshold: JudgeSpec,
     kayenta: JudgeSpec,
     kayenta_strict: JudgeSpec,
     sequential: JudgeSpec,
@@ -255,6 +269,8 @@ fn simulate(scenario: Scenario, seed: u64, specs: &Specs) -> Outcomes {
     recorder.advance(Timestamp::from_millis(START_MS));
 
     let mut flagger = judge(&specs.flagger);
+    let mut threshold = judge(&specs.threshold);
+    let mut threshold_failures = 0u32;
     let mut kayenta = judge(&specs.kayenta);
     let mut kayenta_strict = judge(&specs.kayenta_strict);
     let mut sequential = judge(&specs.sequential);
@@ -298,6 +314,15 @@ fn simulate(scenario: Scenario, seed: u64, specs: &Specs) -> Outcomes {
                 }
                 if flagger_failures == FLAGGER_STRICT_LIMIT {
                     result[3] = Some(rollback);
+                }
+            }
+        }
+        if result[5].is_none() && tick % FLAGGER_EVERY == 0 {
+            let (c, b) = windows(&recorder, now, Duration::from_secs(60));
+            if threshold.evaluate(&c, &b).is_fail() {
+                threshold_failures += 1;
+                if threshold_failures == FLAGGER_LIMIT {
+                    result[5] = Some(rollback);
                 }
             }
         }
@@ -376,7 +401,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000);
     let specs = Specs {
-        flagger: flagger_spec(),
+        flagger: flagger_spec(0.0),
+        threshold: flagger_spec(0.99),
         kayenta: kayenta_spec(),
         kayenta_strict: kayenta_strict_spec(),
         sequential: sequential_spec(),

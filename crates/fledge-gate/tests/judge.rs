@@ -441,6 +441,15 @@ fn quantile_threshold_fails_only_on_evidence() {
         Outcome::Fail,
         "{lenient}"
     );
+    // Confidence 0 is Flagger's rule: the value alone decides.
+    let r = recorder_with_slow(1, 60);
+    let (c, b) = windows(&r, 0);
+    let raw = single_check(&format!("{check}confidence = 0\n")).evaluate(&c, &b);
+    assert_eq!(raw.report().checks[0].outcome, Outcome::Fail, "{raw}");
+    assert!(
+        raw.report().checks[0].detail.contains("value alone"),
+        "{raw}"
+    );
     // Within the limit passes, however few samples above it.
     let r = recorder_with_slow(0, 60);
     let (c, b) = windows(&r, 0);

@@ -327,6 +327,12 @@ fn threshold(
         _ => "error rate".to_owned(),
     };
     let lim = fmt_value(Some(limit), unit);
+    if confidence == 0.0 {
+        r.outcome = Outcome::Fail;
+        r.detail =
+            format!("canary {shown} {op} {name} {lim} (confidence 0: the value alone decides)");
+        return;
+    }
     let percent = fmt_num(confidence * 100.0);
     match beyond(canary, &spec.metric, limit, side, confidence) {
         Some(b) if b.p_value <= alpha => {

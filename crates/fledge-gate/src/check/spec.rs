@@ -313,7 +313,7 @@ impl Test {
 /// | `max`, `min` | threshold | – | absolute bounds (at least one) |
 /// | `max_ratio`, `min_ratio`, `max_increase`, `max_decrease` | relative | – | bounds against the baseline (at least one) |
 /// | `direction` | mann_whitney, proportion, t_test, sequential | `increase` | `increase`, `decrease` or `either`: the change that counts against the canary |
-/// | `confidence` | threshold | 0.99 | confidence, in `[0.5, 1)`, with which the data must show the limit crossed before the check fails (see [`CheckSpec::confidence`]) |
+/// | `confidence` | threshold | 0.99 | confidence, `0` or in `[0.5, 1)`, with which the data must show the limit crossed before the check fails; `0` fails on the value alone (see [`CheckSpec::confidence`]) |
 /// | `tolerance`, `confidence`, `effect_measure`, `effect_thresholds`, `critical_thresholds` | mann_whitney | 0.25, 0.95, `mean_ratio`, `[1, 1]`, `[1, 1]` | Kayenta's classifier parameters |
 /// | `alpha` | proportion, t_test, sequential | 0.05 | significance level |
 /// | `tau` | sequential | required | mixing standard deviation: the difference worth detecting |
@@ -346,7 +346,7 @@ pub struct CheckSpec {
     pub weight: f64,
     /// Whether a failure fails the whole verdict at once.
     pub critical: bool,
-    /// For `threshold` checks: the confidence, in `[0.5, 1)`, with which the
+    /// For `threshold` checks: the confidence, `0` or in `[0.5, 1)`, with which the
     /// data must show the limit crossed before the check fails; `None` is
     /// [`DEFAULT_THRESHOLD_CONFIDENCE`] (0.99). Other kinds leave it `None`
     /// (`mann_whitney` has its own in [`Test::MannWhitney`]).
@@ -368,8 +368,12 @@ pub struct CheckSpec {
     /// limit without that confidence is Inconclusive: a p99 over 60 samples
     /// is their maximum, and one slow request is no evidence that p99 is
     /// above 50 ms (P(at least one of 60 above) = 45 % when p99 is exactly
-    /// 50 ms). A value within the limits passes, as before. Confidences
-    /// below 0.5 are refused: they would fail values within the limit.
+    /// 50 ms). A value within the limits passes, as before.
+    ///
+    /// `confidence = 0` fails on the value alone, as Flagger's thresholds
+    /// do: simple, and on small windows a source of false rollbacks (the
+    /// `gate_sim` example measures how many). Confidences strictly between 0
+    /// and 0.5 are refused: they would claim evidence the data does not give.
     pub confidence: Option<f64>,
     /// The test and its parameters.
     pub test: Test,
@@ -498,11 +502,11 @@ impl CheckSpec {
                     expected: "no value: CheckSpec::confidence applies to threshold checks (mann_whitney's is in Test::MannWhitney)",
                 });
             }
-            if !(0.5..1.0).contains(&c) {
+            if c != 0.0 && !(0.5..1.0).contains(&c) {
                 return Err(invalid(
                     "confidence",
                     c,
-                    "a confidence level in [0.5, 1), e.g. 0.99: how sure the data must be that the limit is crossed before the check fails",
+                    "a confidence level in [0.5, 1), e.g. 0.99 (how sure the data must be that the limit is crossed before the check fails), or 0 to fail on the value alone",
                 ));
             }
         }
