@@ -137,7 +137,10 @@ fuzz_target!(|data: &[u8]| {
         check_p(r.p_greater, "one_sample_t_test greater");
         check_p(r.p_less, "one_sample_t_test less");
         if (0.01..0.99).contains(&confidence) && r.std_error.is_finite() {
-            assert!(!r.lower_bound(confidence).is_nan(), "one_sample_t lower bound NaN");
+            assert!(
+                !r.lower_bound(confidence).is_nan(),
+                "one_sample_t lower bound NaN"
+            );
         }
     }
     if let Ok(r) = stats::msprt_means(&mc, &mb, tau) {
