@@ -1,0 +1,825 @@
+//! The admin API over real HTTP on loopback (and a few requests through
+//! `tower::ServiceExt::oneshot`), against a real `Controller` on a manual
+//! clock running the canonical canary plan.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::get;
+use fledge_admin::{
+    Admin, AdminBuilder, AdminError, ErrorBody, EventPage, EventView, ReadAccess, Role,
+    RolloutList, RolloutStatus,
+};
+use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_rollout::machine::{EventKind, Input, Outcome, Phase, PhaseName};
+use fledge_rollout::{Controller, Plan};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
+const TOKEN: &str = "test-token-0123456789abcdef";
+const NAME: &str = "predict-v2";
+
+fn t0() -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000)
+}
+
+fn controller() -> (Arc<Controller>, ManualClock) {
+    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
+    let clock = ManualClock::new(t0());
+    let controller = Controller::builder(plan)
+        .clock(clock.clone())
+        .build()
+        .expect("the controller starts");
+    (Arc::new(controller), clock)
+}
+
+/// A running service: `/predict` and the admin API under `/fledge`.
+struct Server {
+    addr: SocketAddr,
+    controller: Arc<Controller>,
+    clock: ManualClock,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// What an answer held.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: not the expected JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn error(&self) -> ErrorBody {
+        self.json()
+    }
+}
+
+async fn start(configure: impl FnOnce(AdminBuilder) -> AdminBuilder) -> Server {
+    let (controller, clock) = controller();
+    let admin = configure(Admin::builder().rollout(controller.clone()).token(TOKEN))
+        .build()
+        .expect("the admin API builds");
+    let app = Router::new()
+        .route("/predict", get(|| async { "forecast" }))
+        .nest("/fledge", admin.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Server {
+        addr,
+        controller,
+        clock,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    }
+}
+
+impl Server {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .expect("request");
+        let res = self.client.request(req).await.expect("the server answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("the body")
+            .to_bytes();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// GET with the token.
+    async fn get(&self, path: &str) -> Answer {
+        let auth = format!("Bearer {TOKEN}");
+        self.send(Method::GET, path, &[("authorization", &auth)], "")
+            .await
+    }
+
+    /// POST a command with the token and operator `alice`.
+    async fn post(&self, path: &str, body: &str) -> Answer {
+        let auth = format!("Bearer {TOKEN}");
+        self.send(
+            Method::POST,
+            path,
+            &[
+                ("authorization", &auth),
+                ("x-forwarded-user", "alice"),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
+    }
+
+    async fn status(&self) -> RolloutStatus {
+        let a = self.get(&format!("/fledge/rollouts/{NAME}")).await;
+        assert_eq!(a.status, StatusCode::OK);
+        a.json()
+    }
+
+    /// Does `rounds` of `n` requests per version through the routing, at
+    /// `candidate_ms` for the candidate and 10 ms for the baseline, ticking
+    /// the controller one second after each round.
+    fn traffic(&self, rounds: u32, n: u32, candidate_ms: u64) {
+        let routing = self.controller.routing();
+        let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
+        for _ in 0..rounds {
+            for _ in 0..n {
+                let recorder = routing.recorder();
+                recorder.record(candidate, Duration::from_millis(candidate_ms), false);
+                recorder.record(baseline, Duration::from_millis(10), false);
+            }
+            self.controller
+                .tick(self.clock.advance(Duration::from_secs(1)))
+                .expect("tick");
+        }
+    }
+}
+
+fn with_operator(b: AdminBuilder) -> AdminBuilder {
+    b.operator_header("x-forwarded-user")
+}
+
+fn events_of(s: &Server) -> Vec<fledge_rollout::Event> {
+    s.controller.events()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reflects_the_controller() {
+    let s = start(|b| b).await;
+    let list: RolloutList = s.get("/fledge/rollouts").await.json();
+    assert_eq!(list.rollouts.len(), 1);
+    let status = s.status().await;
+    assert_eq!(list.rollouts[0], status);
+
+    let state = s.controller.state();
+    assert_eq!(status.name, NAME);
+    assert_eq!(status.baseline, "v1");
+    assert_eq!(status.candidate, "v2");
+    let weights: Vec<f64> = status.steps.iter().map(|st| st.weight).collect();
+    assert_eq!(weights, [5.0, 25.0, 50.0, 100.0]);
+    assert!(
+        status
+            .steps
+            .iter()
+            .all(|st| st.interval_ms == 30_000 && st.gated)
+    );
+    assert_eq!(status.phase, state.phase);
+    assert_eq!(status.phase, Phase::Progressing);
+    assert!(!status.terminal);
+    assert_eq!(status.step, Some(0));
+    assert_eq!(status.step_label.as_deref(), Some("step 1"));
+    assert_eq!(status.since, state.since);
+    assert_eq!(status.now, t0());
+    assert_eq!(status.salt, "predict-v2-2026-11");
+    assert_eq!(status.counters.events, state.seq);
+    assert_eq!(status.recent_events.len() as u64, state.seq);
+    assert!(status.verdict.is_none());
+    let candidate = status
+        .weights
+        .iter()
+        .find(|w| w.role == Role::Candidate)
+        .expect("candidate weight");
+    let baseline = status
+        .weights
+        .iter()
+        .find(|w| w.role == Role::Baseline)
+        .expect("baseline weight");
+    assert_eq!((candidate.version.as_str(), candidate.weight), ("v2", 5.0));
+    assert_eq!((baseline.version.as_str(), baseline.weight), ("v1", 95.0));
+    assert_eq!(
+        s.controller
+            .selector()
+            .split()
+            .weight_of("v2")
+            .map(|w| w.bps()),
+        Some(500)
+    );
+    // No-store: a status must never come from a cache.
+    assert_eq!(
+        s.get("/fledge/rollouts").await.headers["cache-control"],
+        "no-store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_then_resume() {
+    let s = start(with_operator).await;
+    let path = format!("/fledge/rollouts/{NAME}");
+
+    let a = s
+        .post(
+            &format!("{path}/pause"),
+            r#"{"reason": "investigating a ticket"}"#,
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let event: EventView = a.json();
+    assert_eq!(event.kind, EventKind::Paused);
+    assert_eq!(event.by.as_deref(), Some("alice"));
+    assert!(
+        event.reason.contains("investigating a ticket"),
+        "{}",
+        event.reason
+    );
+    let status = s.status().await;
+    assert_eq!(status.phase.name(), PhaseName::Paused);
+    assert!(matches!(s.controller.state().phase, Phase::Paused { .. }));
+    // The weight holds while paused.
+    assert_eq!(status.weights[0].weight, 5.0);
+
+    // An empty body is fine: no reason.
+    let a = s.post(&format!("{path}/resume"), "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let event: EventView = a.json();
+    assert_eq!(event.kind, EventKind::Resumed);
+    assert_eq!(s.controller.state().phase, Phase::Progressing);
+    assert_eq!(s.status().await.phase, Phase::Progressing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_publishes_zero_and_is_in_the_history() {
+    let s = start(with_operator).await;
+    let a = s
+        .post(
+            &format!("/fledge/rollouts/{NAME}/rollback"),
+            r#"{"reason": "p99 regression seen in the dashboards"}"#,
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let event: EventView = a.json();
+    assert_eq!(event.kind, EventKind::RolledBack);
+    assert_eq!(event.weight, 0.0);
+
+    // The selector has it before the answer: every user is back on v1.
+    let selector = s.controller.selector();
+    assert_eq!(selector.split().weight_of("v2").map(|w| w.bps()), Some(0));
+    let routing = s.controller.routing();
+    for user in 0..1_000 {
+        let key = format!("user-{user}");
+        assert_eq!(routing.route(Some(key.as_bytes()), &()), routing.baseline());
+    }
+
+    // The history says who and why.
+    let page: EventPage = s
+        .get(&format!("/fledge/rollouts/{NAME}/events?since=0"))
+        .await
+        .json();
+    assert_eq!(page.total, s.controller.state().seq);
+    let last = page.events.last().expect("events");
+    assert_eq!(last.kind, EventKind::RolledBack);
+    assert_eq!(last.by.as_deref(), Some("alice"));
+    assert!(
+        last.reason
+            .contains("p99 regression seen in the dashboards")
+    );
+    match &last.input {
+        Input::Command { by, reason, .. } => {
+            assert_eq!(by, "alice");
+            assert_eq!(
+                reason.as_deref(),
+                Some("p99 regression seen in the dashboards")
+            );
+        }
+        other => panic!("not a command: {other:?}"),
+    }
+    assert_eq!(page.next, page.total);
+
+    let status = s.status().await;
+    assert!(status.terminal);
+    assert_eq!(status.phase.name(), PhaseName::RolledBack);
+    assert!(
+        status
+            .weights
+            .iter()
+            .any(|w| w.role == Role::Candidate && w.weight == 0.0)
+    );
+
+    // Paging: since = the last seq gives exactly that event.
+    let page: EventPage = s
+        .get(&format!(
+            "/fledge/rollouts/{NAME}/events?since={}&limit=1",
+            last.seq
+        ))
+        .await
+        .json();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].seq, last.seq);
+    let page: EventPage = s
+        .get(&format!("/fledge/rollouts/{NAME}/events?since=1&limit=1"))
+        .await
+        .json();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.next, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_weight_is_validated() {
+    let s = start(with_operator).await;
+    let path = format!("/fledge/rollouts/{NAME}/weight");
+    for (body, why) in [
+        (r#"{"weight": 150}"#, "above 100"),
+        (r#"{"weight": -1}"#, "negative"),
+        (r#"{"weight": "abc"}"#, "a string"),
+        (r#"{"weight": 12.345}"#, "not a whole basis point"),
+        (r#"{"weight": null}"#, "null"),
+        (r#"{"reason": "no weight"}"#, "missing"),
+        ("", "empty body"),
+    ] {
+        let a = s.post(&path, body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{why}");
+        let error = a.error();
+        assert_eq!(
+            error.field.as_deref(),
+            Some("weight"),
+            "{why}: {}",
+            error.error
+        );
+        assert!(
+            error.error.starts_with("weight: "),
+            "{why}: {}",
+            error.error
+        );
+    }
+    // Above the current step's weight: the state machine refuses.
+    let a = s.post(&path, r#"{"weight": 50}"#).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(
+        a.error().error.contains("promote instead"),
+        "{}",
+        a.error().error
+    );
+    assert_eq!(s.controller.traffic().candidate.bps(), 500);
+
+    let a = s
+        .post(&path, r#"{"weight": 2.5, "reason": "halve the exposure"}"#)
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let event: EventView = a.json();
+    assert_eq!(event.kind, EventKind::WeightSet);
+    assert_eq!(event.weight, 2.5);
+    assert_eq!(
+        s.controller
+            .selector()
+            .split()
+            .weight_of("v2")
+            .map(|w| w.bps()),
+        Some(250)
+    );
+    assert!(matches!(s.controller.state().phase, Phase::Paused { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_need_the_token() {
+    let s = start(|b| b).await;
+    let path = format!("/fledge/rollouts/{NAME}/rollback");
+    let seq = s.controller.state().seq;
+    for auth in [
+        None,
+        Some("Bearer wrong-token-0123456789abcdef".to_owned()),
+        Some(format!("Bearer {TOKEN}x")),
+        Some(format!("Basic {TOKEN}")),
+        Some(TOKEN.to_owned()),
+        Some("Bearer".to_owned()),
+    ] {
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        let a = s.send(Method::POST, &path, &headers, "").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(
+            a.headers["www-authenticate"],
+            "Bearer realm=\"fledge-admin\""
+        );
+        assert!(a.error().error.contains("Authorization: Bearer"));
+    }
+    // Nothing happened, not even a refusal in the log.
+    assert_eq!(s.controller.state().seq, seq);
+    assert_eq!(s.controller.traffic().candidate.bps(), 500);
+
+    // Reads need it too by default.
+    let a = s.send(Method::GET, "/fledge/rollouts", &[], "").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = s
+        .send(
+            Method::GET,
+            &format!("/fledge/rollouts/{NAME}/events"),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+
+    // The scheme is case-insensitive; the fixed operator is recorded.
+    let auth = format!("bearer {TOKEN}");
+    let a = s
+        .send(Method::POST, &path, &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json::<EventView>().by.as_deref(), Some("admin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_reads_still_guard_commands() {
+    let s = start(|b| b.read_access(ReadAccess::Open).operator("ops-bot")).await;
+    let a = s.send(Method::GET, "/fledge/rollouts", &[], "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = s
+        .send(Method::GET, &format!("/fledge/rollouts/{NAME}"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = s
+        .send(
+            Method::POST,
+            &format!("/fledge/rollouts/{NAME}/pause"),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = s.post(&format!("/fledge/rollouts/{NAME}/pause"), "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json::<EventView>().by.as_deref(), Some("ops-bot"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_rollout_command_or_route_is_404() {
+    let s = start(with_operator).await;
+    let a = s.get("/fledge/rollouts/nope").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(
+        a.error().error.contains("predict-v2"),
+        "lists the known ones"
+    );
+    let a = s.get("/fledge/rollouts/nope/events").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = s.post("/fledge/rollouts/nope/pause", "").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = s
+        .post(&format!("/fledge/rollouts/{NAME}/explode"), "")
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(
+        a.error().error.contains("promote-full"),
+        "{}",
+        a.error().error
+    );
+    let a = s.get("/fledge/nothing/here").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    // The service next to it is untouched.
+    let a = s.send(Method::GET, "/predict", &[], "").await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_command_is_409_and_logged() {
+    let s = start(with_operator).await;
+    let a = s
+        .post(&format!("/fledge/rollouts/{NAME}/approve"), "")
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let error = a.error();
+    assert!(
+        error.error.contains("no step waits for approval"),
+        "{}",
+        error.error
+    );
+    let last = events_of(&s).pop().expect("an event");
+    assert_eq!(last.kind, EventKind::Rejected);
+    assert_eq!(last.reason, error.error);
+
+    let a = s
+        .post(&format!("/fledge/rollouts/{NAME}/restart"), "")
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = s.post(&format!("/fledge/rollouts/{NAME}/resume"), "").await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_are_400() {
+    let s = start(with_operator).await;
+    let path = format!("/fledge/rollouts/{NAME}/pause");
+    for (body, field) in [
+        ("{not json", None),
+        ("[1, 2]", None),
+        ("\"pause\"", None),
+        (r#"{"reason": "x", "by": "mallory"}"#, None),
+        (r#"{"reason": 5}"#, Some("reason")),
+        (r#"{"reason": ["a"]}"#, Some("reason")),
+    ] {
+        let a = s.post(&path, body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(a.error().field.as_deref(), field, "{body}");
+    }
+    let long = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1_001));
+    let a = s.post(&path, &long).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.error().field.as_deref(), Some("reason"));
+    let huge = format!(r#"{{"reason": "{}"}}"#, "x".repeat(40_000));
+    let a = s.post(&path, &huge).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The operator header is required once configured.
+    let auth = format!("Bearer {TOKEN}");
+    let a = s
+        .send(Method::POST, &path, &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.error().error.contains("x-forwarded-user"));
+    let a = s
+        .send(
+            Method::POST,
+            &path,
+            &[("authorization", &auth), ("x-forwarded-user", "  ")],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+
+    // Bad queries.
+    for q in [
+        "since=abc",
+        "since=-1",
+        "limit=0",
+        "limit=100000",
+        "color=red",
+    ] {
+        let a = s.get(&format!("/fledge/rollouts/{NAME}/events?{q}")).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{q}");
+    }
+    // A path that does not decode to UTF-8.
+    let a = s.get("/fledge/rollouts/%FF%FE").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+
+    // None of it changed the rollout.
+    assert_eq!(s.controller.state().phase, Phase::Progressing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_is_served_and_polls_the_status() {
+    let s = start(|b| b).await;
+    // Nested at `/fledge`, the page is `/fledge` (axum 0.8's `nest` leaves
+    // `/fledge/` to the outer router).
+    {
+        let a = s.send(Method::GET, "/fledge", &[], "").await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(
+            a.headers["content-type"]
+                .to_str()
+                .is_ok_and(|c| c.starts_with("text/html"))
+        );
+        let csp = a.headers["content-security-policy"].to_str().expect("csp");
+        assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
+        let html = String::from_utf8(a.body.to_vec()).expect("utf-8");
+        assert!(html.contains("\"/rollouts\""), "polls the status endpoint");
+        assert!(html.contains("setInterval(poll, 1000)"));
+        // Self-contained: no external scripts, styles or images.
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+        assert!(!html.contains("<script src") && !html.contains("<link"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_gate_shows_per_check_explanations() {
+    let s = start(|b| b).await;
+    // A slow candidate: p99 80 ms against a 50 ms bound.
+    s.traffic(3, 300, 80);
+    let status = s.status().await;
+    assert_eq!(
+        status.phase.name(),
+        PhaseName::RolledBack,
+        "{:?}",
+        status.phase
+    );
+    let verdict = status.verdict.expect("a verdict");
+    assert_eq!(verdict.outcome, Outcome::Fail);
+    let p99 = verdict
+        .checks
+        .iter()
+        .find(|c| c.name == "p99 latency")
+        .expect("the p99 check");
+    assert_eq!(p99.outcome, fledge_gate::Outcome::Fail);
+    assert!(!p99.detail.is_empty());
+    assert!(verdict.checks.iter().any(|c| c.name == "error rate"));
+
+    // Why did it roll back? The gates, not an operator.
+    let page: EventPage = s
+        .get(&format!("/fledge/rollouts/{NAME}/events"))
+        .await
+        .json();
+    let rollback = page
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::RolledBack)
+        .expect("the rollback");
+    assert!(rollback.by.is_none());
+    assert!(matches!(
+        rollback.input,
+        Input::Verdict {
+            outcome: Outcome::Fail,
+            ..
+        }
+    ));
+    assert!(
+        rollback.reason.contains("p99 latency"),
+        "{}",
+        rollback.reason
+    );
+
+    // Restart: a new attempt with a new salt.
+    let a = s
+        .post(&format!("/fledge/rollouts/{NAME}/restart"), "")
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let status = s.status().await;
+    assert_eq!(status.counters.attempt, 1);
+    assert_eq!(status.salt, "predict-v2-2026-11#1");
+    assert_eq!(status.phase, Phase::Progressing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_walks_the_steps() {
+    let s = start(|b| b).await;
+    let path = format!("/fledge/rollouts/{NAME}");
+    let a = s.post(&format!("{path}/promote"), "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json::<EventView>().weight, 25.0);
+    assert_eq!(s.controller.traffic().candidate.bps(), 2_500);
+    let a = s.post(&format!("{path}/freeze"), "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    // Frozen refuses promotion.
+    let a = s.post(&format!("{path}/promote-full"), "").await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = s.post(&format!("{path}/resume"), "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = s.post(&format!("{path}/promote-full"), "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(s.status().await.phase, Phase::Promoted);
+    assert_eq!(s.controller.traffic().candidate.bps(), 10_000);
+    let a = s.post(&format!("{path}/abort"), "").await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+}
+
+/// The same router, without a socket: `tower::ServiceExt::oneshot`.
+#[tokio::test]
+async fn oneshot_without_a_socket() {
+    let (controller, _clock) = controller();
+    let router = fledge_admin::router([controller.clone()], TOKEN).expect("router");
+    let send = |req: Request<axum::body::Body>| router.clone().oneshot(req);
+
+    let res = send(
+        Request::get(format!("/rollouts/{NAME}"))
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let res = send(
+        Request::post(format!("/rollouts/{NAME}/pause"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(axum::body::Body::from(r#"{"reason": "oneshot"}"#))
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    let event: EventView = serde_json::from_slice(&body).expect("an event");
+    assert_eq!(event.kind, EventKind::Paused);
+    assert_eq!(event.by.as_deref(), Some("admin"));
+    assert!(matches!(controller.state().phase, Phase::Paused { .. }));
+
+    let res = send(
+        Request::post(format!("/rollouts/{NAME}/pause"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::CONFLICT, "already paused");
+
+    let res = send(
+        Request::get("/")
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[test]
+fn configuration_errors_are_explained() {
+    let (controller, _clock) = controller();
+    let err = Admin::builder()
+        .rollout(controller.clone())
+        .build()
+        .expect_err("no token");
+    assert_eq!(err, AdminError::MissingToken);
+    assert!(err.to_string().contains("openssl rand"));
+
+    let err = Admin::builder().token("short").build().expect_err("short");
+    assert_eq!(err, AdminError::TokenLength { len: 5 });
+    let err = Admin::builder()
+        .token("has a space in the token")
+        .build()
+        .expect_err("space");
+    assert_eq!(err, AdminError::TokenCharacters);
+
+    let err = Admin::builder()
+        .token(TOKEN)
+        .rollouts([controller.clone(), controller.clone()])
+        .build()
+        .expect_err("duplicate");
+    assert_eq!(
+        err,
+        AdminError::DuplicateRollout {
+            name: NAME.to_owned()
+        }
+    );
+
+    let err = Admin::builder()
+        .token(TOKEN)
+        .operator_header("bad header")
+        .build()
+        .expect_err("header");
+    assert!(matches!(err, AdminError::OperatorHeader { .. }));
+    let err = Admin::builder()
+        .token(TOKEN)
+        .operator("")
+        .build()
+        .expect_err("operator");
+    assert!(matches!(err, AdminError::OperatorName { .. }));
+
+    let admin = Admin::builder()
+        .token(TOKEN)
+        .rollout(controller)
+        .build()
+        .expect("builds");
+    assert_eq!(admin.rollouts().collect::<Vec<_>>(), [NAME]);
+    assert!(
+        !format!("{admin:?}").contains(TOKEN),
+        "Debug hides the token"
+    );
+}
