@@ -461,3 +461,67 @@ impl Drop for FollowerHandle {
         self.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fledge_gate::clock::{ManualClock, Timestamp};
+    use fledge_rollout::{MemoryStore, Plan};
+
+    use super::*;
+
+    fn plan() -> Plan {
+        fledge_rollout::PlanBuilder::canary("demo", "v1", "v2")
+            .build()
+            .unwrap()
+    }
+
+    /// The follower works on any store; here the leader's own memory store.
+    #[test]
+    fn follows_weights_from_any_store() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(Timestamp::from_millis(0));
+        let leader = Controller::builder(plan())
+            .clock(clock)
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let selector = Arc::new(Selector::new(
+            Split::canary(
+                plan().candidate.clone(),
+                plan().baseline.clone(),
+                Weight::ZERO,
+            )
+            .unwrap(),
+        ));
+        let follower = Follower::new(store, selector.clone());
+        let first = follower.poll().unwrap().unwrap();
+        assert_eq!(first.version, 1);
+        assert_eq!(first.published, leader.traffic().candidate);
+        leader.promote("alice").unwrap();
+        leader.promote_full("alice").unwrap();
+        let last = follower.poll().unwrap().unwrap();
+        assert_eq!(last.published, Weight::FULL);
+        assert_eq!(selector.split(), leader.selector().split());
+        assert!(follower.poll().unwrap().is_none());
+        assert_eq!(follower.polls(), 3);
+        assert_eq!(follower.last_error(), None);
+    }
+
+    #[test]
+    fn an_unknown_hash_mode_is_an_error() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(Timestamp::from_millis(0));
+        let leader = Controller::builder(plan())
+            .clock(clock)
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let mut snapshot = store.snapshot().unwrap();
+        snapshot.plan.sticky.hash = Some("md5".into());
+        let selector = leader.selector().clone();
+        let other = MemoryStore::new();
+        other.save(&snapshot, None).unwrap();
+        let err = Follower::new(other, selector).poll().unwrap_err();
+        assert!(matches!(err, RedisError::Apply { .. }), "{err:?}");
+    }
+}

@@ -148,13 +148,23 @@ impl RedisStore {
     /// A Redis failure as a [`StoreError`]: there is no variant for an
     /// unreachable backend, so it is [`StoreError::Io`] with the message.
     fn io(&self, error: RedisError) -> StoreError {
-        let kind = match &error {
-            RedisError::Unreachable { .. } => io::ErrorKind::ConnectionRefused,
-            _ => io::ErrorKind::Other,
+        // The origin names the URL and the key: the message need not.
+        let (kind, message) = match error {
+            RedisError::Unreachable { what, detail, .. } => (
+                io::ErrorKind::ConnectionRefused,
+                format!(
+                    "cannot reach Redis while {what}: {detail}; check that redis-server is running at that address and the URL is right"
+                ),
+            ),
+            RedisError::Refused { what, detail, .. } => (
+                io::ErrorKind::Other,
+                format!("Redis refused {what}: {detail}"),
+            ),
+            other => (io::ErrorKind::Other, other.to_string()),
         };
         StoreError::Io {
             origin: self.origin(),
-            source: io::Error::new(kind, error.to_string()),
+            source: io::Error::new(kind, message),
         }
     }
 
@@ -186,7 +196,7 @@ impl RedisStore {
 
 impl Store for RedisStore {
     fn load(&self) -> Result<Option<Snapshot>, StoreError> {
-        let what = format!("loading snapshot {}", self.key);
+        let what = "loading the snapshot".to_owned();
         let value = self.conn.try_run(&what, |con| {
             redis::cmd("GET")
                 .arg(&self.key)
@@ -208,7 +218,7 @@ impl Store for RedisStore {
         let mut saved = snapshot.clone();
         saved.version = version;
         let json = saved.to_json()?;
-        let what = format!("saving snapshot {} (version {version})", self.key);
+        let what = format!("saving the snapshot (version {version})");
         let answer = self.conn.try_run(&what, |con| {
             SAVE.key(&self.key)
                 .arg(expected.map_or_else(String::new, |v| v.to_string()))
