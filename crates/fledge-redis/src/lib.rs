@@ -15,6 +15,12 @@
 //! same version without asking the others; only the split and the salt
 //! travel through Redis.
 //!
+//! Every replica serves with a controller built from the store (its
+//! `Routing` goes to the tower layer) and keeps it in step with a
+//! [`Follower`]; the replica holding the [`LeaderLease`] also runs the
+//! control loop, on a controller it builds when it takes the lease (so it
+//! resumes the latest state). The serving controllers never tick.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use fledge_redis::{Fleet, Follower};
@@ -28,31 +34,33 @@
 //!     interval = "30s"
 //! "#)?;
 //! let fleet = Fleet::open("redis://127.0.0.1:6379/")?.key_prefix("prod:fledge:");
-//! let lease = fleet.lease("predict-v2", "replica-a").with_ttl(Duration::from_secs(10));
 //!
-//! // Every replica serves with a controller built from the store: it
-//! // resumes the rollout's step and salt from Redis.
-//! let controller = Controller::builder(plan.clone()).store(fleet.store("predict-v2")).build()?;
-//! let routing = controller.routing().clone(); // hand it to the tower layer
-//!
-//! // Until it leads, the replica follows: the leader's split reaches this
-//! // selector as soon as the leader saves.
-//! let following = Follower::for_controller(fleet.store("predict-v2"), &controller)
+//! // Serving, on every replica: resumes the rollout's step and salt from
+//! // Redis, then follows every save of the leader.
+//! let serving = Controller::builder(plan.clone()).store(fleet.store("predict-v2")).build()?;
+//! let routing = serving.routing().clone(); // hand it to the tower layer
+//! let _following = Follower::for_controller(fleet.store("predict-v2"), &serving)
 //!     .spawn_with_notifications(&fleet.store("predict-v2"), Duration::from_secs(1));
 //!
+//! // Control, on the replica holding the lease.
+//! let lease = fleet.lease("predict-v2", "replica-a").with_ttl(Duration::from_secs(9));
 //! loop {
 //!     if lease.try_acquire()? {
-//!         following.stop();
-//!         // The leader: a controller built now resumes the latest state
-//!         // (its saves would conflict if another leader had moved on).
-//!         let leader = Controller::builder(plan).store(fleet.store("predict-v2")).build()?;
-//!         while lease.renew()? && lease.is_leader() {
-//!             leader.tick_now()?;
+//!         // Judge with fleet-wide metrics (`.evaluator(..)`): this
+//!         // controller's own recorder sees no requests.
+//!         let control = Controller::builder(plan.clone()).store(fleet.store("predict-v2")).build()?;
+//!         while lease.is_leader() {
+//!             if let Err(e) = control.tick_now() {
+//!                 eprintln!("{e}"); // a Conflict: another leader took over
+//!                 break;
+//!             }
 //!             std::thread::sleep(Duration::from_secs(3));
+//!             // `false` or an error: `is_leader` turns false on time.
+//!             let _ = lease.renew();
 //!         }
-//!         break;
 //!     }
 //!     std::thread::sleep(Duration::from_secs(3));
+//! #   break;
 //! }
 //! # let _ = routing;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -75,6 +83,10 @@
 //!   overwritten; [`RedisStore::delete`] starts over.
 //! - Clock skew between replicas does not matter: Redis keeps the lease's
 //!   TTL, and replicas only measure elapsed time on their own clocks.
+//!
+//! - Replicas starting together on an empty store race to save the
+//!   rollout's first snapshot: the losers' `build` fails with a conflict;
+//!   building again resumes the winner's rollout.
 //!
 //! # Limits
 //!
