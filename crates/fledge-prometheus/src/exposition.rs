@@ -3,7 +3,7 @@
 //! [`FledgeCollector`] implements prometheus-client's
 //! [`Collector`]: nothing is recorded twice and the request path gains no
 //! work. At each scrape it reads the gate recorder's cumulative
-//! [`Totals`](fledge_gate::Totals) (one uncontended lock per shard, no
+//! [`Totals`] (one uncontended lock per shard, no
 //! histogram merge), the controller's state and event log, and — unless
 //! quantiles are turned off — one latency window per version (a merge of
 //! the window's time slots, the same work as a control-path tick).

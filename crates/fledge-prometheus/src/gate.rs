@@ -1,7 +1,7 @@
 //! PromQL gates: judge a rollout's step from fleet-wide metrics in Prometheus.
 //!
 //! A [`PromEvaluator`] implements
-//! [`Evaluate`](fledge_rollout::control::Evaluate): once per tick it runs
+//! [`Evaluate`]: once per tick it runs
 //! each [`PromCheck`]'s query against `/api/v1/query` and holds the value
 //! to the check's `max` / `min`, alone ([`Compare::Absolute`]) or against
 //! the baseline's value ([`Compare::Ratio`], [`Compare::Difference`]).
