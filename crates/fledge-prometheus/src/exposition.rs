@@ -473,7 +473,7 @@ impl Collector for FledgeCollector {
             for (rollout, v) in versions() {
                 for ((_, q), value) in self.quantiles.iter().zip(&v.quantiles) {
                     let labels: Labels<'_, 3> =
-                        [("rollout", rollout), ("version", &v.name), ("quantile", q)];
+                        [("rollout", rollout), ("version", &v.name), ("q", q)];
                     ConstGauge::new(*value).encode(m.encode_family(&labels)?)?;
                 }
             }

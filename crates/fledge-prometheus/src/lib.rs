@@ -72,7 +72,7 @@
 //! | `fledge_requests_total` | counter | `rollout`, `version` | requests recorded |
 //! | `fledge_request_errors_total` | counter | `rollout`, `version` | of which failed |
 //! | `fledge_request_duration_seconds` | histogram (`_sum`, `_count`, only the `+Inf` bucket) | `rollout`, `version` | latency sum and count: `rate(_sum) / rate(_count)` is the mean |
-//! | `fledge_request_duration_window_seconds` | gauge | `rollout`, `version`, `quantile` | latency quantiles (default 0.5, 0.9, 0.99) over the recent window: the step's bake time, else 60 s; `NaN` without requests |
+//! | `fledge_request_duration_window_seconds` | gauge | `rollout`, `version`, `q` | latency quantiles, `q` = 0.5, 0.9, 0.99 by default (not `quantile`: that label belongs to summaries) over the recent window: the step's bake time, else 60 s; `NaN` without requests |
 //! | `fledge_feedback_value` | histogram (`_sum`, `_count`, only `+Inf`) | `rollout`, `version`, `metric` | custom (feedback) metrics: sum and count of values |
 //! | `fledge_recorder_dropped_total` | counter | `rollout` | records the recorder ignored |
 //! | `fledge_traffic_weight_ratio` | gauge | `rollout`, `version` | published share of traffic, 0 to 1 (controllers) |

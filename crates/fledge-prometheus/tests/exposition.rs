@@ -119,7 +119,7 @@ fn exposition_after_known_traffic() {
     for (version, ms) in [("v2", 10.0), ("v1", 20.0)] {
         for q in ["0.5", "0.9", "0.99"] {
             let key = format!(
-                r#"fledge_request_duration_window_seconds{{rollout="demo",version="{version}",quantile="{q}"}}"#
+                r#"fledge_request_duration_window_seconds{{rollout="demo",version="{version}",q="{q}"}}"#
             );
             let v = get(&s, &key);
             assert!((v - ms / 1e3).abs() < ms / 1e3 * 0.01, "{key} = {v}");
@@ -274,10 +274,10 @@ fn empty_window_quantiles_are_nan() {
     let s = samples(&render(&registry).expect("render"));
     let v = get(
         &s,
-        r#"fledge_request_duration_window_seconds{rollout="demo",version="v2",quantile="0.99"}"#,
+        r#"fledge_request_duration_window_seconds{rollout="demo",version="v2",q="0.99"}"#,
     );
     assert!(v.is_nan());
-    assert!(!s.keys().any(|k| k.contains("quantile=\"1.5\"")));
+    assert!(!s.keys().any(|k| k.contains("q=\"1.5\"")));
 }
 
 #[cfg(feature = "axum")]
