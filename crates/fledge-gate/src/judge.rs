@@ -123,6 +123,7 @@ impl JudgeSpec {
 pub struct Report {
     /// `100 × Σ weight(Pass) / Σ weight(decided)`, or `None` when no check
     /// decided.
+    #[serde(default, with = "crate::float_serde::option")]
     pub score: Option<f64>,
     /// One line saying why.
     pub summary: String,

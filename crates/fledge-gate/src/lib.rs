@@ -77,6 +77,7 @@
 
 pub mod check;
 pub mod clock;
+mod float_serde;
 pub mod judge;
 pub mod kayenta;
 pub mod recorder;

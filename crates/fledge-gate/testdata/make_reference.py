@@ -25,11 +25,13 @@ Contents (first sample = canary, second = baseline):
   checks on quantiles and error rates).
 - conditional_binomial: binomtest(x_c, E, pi, alternative="greater" / "less")
   with E = x_c + x_b and pi = n_c / (n_c + n_b) (1 when E = 0).
-- conditional_mixture: the one-sided uniform-mixture likelihood ratio of the
+- conditional_mixture: the one-sided mixture likelihood ratio of the
   conditional binomial (the always-valid exact test that confirms the
-  proportions mSPRT):
-      Lambda_greater = int_pi^1 t^x (1-t)^(E-x) dt / (1 - pi) / (pi^x (1-pi)^(E-x)),
-      Lambda_less    = int_0^pi t^x (1-t)^(E-x) dt / pi       / (pi^x (1-pi)^(E-x)),
+  proportions mSPRT), half uniform over theta in (pi, u), u at odds ratio 4,
+  half uniform over (pi, 1):
+      Lambda(lo, hi) = int_lo^hi t^x (1-t)^(E-x) dt / (hi - lo) / (pi^x (1-pi)^(E-x)),
+      Lambda_greater = Lambda(pi, u) / 2 + Lambda(pi, 1) / 2,
+      Lambda_less    = Lambda(l, pi) / 2 + Lambda(0, pi) / 2 (l at odds ratio 1/4),
   in closed form with scipy.special.betaln / betainc, checked here against
   scipy.integrate.quad when E <= 200; p = min(1, 1 / Lambda).
 - one_sample_t: ttest_1samp(x, mu0, alternative="greater" / "less") from the
@@ -182,6 +184,9 @@ def conditional_binomial(x1, n1, x2, n2):
     return {"events": e, "share": share, "p_greater": float(g), "p_less": float(l)}
 
 
+NEAR_ODDS_RATIO = 4.0
+
+
 def conditional_mixture(x1, n1, x2, n2):
     e, pi = x1 + x2, n1 / (n1 + n2)
     x, rest = x1, x2
@@ -189,14 +194,29 @@ def conditional_mixture(x1, n1, x2, n2):
         return {"events": 0, "share": pi, "log_lr_greater": 0.0, "log_lr_less": 0.0, "p_greater": 1.0, "p_less": 1.0}
     ln_null = x * math.log(pi) + rest * math.log1p(-pi)
     ln_b = special.betaln(x + 1, rest + 1)
-    above = special.betainc(rest + 1, x + 1, 1 - pi)  # int_pi^1 / B
-    below = special.betainc(x + 1, rest + 1, pi)  # int_0^pi / B
-    g = ln_b + math.log(above) - math.log1p(-pi) - ln_null if above > 0 else -math.inf
-    l = ln_b + math.log(below) - math.log(pi) - ln_null if below > 0 else -math.inf
+
+    def mass(lo, hi):  # Beta(x + 1, rest + 1) mass on (lo, hi), in the small tail
+        lower = special.betainc(x + 1, rest + 1, lo)
+        if lower < 0.5:
+            return max(special.betainc(x + 1, rest + 1, hi) - lower, 0.0)
+        return max(special.betainc(rest + 1, x + 1, 1 - lo) - special.betainc(rest + 1, x + 1, 1 - hi), 0.0)
+
+    def segment(lo, hi):
+        m = mass(lo, hi)
+        return ln_b + math.log(m) - math.log(hi - lo) - ln_null if m > 0 else -math.inf
+
+    def half_sum(a, b):
+        return np.logaddexp(a, b) - math.log(2) if max(a, b) > -math.inf else -math.inf
+
+    odds = lambda r: r * pi / (1 - pi + r * pi)
+    up, down = odds(NEAR_ODDS_RATIO), odds(1 / NEAR_ODDS_RATIO)
+    g = half_sum(segment(pi, up), segment(pi, 1.0))
+    l = half_sum(segment(down, pi), segment(0.0, pi))
     if e <= 200:  # independent check by quadrature, scaled by the null likelihood
         f = lambda t: math.exp(x * math.log(t) + rest * math.log1p(-t) - ln_null) if 0 < t < 1 else 0.0
-        qg = integrate.quad(f, pi, 1, epsabs=0, epsrel=1e-12, limit=500)[0] / (1 - pi)
-        ql = integrate.quad(f, 0, pi, epsabs=0, epsrel=1e-12, limit=500)[0] / pi
+        q = lambda lo, hi: integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-12, limit=500)[0] / (hi - lo)
+        qg = 0.5 * q(pi, up) + 0.5 * q(pi, 1)
+        ql = 0.5 * q(down, pi) + 0.5 * q(0, pi)
         for closed, quad in [(g, qg), (l, ql)]:
             if quad > 1e-250:
                 assert abs(closed - math.log(quad)) < 1e-7, (x1, n1, x2, n2, closed, math.log(quad))

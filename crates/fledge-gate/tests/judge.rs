@@ -568,3 +568,26 @@ fn confidence_is_validated() {
     .unwrap();
     assert_eq!(ok.checks[0].threshold_confidence(), 0.95);
 }
+
+#[test]
+fn verdicts_with_infinite_intervals_round_trip_through_json() {
+    // Before any data, a sequential check's always-valid interval is
+    // [-inf, inf]: it must survive JSON (an admin API, a snapshot).
+    let s = spec("[[checks]]\nkind = \"sequential\"\nmetric = \"latency_mean\"\ntau = 1.0\nmin_samples = 2\n").unwrap();
+    let mut judge = Judge::new(s).unwrap();
+    let r = Recorder::new(RecorderConfig::new(2)).unwrap();
+    for _ in 0..3 {
+        r.record(BASELINE, Duration::from_millis(5), false);
+        r.record(CANARY, Duration::from_millis(5), false);
+    }
+    let (c, b) = windows(&r, 0);
+    let v = judge.evaluate(&c, &b);
+    let json = serde_json::to_string(&v).unwrap();
+    assert!(json.contains(r#""interval":["-inf","inf"]"#), "{json}");
+    let back: Verdict = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(back.to_string(), v.to_string());
+    assert_eq!(
+        back.report().checks[0].interval,
+        Some([f64::NEG_INFINITY, f64::INFINITY])
+    );
+}

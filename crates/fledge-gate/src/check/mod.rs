@@ -62,20 +62,25 @@ pub struct CheckResult {
     pub weight: f64,
     /// The canary's value (ms for latency; the median for `mann_whitney`;
     /// since the step started for `sequential`).
+    #[serde(default, with = "crate::float_serde::option")]
     pub canary: Option<f64>,
     /// The baseline's value, likewise.
+    #[serde(default, with = "crate::float_serde::option")]
     pub baseline: Option<f64>,
     /// Samples on the canary side.
     pub canary_samples: u64,
     /// Samples on the baseline side.
     pub baseline_samples: u64,
     /// The test's p-value (always-valid for `sequential`).
+    #[serde(default, with = "crate::float_serde::option")]
     pub p_value: Option<f64>,
     /// The limit the canary was held to (thresholds, relative bounds) or the
     /// significance level (statistical tests).
+    #[serde(default, with = "crate::float_serde::option")]
     pub bound: Option<f64>,
     /// Confidence interval of the difference `canary − baseline`
     /// (`mann_whitney`: the shift; `sequential`: the always-valid interval).
+    #[serde(default, with = "crate::float_serde::option_pair")]
     pub interval: Option<[f64; 2]>,
     /// Kayenta's class, for `mann_whitney`.
     pub classification: Option<Classification>,

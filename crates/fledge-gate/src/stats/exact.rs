@@ -145,8 +145,8 @@ pub struct ConditionalMixture {
     /// The canary's share of the trials, `π = n_c / (n_c + n_b)`.
     pub share: f64,
     /// Natural log of the mixture likelihood ratio against "the canary's
-    /// rate is at most the baseline's" (`θ ≤ π`), mixing `θ` uniformly over
-    /// `(π, 1)`.
+    /// rate is at most the baseline's" (`θ ≤ π`), mixing `θ` over `(π, 1)`
+    /// (see [`conditional_binomial_msprt`]).
     pub log_lr_greater: f64,
     /// Likewise against "at least the baseline's", mixing over `(0, π)`.
     pub log_lr_less: f64,
@@ -162,16 +162,20 @@ pub struct ConditionalMixture {
 /// sequential probability ratio test on the sequence of events, each the
 /// canary's with probability `θ` (`θ = π = n_c / (n_c + n_b)` when the
 /// rates are equal). With `x_c` of `E` events on the canary, the likelihood
-/// ratio of `θ` against `π` is `(θ/π)^x_c ((1 − θ)/(1 − π))^(E − x_c)`;
-/// mixing it uniformly over the alternatives `θ` in `(π, 1)` gives
+/// ratio of `θ` against `π` is `(θ/π)^x_c ((1 − θ)/(1 − π))^(E − x_c)`.
+/// Against "the canary's rate is at most the baseline's" it is mixed over
+/// the alternatives `θ > π`: half uniformly over `(π, u)`, where `u` is the
+/// `θ` at an odds ratio of 4 (small regressions, detected sooner), half
+/// uniformly over `(π, 1)` (gross ones). Each uniform part is
 ///
 /// ```text
-/// Λ = B(x_c + 1, E − x_c + 1) · I_{1−π}(E − x_c + 1, x_c + 1) / (1 − π)
-///     / (π^x_c (1 − π)^(E − x_c))
+/// Λ(lo, hi) = B(x_c + 1, E − x_c + 1) · (I_hi − I_lo)(x_c + 1, E − x_c + 1) / (hi − lo)
+///             / (π^x_c (1 − π)^(E − x_c))
 /// ```
 ///
-/// (`I` the regularized incomplete beta function), and over `(0, π)` the
-/// same with `I_π(x_c + 1, E − x_c + 1) / π` for the other side.
+/// (`I` the regularized incomplete beta function), and `Λ = Λ(π, u) / 2 +
+/// Λ(π, 1) / 2`. The other side mixes over `(l, π)` (odds ratio 1/4) and
+/// `(0, π)` likewise.
 ///
 /// Under the null each `θ`'s ratio is a martingale (a supermartingale for
 /// `θ` below `π`) starting at 1, and so is their mixture, so by Ville's
@@ -186,10 +190,13 @@ pub struct ConditionalMixture {
 /// ```
 /// use fledge_gate::stats::conditional_binomial_msprt;
 ///
-/// // 2 errors in 40 canary requests and none in 760: 2 of 2 errors on a
+/// // 3 errors in 40 canary requests and none in 760: 3 of 3 errors on a
 /// // 5 % share is strong evidence even with always-valid guarantees.
+/// let r = conditional_binomial_msprt(3, 40, 0, 760)?;
+/// assert!(r.p_greater < 0.001);
+/// // 2 of 2 is evidence at 5 %, not yet at 1 %.
 /// let r = conditional_binomial_msprt(2, 40, 0, 760)?;
-/// assert!(r.p_greater < 0.01);
+/// assert!(r.p_greater < 0.05 && r.p_greater > 0.01);
 /// // 1 in 54 against 0 in 746 is not.
 /// assert!(conditional_binomial_msprt(1, 54, 0, 746)?.p_greater > 0.1);
 /// # Ok::<(), fledge_gate::stats::StatsError>(())
@@ -212,16 +219,23 @@ pub fn conditional_binomial_msprt(
         // ln of the null likelihood π^x (1 − π)^(E − x) and of B(x + 1, E − x + 1).
         let ln_null = x * share.ln() + rest * (-share).ln_1p();
         let ln_b = dist::ln_beta(x + 1.0, rest + 1.0);
-        let greater = dist::beta_reg(rest + 1.0, x + 1.0, 1.0 - share);
-        let less = dist::beta_reg(x + 1.0, rest + 1.0, share);
-        let side = |mass: f64, width: f64| -> f64 {
+        // ln of the uniform mixture over θ in (lo, hi), against θ = π.
+        let segment = |lo: f64, hi: f64| -> f64 {
+            let mass = beta_mass(x + 1.0, rest + 1.0, lo, hi);
             if mass > 0.0 {
-                ln_b + mass.ln() - width.ln() - ln_null
+                ln_b + mass.ln() - (hi - lo).ln() - ln_null
             } else {
                 f64::NEG_INFINITY
             }
         };
-        (side(greater, 1.0 - share), side(less, share))
+        let odds = |r: f64| r * share / (1.0 - share + r * share);
+        (
+            ln_half_sum(segment(share, odds(NEAR_ODDS_RATIO)), segment(share, 1.0)),
+            ln_half_sum(
+                segment(odds(1.0 / NEAR_ODDS_RATIO), share),
+                segment(0.0, share),
+            ),
+        )
     };
     let p = |l: f64| {
         if l > 0.0 {
@@ -243,6 +257,33 @@ pub fn conditional_binomial_msprt(
         p_greater: p(log_lr_greater),
         p_less: p(log_lr_less),
     })
+}
+
+/// The mixture of [`conditional_binomial_msprt`] puts half its weight on
+/// alternatives up to this odds ratio (`θ/(1 − θ)` against `π/(1 − π)`),
+/// where small regressions live, and half on all of them.
+const NEAR_ODDS_RATIO: f64 = 4.0;
+
+/// `I_hi(a, b) − I_lo(a, b)`, the Beta(a, b) mass on `(lo, hi)`, subtracted
+/// in the tail where both terms are small so that it keeps its relative
+/// precision.
+fn beta_mass(a: f64, b: f64, lo: f64, hi: f64) -> f64 {
+    let lower = dist::beta_reg(a, b, lo);
+    let mass = if lower < 0.5 {
+        dist::beta_reg(a, b, hi) - lower
+    } else {
+        dist::beta_reg(b, a, 1.0 - lo) - dist::beta_reg(b, a, 1.0 - hi)
+    };
+    mass.max(0.0)
+}
+
+/// `ln(e^a / 2 + e^b / 2)` without overflow.
+fn ln_half_sum(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
+    if hi == f64::NEG_INFINITY {
+        return hi;
+    }
+    hi + (0.5 * (1.0 + (lo - hi).exp())).ln()
 }
 
 /// Result of [`one_sample_t_test`].
@@ -379,10 +420,14 @@ mod tests {
     fn conditional_mixture_edges() {
         let r = conditional_binomial_msprt(0, 10, 0, 10).unwrap();
         assert_eq!((r.p_greater, r.p_less, r.events), (1.0, 1.0, 0));
-        // x of x events on the canary: Λ = (1 − π^(x+1)) / ((x + 1)(1 − π) π^x).
+        // x of x events on the canary: the uniform part on (lo, hi) is
+        // Λ = (hi^(x+1) − lo^(x+1)) / ((x + 1)(hi − lo) π^x); half of it on
+        // (π, u), u at odds ratio 4, half on (π, 1).
         let r = conditional_binomial_msprt(2, 50, 0, 950).unwrap();
         let pi: f64 = 0.05;
-        let lr = (1.0 - pi.powi(3)) / (3.0 * (1.0 - pi) * pi * pi);
+        let part = |lo: f64, hi: f64| (hi.powi(3) - lo.powi(3)) / (3.0 * (hi - lo) * pi * pi);
+        let u = 4.0 * pi / (1.0 - pi + 4.0 * pi);
+        let lr = 0.5 * part(pi, u) + 0.5 * part(pi, 1.0);
         assert!((r.log_lr_greater - lr.ln()).abs() < 1e-12, "{r:?}");
         assert_eq!(r.p_less, 1.0);
         // Huge counts stay finite.
