@@ -6,6 +6,7 @@
 //! cargo run --release --example predict -- --regress latency # v2 takes 60 ms: rolled back
 //! cargo run --release --example predict -- --regress accuracy # v2 forecasts badly: rolled back
 //! cargo run --release --example predict -- --listen 127.0.0.1:8080 --no-load   # your own traffic
+//! cargo run --release --example predict -- --admin-token "$(openssl rand -hex 16)"  # + dashboard
 //! ```
 //!
 //! - `POST /predict` takes `{"series": [..]}` and returns a one-step-ahead
@@ -22,6 +23,9 @@
 //!   (sequential test against v1), and accuracy (mean absolute error at most
 //!   1.1 × v1's). One tick per second; a failing verdict rolls back in that
 //!   same tick.
+//! - Operations: `GET /metrics` is the rollout's Prometheus exposition
+//!   (`fledge-prometheus`, read at scrape time); with `--admin-token` the
+//!   admin API and live dashboard (`fledge-admin`) are at `/fledge`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -76,6 +80,10 @@ struct Args {
     /// Requests per second the load generator aims at.
     #[arg(long, default_value_t = 400)]
     rps: u32,
+    /// Mount the admin API and dashboard at `/fledge`, guarded by this
+    /// bearer token (16 to 1024 visible ASCII characters).
+    #[arg(long)]
+    admin_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,6 +351,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(CanaryLayer::new(routing.clone()))
         .merge(feedback.router());
 
+    // Operations, outside the canary layer: Prometheus and the admin API.
+    let mut registry = prometheus_client::registry::Registry::default();
+    fledge_prometheus::FledgeCollector::new()
+        .controller(controller.clone())
+        .register(&mut registry);
+    let mut app = app.merge(fledge_prometheus::axum::router(Arc::new(registry)));
+    if let Some(token) = &args.admin_token {
+        let admin = fledge_admin::Admin::builder()
+            .rollout(controller.clone())
+            .token(token.clone())
+            .build()?;
+        app = app.nest("/fledge", admin.router());
+    }
+
     let addr = serve(args.listen, app).await?;
 
     println!(
@@ -355,6 +377,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "plan: steps 5/25/50/100 %, bake {:?} each, gates: p99 < 50ms, error rate vs v1, mae <= 1.1 x v1; tick 1s",
         plan.interval
+    );
+    println!(
+        "ops: metrics http://{addr}/metrics{}",
+        if args.admin_token.is_some() {
+            format!(", dashboard http://{addr}/fledge")
+        } else {
+            ", dashboard with --admin-token".to_owned()
+        }
     );
     let sent = Arc::new(AtomicU64::new(0));
     if args.no_load {

@@ -120,6 +120,26 @@ pub struct VerdictView {
     pub checks: Vec<CheckView>,
 }
 
+/// A number, or `None` for `null` and the strings fledge-gate writes for
+/// non-finite values (`"inf"`, `"-inf"`, `"NaN"`).
+fn finite_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
+        _ => None,
+    })
+}
+
+/// A pair of [`finite_or_none`] numbers.
+fn finite_pair<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<[Option<f64>; 2]>, D::Error> {
+    let finite = |v: &Value| v.as_f64().filter(|x| x.is_finite());
+    Ok(match Value::deserialize(d)? {
+        Value::Array(a) if a.len() == 2 => Some([finite(&a[0]), finite(&a[1])]),
+        _ => None,
+    })
+}
+
 /// One check of a verdict: its answer and why.
 ///
 /// The fields of [`fledge_gate::CheckResult`], with every number optional:
@@ -139,10 +159,10 @@ pub struct CheckView {
     #[serde(default)]
     pub critical: bool,
     /// The candidate's value (ms for latency).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_none")]
     pub canary: Option<f64>,
     /// The baseline's value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_none")]
     pub baseline: Option<f64>,
     /// Samples on the candidate's side.
     #[serde(default)]
@@ -151,13 +171,13 @@ pub struct CheckView {
     #[serde(default)]
     pub baseline_samples: u64,
     /// The test's p-value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_none")]
     pub p_value: Option<f64>,
     /// The limit the candidate was held to, or the significance level.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_none")]
     pub bound: Option<f64>,
     /// Confidence interval of `candidate - baseline`; an infinite end is `null`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_pair")]
     pub interval: Option<[Option<f64>; 2]>,
     /// The one-line explanation.
     pub detail: String,
@@ -165,8 +185,8 @@ pub struct CheckView {
 
 impl VerdictView {
     pub(crate) fn new(judgement: Judgement) -> Self {
-        // Read the detail leniently: fledge-gate's `Verdict` does not read
-        // back its own JSON when an interval end is infinite (`null`).
+        // Read the detail leniently: any evaluator may put a verdict there,
+        // and non-finite numbers come as strings ("inf") or null.
         let detail = judgement.detail.unwrap_or(Value::Null);
         let score = detail.get("score").and_then(Value::as_f64);
         let checks = detail

@@ -1,8 +1,9 @@
 //! fledge: progressive delivery inside your Rust serving process.
 //!
 //! The facade crate. It re-exports the public API of the `fledge-*` crates as
-//! they land; optional worlds (tokio, tower, axum, actix-web) sit behind
-//! features so that `fledge` with default features builds without them.
+//! they land; optional worlds (tokio, tower, axum, actix-web, the admin API,
+//! Redis, Prometheus) sit behind features so that `fledge` with default
+//! features builds without them.
 
 /// The weighted selector: weights, splits, lock-free picking. See
 /// [`fledge_select`].
@@ -64,6 +65,24 @@ pub use fledge_axum as axum;
 #[cfg(feature = "actix")]
 #[doc(inline)]
 pub use fledge_actix as actix;
+
+/// The admin API and live dashboard (feature `admin`): an axum `Router`
+/// with status, history and operator commands. See [`fledge_admin`].
+#[cfg(feature = "admin")]
+#[doc(inline)]
+pub use fledge_admin as admin;
+
+/// Fleets on Redis (feature `redis`): a shared snapshot store with
+/// compare-and-swap, a leader lease and followers. See [`fledge_redis`].
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use fledge_redis as redis;
+
+/// Prometheus (feature `prometheus`): exposition read at scrape time and
+/// PromQL gates. See [`fledge_prometheus`].
+#[cfg(feature = "prometheus")]
+#[doc(inline)]
+pub use fledge_prometheus as prometheus;
 
 /// The README's Rust code blocks, compiled and run as doctests.
 #[cfg(all(doctest, feature = "axum", feature = "tokio"))]
