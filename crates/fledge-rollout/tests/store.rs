@@ -259,3 +259,91 @@ fn a_missing_directory_is_an_io_error_not_a_panic() {
     ));
     assert!(store.load().unwrap().is_none());
 }
+
+/// What a user is routed to by `c` (no targeting attributes).
+fn routes(c: &Controller) -> Vec<fledge_select::VariantIndex> {
+    (0..500)
+        .map(|i| c.routing().route(Some(format!("u{i}").as_bytes()), &()))
+        .collect()
+}
+
+#[test]
+fn a_replica_resyncs_from_a_shared_store_salt_and_all() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(t0());
+    let leader = Controller::builder(plan())
+        .clock(clock.clone())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let replica = Controller::builder(plan())
+        .clock(clock.clone())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    // Nothing newer than what the replica loaded at start.
+    assert!(!replica.resync().unwrap());
+
+    leader.promote("alice").unwrap();
+    leader.promote("alice").unwrap();
+    assert!(replica.resync().unwrap());
+    assert_eq!(replica.state(), leader.state());
+    assert_eq!(replica.events(), leader.events());
+    assert_eq!(replica.selector().split(), leader.selector().split());
+    assert_eq!(routes(&replica), routes(&leader));
+    assert!(
+        !replica.resync().unwrap(),
+        "the same version twice changes nothing"
+    );
+
+    // The leader rolls back and restarts: a new salt reaches the replica.
+    leader.rollback("alice", Some("p99")).unwrap();
+    leader.restart("alice").unwrap();
+    leader.promote("alice").unwrap();
+    let old_salt = replica.state().salt;
+    assert!(replica.resync().unwrap());
+    assert_ne!(replica.state().salt, old_salt);
+    assert_eq!(replica.state(), leader.state());
+    assert_eq!(routes(&replica), routes(&leader), "same salt, same users");
+    assert!(replica.verify_log().unwrap());
+
+    // The replica takes over: its next decision saves on top, no conflict.
+    replica.promote("bob").unwrap();
+    assert_eq!(store.load().unwrap().unwrap().state, replica.state());
+    // The old leader, now stale, cannot overwrite it...
+    let err = leader.promote("alice").unwrap_err();
+    assert!(
+        matches!(err, ControlError::Store(StoreError::Conflict { .. })),
+        "{err}"
+    );
+    // ...until it resyncs.
+    assert!(leader.resync().unwrap());
+    assert_eq!(leader.state(), replica.state());
+}
+
+#[test]
+fn resync_refuses_another_rollout_and_keeps_serving() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let replica = Controller::builder(plan())
+        .store(store.clone())
+        .build_at(t0())
+        .unwrap();
+    replica.promote("alice").unwrap();
+    let split = replica.selector().split();
+    let other = PlanBuilder::canary("other", "v1", "v2")
+        .interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut foreign = replica.snapshot();
+    foreign.plan = other;
+    foreign.version = 0;
+    let v = store.load().unwrap().unwrap().version;
+    store.save(&foreign, Some(v)).unwrap();
+    let err = replica.resync().unwrap_err();
+    assert!(matches!(err, ControlError::ForeignSnapshot { .. }), "{err}");
+    assert_eq!(
+        replica.selector().split(),
+        split,
+        "the current traffic keeps serving"
+    );
+}

@@ -808,6 +808,47 @@ impl Controller {
         Ok(())
     }
 
+    // ---------------------------------------------------------------- fleets
+
+    /// Takes the store's snapshot when it is newer than the one this
+    /// controller last saved or loaded: its state and event log replace
+    /// this controller's, and its traffic (split, sticky salt, targeting
+    /// rules, mirror share) is published to this controller's
+    /// [`Routing`]. Returns whether anything changed.
+    ///
+    /// This is how replicas share one rollout through a shared [`Store`]
+    /// (e.g. `fledge-redis`): the replica that leads ticks and saves; every
+    /// other replica calls `resync` when the store changes (or every
+    /// second) and routes exactly as the leader does, salt included; and a
+    /// replica that becomes leader calls it once before its first tick, so
+    /// it continues from the last leader's state and its next save does not
+    /// conflict.
+    ///
+    /// The snapshot is checked as at start: another rollout is
+    /// [`ControlError::ForeignSnapshot`], another plan (the leader replaced
+    /// it) [`ControlError::PlanChanged`] (rebuild the controller with the
+    /// new plan), an inconsistent one [`ControlError::BadSnapshot`]; on any
+    /// error nothing changes and the current traffic keeps serving. The
+    /// gates' per-step state (sequential tests since the step started)
+    /// restarts from the snapshot's step start on the next tick.
+    pub fn resync(&self) -> Result<bool, ControlError> {
+        let Some(snapshot) = self.store.load()? else {
+            return Ok(false);
+        };
+        let mut inner = self.lock();
+        if inner.version.is_some_and(|v| snapshot.version <= v) {
+            return Ok(false);
+        }
+        let version = snapshot.version;
+        let (state, events) = restore(&inner.machine, inner.machine.plan(), snapshot)?;
+        self.publish(&inner, state.traffic, &state.salt)?;
+        inner.state = state;
+        inner.events = events;
+        inner.version = Some(version);
+        inner.last = None;
+        Ok(true)
+    }
+
     // ---------------------------------------------------------------- inspection
 
     /// The current state.
