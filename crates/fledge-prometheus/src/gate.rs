@@ -374,14 +374,6 @@ fn value_of(answer: Result<QueryResponse, QueryError>) -> Result<f64, String> {
 ///     candidate = "v2"
 ///     steps = [5, 25, 50, 100]
 ///     interval = "1m"
-///
-///     # Steps are judged when the plan has gates; with an evaluator
-///     # these only mark the steps to judge.
-///     [[gates]]
-///     name = "judged by Prometheus"
-///     kind = "threshold"
-///     metric = "error_rate"
-///     max = 1.0
 /// "#)?;
 /// let config = PromConfig::new("http://prometheus:9090").check(
 ///     PromCheck::new(
@@ -392,7 +384,10 @@ fn value_of(answer: Result<QueryResponse, QueryError>) -> Result<f64, String> {
 ///     .max(0.01),
 /// );
 /// let evaluator = PromEvaluator::new(config, &plan)?;
-/// let controller = Controller::builder(plan).evaluator(evaluator).build()?;
+/// let controller = Controller::builder(plan)
+///     .evaluator(evaluator)
+///     .judge_every_step() // the plan has no gates of its own
+///     .build()?;
 /// # let _ = controller;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

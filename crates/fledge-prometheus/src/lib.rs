@@ -28,13 +28,6 @@
 //!     candidate = "v2"
 //!     steps = [5, 25, 50, 100]
 //!     interval = "2m"
-//!
-//!     # With an evaluator, the plan's gates only mark the steps to judge.
-//!     [[gates]]
-//!     name = "fleet error rate"
-//!     kind = "threshold"
-//!     metric = "error_rate"
-//!     max = 1.0
 //! "#)?;
 //!
 //! // 1. Judge each step from the whole fleet's figures.
@@ -50,7 +43,10 @@
 //! );
 //! let config = PromConfig::new("http://prometheus:9090").check(errors);
 //! let evaluator = PromEvaluator::new(config, &plan)?;
-//! let controller = Arc::new(Controller::builder(plan).evaluator(evaluator).build()?);
+//! let controller = Arc::new(Controller::builder(plan)
+//!     .evaluator(evaluator)
+//!     .judge_every_step() // the plan has no gates of its own
+//!     .build()?);
 //!
 //! // 2. Expose this replica's figures for Prometheus to scrape.
 //! let mut registry = Registry::default();

@@ -252,13 +252,6 @@ fn plan(name: &str) -> Plan {
         candidate = "v2"
         steps = [10, 50, 100]
         interval = "30s"
-
-        # Marks the steps to judge; the evaluator decides.
-        [[gates]]
-        name = "prometheus"
-        kind = "threshold"
-        metric = "error_rate"
-        max = 1.0
         "#
     ))
     .expect("plan")
@@ -302,6 +295,7 @@ fn promql_gates_against_a_real_prometheus() {
             Controller::builder(plan)
                 .clock(clock.clone())
                 .evaluator(evaluator)
+                .judge_every_step()
                 .build()
                 .expect("controller"),
         )

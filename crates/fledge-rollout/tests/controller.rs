@@ -484,3 +484,42 @@ fn inconclusive_bakes_extend_then_pause_for_a_human() {
     );
     let _ = clock.now();
 }
+
+#[test]
+fn judge_every_step_lets_an_evaluator_judge_a_plan_without_gates() {
+    let plan = PlanBuilder::canary("external", "v1", "v2")
+        .interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert!(plan.check().unwrap().steps().iter().all(|s| !s.is_gated()));
+    let failing = || Scripted(Mutex::new(vec![Outcome::Fail; 100]));
+
+    // By default a step without plan gates goes by time alone: the
+    // evaluator is never asked, and step 1 is taken after its bake.
+    let clock = ManualClock::new(t0());
+    let c = Controller::builder(plan.clone())
+        .clock(clock.clone())
+        .evaluator(failing())
+        .build()
+        .unwrap();
+    for _ in 0..11 {
+        let report = c.tick(clock.advance(Duration::from_secs(1))).unwrap();
+        assert!(report.judgement.is_none());
+    }
+    assert_eq!(c.state().step, Some(1));
+
+    // With judge_every_step the evaluator decides: its failures roll back.
+    let clock = ManualClock::new(t0());
+    let c = Controller::builder(plan)
+        .clock(clock.clone())
+        .evaluator(failing())
+        .judge_every_step()
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        c.tick(clock.advance(Duration::from_secs(1))).unwrap();
+    }
+    assert_eq!(c.state().phase.name(), PhaseName::RolledBack);
+    assert_eq!(c.traffic().candidate, Weight::ZERO);
+    assert!(c.verify_log().unwrap());
+}

@@ -155,6 +155,7 @@ pub struct ControllerBuilder {
     evaluator: Option<Arc<dyn Evaluate>>,
     hooks: Vec<Arc<dyn ConfirmHook>>,
     confirm: bool,
+    judge_all: bool,
     slot: Option<std::time::Duration>,
 }
 
@@ -205,6 +206,15 @@ impl ControllerBuilder {
         self
     }
 
+    /// Judges every step with the evaluator, also the steps without plan
+    /// gates (by default those are promoted by time alone). Use it with an
+    /// [`evaluator`](Self::evaluator) that judges from outside the plan
+    /// (PromQL gates), so that a plan needs no placeholder gate.
+    pub fn judge_every_step(mut self) -> Self {
+        self.judge_all = true;
+        self
+    }
+
     /// The gate recorder's time slot (default: the longest step's bake
     /// time / 15, at least 1 s, in whole seconds). Windows are slot-aligned;
     /// fewer slots make each tick's window merge cheaper.
@@ -223,7 +233,9 @@ impl ControllerBuilder {
     /// [`build`](Self::build) at an explicit time.
     pub fn build_at(self, now: Timestamp) -> Result<Controller, ControlError> {
         let checked = self.plan.check()?;
-        let machine = Machine::new(checked.clone()).with_confirmation(self.confirm);
+        let machine = Machine::new(checked.clone())
+            .with_confirmation(self.confirm)
+            .with_every_step_judged(self.judge_all);
         let plan = checked.plan();
         let hash = plan.sticky.mode()?;
         // The candidate is listed first so that it owns buckets [0, w).
@@ -380,6 +392,7 @@ impl Controller {
             evaluator: None,
             hooks: Vec::new(),
             confirm: false,
+            judge_all: false,
             slot: None,
         }
     }
@@ -468,7 +481,7 @@ impl Controller {
             };
             let step = index
                 .and_then(|i| plan.step(i).cloned())
-                .filter(|st| st.is_gated());
+                .filter(|st| inner.machine.is_judged(st));
             (step, s.seq, s.attempt, s.since)
         };
         // 2. Gates, outside the lock.
@@ -804,7 +817,10 @@ impl Controller {
             }
         }
         let confirm = inner.machine.confirms();
-        inner.machine = Machine::new(checked).with_confirmation(confirm);
+        let judge_all = inner.machine.is_judged_always();
+        inner.machine = Machine::new(checked)
+            .with_confirmation(confirm)
+            .with_every_step_judged(judge_all);
         Ok(())
     }
 

@@ -131,6 +131,7 @@ pub enum ReplayError {
 pub struct Machine {
     plan: Arc<CheckedPlan>,
     confirm: bool,
+    judge_all: bool,
 }
 
 /// A state change, before it becomes an event.
@@ -147,6 +148,7 @@ impl Machine {
         Machine {
             plan: Arc::new(plan),
             confirm: false,
+            judge_all: false,
         }
     }
 
@@ -161,6 +163,27 @@ impl Machine {
     /// Whether steps wait for confirmation.
     pub fn confirms(&self) -> bool {
         self.confirm
+    }
+
+    /// With `true`, every step waits for a verdict before it is promoted,
+    /// also the steps without plan gates (which otherwise are promoted when
+    /// their bake time is over): for an evaluator that judges steps from
+    /// outside the plan, such as PromQL gates.
+    pub fn with_every_step_judged(mut self, judge_all: bool) -> Self {
+        self.judge_all = judge_all;
+        self
+    }
+
+    /// Whether every step is judged
+    /// ([`with_every_step_judged`](Self::with_every_step_judged)).
+    pub fn is_judged_always(&self) -> bool {
+        self.judge_all
+    }
+
+    /// Whether `step` waits for a verdict: it has plan gates, or every step
+    /// is judged ([`with_every_step_judged`](Self::with_every_step_judged)).
+    pub fn is_judged(&self, step: &crate::plan::Step) -> bool {
+        self.judge_all || step.is_gated()
     }
 
     /// The plan.
@@ -323,7 +346,7 @@ impl Machine {
         match &state.phase {
             Phase::Progressing => {
                 let step = self.steps().get(state.step?)?;
-                if step.is_gated() || !self.bake_over(state, now) {
+                if self.is_judged(step) || !self.bake_over(state, now) {
                     return None;
                 }
                 let why = format!(
