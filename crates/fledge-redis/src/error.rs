@@ -2,6 +2,7 @@
 //! (password hidden) and the operation that failed.
 
 use fledge_rollout::StoreError;
+use fledge_rollout::control::ControlError;
 use fledge_select::SelectError;
 
 /// Why a Redis operation of this crate failed.
@@ -63,36 +64,50 @@ pub enum RedisError {
         /// The selector's ids.
         found: String,
     },
-    /// The stored snapshot belongs to another rollout than the follower's.
+    /// The stored snapshot belongs to another rollout than the followed
+    /// controller's (another name, or other versions under the same name).
     #[error(
-        "the stored snapshot belongs to rollout {found:?}, not {expected:?}: check the key prefix and the rollout name"
+        "the stored snapshot belongs to rollout {found:?} ({found_versions}), not {expected:?} ({expected_versions}): check the key prefix and the rollout name the store was opened with, or delete the leftover snapshot (RedisStore::delete); this replica keeps serving its current traffic"
     )]
     OtherRollout {
         /// The rollout the follower follows.
         expected: String,
+        /// Its versions, `baseline -> candidate`.
+        expected_versions: String,
         /// The snapshot's rollout.
         found: String,
+        /// The snapshot's versions, `baseline -> candidate`.
+        found_versions: String,
     },
-    /// The stored snapshot cannot be applied (unknown hash mode, a split the
-    /// selector refuses).
+    /// The leader runs the rollout under another plan than the followed
+    /// controller (it replaced the plan): a controller only takes snapshots
+    /// of its own plan.
+    #[error(
+        "the leader of rollout {rollout:?} runs it under another plan than this replica's controller (the plan was replaced): rebuild the controller with the stored snapshot's plan (Controller::builder(snapshot.plan).store(..)) and follow it with a new Follower; until then this replica keeps serving its current traffic"
+    )]
+    PlanChanged {
+        /// The rollout.
+        rollout: String,
+    },
+    /// The followed controller refused the stored snapshot (it is
+    /// inconsistent with its plan, or its traffic could not be published).
+    #[error(
+        "this replica's controller cannot take the stored snapshot of rollout {rollout:?} and keeps serving its current traffic: {source}"
+    )]
+    Resync {
+        /// The rollout.
+        rollout: String,
+        /// Why the controller refused it.
+        source: ControlError,
+    },
+    /// A bare selector cannot take the stored snapshot (an unknown hash
+    /// mode, a split the selector refuses).
     #[error("cannot apply the stored snapshot of rollout {rollout:?}: {detail}")]
     Apply {
         /// The rollout.
         rollout: String,
         /// What went wrong.
         detail: String,
-    },
-    /// The leader restarted the rollout with a new sticky salt, which a
-    /// controller's `Routing` cannot take from outside: the follower now
-    /// sends every request to the baseline on this replica.
-    #[error(
-        "rollout {rollout:?} was restarted with a new sticky salt (attempt {attempt}); this replica's Routing still buckets with the old one, so it now serves only the baseline: rebuild the controller from the store (Controller::builder(plan).store(..)) and a new Follower"
-    )]
-    SaltChanged {
-        /// The rollout.
-        rollout: String,
-        /// The new attempt.
-        attempt: u32,
     },
     /// Publishing the split to the selector failed.
     #[error("cannot publish the split: {0}")]

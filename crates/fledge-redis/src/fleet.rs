@@ -24,6 +24,13 @@ pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Opening checks the URL only; nothing is contacted until the first
 /// command ([`ping`](Fleet::ping) checks reachability up front).
 ///
+/// A replica usually needs, per rollout, one [`store`](Fleet::store) for
+/// its one controller (every replica builds its controller on it and
+/// follows it with a [`Follower`](crate::Follower)), one more for the
+/// follower's announcements, and one [`lease`](Fleet::lease): the holder
+/// resyncs its controller once, then ticks it. See the crate
+/// documentation.
+///
 /// Keys, for a rollout `NAME` and the prefix `P` (default `fledge:`):
 ///
 /// | key | type | holds |

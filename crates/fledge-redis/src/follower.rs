@@ -1,5 +1,5 @@
-//! [`Follower`]: a replica that is not the leader applies the leader's
-//! published split to its own selector.
+//! [`Follower`]: keeps a replica's routing in step with the leader's
+//! saves.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +9,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use fledge_rollout::{Controller, Snapshot, State, Store};
+use fledge_rollout::control::ControlError;
+use fledge_rollout::{Controller, Plan, Snapshot, State, Store};
 use fledge_select::{Selector, Split, Weight};
 use fledge_sticky::{Bucketer, HashMode};
 
@@ -20,11 +21,13 @@ use crate::store::RedisStore;
 /// How often a waiting follower thread checks whether it was asked to stop.
 const STOP_CHECK: Duration = Duration::from_millis(50);
 
-/// What a [`Follower`] applied last: the stored snapshot's version and the
-/// rollout's state in it.
+/// What a [`Follower`] follows: the rollout's version in the store and its
+/// state.
 #[derive(Debug, Clone)]
 pub struct Followed {
-    /// The snapshot's version in the store.
+    /// The snapshot's version in the store: for a bare selector, the one
+    /// applied last; for a controller, the one it last loaded or saved (0
+    /// if none).
     pub version: u64,
     /// The rollout's name.
     pub rollout: String,
@@ -33,49 +36,53 @@ pub struct Followed {
     /// The sticky bucketer of the state's salt, under the plan's hash mode:
     /// the same bucket for a key as on the leader.
     pub bucketer: Bucketer,
-    /// The candidate's weight published to the selector (0 when the salt
-    /// could not be applied; see [`RedisError::SaltChanged`]).
+    /// The candidate's weight published to the selector.
     pub published: Weight,
 }
 
+/// What a follower keeps in step.
+enum Target {
+    /// A bare selector: the follower applies the split and keeps the salt.
+    Selector {
+        store: Box<dyn Store>,
+        selector: Arc<Selector>,
+        current: ArcSwapOption<Followed>,
+    },
+    /// A controller: the follower calls [`Controller::resync`].
+    Controller(Arc<Controller>),
+}
+
 struct Inner {
-    store: Box<dyn Store>,
-    selector: Arc<Selector>,
-    /// The rollout to follow (checked against the snapshot), if known.
-    rollout: Option<String>,
-    /// The salt the target's bucketing is fixed to (a controller's
-    /// `Routing`), if any.
-    fixed_salt: Option<String>,
-    current: ArcSwapOption<Followed>,
+    target: Target,
     polls: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
-/// Keeps a replica's selector in step with the leader's published state.
+/// Keeps a replica's routing in step with the state the leader saves.
 ///
-/// Every [`poll`](Self::poll) loads the stored [`Snapshot`]; when its
-/// version changed it computes the split the leader publishes — the
-/// candidate (listed first) at the state's candidate weight, the baseline
-/// with the rest — and publishes it to the selector, one atomic swap. A
-/// rollback on the leader (candidate weight 0) therefore reaches this
-/// replica within one poll, or at once with
-/// [`spawn_with_notifications`](Self::spawn_with_notifications), which wakes
-/// up on the store's pub/sub announcement and polls anyway every interval
-/// in case one was missed.
+/// Every [`poll`](Self::poll) looks at the stored [`Snapshot`] and takes it
+/// if it is newer than what the target has. A rollback on the leader
+/// (candidate weight 0) therefore reaches this replica within one poll, or
+/// at once with [`spawn_with_notifications`](Self::spawn_with_notifications),
+/// which wakes up on the store's pub/sub announcement and polls anyway
+/// every interval in case one was missed.
 ///
 /// Two targets:
 ///
-/// - [`for_controller`](Self::for_controller): the selector of a
-///   [`Controller`] this replica built from the same store (so its
-///   `Routing`, used by the tower layer, has the leader's salt). Only the
-///   split can be applied from outside a controller: a new salt (the
-///   leader restarted the rollout), targeting rules and the mirror share
-///   are not, so on a new salt the follower serves the baseline only and
-///   reports [`RedisError::SaltChanged`] until the controller is rebuilt.
-/// - [`new`](Self::new): any [`Selector`] listing `[candidate, baseline]`;
-///   the sticky salt is then the follower's: route with
-///   [`bucket`](Self::bucket) (or the bucketer of
+/// - [`for_controller`](Self::for_controller): this replica's
+///   [`Controller`], built on the same [`RedisStore`]. Each poll calls
+///   [`Controller::resync`], which takes a newer snapshot whole — state,
+///   event log, split, sticky salt (a restarted rollout included),
+///   targeting rules and mirror share — so the controller's
+///   [`Routing`](fledge_rollout::Routing) routes every request exactly as
+///   the leader's does. Run it on every replica, the leader included: on
+///   the leader it changes nothing while the leader is the one saving, and
+///   it brings a deposed leader back in step by itself.
+/// - [`new`](Self::new): any [`Selector`] listing `[candidate, baseline]`.
+///   Only the split is published to it; the sticky salt is the follower's:
+///   route with [`bucket`](Self::bucket) (or the bucketer of
 ///   [`current`](Self::current)) and the selector's `pick_by_bucket`.
+///   Targeting rules and the mirror share are not applied.
 ///
 /// Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -85,12 +92,19 @@ pub struct Follower {
 
 impl fmt::Debug for Follower {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Follower")
-            .field("store", &self.inner.store)
-            .field("selector", &self.inner.selector)
-            .field("rollout", &self.inner.rollout)
-            .field("current", &self.inner.current.load().as_deref())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Follower");
+        match &self.inner.target {
+            Target::Selector {
+                store,
+                selector,
+                current,
+            } => d
+                .field("store", store)
+                .field("selector", selector)
+                .field("current", &current.load().as_deref()),
+            Target::Controller(controller) => d.field("controller", controller),
+        };
+        d.field("polls", &self.polls()).finish_non_exhaustive()
     }
 }
 
@@ -100,60 +114,72 @@ impl Follower {
     /// controller's selector does). The follower keeps the sticky salt:
     /// see [`bucket`](Self::bucket).
     pub fn new(store: impl Store + 'static, selector: Arc<Selector>) -> Follower {
-        Follower::build(Box::new(store), selector, None, None)
+        Follower::with_target(Target::Selector {
+            store: Box::new(store),
+            selector,
+            current: ArcSwapOption::empty(),
+        })
     }
 
-    /// A follower publishing the stored split to the selector of
-    /// `controller` — built by this replica on the same store, so it resumed
-    /// the leader's state and salt — and so to its
-    /// [`Routing`](fledge_rollout::Routing). The controller must not be
-    /// ticked while following.
-    pub fn for_controller(store: impl Store + 'static, controller: &Controller) -> Follower {
-        Follower::build(
-            Box::new(store),
-            controller.selector().clone(),
-            Some(controller.plan().name),
-            Some(controller.state().salt),
-        )
+    /// A follower keeping `controller` in step with its own store — a
+    /// [`RedisStore`] shared with the leader — by calling
+    /// [`Controller::resync`] on every poll: the controller's
+    /// [`Routing`](fledge_rollout::Routing) then serves the leader's split,
+    /// sticky salt, targeting rules and mirror share.
+    ///
+    /// The controller may be ticked while followed (by the lease holder):
+    /// a resync only takes snapshots newer than the controller's own.
+    pub fn for_controller(controller: Arc<Controller>) -> Follower {
+        Follower::with_target(Target::Controller(controller))
     }
 
-    fn build(
-        store: Box<dyn Store>,
-        selector: Arc<Selector>,
-        rollout: Option<String>,
-        fixed_salt: Option<String>,
-    ) -> Follower {
+    fn with_target(target: Target) -> Follower {
         Follower {
             inner: Arc::new(Inner {
-                store,
-                selector,
-                rollout,
-                fixed_salt,
-                current: ArcSwapOption::empty(),
+                target,
                 polls: AtomicU64::new(0),
                 last_error: Mutex::new(None),
             }),
         }
     }
 
-    /// The selector the follower publishes to.
+    /// The selector the follower publishes to (a controller's own).
     pub fn selector(&self) -> &Arc<Selector> {
-        &self.inner.selector
+        match &self.inner.target {
+            Target::Selector { selector, .. } => selector,
+            Target::Controller(controller) => controller.selector(),
+        }
     }
 
-    /// What was applied last (`None`: nothing yet).
+    /// The controller followed, if the follower was made by
+    /// [`for_controller`](Self::for_controller).
+    pub fn controller(&self) -> Option<&Arc<Controller>> {
+        match &self.inner.target {
+            Target::Selector { .. } => None,
+            Target::Controller(controller) => Some(controller),
+        }
+    }
+
+    /// What the target follows now: for a bare selector, what was applied
+    /// last (`None`: nothing yet); for a controller, its version and state
+    /// right now (`Some`).
     pub fn current(&self) -> Option<Arc<Followed>> {
-        self.inner.current.load_full()
+        match &self.inner.target {
+            Target::Selector { current, .. } => current.load_full(),
+            Target::Controller(controller) => followed_of(controller).ok().map(Arc::new),
+        }
     }
 
     /// A key's sticky bucket under the leader's current salt, as the leader
-    /// computes it (`None` before the first snapshot was applied).
+    /// computes it (`None` before a bare selector's first snapshot was
+    /// applied).
     pub fn bucket(&self, key: &[u8]) -> Option<u32> {
-        self.inner
-            .current
-            .load()
-            .as_ref()
-            .map(|f| f.bucketer.bucket(key))
+        match &self.inner.target {
+            Target::Selector { current, .. } => {
+                current.load().as_ref().map(|f| f.bucketer.bucket(key))
+            }
+            Target::Controller(controller) => Some(controller.routing().bucket(key)),
+        }
     }
 
     /// How many polls ran (including failed ones).
@@ -171,17 +197,28 @@ impl Follower {
             .clone()
     }
 
-    /// Loads the stored snapshot and applies it if its version changed:
-    /// `Some` with what was applied, `None` if nothing changed (or nothing
-    /// is stored yet).
+    /// Takes the stored snapshot if it is newer than what the target has:
+    /// `Some` with what the target follows now, `None` if nothing changed
+    /// (or nothing is stored yet).
     ///
-    /// Errors: the store's ([`RedisError::Store`]: Redis unreachable, a
-    /// corrupt value — the selector keeps its split), a snapshot of another
-    /// rollout or for another selector, and [`RedisError::SaltChanged`]
-    /// (returned by every poll until the controller is rebuilt).
+    /// On any error the target keeps serving what it had. Errors: the
+    /// store's ([`RedisError::Store`]: Redis unreachable, a corrupt value);
+    /// a snapshot of another rollout ([`RedisError::OtherRollout`]); for a
+    /// bare selector, one listing other versions
+    /// ([`RedisError::WrongSelector`]) or an unknown hash mode
+    /// ([`RedisError::Apply`]); for a controller, a plan the leader replaced
+    /// ([`RedisError::PlanChanged`]: rebuild the controller) or a snapshot
+    /// the controller refuses ([`RedisError::Resync`]).
     pub fn poll(&self) -> Result<Option<Arc<Followed>>, RedisError> {
         self.inner.polls.fetch_add(1, Ordering::Relaxed);
-        let result = self.poll_inner();
+        let result = match &self.inner.target {
+            Target::Selector {
+                store,
+                selector,
+                current,
+            } => poll_selector(store.as_ref(), selector, current),
+            Target::Controller(controller) => poll_controller(controller),
+        };
         *self
             .inner
             .last_error
@@ -190,91 +227,10 @@ impl Follower {
         result
     }
 
-    fn poll_inner(&self) -> Result<Option<Arc<Followed>>, RedisError> {
-        let Some(snapshot) = self.inner.store.load()? else {
-            return Ok(None);
-        };
-        let current = self.inner.current.load_full();
-        if let Some(current) = current.as_ref().filter(|c| c.version == snapshot.version) {
-            return match self.salt_error(&current.rollout, &current.state) {
-                Some(e) => Err(e),
-                None => Ok(None),
-            };
-        }
-        let followed = Arc::new(self.apply(snapshot)?);
-        self.inner.current.store(Some(followed.clone()));
-        match self.salt_error(&followed.rollout, &followed.state) {
-            Some(e) => Err(e),
-            None => Ok(Some(followed)),
-        }
-    }
-
-    fn salt_error(&self, rollout: &str, state: &State) -> Option<RedisError> {
-        match &self.inner.fixed_salt {
-            Some(salt) if *salt != state.salt => Some(RedisError::SaltChanged {
-                rollout: rollout.to_owned(),
-                attempt: state.attempt,
-            }),
-            _ => None,
-        }
-    }
-
-    /// Publishes `snapshot`'s split to the selector.
-    fn apply(&self, snapshot: Snapshot) -> Result<Followed, RedisError> {
-        let plan = &snapshot.plan;
-        if let Some(expected) = &self.inner.rollout {
-            if *expected != plan.name {
-                return Err(RedisError::OtherRollout {
-                    expected: expected.clone(),
-                    found: plan.name.clone(),
-                });
-            }
-        }
-        let ids = self.inner.selector.ids();
-        if ids.len() != 2 || ids[0] != plan.candidate || ids[1] != plan.baseline {
-            return Err(RedisError::WrongSelector {
-                rollout: plan.name.clone(),
-                candidate: plan.candidate.to_string(),
-                baseline: plan.baseline.to_string(),
-                found: format!(
-                    "[{}]",
-                    ids.iter()
-                        .map(|id| id.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        }
-        let mode = match plan.sticky.hash.as_deref() {
-            None => HashMode::Fledge,
-            Some(hash) => hash.parse().map_err(|e| RedisError::Apply {
-                rollout: plan.name.clone(),
-                detail: format!("{e}"),
-            })?,
-        };
-        let state = snapshot.state;
-        // A Routing whose salt cannot follow must not bucket users with
-        // the old salt at the new weight: everyone to the baseline.
-        let published = if self.salt_error(&plan.name, &state).is_some() {
-            Weight::ZERO
-        } else {
-            state.traffic.candidate
-        };
-        let split = Split::canary(plan.candidate.clone(), plan.baseline.clone(), published)?;
-        self.inner.selector.publish(split)?;
-        Ok(Followed {
-            version: snapshot.version,
-            rollout: plan.name.clone(),
-            bucketer: Bucketer::new(mode, &state.salt),
-            state,
-            published,
-        })
-    }
-
     /// Polls on a background thread now and then every `interval` until
     /// the handle is stopped or dropped. Errors are kept in
-    /// [`last_error`](Self::last_error); the selector keeps its last split
-    /// while the store cannot be read.
+    /// [`last_error`](Self::last_error); the target keeps serving what it
+    /// had while the store cannot be read.
     pub fn spawn(&self, interval: Duration) -> FollowerHandle {
         self.spawn_inner(interval, None)
     }
@@ -283,6 +239,10 @@ impl Follower {
     /// `store` publishes after every save (on its own connection), so a
     /// change is applied within a round trip; `interval` is the fallback
     /// poll (for missed announcements, or while the subscription is down).
+    ///
+    /// `store` only names the channel to listen on: pass a store for the
+    /// same rollout (and key prefix) as the one polled — for a controller,
+    /// the one it was built on.
     pub fn spawn_with_notifications(
         &self,
         store: &RedisStore,
@@ -319,6 +279,112 @@ impl Follower {
             thread,
         }
     }
+}
+
+fn poll_controller(controller: &Controller) -> Result<Option<Arc<Followed>>, RedisError> {
+    match controller.resync() {
+        Ok(true) => followed_of(controller).map(|f| Some(Arc::new(f))),
+        Ok(false) => Ok(None),
+        Err(e) => Err(resync_error(&controller.plan(), e)),
+    }
+}
+
+/// What `controller` follows now.
+fn followed_of(controller: &Controller) -> Result<Followed, RedisError> {
+    let snapshot = controller.snapshot();
+    let mode = hash_mode(&snapshot.plan)?;
+    Ok(Followed {
+        version: snapshot.version,
+        bucketer: Bucketer::new(mode, &snapshot.state.salt),
+        published: controller.traffic().candidate,
+        rollout: snapshot.plan.name,
+        state: snapshot.state,
+    })
+}
+
+/// A refused [`Controller::resync`], as a follower reports it.
+fn resync_error(plan: &Plan, error: ControlError) -> RedisError {
+    match error {
+        ControlError::Store(e) => RedisError::Store(e),
+        ControlError::ForeignSnapshot {
+            expected,
+            expected_versions,
+            found,
+            found_versions,
+        } => RedisError::OtherRollout {
+            expected,
+            expected_versions,
+            found,
+            found_versions,
+        },
+        ControlError::PlanChanged { rollout } => RedisError::PlanChanged { rollout },
+        source => RedisError::Resync {
+            rollout: plan.name.clone(),
+            source,
+        },
+    }
+}
+
+fn hash_mode(plan: &Plan) -> Result<HashMode, RedisError> {
+    match plan.sticky.hash.as_deref() {
+        None => Ok(HashMode::Fledge),
+        Some(hash) => hash.parse().map_err(|e| RedisError::Apply {
+            rollout: plan.name.clone(),
+            detail: format!("{e}"),
+        }),
+    }
+}
+
+fn poll_selector(
+    store: &dyn Store,
+    selector: &Selector,
+    current: &ArcSwapOption<Followed>,
+) -> Result<Option<Arc<Followed>>, RedisError> {
+    let Some(snapshot) = store.load()? else {
+        return Ok(None);
+    };
+    if current
+        .load()
+        .as_ref()
+        .is_some_and(|c| c.version == snapshot.version)
+    {
+        return Ok(None);
+    }
+    let followed = Arc::new(apply_split(selector, snapshot)?);
+    current.store(Some(followed.clone()));
+    Ok(Some(followed))
+}
+
+/// Publishes `snapshot`'s split to a bare selector.
+fn apply_split(selector: &Selector, snapshot: Snapshot) -> Result<Followed, RedisError> {
+    let plan = &snapshot.plan;
+    let ids = selector.ids();
+    if ids.len() != 2 || ids[0] != plan.candidate || ids[1] != plan.baseline {
+        return Err(RedisError::WrongSelector {
+            rollout: plan.name.clone(),
+            candidate: plan.candidate.to_string(),
+            baseline: plan.baseline.to_string(),
+            found: format!(
+                "[{}]",
+                ids.iter()
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let mode = hash_mode(plan)?;
+    let state = snapshot.state;
+    let published = state.traffic.candidate;
+    let split = Split::canary(plan.candidate.clone(), plan.baseline.clone(), published)?;
+    selector.publish(split)?;
+    Ok(Followed {
+        version: snapshot.version,
+        rollout: plan.name.clone(),
+        bucketer: Bucketer::new(mode, &state.salt),
+        state,
+        published,
+    })
 }
 
 /// Whether the follower thread was asked to stop (a message, or the
@@ -505,6 +571,69 @@ mod tests {
         assert!(follower.poll().unwrap().is_none());
         assert_eq!(follower.polls(), 3);
         assert_eq!(follower.last_error(), None);
+    }
+
+    /// A followed controller takes the leader's new salt through `resync`.
+    #[test]
+    fn a_followed_controller_takes_a_new_salt() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(Timestamp::from_millis(0));
+        let build = || {
+            Controller::builder(plan())
+                .clock(clock.clone())
+                .store(store.clone())
+                .build()
+                .unwrap()
+        };
+        let leader = build();
+        let replica = Arc::new(build());
+        let follower = Follower::for_controller(replica.clone());
+        assert!(follower.poll().unwrap().is_none(), "built at the latest");
+        assert_eq!(follower.current().unwrap().version, 1);
+        leader.rollback("alice", None).unwrap();
+        leader.restart("alice").unwrap();
+        let followed = follower.poll().unwrap().unwrap();
+        assert_eq!(followed.state, leader.state());
+        assert_eq!(followed.version, 3);
+        assert_eq!(followed.published, leader.traffic().candidate);
+        for key in [&b"a"[..], b"b", b"user-7"] {
+            assert_eq!(follower.bucket(key), Some(leader.routing().bucket(key)));
+            assert_eq!(followed.bucketer.bucket(key), leader.routing().bucket(key));
+        }
+        assert!(follower.poll().unwrap().is_none());
+        assert!(Arc::ptr_eq(follower.controller().unwrap(), &replica));
+        assert!(Arc::ptr_eq(follower.selector(), replica.selector()));
+    }
+
+    #[test]
+    fn a_replaced_plan_asks_for_a_rebuild() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(Timestamp::from_millis(0));
+        let leader = Controller::builder(plan())
+            .clock(clock.clone())
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let replica = Arc::new(
+            Controller::builder(plan())
+                .clock(clock.clone())
+                .store(store.clone())
+                .build()
+                .unwrap(),
+        );
+        let follower = Follower::for_controller(replica.clone());
+        let longer = fledge_rollout::PlanBuilder::canary("demo", "v1", "v2")
+            .interval(Duration::from_secs(600))
+            .build()
+            .unwrap();
+        leader.replace_plan(longer).unwrap();
+        leader.promote("alice").unwrap();
+        let before = replica.selector().split();
+        let err = follower.poll().unwrap_err();
+        assert!(matches!(err, RedisError::PlanChanged { .. }), "{err:?}");
+        assert!(err.to_string().contains("rebuild the controller"), "{err}");
+        assert_eq!(replica.selector().split(), before);
+        assert!(follower.last_error().unwrap().contains("another plan"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! [`LeaderLease`]: one replica at a time runs the controller.
+//! [`LeaderLease`]: one replica at a time ticks the rollout's controller.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -64,9 +64,17 @@ pub struct LeaseHolder {
     pub expires_in: Option<Duration>,
 }
 
-/// A leader lease on Redis: at most one replica at a time holds it, runs the
-/// controller (ticks, commands) and saves snapshots; the others are
-/// followers.
+/// A leader lease on Redis: at most one replica at a time holds it, ticks
+/// its controller (and takes operator commands), so it is the one saving
+/// snapshots; every replica, this one included, keeps its controller in
+/// step with a [`Follower`](crate::Follower).
+///
+/// On acquiring the lease, call
+/// [`Controller::resync`](fledge_rollout::Controller::resync) once before
+/// the first tick: the controller then continues from the last leader's
+/// latest save, and its own saves extend the same version chain without
+/// conflict. No second controller is needed. See the crate documentation
+/// for the loop.
 ///
 /// The lease is a key holding this lease's unique token, set with
 /// `SET key token NX PX ttl`. [`renew`](Self::renew) and
@@ -91,8 +99,10 @@ pub struct LeaseHolder {
 ///   [`is_leader`](Self::is_leader) and saving) cannot overwrite its
 ///   successor's decisions: [`RedisStore`](crate::RedisStore) saves by
 ///   compare-and-swap on the snapshot version, so its save fails with
-///   `StoreError::Conflict`. A new leader must therefore build its
-///   controller from the store when it takes the lease.
+///   `StoreError::Conflict`: it must stop acting as leader (release the
+///   lease, which deletes nothing if another replica holds it) and resync
+///   its controller, which then serves the new leader's state. This is also
+///   why a new leader resyncs before its first tick.
 /// - Redis itself is the single point of truth: with a replicated Redis, a
 ///   failover that loses the latest write can let two replicas hold the
 ///   lease for up to one TTL (as with any single-instance Redis lock).

@@ -6,25 +6,46 @@
 //!   compare-and-swap (a Lua script), so a restarted or replacement
 //!   controller resumes the same step with the same sticky salt, and two
 //!   controllers can never silently overwrite each other.
-//! - [`LeaderLease`]: one replica at a time holds the lease and runs the
-//!   controller; the lease expires by itself if its holder stops renewing.
-//! - [`Follower`]: the other replicas apply the leader's published split to
-//!   their own selector, on every save's pub/sub announcement or by polling.
+//! - [`LeaderLease`]: one replica at a time holds the lease and ticks the
+//!   rollout; the lease expires by itself if its holder stops renewing.
+//! - [`Follower`]: keeps every replica's controller in step with the
+//!   leader's saves by calling
+//!   [`Controller::resync`](fledge_rollout::Controller::resync), on every
+//!   save's pub/sub announcement or by polling.
 //!
-//! Sticky hashing is deterministic, so every replica sends a user to the
-//! same version without asking the others; only the split and the salt
-//! travel through Redis.
+//! # Leadership
 //!
-//! Every replica serves with a controller built from the store (its
-//! `Routing` goes to the tower layer) and keeps it in step with a
-//! [`Follower`]; the replica holding the [`LeaderLease`] also runs the
-//! control loop, on a controller it builds when it takes the lease (so it
-//! resumes the latest state). The serving controllers never tick.
+//! Each replica builds **one** controller on the [`RedisStore`] (so it
+//! resumes the rollout's step, salt and event log), serves with its
+//! `Routing` (hand it to the tower layer) and follows it with a
+//! [`Follower`]: every newer snapshot — split, sticky salt (a restarted
+//! rollout included), targeting rules, mirror share — reaches its
+//! `Routing`, so every replica routes every request as the leader does.
+//! Sticky hashing is deterministic: no replica asks another where to send
+//! a user.
+//!
+//! The replica holding the [`LeaderLease`] also drives the same
+//! controller: right after acquiring the lease it calls
+//! [`resync`](fledge_rollout::Controller::resync) once (the follower may
+//! not have seen the last leader's final save yet), then ticks it; its
+//! saves continue the snapshot's version chain, so they do not conflict.
+//! A stale leader (paused past its TTL while another replica took over)
+//! gets [`StoreError::Conflict`](fledge_rollout::StoreError::Conflict)
+//! from its next save: it must stop leading and resync (its follower
+//! resyncs it anyway on the next announcement).
+//!
+//! Gates judged by the controller's own recorder see only the requests
+//! *this* replica served, so on the leader they would judge a fraction of
+//! the fleet's traffic; judge fleet-wide metrics instead, with
+//! `fledge-prometheus`'s `PromEvaluator`
+//! ([`ControllerBuilder::evaluator`](fledge_rollout::control::ControllerBuilder::evaluator)).
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use fledge_redis::{Fleet, Follower};
-//! use fledge_rollout::{Controller, Plan};
+//! use fledge_rollout::control::ControlError;
+//! use fledge_rollout::{Controller, Plan, StoreError};
 //!
 //! let plan = Plan::from_toml(r#"
 //!     name = "predict-v2"
@@ -34,25 +55,36 @@
 //!     interval = "30s"
 //! "#)?;
 //! let fleet = Fleet::open("redis://127.0.0.1:6379/")?.key_prefix("prod:fledge:");
+//! let store = fleet.store("predict-v2");
 //!
-//! // Serving, on every replica: resumes the rollout's step and salt from
-//! // Redis, then follows every save of the leader.
-//! let serving = Controller::builder(plan.clone()).store(fleet.store("predict-v2")).build()?;
-//! let routing = serving.routing().clone(); // hand it to the tower layer
-//! let _following = Follower::for_controller(fleet.store("predict-v2"), &serving)
-//!     .spawn_with_notifications(&fleet.store("predict-v2"), Duration::from_secs(1));
+//! // Every replica: one controller, resumed from Redis, followed. (Add
+//! // `.evaluator(..)` with fleet-wide metrics for gated steps.)
+//! let controller = Arc::new(Controller::builder(plan).store(fleet.store("predict-v2")).build()?);
+//! let routing = controller.routing().clone(); // hand it to the tower layer
+//! let _following = Follower::for_controller(controller.clone())
+//!     .spawn_with_notifications(&store, Duration::from_secs(1));
 //!
-//! // Control, on the replica holding the lease.
+//! // The lease holder also ticks it.
 //! let lease = fleet.lease("predict-v2", "replica-a").with_ttl(Duration::from_secs(9));
 //! loop {
 //!     if lease.try_acquire()? {
-//!         // Judge with fleet-wide metrics (`.evaluator(..)`): this
-//!         // controller's own recorder sees no requests.
-//!         let control = Controller::builder(plan.clone()).store(fleet.store("predict-v2")).build()?;
+//!         // Continue from the last leader's latest save.
+//!         match controller.resync() {
+//!             Ok(_) => {}
+//!             Err(e) => { eprintln!("{e}"); let _ = lease.release(); }
+//!         }
 //!         while lease.is_leader() {
-//!             if let Err(e) = control.tick_now() {
-//!                 eprintln!("{e}"); // a Conflict: another leader took over
-//!                 break;
+//!             match controller.tick_now() {
+//!                 Ok(_) => {}
+//!                 Err(ControlError::Store(StoreError::Conflict { .. })) => {
+//!                     // Another replica leads now: step down, catch up.
+//!                     let _ = lease.release();
+//!                     let _ = controller.resync();
+//!                     break;
+//!                 }
+//!                 // Redis down: the decisions are applied and served; the
+//!                 // next successful save catches the store up.
+//!                 Err(e) => eprintln!("{e}"),
 //!             }
 //!             std::thread::sleep(Duration::from_secs(3));
 //!             // `false` or an error: `is_leader` turns false on time.
@@ -66,35 +98,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Give operator commands (promote, rollback, ...) to the lease holder's
+//! controller (through its admin API). Every replica's controller saves
+//! like the leader's, so a command given to an up-to-date replica is
+//! saved too, and the leader's next save then conflicts and it steps down;
+//! given to a replica that is behind, it conflicts and is undone by the
+//! next resync.
+//!
 //! # Failure model
 //!
 //! - Redis unreachable: [`RedisStore`] returns
 //!   [`StoreError::Io`](fledge_rollout::StoreError::Io) naming the URL
-//!   (password hidden), the key and what failed; the controller keeps
-//!   serving and publishing in memory (its decisions are applied before the
-//!   save), followers keep their last split, and the leader's
+//!   (password hidden), the key and what failed; the leader's controller
+//!   keeps deciding and serving in memory (its decisions are applied before
+//!   the save), followers keep serving what they had, and the leader's
 //!   [`LeaderLease::is_leader`] turns `false` when the TTL passes without a
 //!   renewal. Nothing panics; connections reopen by themselves.
 //! - Two leaders (a paused leader wakes up after its lease expired): the
 //!   snapshot's compare-and-swap makes the stale one's save fail with
-//!   [`StoreError::Conflict`](fledge_rollout::StoreError::Conflict).
+//!   [`StoreError::Conflict`](fledge_rollout::StoreError::Conflict); a
+//!   resync brings it back to the new leader's state.
 //! - A corrupt or foreign value under the key is reported with the error of
 //!   [`Snapshot::from_json`](fledge_rollout::Snapshot::from_json) and never
 //!   overwritten; [`RedisStore::delete`] starts over.
+//! - Redis losing the key (restarted without persistence, or
+//!   [`RedisStore::delete`]): `resync` only takes snapshots *newer* than
+//!   the controller's, so existing controllers keep their state and every
+//!   save of theirs conflicts; rebuild the controllers (a controller built
+//!   on an empty store starts the rollout over, with a new salt).
+//! - The leader replaced the plan: followers report
+//!   [`RedisError::PlanChanged`] and keep serving until the replica's
+//!   controller is rebuilt with the new plan.
 //! - Clock skew between replicas does not matter: Redis keeps the lease's
 //!   TTL, and replicas only measure elapsed time on their own clocks.
-//!
 //! - Replicas starting together on an empty store race to save the
 //!   rollout's first snapshot: the losers' `build` fails with a conflict;
 //!   building again resumes the winner's rollout.
 //!
 //! # Limits
 //!
-//! A follower applies the split (candidate weight) to a controller's
-//! `Routing`; a new salt (after a restart of the rollout), targeting rules
-//! and the mirror share stay those the controller was built with, because
-//! `fledge-rollout` has no public way to set them from outside: see
-//! [`Follower`].
+//! Event subscribers
+//! ([`Controller::subscribe`](fledge_rollout::Controller::subscribe)) see
+//! only the events of the controller's own decisions: a resync replaces the
+//! event log without replaying it to them, so watch events on the leader.
 //!
 //! The minimum supported Rust version is 1.85 (hence `redis` 1.2).
 #![forbid(unsafe_code)]

@@ -1,5 +1,6 @@
-//! Followers on a real redis-server: the leader's split reaches other
-//! replicas by polling and by pub/sub.
+//! Followers on a real redis-server: the leader's saves reach other
+//! replicas' routing — split, salt, targeting rules, mirror share — by
+//! polling and by pub/sub.
 
 mod common;
 
@@ -9,15 +10,21 @@ use std::time::Duration;
 use common::{RedisServer, plan, wait_until};
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, Follower, RedisError};
-use fledge_rollout::Controller;
+use fledge_rollout::{Controller, Plan, Store};
 use fledge_select::{Selector, Split, VariantId, Weight};
 
-fn controller(fleet: &Fleet, clock: &ManualClock) -> Controller {
-    Controller::builder(plan("predict"))
-        .clock(clock.clone())
-        .store(fleet.store("predict"))
-        .build()
-        .unwrap()
+fn controller_of(fleet: &Fleet, plan: &Plan, clock: &ManualClock) -> Arc<Controller> {
+    Arc::new(
+        Controller::builder(plan.clone())
+            .clock(clock.clone())
+            .store(fleet.store(&plan.name))
+            .build()
+            .unwrap(),
+    )
+}
+
+fn controller(fleet: &Fleet, clock: &ManualClock) -> Arc<Controller> {
+    controller_of(fleet, &plan("predict"), clock)
 }
 
 fn candidate_bps(controller: &Controller) -> u32 {
@@ -26,6 +33,16 @@ fn candidate_bps(controller: &Controller) -> u32 {
         .split()
         .weight_of("v2")
         .map_or(u32::MAX, |w| w.bps())
+}
+
+/// How 1,000 users are routed without attributes, as version indexes.
+fn routes(controller: &Controller) -> Vec<usize> {
+    (0..1_000)
+        .map(|user| {
+            let key = format!("user-{user}");
+            controller.routing().route(Some(key.as_bytes()), &()).get()
+        })
+        .collect()
 }
 
 #[test]
@@ -39,14 +56,8 @@ fn a_follower_applies_a_rollback_within_one_poll_interval() {
     let replica = controller(&fleet, &clock);
     assert_eq!(candidate_bps(&replica), 2_500);
     let interval = Duration::from_millis(200);
-    let following = Follower::for_controller(fleet.store("predict"), &replica).spawn(interval);
-    assert!(
-        wait_until(Duration::from_secs(2), || following
-            .follower()
-            .current()
-            .is_some())
-        .is_some()
-    );
+    let following = Follower::for_controller(replica.clone()).spawn(interval);
+    wait_until(Duration::from_secs(2), || following.follower().polls() >= 1).unwrap();
 
     leader.rollback("alice", Some("bad canary")).unwrap();
     let took = wait_until(Duration::from_secs(2), || candidate_bps(&replica) == 0)
@@ -62,8 +73,9 @@ fn a_follower_applies_a_rollback_within_one_poll_interval() {
         assert_eq!(version, replica.routing().baseline());
     }
     let followed = following.follower().current().unwrap();
-    assert_eq!(followed.state.traffic.candidate, Weight::ZERO);
+    assert_eq!(followed.state, leader.state());
     assert_eq!(followed.published, Weight::ZERO);
+    assert_eq!(replica.events(), leader.events());
     assert_eq!(following.follower().last_error(), None);
     assert!(following.is_running());
     following.stop();
@@ -76,9 +88,8 @@ fn notifications_apply_a_change_long_before_the_poll_interval() {
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let leader = controller(&fleet, &clock);
     let replica = controller(&fleet, &clock);
-    let store = fleet.store("predict");
-    let following = Follower::for_controller(fleet.store("predict"), &replica)
-        .spawn_with_notifications(&store, Duration::from_secs(30));
+    let following = Follower::for_controller(replica.clone())
+        .spawn_with_notifications(&fleet.store("predict"), Duration::from_secs(30));
     // Subscribed, then polled once.
     wait_until(Duration::from_secs(2), || following.follower().polls() >= 1).unwrap();
 
@@ -89,6 +100,101 @@ fn notifications_apply_a_change_long_before_the_poll_interval() {
         assert!(took < Duration::from_secs(1), "step {step} took {took:?}");
     }
     assert_eq!(following.follower().current().unwrap().state.step, Some(3));
+    assert_eq!(replica.state(), leader.state());
+}
+
+/// A shadow step (mirror 10 %), an always-on testers' rule, and a step
+/// adding a region rule.
+fn ranker_plan() -> Plan {
+    Plan::from_toml(
+        r#"
+        name = "ranker"
+        baseline = "v1"
+        candidate = "v2"
+        interval = "30s"
+        targeting = [{ header = "x-tester", equals = "true", version = "v2" }]
+        steps = [
+          { weight = 0, mirror = 10 },
+          { weight = 5 },
+          { weight = 20, targeting = [{ attribute = "region", in = ["eu-west-1"], version = "v2" }] },
+          { weight = 100 },
+        ]
+        "#,
+    )
+    .expect("ranker plan")
+}
+
+#[test]
+fn salt_rules_and_mirror_follow_the_leader_through_a_restart() {
+    let server = RedisServer::start();
+    let fleet = Fleet::open(&server.url()).unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(0));
+    let plan = ranker_plan();
+    let leader = controller_of(&fleet, &plan, &clock);
+    let replica = controller_of(&fleet, &plan, &clock);
+    let following = Follower::for_controller(replica.clone())
+        .spawn_with_notifications(&fleet.store("ranker"), Duration::from_millis(500));
+    let in_step = || replica.state() == leader.state() && replica.traffic() == leader.traffic();
+    let tester: &[(&str, &str)] = &[("x-tester", "true")];
+    let eu: &[(&str, &str)] = &[("region", "eu-west-1")];
+    let candidate = replica.routing().candidate();
+    let baseline = replica.routing().baseline();
+
+    // Shadow step: mirror 10 %, testers on the candidate, nobody else.
+    assert_eq!(replica.routing().mirror().bps(), 1_000);
+    assert_eq!(replica.routing().route(Some(b"u"), tester), candidate);
+    assert_eq!(replica.routing().route(Some(b"u"), eu), baseline);
+
+    // Beta: 20 % and the region rule; no more mirroring.
+    leader.promote("alice").unwrap();
+    leader.promote("alice").unwrap();
+    wait_until(Duration::from_secs(2), in_step).expect("beta reaches the replica");
+    assert_eq!(replica.routing().mirror(), Weight::ZERO);
+    assert_eq!(candidate_bps(&replica), 2_000);
+    for user in 0..100 {
+        let key = format!("user-{user}");
+        assert_eq!(replica.routing().route(Some(key.as_bytes()), eu), candidate);
+        assert_eq!(
+            replica.routing().route(Some(key.as_bytes()), tester),
+            candidate
+        );
+    }
+    let before = routes(&replica);
+    assert_eq!(before, routes(&leader));
+
+    // The leader restarts the rollout: a new salt, from the shadow step.
+    leader.rollback("alice", Some("p99")).unwrap();
+    wait_until(Duration::from_secs(2), in_step).expect("the rollback arrives");
+    assert_eq!(replica.routing().route(Some(b"u"), eu), baseline);
+    let old_salt = leader.state().salt;
+    leader.restart("alice").unwrap();
+    assert_ne!(leader.state().salt, old_salt);
+    wait_until(Duration::from_secs(2), in_step).expect("the restart arrives");
+    assert_eq!(replica.state().salt, leader.state().salt);
+    assert_eq!(replica.routing().mirror().bps(), 1_000, "shadowing again");
+
+    // Back at 20 %: every user is routed as on the leader, under the new salt.
+    leader.promote("alice").unwrap();
+    leader.promote("alice").unwrap();
+    wait_until(Duration::from_secs(2), in_step).expect("beta arrives again");
+    let after = routes(&replica);
+    assert_eq!(
+        after,
+        routes(&leader),
+        "1,000 users routed as on the leader"
+    );
+    let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+    assert!(moved > 50, "the new salt reshuffles users ({moved} moved)");
+    for user in 0..1_000 {
+        let key = format!("user-{user}");
+        assert_eq!(
+            following.follower().bucket(key.as_bytes()),
+            Some(leader.routing().bucket(key.as_bytes()))
+        );
+    }
+    assert_eq!(replica.events(), leader.events());
+    assert!(replica.verify_log().unwrap());
+    assert_eq!(following.follower().last_error(), None);
 }
 
 #[test]
@@ -109,6 +215,7 @@ fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
     // Nothing stored yet: nothing to apply.
     assert!(follower.poll().unwrap().is_none());
     assert_eq!(follower.bucket(b"user-1"), None);
+    assert!(follower.controller().is_none());
 
     let leader = controller(&fleet, &clock);
     leader.promote("alice").unwrap();
@@ -134,6 +241,7 @@ fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
     let applied = follower.poll().unwrap().unwrap();
     assert_eq!(applied.state.attempt, 1);
     assert_eq!(applied.state.salt, leader.state().salt);
+    assert_eq!(applied.published, leader.traffic().candidate);
     assert_eq!(
         follower.bucket(b"user-7"),
         Some(leader.routing().bucket(b"user-7"))
@@ -141,52 +249,11 @@ fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
 }
 
 #[test]
-fn a_new_salt_a_controller_cannot_take_sends_the_replica_to_the_baseline() {
-    let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
-    let clock = ManualClock::new(Timestamp::from_millis(0));
-    let leader = controller(&fleet, &clock);
-    let replica = controller(&fleet, &clock);
-    let follower = Follower::for_controller(fleet.store("predict"), &replica);
-    assert!(follower.poll().unwrap().is_some());
-    assert_eq!(candidate_bps(&replica), 500);
-
-    leader.rollback("alice", None).unwrap();
-    leader.restart("alice").unwrap();
-    assert_eq!(leader.traffic().candidate.bps(), 500);
-    let err = follower.poll().unwrap_err();
-    assert!(
-        matches!(err, RedisError::SaltChanged { attempt: 1, .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("rebuild the controller"), "{err}");
-    assert_eq!(candidate_bps(&replica), 0);
-    // Reported on every poll until rebuilt, and kept for the background thread.
-    assert!(matches!(
-        follower.poll(),
-        Err(RedisError::SaltChanged { .. })
-    ));
-    assert!(follower.last_error().unwrap().contains("new sticky salt"));
-
-    // Rebuilt from the store, the replica routes like the leader again.
-    let rebuilt = controller(&fleet, &clock);
-    let follower = Follower::for_controller(fleet.store("predict"), &rebuilt);
-    assert!(follower.poll().unwrap().is_some());
-    for user in 0..200 {
-        let key = format!("user-{user}");
-        assert_eq!(
-            rebuilt.routing().route(Some(key.as_bytes()), &()),
-            leader.routing().route(Some(key.as_bytes()), &())
-        );
-    }
-}
-
-#[test]
 fn a_selector_of_other_versions_or_another_rollout_is_refused() {
     let server = RedisServer::start();
     let fleet = Fleet::open(&server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
-    let _leader = controller(&fleet, &clock);
+    let replica = controller(&fleet, &clock);
 
     // Baseline first: the candidate would get the baseline's buckets.
     let swapped = Arc::new(Selector::new(
@@ -204,13 +271,22 @@ fn a_selector_of_other_versions_or_another_rollout_is_refused() {
     assert!(err.to_string().contains("[v2, v1]"), "{err}");
     assert_eq!(swapped.split().weight_of("v1"), Some(Weight::ZERO));
 
-    // A controller of another rollout following this rollout's key.
-    let other = Controller::builder(plan("other"))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let err = Follower::for_controller(fleet.store("predict"), &other)
-        .poll()
-        .unwrap_err();
+    // Another rollout (other versions, same name) written under the key:
+    // the followed controller refuses it and keeps serving.
+    let store = fleet.store("predict");
+    let mut foreign = replica.snapshot();
+    foreign.plan.candidate = VariantId::new("v3").unwrap();
+    let version = store.load().unwrap().unwrap().version;
+    store.save(&foreign, Some(version)).unwrap();
+    let split = replica.selector().split();
+    let follower = Follower::for_controller(replica.clone());
+    let err = follower.poll().unwrap_err();
     assert!(matches!(err, RedisError::OtherRollout { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("v1 -> v3") && text.contains("key prefix"),
+        "{text}"
+    );
+    assert_eq!(replica.selector().split(), split);
+    assert!(follower.last_error().is_some());
 }
