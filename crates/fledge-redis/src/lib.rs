@@ -122,10 +122,12 @@
 //!   [`Snapshot::from_json`](fledge_rollout::Snapshot::from_json) and never
 //!   overwritten; [`RedisStore::delete`] starts over.
 //! - Redis losing the key (restarted without persistence, or
-//!   [`RedisStore::delete`]): `resync` only takes snapshots *newer* than
-//!   the controller's, so existing controllers keep their state and every
-//!   save of theirs conflicts; rebuild the controllers (a controller built
-//!   on an empty store starts the rollout over, with a new salt).
+//!   [`RedisStore::delete`]): `resync` reports
+//!   [`ControlError::StoreBehind`](fledge_rollout::control::ControlError::StoreBehind)
+//!   (through [`RedisError::Resync`]) and every save of the existing
+//!   controllers conflicts, while replicas keep serving their last traffic;
+//!   rebuild the controllers (a controller built on an empty store starts
+//!   the rollout over, with a new salt).
 //! - The leader replaced the plan: followers report
 //!   [`RedisError::PlanChanged`] and keep serving until the replica's
 //!   controller is rebuilt with the new plan.
@@ -135,12 +137,12 @@
 //!   rollout's first snapshot: the losers' `build` fails with a conflict;
 //!   building again resumes the winner's rollout.
 //!
-//! # Limits
-//!
 //! Event subscribers
-//! ([`Controller::subscribe`](fledge_rollout::Controller::subscribe)) see
-//! only the events of the controller's own decisions: a resync replaces the
-//! event log without replaying it to them, so watch events on the leader.
+//! ([`Controller::subscribe`](fledge_rollout::Controller::subscribe)) on
+//! every replica see the leader's events: a resync hands them the events
+//! their controller had not seen.
+//!
+//! # Limits
 //!
 //! The minimum supported Rust version is 1.85 (hence `redis` 1.2).
 #![forbid(unsafe_code)]

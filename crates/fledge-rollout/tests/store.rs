@@ -347,3 +347,46 @@ fn resync_refuses_another_rollout_and_keeps_serving() {
         "the current traffic keeps serving"
     );
 }
+
+#[test]
+fn resync_tells_subscribers_and_refuses_a_store_that_lost_data() {
+    /// A store whose content a test can wipe, as a Redis restart without
+    /// persistence would.
+    #[derive(Debug, Default)]
+    struct Wipeable(std::sync::Mutex<MemoryStore>);
+    impl Store for Wipeable {
+        fn load(&self) -> Result<Option<Snapshot>, StoreError> {
+            self.0.lock().unwrap().load()
+        }
+        fn save(&self, s: &Snapshot, expected: Option<u64>) -> Result<u64, StoreError> {
+            self.0.lock().unwrap().save(s, expected)
+        }
+    }
+    let store = std::sync::Arc::new(Wipeable::default());
+    let leader = Controller::builder(plan())
+        .store(store.clone())
+        .build_at(t0())
+        .unwrap();
+    let replica = Controller::builder(plan())
+        .store(store.clone())
+        .build_at(t0())
+        .unwrap();
+    let seen = replica.subscribe();
+    leader.promote("alice").unwrap();
+    leader.pause("alice", Some("lunch")).unwrap();
+    assert!(replica.resync().unwrap());
+    let got: Vec<_> = seen.try_iter().map(|e| e.seq).collect();
+    let expected: Vec<_> = leader.events()[1..].iter().map(|e| e.seq).collect();
+    assert_eq!(
+        got, expected,
+        "the replica's subscribers see the leader's new events"
+    );
+
+    // The store loses its data: the replica says so and keeps serving.
+    let split = replica.selector().split();
+    *store.0.lock().unwrap() = MemoryStore::new();
+    let err = replica.resync().unwrap_err();
+    assert!(matches!(err, ControlError::StoreBehind { .. }), "{err}");
+    assert!(err.to_string().contains("lost data"), "{err}");
+    assert_eq!(replica.selector().split(), split);
+}

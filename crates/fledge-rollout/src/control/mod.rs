@@ -78,6 +78,18 @@ pub enum ControlError {
         /// What is wrong.
         detail: String,
     },
+    /// The store holds an older snapshot than this controller saved or
+    /// loaded, or none: it lost data (a restart without persistence, a
+    /// deleted key) or another chain of saves started. Nothing changed.
+    #[error(
+        "the store's snapshot ({stored}) is older than the version {ours} this controller saved or loaded: the store lost data or was reset; rebuild the controllers from the store, or keep this controller as the leader and let its next change save again"
+    )]
+    StoreBehind {
+        /// The stored version, or "none".
+        stored: String,
+        /// This controller's version.
+        ours: u64,
+    },
     /// The new plan cannot replace the running one; the running one stays.
     #[error("the new plan cannot replace the running one: {reason}")]
     Incompatible {
@@ -840,7 +852,10 @@ impl Controller {
     /// it continues from the last leader's state and its next save does not
     /// conflict.
     ///
-    /// The snapshot is checked as at start: another rollout is
+    /// Subscribers receive the events this controller had not seen. A store
+    /// that holds an older snapshot than this controller's, or none, is
+    /// [`ControlError::StoreBehind`] (it lost data). The snapshot is checked
+    /// as at start: another rollout is
     /// [`ControlError::ForeignSnapshot`], another plan (the leader replaced
     /// it) [`ControlError::PlanChanged`] (rebuild the controller with the
     /// new plan), an inconsistent one [`ControlError::BadSnapshot`]; on any
@@ -848,20 +863,43 @@ impl Controller {
     /// gates' per-step state (sequential tests since the step started)
     /// restarts from the snapshot's step start on the next tick.
     pub fn resync(&self) -> Result<bool, ControlError> {
-        let Some(snapshot) = self.store.load()? else {
-            return Ok(false);
-        };
+        let loaded = self.store.load()?;
         let mut inner = self.lock();
-        if inner.version.is_some_and(|v| snapshot.version <= v) {
-            return Ok(false);
-        }
+        let snapshot = match (loaded, inner.version) {
+            (None, None) => return Ok(false),
+            (None, Some(ours)) => {
+                return Err(ControlError::StoreBehind {
+                    stored: "none".to_owned(),
+                    ours,
+                });
+            }
+            (Some(s), Some(ours)) if s.version < ours => {
+                return Err(ControlError::StoreBehind {
+                    stored: format!("version {}", s.version),
+                    ours,
+                });
+            }
+            (Some(s), Some(ours)) if s.version == ours => return Ok(false),
+            (Some(s), _) => s,
+        };
         let version = snapshot.version;
         let (state, events) = restore(&inner.machine, inner.machine.plan(), snapshot)?;
         self.publish(&inner, state.traffic, &state.salt)?;
+        // Subscribers see the events this controller had not seen: those
+        // after its own log when the new log extends it, else the whole new
+        // log (another attempt's history replaced it).
+        let extends =
+            events.len() >= inner.events.len() && events[..inner.events.len()] == inner.events[..];
+        let fresh = if extends { inner.events.len() } else { 0 };
+        for event in &events[fresh..] {
+            self.hub.queue(event.clone());
+        }
         inner.state = state;
         inner.events = events;
         inner.version = Some(version);
         inner.last = None;
+        drop(inner);
+        self.hub.dispatch();
         Ok(true)
     }
 
