@@ -63,7 +63,7 @@ fn leadership_moves_and_every_replica_serves_the_leaders_state() {
     let server = RedisServer::start();
     let fleet = Fleet::open(&server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
-    let ttl = Duration::from_millis(300);
+    let ttl = Duration::from_millis(1_000);
     let (mut a, b) = (replica(&fleet, &clock), replica(&fleet, &clock));
     let (lease_a, lease_b) = (
         fleet.lease("predict", "a").with_ttl(ttl),

@@ -55,17 +55,16 @@ fn a_follower_applies_a_rollback_within_one_poll_interval() {
 
     let replica = controller(&fleet, &clock);
     assert_eq!(candidate_bps(&replica), 2_500);
-    let interval = Duration::from_millis(200);
+    // Bounds with room for a loaded CI machine: one poll interval plus a
+    // second of slack still tells "the next poll" from "two polls later".
+    let interval = Duration::from_millis(1_500);
     let following = Follower::for_controller(replica.clone()).spawn(interval);
-    wait_until(Duration::from_secs(2), || following.follower().polls() >= 1).unwrap();
+    wait_until(Duration::from_secs(5), || following.follower().polls() >= 1).unwrap();
 
     leader.rollback("alice", Some("bad canary")).unwrap();
-    let took = wait_until(Duration::from_secs(2), || candidate_bps(&replica) == 0)
+    let took = wait_until(Duration::from_secs(10), || candidate_bps(&replica) == 0)
         .expect("the rollback reaches the replica");
-    assert!(
-        took <= interval + Duration::from_millis(250),
-        "took {took:?}"
-    );
+    assert!(took <= interval + Duration::from_secs(1), "took {took:?}");
     // Every user on the replica goes to the baseline now.
     for user in 0..1_000 {
         let key = format!("user-{user}");
@@ -91,13 +90,14 @@ fn notifications_apply_a_change_long_before_the_poll_interval() {
     let following = Follower::for_controller(replica.clone())
         .spawn_with_notifications(&fleet.store("predict"), Duration::from_secs(30));
     // Subscribed, then polled once.
-    wait_until(Duration::from_secs(2), || following.follower().polls() >= 1).unwrap();
+    wait_until(Duration::from_secs(5), || following.follower().polls() >= 1).unwrap();
 
+    // Far below the 30 s poll interval: the announcement did it.
     for (step, bps) in [(1, 2_500), (2, 5_000), (3, 10_000)] {
         leader.promote("alice").unwrap();
-        let took = wait_until(Duration::from_secs(2), || candidate_bps(&replica) == bps)
+        let took = wait_until(Duration::from_secs(10), || candidate_bps(&replica) == bps)
             .unwrap_or_else(|| panic!("step {step} did not arrive"));
-        assert!(took < Duration::from_secs(1), "step {step} took {took:?}");
+        assert!(took < Duration::from_secs(5), "step {step} took {took:?}");
     }
     assert_eq!(following.follower().current().unwrap().state.step, Some(3));
     assert_eq!(replica.state(), leader.state());
