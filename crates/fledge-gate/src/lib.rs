@@ -91,4 +91,4 @@ pub use judge::{Judge, JudgeSpec, Report, Verdict};
 #[doc(inline)]
 pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
 #[doc(inline)]
-pub use window::{Latency, MetricWindow, Totals, Window};
+pub use window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};

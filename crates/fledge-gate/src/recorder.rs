@@ -46,7 +46,7 @@ use parking_lot::Mutex;
 
 use crate::clock::Timestamp;
 use crate::stats::Moments;
-use crate::window::{Latency, MetricWindow, Totals, Window};
+use crate::window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};
 
 /// Highest latency tracked, in microseconds (60 s).
 const MAX_LATENCY_US: u64 = 60_000_000;
@@ -58,8 +58,21 @@ pub(crate) fn new_histogram() -> Histogram<u32> {
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()))
 }
 
+fn new_histogram_u64() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()))
+}
+
+/// Adds `slot`'s counts to `into` (same bounds; wider counts).
+fn fold(into: &mut Histogram<u64>, slot: &Histogram<u32>) {
+    for v in slot.iter_recorded() {
+        // Same bounds as the slot: every value fits.
+        let _ = into.record_n(v.value_iterated_to(), u64::from(v.count_at_value()));
+    }
+}
+
 #[allow(clippy::panic)]
-fn unreachable_histogram() -> Histogram<u32> {
+fn unreachable_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
     panic!("hdrhistogram rejected a constant, valid configuration")
 }
 
@@ -318,6 +331,11 @@ struct Control {
     /// Per variant: merged complete generations `(first, last)`; `variants`
     /// entries, indexed after `check_variant`.
     cache: Vec<Option<(u64, u64, Merged)>>,
+    /// Per variant: the latencies of every slot reused so far (folded in on
+    /// the control path just before the slot is cleared), so that with the
+    /// live slots they give the distribution since the recorder was created.
+    /// `u64` counts: they only grow.
+    retired: Vec<Histogram<u64>>,
 }
 
 #[derive(Clone)]
@@ -488,6 +506,7 @@ impl Recorder {
                     generation: 0,
                     start_epoch: vec![0; ring],
                     cache: vec![None; config.variants],
+                    retired: (0..config.variants).map(|_| new_histogram_u64()).collect(),
                 }),
             }),
         })
@@ -670,6 +689,9 @@ impl Recorder {
             let mut data = shard.lock();
             for v in 0..inner.variants {
                 if let Some(s) = data.slots.get_mut(v * inner.ring + next) {
+                    if let Some(retired) = control.retired.get_mut(v) {
+                        fold(retired, &s.latency);
+                    }
                     s.clear();
                 }
             }
@@ -756,6 +778,32 @@ impl Recorder {
             metrics: merged.metrics,
             totals: self.public_totals(totals),
         })
+    }
+
+    /// The latency distribution of `variant` since the recorder was created:
+    /// every slot that was reused, plus the live ones, merged across shards
+    /// (the control path; the request path does nothing more for it). What a
+    /// Prometheus histogram's buckets need, so that `histogram_quantile` can
+    /// give a fleet-wide p99.
+    pub fn cumulative_latency(&self, variant: usize) -> Result<CumulativeLatency, RecorderError> {
+        self.check_variant(variant)?;
+        let inner = &*self.inner;
+        // The control lock keeps `advance` from retiring a slot while it is read.
+        let control = inner.control.lock();
+        let mut hist = control
+            .retired
+            .get(variant)
+            .cloned()
+            .unwrap_or_else(new_histogram_u64);
+        for shard in &inner.shards {
+            let data = shard.lock();
+            for slot in 0..inner.ring {
+                if let Some(s) = data.slots.get(variant * inner.ring + slot) {
+                    fold(&mut hist, &s.latency);
+                }
+            }
+        }
+        Ok(CumulativeLatency { hist })
     }
 
     /// Cumulative counters of `variant` since the recorder was created: cheap

@@ -202,6 +202,47 @@ impl MetricWindow {
     }
 }
 
+/// The latency distribution of one variant since its recorder was created
+/// ([`Recorder::cumulative_latency`](crate::Recorder::cumulative_latency)):
+/// 1 µs to 60 s at 3 significant figures, counts that only grow.
+#[derive(Clone)]
+pub struct CumulativeLatency {
+    pub(crate) hist: Histogram<u64>,
+}
+
+impl std::fmt::Debug for CumulativeLatency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CumulativeLatency")
+            .field("count", &self.count())
+            .finish()
+    }
+}
+
+impl CumulativeLatency {
+    /// Requests recorded.
+    pub fn count(&self) -> u64 {
+        self.hist.len()
+    }
+
+    /// Requests whose latency was at most `upper` (to the histogram's
+    /// resolution, 0.1 %): a Prometheus bucket's `le` count.
+    pub fn count_at_or_below(&self, upper: Duration) -> u64 {
+        let us = upper.as_micros().min(u128::from(u64::MAX)) as u64;
+        if self.hist.is_empty() || us == 0 {
+            return 0;
+        }
+        self.hist.count_between(0, us)
+    }
+
+    /// The `q`-quantile (`q` in `[0, 1]`), `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        if self.hist.is_empty() || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        Some(Duration::from_micros(self.hist.value_at_quantile(q)))
+    }
+}
+
 /// Counters since the recorder was created (not windowed): the input of the
 /// sequential test, which measures "since the step started" as the
 /// difference of two `Totals` (see [`Totals::since`]).

@@ -241,3 +241,53 @@ fn totals_are_cheap_and_match_windows() {
     assert!(only.latency().is_empty());
     assert_eq!(only.totals().requests, 100);
 }
+
+#[test]
+fn cumulative_latency_keeps_every_request_after_the_window_slides() {
+    // 3 slots of 10 s, 2 shards: after 20 slots most data left the window,
+    // none left the cumulative distribution.
+    let r = Recorder::new(RecorderConfig::new(2).slot(secs(10)).slots(3).shards(2)).unwrap();
+    let mut now = Timestamp::from_millis(T0);
+    r.advance(now);
+    let mut at_or_below_20ms = 0u64;
+    let mut total = 0u64;
+    for slot in 0..20u64 {
+        for i in 0..100u64 {
+            let ms = 1 + (slot * 7 + i) % 40; // 1..=40 ms
+            r.record(1, Duration::from_millis(ms), false);
+            total += 1;
+            at_or_below_20ms += u64::from(ms <= 20);
+        }
+        // Another thread writes to the other shard.
+        std::thread::scope(|s| {
+            s.spawn(|| r.record(1, Duration::from_millis(30), false));
+        });
+        total += 1;
+        now = now + secs(10);
+        r.advance(now);
+    }
+    let window = r.window(1, now, secs(30)).unwrap();
+    assert!(
+        window.requests() < total / 4,
+        "the window slid: {}",
+        window.requests()
+    );
+    let cumulative = r.cumulative_latency(1).unwrap();
+    assert_eq!(cumulative.count(), total);
+    assert_eq!(r.totals(1).unwrap().requests, total);
+    assert_eq!(
+        cumulative.count_at_or_below(Duration::from_millis(20)),
+        at_or_below_20ms
+    );
+    assert_eq!(cumulative.count_at_or_below(Duration::from_secs(60)), total);
+    assert_eq!(cumulative.count_at_or_below(Duration::ZERO), 0);
+    let p50 = cumulative.quantile(0.5).unwrap();
+    assert!(
+        p50 >= Duration::from_millis(19) && p50 <= Duration::from_millis(22),
+        "{p50:?}"
+    );
+    // The other variant saw nothing; an unknown one is an error.
+    assert_eq!(r.cumulative_latency(0).unwrap().count(), 0);
+    assert!(r.cumulative_latency(0).unwrap().quantile(0.5).is_none());
+    assert!(r.cumulative_latency(2).is_err());
+}

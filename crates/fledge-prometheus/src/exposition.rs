@@ -118,7 +118,14 @@ pub struct FledgeCollector {
     sources: Vec<Source>,
     quantiles: Vec<(f64, String)>,
     window: Option<Duration>,
+    buckets: Vec<Duration>,
 }
+
+/// The latency histogram's default bucket bounds (`le`), in seconds: 1 ms to
+/// 10 s, with 50 ms (a typical p99 budget) among them.
+pub const DEFAULT_LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl Default for FledgeCollector {
     fn default() -> Self {
@@ -133,8 +140,24 @@ impl FledgeCollector {
             sources: Vec::new(),
             quantiles: Vec::new(),
             window: None,
+            buckets: DEFAULT_LATENCY_BUCKETS
+                .iter()
+                .map(|s| Duration::from_secs_f64(*s))
+                .collect(),
         }
         .quantiles(DEFAULT_QUANTILES)
+    }
+
+    /// The latency histogram's bucket bounds (default
+    /// [`DEFAULT_LATENCY_BUCKETS`]); sorted, duplicates and zero dropped. An
+    /// empty list leaves only the `+Inf` bucket (and the scrape skips
+    /// merging the recorder's histograms).
+    pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = Duration>) -> Self {
+        let mut b: Vec<Duration> = buckets.into_iter().filter(|d| !d.is_zero()).collect();
+        b.sort_unstable();
+        b.dedup();
+        self.buckets = b;
+        self
     }
 
     /// Exposes a controller's rollout: traffic, phase, step, events,
@@ -240,6 +263,7 @@ impl FledgeCollector {
                     .map(|&(index, name, weight)| VersionSnap {
                         name: name.to_owned(),
                         totals: recorder.totals(index.get()).unwrap_or_default(),
+                        buckets: self.buckets_of(recorder, index.get()),
                         quantiles: self.quantiles_of(recorder, index.get(), now, span),
                         weight: Some(weight),
                     })
@@ -283,6 +307,7 @@ impl FledgeCollector {
                         .map(|(i, name)| VersionSnap {
                             name: name.clone(),
                             totals: recorder.totals(i).unwrap_or_default(),
+                            buckets: self.buckets_of(recorder, i),
                             quantiles: self.quantiles_of(recorder, i, now, span),
                             weight: None,
                         })
@@ -292,6 +317,19 @@ impl FledgeCollector {
                 }
             }
         }
+    }
+
+    fn buckets_of(&self, recorder: &Recorder, variant: usize) -> Vec<(f64, u64)> {
+        if self.buckets.is_empty() {
+            return Vec::new();
+        }
+        let Ok(latency) = recorder.cumulative_latency(variant) else {
+            return Vec::new();
+        };
+        self.buckets
+            .iter()
+            .map(|b| (b.as_secs_f64(), latency.count_at_or_below(*b)))
+            .collect()
     }
 
     fn quantiles_of(
@@ -375,6 +413,8 @@ const OUTCOMES: [(Outcome, &str); 3] = [
 struct VersionSnap {
     name: String,
     totals: Totals,
+    /// `(le in seconds, requests at or below)` per configured bucket.
+    buckets: Vec<(f64, u64)>,
     /// Seconds, one per configured quantile (NaN without data).
     quantiles: Vec<f64>,
     /// The share of traffic (controllers only).
@@ -447,7 +487,7 @@ impl Collector for FledgeCollector {
         {
             let mut m = encoder.encode_descriptor(
                 "fledge_request_duration",
-                "Request latency per version: sum and count since start (no finite buckets; quantiles in fledge_request_duration_window_seconds).",
+                "Request latency per version since start: buckets, sum and count (histogram_quantile gives fleet-wide quantiles).",
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
@@ -455,12 +495,24 @@ impl Collector for FledgeCollector {
                 let labels: Labels<'_, 2> = [("rollout", rollout), ("version", &v.name)];
                 let count = v.totals.latency_ms.count;
                 let sum = v.totals.latency_ms.sum / 1_000.0;
-                m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                    sum,
-                    count,
-                    &[(f64::INFINITY, count)],
-                    None,
-                )?;
+                // prometheus-client takes each bucket's own count and
+                // accumulates them; ours are cumulative ("at or below"), and
+                // never above the total (the histogram and the totals are
+                // read moments apart).
+                let mut below = 0;
+                let mut buckets: Vec<(f64, u64)> = v
+                    .buckets
+                    .iter()
+                    .map(|&(le, n)| {
+                        let n = n.clamp(below, count);
+                        let own = n - below;
+                        below = n;
+                        (le, own)
+                    })
+                    .collect();
+                buckets.push((f64::INFINITY, count - below));
+                m.encode_family(&labels)?
+                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
             }
         }
         if !self.quantiles.is_empty() {

@@ -67,7 +67,7 @@
 //! |---|---|---|---|
 //! | `fledge_requests_total` | counter | `rollout`, `version` | requests recorded |
 //! | `fledge_request_errors_total` | counter | `rollout`, `version` | of which failed |
-//! | `fledge_request_duration_seconds` | histogram (`_sum`, `_count`, only the `+Inf` bucket) | `rollout`, `version` | latency sum and count: `rate(_sum) / rate(_count)` is the mean |
+//! | `fledge_request_duration_seconds` | histogram (`_bucket`, `_sum`, `_count`) | `rollout`, `version` | latency since start, buckets [`DEFAULT_LATENCY_BUCKETS`] (1 ms to 10 s; [`FledgeCollector::latency_buckets`]): `histogram_quantile(0.99, sum by (le) (rate(..._bucket[5m])))` is the fleet's p99, `rate(_sum) / rate(_count)` the mean |
 //! | `fledge_request_duration_window_seconds` | gauge | `rollout`, `version`, `q` | latency quantiles, `q` = 0.5, 0.9, 0.99 by default (not `quantile`: that label belongs to summaries) over the recent window: the step's bake time, else 60 s; `NaN` without requests |
 //! | `fledge_feedback_value` | histogram (`_sum`, `_count`, only `+Inf`) | `rollout`, `version`, `metric` | custom (feedback) metrics: sum and count of values |
 //! | `fledge_recorder_dropped_total` | counter | `rollout` | records the recorder ignored |
@@ -81,9 +81,12 @@
 //! | `fledge_rollout_events_total` | counter | `rollout`, `kind` | events in the log by kind: `started`, `step_taken`, `promoted`, `rolled_back`, `aborted`, `paused`, `resumed`, `frozen`, `awaiting_approval`, `restarted`, `weight_set`, `failure_counted`, `inconclusive_counted`, `rejected` |
 //! | `fledge_rollout_judgement` | gauge | `rollout`, `outcome` | 1 for the last judgement's outcome (`pass`, `fail`, `inconclusive`), after the first |
 //!
-//! Latency has no finite histogram buckets: the recorder keeps cumulative
-//! moments, not a cumulative distribution, so fleet-wide latency gates use
-//! the mean (`_sum / _count`) or per-replica window quantiles.
+//! The latency histogram's buckets come from
+//! [`Recorder::cumulative_latency`](fledge_gate::Recorder::cumulative_latency)
+//! (every time slot folded in as it is reused, on the control path), so a
+//! fleet-wide p99 gate is
+//! `histogram_quantile(0.99, sum by (le) (rate(fledge_request_duration_seconds_bucket{rollout="{rollout}",version="{version}"}[{interval}])))`,
+//! as exact as the bucket bounds (Prometheus interpolates within a bucket).
 //!
 //! # The HTTP client
 //!
@@ -117,7 +120,7 @@ pub mod response;
 #[doc(inline)]
 pub use client::{ConfigError, PromClient};
 #[doc(inline)]
-pub use exposition::{CONTENT_TYPE, FledgeCollector, RenderError, render};
+pub use exposition::{CONTENT_TYPE, DEFAULT_LATENCY_BUCKETS, FledgeCollector, RenderError, render};
 #[doc(inline)]
 pub use gate::{Compare, PromCheck, PromConfig, PromEvaluator};
 #[doc(inline)]

@@ -116,6 +116,21 @@ fn exposition_after_known_traffic() {
         ),
         100.0
     );
+    // Finite buckets from the recorder's cumulative histogram: v2 took
+    // 10 ms, v1 20 ms.
+    let bucket = |le: &str, version: &str| {
+        get(
+            &s,
+            &format!(
+                r#"fledge_request_duration_seconds_bucket{{le="{le}",rollout="demo",version="{version}"}}"#
+            ),
+        )
+    };
+    assert_eq!(bucket("0.005", "v2"), 0.0);
+    assert_eq!(bucket("0.01", "v2"), 100.0);
+    assert_eq!(bucket("0.01", "v1"), 0.0);
+    assert_eq!(bucket("0.025", "v1"), 300.0);
+    assert_eq!(bucket("10.0", "v1"), 300.0);
     for (version, ms) in [("v2", 10.0), ("v1", 20.0)] {
         for q in ["0.5", "0.9", "0.99"] {
             let key = format!(

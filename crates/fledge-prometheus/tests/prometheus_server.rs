@@ -259,6 +259,7 @@ fn plan(name: &str) -> Plan {
 
 const ERROR_RATE: &str = r#"sum(rate(fledge_request_errors_total{rollout="{rollout}",version="{version}"}[{interval}])) / sum(rate(fledge_requests_total{rollout="{rollout}",version="{version}"}[{interval}]))"#;
 const MEAN_LATENCY: &str = r#"sum(rate(fledge_request_duration_seconds_sum{rollout="{rollout}",version="{version}"}[{interval}])) / sum(rate(fledge_request_duration_seconds_count{rollout="{rollout}",version="{version}"}[{interval}]))"#;
+const P99_LATENCY: &str = r#"histogram_quantile(0.99, sum by (le) (rate(fledge_request_duration_seconds_bucket{rollout="{rollout}",version="{version}"}[{interval}])))"#;
 const SAMPLES: &str =
     r#"sum(increase(fledge_requests_total{rollout="{rollout}",version="{version}"}[{interval}]))"#;
 
@@ -375,6 +376,27 @@ fn promql_gates_against_a_real_prometheus() {
     );
 
     // No data: an empty vector, and NaN from 0/0.
+    // A fleet-wide p99 from the latency histogram's buckets: 10 ms passes a
+    // 25 ms bound, 40 ms does not.
+    let p99 = || {
+        PromConfig::new(&url)
+            .interval(Duration::from_secs(10))
+            .timeout(Duration::from_secs(2))
+            .check(PromCheck::new("p99 latency", P99_LATENCY).max(0.025))
+    };
+    let j = evaluator(p99(), "healthy").judge(Duration::from_secs(30), false);
+    assert_eq!(j.outcome, Outcome::Pass, "{j}");
+    let value = j.detail.clone().unwrap_or_default()["checks"][0]["canary"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!((0.005..=0.01).contains(&value), "healthy p99 {value}");
+    let j = evaluator(p99(), "broken").judge(Duration::from_secs(30), false);
+    assert_eq!(j.outcome, Outcome::Fail, "{j}");
+    let value = j.detail.clone().unwrap_or_default()["checks"][0]["canary"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!((0.025..=0.05).contains(&value), "broken p99 {value}");
+
     let ghost = PromConfig::new(&url).check(
         PromCheck::new(
             "ghost",
