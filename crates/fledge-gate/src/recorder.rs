@@ -285,8 +285,9 @@ struct SlotData {
 }
 
 impl SlotData {
-    fn clear(&mut self) {
-        self.latency.reset();
+    /// Clears everything but the latency histogram (which
+    /// `Recorder::advance_locked` swaps for a cleared one).
+    fn clear_counts(&mut self) {
         self.requests = 0;
         self.errors = 0;
         for m in &mut self.metrics {
@@ -336,6 +337,10 @@ struct Control {
     /// live slots they give the distribution since the recorder was created.
     /// `u64` counts: they only grow.
     retired: Vec<Histogram<u64>>,
+    /// A cleared histogram, swapped into a slot being reused so that the
+    /// slot's old data is folded into `retired` and cleared outside the
+    /// shard lock (the lock is held for a pointer swap, not a merge).
+    spare: Histogram<u32>,
 }
 
 #[derive(Clone)]
@@ -507,6 +512,7 @@ impl Recorder {
                     start_epoch: vec![0; ring],
                     cache: vec![None; config.variants],
                     retired: (0..config.variants).map(|_| new_histogram_u64()).collect(),
+                    spare: new_histogram(),
                 }),
             }),
         })
@@ -686,14 +692,19 @@ impl Recorder {
         let next_gen = control.generation + 1;
         let next = (next_gen % inner.ring as u64) as usize;
         for shard in &inner.shards {
-            let mut data = shard.lock();
             for v in 0..inner.variants {
-                if let Some(s) = data.slots.get_mut(v * inner.ring + next) {
-                    if let Some(retired) = control.retired.get_mut(v) {
-                        fold(retired, &s.latency);
-                    }
-                    s.clear();
+                {
+                    let mut data = shard.lock();
+                    let Some(s) = data.slots.get_mut(v * inner.ring + next) else {
+                        continue;
+                    };
+                    std::mem::swap(&mut s.latency, &mut control.spare);
+                    s.clear_counts();
                 }
+                if let Some(retired) = control.retired.get_mut(v) {
+                    fold(retired, &control.spare);
+                }
+                control.spare.reset();
             }
         }
         control.start_epoch[next] = epoch;
