@@ -21,24 +21,26 @@ use crate::future::{Pending, ResponseFuture};
 use crate::isolation::{self, Admission, FallbackRetry, ReplayBody};
 use crate::shadow::TeeBody;
 
-/// Without fallback: `call` calls the chosen version's service.
+/// What every call does before its version's service: decide, make the
+/// classifier, start the clock, take the chosen version's bulkhead slot and
+/// tag the request with the [`Chosen`](crate::Chosen) extension. `Err` is a
+/// request the bulkhead rejected (overflow answered with 503), to record.
 #[inline]
-pub(crate) fn call_direct<M, ReqB, F>(
+fn begin<M, B>(
     decider: &Arc<Decider>,
     make_classifier: &M,
-    mut req: Request<ReqB>,
-    call: impl FnOnce(VariantIndex, Request<ReqB>) -> F,
-) -> ResponseFuture<F, M::Classifier>
+    req: &mut Request<B>,
+) -> Result<Pending<M::Classifier>, Pending<M::Classifier>>
 where
     M: MakeClassifier,
 {
     let chosen = decider.decide_http(req.uri(), req.headers(), req.extensions());
-    let classifier = make_classifier.make_classifier(&req);
+    let classifier = make_classifier.make_classifier(req);
     let start = Stopwatch::start();
     let (chosen, permit) = match decider.admit(chosen) {
         Admission::Admitted { chosen, permit } => (chosen, permit),
         Admission::Rejected { chosen } => {
-            return ResponseFuture::rejected(Pending {
+            return Err(Pending {
                 classifier,
                 start,
                 chosen,
@@ -50,14 +52,32 @@ where
     if decider.extension() {
         req.extensions_mut().insert(chosen);
     }
-    let deadline = isolation::sleep(decider.timeout(chosen.index()));
-    let pending = Pending {
+    Ok(Pending {
         classifier,
         start,
         chosen,
         decider: decider.clone(),
         permit,
+    })
+}
+
+/// Without fallback: `call` calls the chosen version's service.
+#[inline]
+pub(crate) fn call_direct<M, ReqB, F>(
+    decider: &Arc<Decider>,
+    make_classifier: &M,
+    mut req: Request<ReqB>,
+    call: impl FnOnce(VariantIndex, Request<ReqB>) -> F,
+) -> ResponseFuture<F, M::Classifier>
+where
+    M: MakeClassifier,
+{
+    let pending = match begin(decider, make_classifier, &mut req) {
+        Ok(pending) => pending,
+        Err(rejected) => return ResponseFuture::rejected(rejected),
     };
+    let chosen = pending.chosen;
+    let deadline = isolation::sleep(decider.timeout(chosen.index()));
     if !decider.catch_panics() {
         return ResponseFuture::new(call(chosen.index(), req), pending, deadline, None);
     }
@@ -86,24 +106,11 @@ where
     M: MakeClassifier,
     ReqB: Body<Data = Bytes>,
 {
-    let chosen = decider.decide_http(req.uri(), req.headers(), req.extensions());
-    let classifier = make_classifier.make_classifier(&req);
-    let start = Stopwatch::start();
-    let (chosen, permit) = match decider.admit(chosen) {
-        Admission::Admitted { chosen, permit } => (chosen, permit),
-        Admission::Rejected { chosen } => {
-            return ResponseFuture::rejected(Pending {
-                classifier,
-                start,
-                chosen,
-                decider: decider.clone(),
-                permit: None,
-            });
-        }
+    let pending = match begin(decider, make_classifier, &mut req) {
+        Ok(pending) => pending,
+        Err(rejected) => return ResponseFuture::rejected(rejected),
     };
-    if decider.extension() {
-        req.extensions_mut().insert(chosen);
-    }
+    let chosen = pending.chosen;
     let deadline = isolation::sleep(decider.timeout(chosen.index()));
     let (req, retry) = if decider.fallback_allows(chosen, req.method(), req.uri()) {
         let retry_classifier = make_classifier.make_classifier(&req);
@@ -120,13 +127,6 @@ where
         (Request::from_parts(parts, body), Some(retry))
     } else {
         (req.map(|b| Either::Left(TeeBody::passthrough(b))), None)
-    };
-    let pending = Pending {
-        classifier,
-        start,
-        chosen,
-        decider: decider.clone(),
-        permit,
     };
     // `oneshot` calls the service inside the future's first poll, where a
     // panic is contained.
