@@ -326,13 +326,10 @@ fn resync_error(plan: &Plan, error: ControlError) -> RedisError {
 }
 
 fn hash_mode(plan: &Plan) -> Result<HashMode, RedisError> {
-    match plan.sticky.hash.as_deref() {
-        None => Ok(HashMode::Fledge),
-        Some(hash) => hash.parse().map_err(|e| RedisError::Apply {
-            rollout: plan.name.clone(),
-            detail: format!("{e}"),
-        }),
-    }
+    plan.sticky.mode().map_err(|e| RedisError::Apply {
+        rollout: plan.name.clone(),
+        detail: e.to_string(),
+    })
 }
 
 fn poll_selector(

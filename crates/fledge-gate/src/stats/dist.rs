@@ -111,47 +111,35 @@ fn beta_cf_scaled(a: f64, b: f64, x: f64) -> f64 {
     if front == 0.0 {
         return 0.0;
     }
-    let tiny = 1e-300;
     let eps = 1e-15;
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    // Modified Lentz: the fraction's running numerator `c` and the inverse
+    // of its denominator `d`, kept away from zero.
     let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < tiny {
-        d = tiny;
-    }
-    d = 1.0 / d;
+    let mut d = 1.0 / not_zero(1.0 - qab * x / qap);
     let mut h = d;
+    let mut step = |aa: f64| {
+        d = 1.0 / not_zero(1.0 + aa * d);
+        c = not_zero(1.0 + aa / c);
+        d * c
+    };
     for m in 1..=BETA_CF_MAX_TERMS {
         let m = f64::from(m);
         let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < tiny {
-            d = tiny;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < tiny {
-            c = tiny;
-        }
-        d = 1.0 / d;
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < tiny {
-            d = tiny;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < tiny {
-            c = tiny;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        h *= step(m * (b - m) * x / ((qam + m2) * (a + m2)));
+        let del = step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)));
         h *= del;
         if (del - 1.0).abs() <= eps {
             break;
         }
     }
     (front * h).clamp(0.0, 1.0)
+}
+
+/// `v`, or a tiny positive number where it is (nearly) zero (Lentz's guard).
+fn not_zero(v: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    if v.abs() < TINY { TINY } else { v }
 }
 
 /// `ln B(a, b)` for `a, b > 0` (relative error about `1e-16 × ln Γ(a + b)`,

@@ -114,12 +114,7 @@ pub fn conditional_binomial_test(
     baseline_events: u64,
     baseline_n: u64,
 ) -> Result<ConditionalBinomial, StatsError> {
-    super::check_counts(canary_events, canary_n, Sample::Canary)?;
-    super::check_counts(baseline_events, baseline_n, Sample::Baseline)?;
-    let share = canary_n as f64 / (canary_n as f64 + baseline_n as f64);
-    // Events ≤ trials on each side, so the sum fits whenever the trials' sum
-    // does; saturate anyway rather than overflow on absurd counts.
-    let events = canary_events.saturating_add(baseline_events);
+    let (events, share) = conditioned(canary_events, canary_n, baseline_events, baseline_n)?;
     let (p_greater, p_less) = if events == 0 {
         (1.0, 1.0)
     } else {
@@ -134,6 +129,22 @@ pub fn conditional_binomial_test(
         p_greater,
         p_less,
     })
+}
+
+/// What both conditional tests condition on: the events on both sides and
+/// the canary's share of the trials, after checking the counts.
+fn conditioned(
+    canary_events: u64,
+    canary_n: u64,
+    baseline_events: u64,
+    baseline_n: u64,
+) -> Result<(u64, f64), StatsError> {
+    super::check_counts(canary_events, canary_n, Sample::Canary)?;
+    super::check_counts(baseline_events, baseline_n, Sample::Baseline)?;
+    let share = canary_n as f64 / (canary_n as f64 + baseline_n as f64);
+    // Events ≤ trials on each side, so the sum fits whenever the trials' sum
+    // does; saturate anyway rather than overflow on absurd counts.
+    Ok((canary_events.saturating_add(baseline_events), share))
 }
 
 /// Result of [`conditional_binomial_msprt`]: one look of the always-valid
@@ -207,10 +218,7 @@ pub fn conditional_binomial_msprt(
     baseline_events: u64,
     baseline_n: u64,
 ) -> Result<ConditionalMixture, StatsError> {
-    super::check_counts(canary_events, canary_n, Sample::Canary)?;
-    super::check_counts(baseline_events, baseline_n, Sample::Baseline)?;
-    let share = canary_n as f64 / (canary_n as f64 + baseline_n as f64);
-    let events = canary_events.saturating_add(baseline_events);
+    let (events, share) = conditioned(canary_events, canary_n, baseline_events, baseline_n)?;
     let (log_lr_greater, log_lr_less) = if events == 0 || share >= 1.0 {
         (0.0, 0.0)
     } else {

@@ -165,8 +165,9 @@ impl Sticky {
         self.hash.is_none() && self.salt.is_none()
     }
 
-    /// The hash mode named by `hash` (`fledge` when unset).
-    pub(crate) fn mode(&self) -> Result<fledge_sticky::HashMode, PlanError> {
+    /// The hash mode named by `hash` (`fledge` when unset); an unknown name
+    /// is [`PlanError::UnknownHash`].
+    pub fn mode(&self) -> Result<fledge_sticky::HashMode, PlanError> {
         match &self.hash {
             Some(h) => h
                 .parse()
