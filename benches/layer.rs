@@ -9,8 +9,8 @@
 //!   (`tower::util::MapResponseLayer` with `identity`): what wrapping a
 //!   service and its future costs any middleware.
 //! - `fledge_layer`: `CanaryLayer` (defaults: `Chosen` extension,
-//!   `x-fledge-variant` response header) wrapped around the router, reading
-//!   the rollout controller's `Routing` at a 5 % step: key extraction,
+//!   `x-fledge-version` response header) wrapped around the router, reading
+//!   the rollout controller's `RolloutRouting` at a 5 % step: key extraction,
 //!   sticky hash, split load and pick, two clock reads, one recorder write.
 //! - `fledge_layer_no_extension`: the same without the extension.
 //! - `fledge_layer_lean`: the same without the extension and the header.
@@ -239,7 +239,7 @@ fn layer(c: &mut Criterion) {
         black_box(response());
     });
     let (name, value) = (
-        http::HeaderName::from_static("x-fledge-variant"),
+        http::HeaderName::from_static("x-fledge-version"),
         http::HeaderValue::from_static("v2"),
     );
     part(&mut group, &run, "part_response_with_header", || {

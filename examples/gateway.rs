@@ -9,7 +9,7 @@
 //!
 //! The example starts its two upstreams itself (plain axum servers that know
 //! nothing about fledge: v1 a moving average, v2 exponential smoothing), then
-//! a gateway whose `/predict` is a [`fledge_tower::CanaryRouter`] over two
+//! a gateway whose `/predict` is a [`fledge_tower::VersionRouter`] over two
 //! proxy services (a hyper-util client each pointed at one upstream). An
 //! upstream that answers 5xx or cannot be reached (502) counts against its
 //! version. A load generator calls the gateway only.

@@ -36,7 +36,7 @@ use clap::Parser;
 use fledge_axum::{CanaryLayer, Version};
 use fledge_examples::{HttpClient, parse_series, serve_loopback};
 use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, Routing};
+use fledge_rollout::{Controller, RolloutRouting};
 use fledge_select::Weight;
 use fledge_tower::isolation::{Fallback, Isolation, IsolationHandle};
 use fledge_tower::pool::{Priority, VersionPool};
@@ -151,7 +151,7 @@ struct Sample {
 async fn load(
     client: &HttpClient,
     addr: SocketAddr,
-    routing: &Routing,
+    routing: &RolloutRouting,
     share_bps: u32,
     rate: u32,
     seconds: u32,
@@ -182,7 +182,7 @@ async fn load(
                 Ok(res) => {
                     let v2 = res
                         .headers()
-                        .get("x-fledge-variant")
+                        .get("x-fledge-version")
                         .is_some_and(|v| v == "v2");
                     let ok = res.status().is_success();
                     let body_ok = res.into_body().collect().await.is_ok();

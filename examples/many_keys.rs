@@ -3,7 +3,7 @@
 //! Routes 10,000,000 distinct user ids through the real request path, in
 //! process: the `CanaryLayer` (with a bulkhead and a timeout on the
 //! candidate, as in production) around a trivial handler, reading a rollout
-//! controller's `Routing` at a 25 % step. Each request is built, routed
+//! controller's `RolloutRouting` at a 25 % step. Each request is built, routed
 //! (key → sticky bucket → split → bulkhead → handler → recorder) and
 //! dropped. Resident memory is read from /proc/self/status before and after
 //! (after a warm-up of 10,000 keys, so that one-time allocations such as the
@@ -88,7 +88,7 @@ timeout = "250ms"
         let res = now_or_never(service.call(req)).ok_or("the handler is synchronous")??;
         let version = res
             .headers()
-            .get("x-fledge-variant")
+            .get("x-fledge-version")
             .map(HeaderValue::as_bytes);
         served[usize::from(version == Some(b"v2"))] += 1;
         Ok(())

@@ -43,7 +43,7 @@ use fledge_examples::{ending, http_client, parse_duration, post_json, serve};
 use fledge_gate::clock::Timestamp;
 use fledge_rollout::machine::Phase;
 use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, Routing};
+use fledge_rollout::{Controller, RolloutRouting};
 use http_body_util::BodyExt;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -267,7 +267,7 @@ fn gaussian(rng: &mut impl Rng) -> f64 {
 }
 
 /// One version's line: requests, p99 and mean absolute error in the step.
-fn version_stats(routing: &Routing, id: &str, now: Timestamp, span: Duration) -> String {
+fn version_stats(routing: &RolloutRouting, id: &str, now: Timestamp, span: Duration) -> String {
     let Some(index) = routing.index_of(id) else {
         return format!("{id}: ?");
     };
@@ -290,7 +290,7 @@ fn version_stats(routing: &Routing, id: &str, now: Timestamp, span: Duration) ->
 /// The status of the step in effect: weight, and per version requests, p99
 /// and mean absolute error since the step started.
 fn line_for(
-    routing: &Routing,
+    routing: &RolloutRouting,
     report: &fledge_rollout::control::TickReport,
     started: Instant,
 ) -> String {

@@ -23,7 +23,7 @@ use clap::{Parser, ValueEnum};
 use fledge_actix::{Canary, Version};
 use fledge_examples::{follow, http_client, parse_duration, post_json};
 use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, Routing};
+use fledge_rollout::{Controller, RolloutRouting};
 use http_body_util::BodyExt;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,7 @@ struct Click {
 struct AppState {
     catalog: Catalog,
     regress: Regress,
-    routing: Routing,
+    routing: RolloutRouting,
 }
 
 async fn recommend(

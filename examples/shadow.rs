@@ -181,18 +181,16 @@ impl Run {
         );
         let now = self.clock.advance(Duration::from_secs(after));
         let report = self.controller.tick(now)?;
-        let checks = report
-            .judgement
-            .as_ref()
-            .and_then(|j| j.detail.as_ref())
-            .and_then(|d| d["checks"].as_array().cloned())
+        let verdict = report.judgement.as_ref().and_then(|j| j.verdict.as_ref());
+        let checks = verdict
+            .map(|v| v.report().checks.as_slice())
             .unwrap_or_default();
-        for c in checks.iter().filter(|c| c["name"] == "agreement") {
+        for c in checks.iter().filter(|c| c.name == "agreement") {
             println!(
                 "  shadow agreement: mean |v2 - v1| = {:.3} over {} compared answers ({})",
-                c["canary"].as_f64().unwrap_or(f64::NAN),
-                c["canary_samples"],
-                c["outcome"].as_str().unwrap_or("?")
+                c.canary.unwrap_or(f64::NAN),
+                c.canary_samples,
+                c.outcome
             );
         }
         for e in &report.events {

@@ -59,7 +59,7 @@ async fn exchange(stream: &mut TcpStream, user: &str) -> (u16, String, String) {
         buf.extend_from_slice(&chunk[..n]);
     }
     let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
-    (status, header("x-fledge-variant"), body)
+    (status, header("x-fledge-version"), body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use fledge_axum::{CanaryLayer, Version};
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::StaticRoutes;
+use fledge_tower::FixedRouting;
 use fledge_tower::isolation::Fallback;
 use fledge_tower::pool::{PoolError, Priority, VersionPool};
 use http::StatusCode;
@@ -174,7 +174,7 @@ async fn a_saturated_candidate_pool_falls_back_to_stable() {
         Split::from_pairs([("v2", 10_000), ("v1", 0)]).expect("split"),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(
+    let routes = FixedRouting::new(
         selector,
         Bucketer::new(HashMode::Fledge, "p"),
         recorder.clone(),
@@ -210,7 +210,7 @@ async fn a_saturated_candidate_pool_falls_back_to_stable() {
         .await
         .expect("response");
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["x-fledge-variant"], "v1");
+    assert_eq!(res.headers()["x-fledge-version"], "v1");
     assert_eq!(candidate.stats().overflowed, 1);
     assert_eq!(handle.stats("v2").expect("v2").fallbacks, 1);
     assert_eq!(recorder.totals(0).expect("v2").errors, 1);

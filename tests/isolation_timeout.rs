@@ -91,7 +91,7 @@ async fn a_candidate_timeout_is_a_failure() {
         .await
         .expect("response");
     assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
-    assert_eq!(res.headers()["x-fledge-variant"], "v2");
+    assert_eq!(res.headers()["x-fledge-version"], "v2");
     // Abandoned at the deadline, its future dropped.
     assert_eq!(started.elapsed(), Duration::from_millis(100));
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
@@ -121,7 +121,7 @@ async fn a_candidate_timeout_falls_back_to_stable_where_enabled() {
     let started = tokio::time::Instant::now();
     let res = service.oneshot(request(&v2_user)).await.expect("response");
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["x-fledge-variant"], "v1");
+    assert_eq!(res.headers()["x-fledge-version"], "v1");
     assert_eq!(started.elapsed(), Duration::from_millis(250));
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
     let stats = handle.stats("v2").expect("v2");

@@ -4,7 +4,7 @@
 //! 200 with `grpc-status: 13` is counted as failing.
 //!
 //! The server is hyper's HTTP/2 server around a tower service, which is what
-//! tonic is; a tonic `Routes`/`Server` takes the same layer through
+//! tonic is; a tonic `RoutingSource`/`Server` takes the same layer through
 //! `Server::builder().layer(..)`. Limit: the QA override and key headers are
 //! read from HTTP/2 headers (gRPC metadata), which works the same way.
 
@@ -21,7 +21,7 @@ use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
 use fledge_tower::classify::{GrpcErrorsAsFailures, SharedClassifier};
-use fledge_tower::{CanaryLayer, Chosen, StaticRoutes};
+use fledge_tower::{CanaryLayer, Chosen, FixedRouting};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -45,7 +45,7 @@ async fn grpc_status_trailers_are_classified_per_version() {
         Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).expect("split"),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(
+    let routes = FixedRouting::new(
         selector,
         Bucketer::new(HashMode::Fledge, "grpc"),
         recorder.clone(),
@@ -109,7 +109,7 @@ async fn grpc_status_trailers_are_classified_per_version() {
         let res = client.request(req).await.expect("response");
         assert_eq!(res.version(), http::Version::HTTP_2);
         assert_eq!(res.status(), 200);
-        let version = res.headers()["x-fledge-variant"]
+        let version = res.headers()["x-fledge-version"]
             .to_str()
             .expect("ascii")
             .to_owned();

@@ -14,7 +14,7 @@ use fledge_axum::Version;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::{CanaryLayer, QaOverride, StaticRoutes};
+use fledge_tower::{CanaryLayer, FixedRouting, QaOverride};
 use http_body_util::Full;
 use support::{HttpClient, client, serve};
 
@@ -40,7 +40,7 @@ async fn override_needs_the_secret() {
         Split::from_pairs([("v2", 0), ("v1", 10_000)]).expect("split"),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "qa"), recorder);
+    let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "qa"), recorder);
 
     let with_qa =
         CanaryLayer::new(routes.clone()).qa_override(QaOverride::new(SECRET).expect("secret"));

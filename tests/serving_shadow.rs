@@ -18,7 +18,7 @@ use fledge_gate::clock::Timestamp;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split, Weight};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::StaticRoutes;
+use fledge_tower::FixedRouting;
 use fledge_tower::shadow::{ShadowHandle, ShadowLayer};
 use http_body_util::{BodyExt, Full};
 use support::{client, serve};
@@ -48,7 +48,7 @@ async fn shadow_is_invisible_bounded_and_compared() {
     ));
     let recorder =
         Arc::new(Recorder::new(RecorderConfig::new(2).metric("shadow_diff")).expect("recorder"));
-    let routes = StaticRoutes::new(
+    let routes = FixedRouting::new(
         selector,
         Bucketer::new(HashMode::Fledge, "shadow"),
         recorder.clone(),
@@ -109,7 +109,7 @@ async fn shadow_is_invisible_bounded_and_compared() {
                 .body(Full::new(Bytes::from_static(BODY)))
                 .expect("request");
             let res = client.request(req).await.expect("response");
-            let version = res.headers().get("x-fledge-variant").cloned();
+            let version = res.headers().get("x-fledge-version").cloned();
             let body = res.into_body().collect().await.expect("body").to_bytes();
             (version, body)
         }
@@ -153,7 +153,7 @@ async fn oversized_bodies_are_served_but_not_mirrored() {
         Split::from_pairs([("v2", 0), ("v1", 10_000)]).expect("split"),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
-    let routes = StaticRoutes::new(
+    let routes = FixedRouting::new(
         selector,
         Bucketer::new(HashMode::Fledge, "shadow"),
         recorder.clone(),

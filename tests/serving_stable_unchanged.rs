@@ -1,6 +1,6 @@
 //! A request served by the stable version keeps its path, query and body,
 //! and gets the same status and body as without the layer: the only addition
-//! is the `x-fledge-variant` header.
+//! is the `x-fledge-version` header.
 
 #[path = "serving/support.rs"]
 mod support;
@@ -60,7 +60,7 @@ async fn stable_requests_are_unchanged() {
         let (s1, h1, b1) = call(&client, plain_addr, &user).await;
         let (s2, h2, b2) = call(&client, layered_addr, &user).await;
         let version = h2
-            .get("x-fledge-variant")
+            .get("x-fledge-version")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if version != "v1" {
@@ -80,7 +80,7 @@ async fn stable_requests_are_unchanged() {
             let mut n: Vec<String> = h
                 .keys()
                 .map(|k| k.as_str().to_owned())
-                .filter(|k| k != "date" && k != "x-fledge-variant")
+                .filter(|k| k != "date" && k != "x-fledge-version")
                 .collect();
             n.sort();
             n

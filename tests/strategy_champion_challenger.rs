@@ -92,7 +92,7 @@ fn winners_are_promoted_and_losers_retired_with_evidence() {
     let cc = setup();
     let mut rng = Rng(2026);
     let split = cc.routing().selector().split();
-    let weights: Vec<u32> = split.variants().iter().map(|v| v.weight().bps()).collect();
+    let weights: Vec<u32> = split.versions().iter().map(|v| v.weight().bps()).collect();
     assert_eq!(weights, [7_000, 1_000, 1_000, 1_000, 0]);
 
     // Users keep their variant while nothing changes.
@@ -151,7 +151,7 @@ fn winners_are_promoted_and_losers_retired_with_evidence() {
     assert!(promoted.reason.contains("beat mean"), "{}", promoted.reason);
     let weights: Vec<u32> = promoted
         .split
-        .variants()
+        .versions()
         .iter()
         .map(|v| v.weight().bps())
         .collect();

@@ -155,8 +155,15 @@ async fn agreeing_shadow_moves_into_the_canary_and_is_promoted() {
         fledge_rollout::machine::Outcome::Pass,
         "{judged}"
     );
-    let checks = judged.detail.expect("verdict").to_string();
-    assert!(checks.contains("\"name\":\"agreement\""), "{checks}");
+    let verdict = judged.verdict.expect("verdict");
+    assert!(
+        verdict
+            .report()
+            .checks
+            .iter()
+            .any(|c| c.name == "agreement"),
+        "{verdict}"
+    );
     let t = rig.controller.traffic();
     assert_eq!(
         (t.candidate.bps(), t.mirror.bps()),

@@ -74,7 +74,7 @@ pub fn post_json(
 }
 
 /// Sends `reqs`, 32 at a time, reading every body; returns, in order, the
-/// version that answered each (`x-fledge-variant`, empty without one) and
+/// version that answered each (`x-fledge-version`, empty without one) and
 /// its status.
 pub async fn send_all(
     client: &HttpClient,
@@ -92,7 +92,7 @@ pub async fn send_all(
             let res = res?;
             let version = res
                 .headers()
-                .get("x-fledge-variant")
+                .get("x-fledge-version")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();

@@ -12,13 +12,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(split) = serde_json::from_slice::<Split>(data) else {
         return;
     };
-    let sum: u32 = split.variants().iter().map(|v| v.weight().bps()).sum();
+    let sum: u32 = split.versions().iter().map(|v| v.weight().bps()).sum();
     assert_eq!(sum, BUCKETS, "a split that parsed must sum to 10 000");
     assert!((1..=64).contains(&split.len()));
 
     let selector = Selector::new(split.clone());
     let mut start = 0u32;
-    for (i, variant) in split.variants().iter().enumerate() {
+    for (i, variant) in split.versions().iter().enumerate() {
         let end = start + variant.weight().bps();
         for bucket in [
             start.wrapping_sub(1),
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             end,
             end + 1,
         ] {
-            let by_split = split.variant_for_bucket(bucket);
+            let by_split = split.version_for_bucket(bucket);
             let by_selector = selector.pick_by_bucket(bucket);
             assert_eq!(by_split, by_selector, "bucket {bucket}");
             assert!(by_split.get() < split.len());
@@ -49,6 +49,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(selector.publish(back), Ok(1));
 });
 
-fn by_index(i: usize) -> fledge_select::VariantIndex {
-    fledge_select::VariantIndex::new(i).expect("below 64")
+fn by_index(i: usize) -> fledge_select::VersionIndex {
+    fledge_select::VersionIndex::new(i).expect("below 64")
 }

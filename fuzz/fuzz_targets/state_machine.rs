@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
     for chunk in inputs.chunks_exact(3) {
         now = now + Duration::from_millis(u64::from(chunk[0]) * 100);
         let input = input(chunk[1], chunk[2]);
-        let t = m.step(&state, &input, now);
+        let t = m.transition(&state, &input, now);
         let restart = matches!(
             input,
             Input::Command {

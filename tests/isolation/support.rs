@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, Routing};
+use fledge_rollout::{Controller, RolloutRouting};
 use fledge_tower::isolation::Isolation;
 use http_body_util::Full;
 use tokio::sync::mpsc;
@@ -44,7 +44,7 @@ min_samples = 20
 
 /// `n` user ids the current split sends to the candidate (`true`) or to
 /// stable (`false`).
-pub fn users(routing: &Routing, candidate: bool, n: usize) -> Vec<String> {
+pub fn users(routing: &RolloutRouting, candidate: bool, n: usize) -> Vec<String> {
     let bps = routing.traffic().candidate.bps();
     (0..)
         .map(|i| format!("user-{i}"))

@@ -20,7 +20,7 @@ use fledge_axum::{CanaryLayer, Version};
 use fledge_gate::clock::ManualClock;
 use fledge_rollout::control::TickReport;
 use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, Routing};
+use fledge_rollout::{Controller, RolloutRouting};
 use http_body_util::Full;
 
 pub use fledge_tests::{HttpClient, client, serve};
@@ -93,7 +93,7 @@ async fn echo(uri: axum::http::Uri, body: String) -> String {
     )
 }
 
-pub fn app(routing: Routing, fail_v2: Arc<AtomicBool>) -> Router {
+pub fn app(routing: RolloutRouting, fail_v2: Arc<AtomicBool>) -> Router {
     Router::new()
         .route("/who", get(who))
         .route("/echo", post(echo))
@@ -119,7 +119,7 @@ impl Harness {
         }
     }
 
-    /// `GET /who` as `user`: (status, x-fledge-variant, body).
+    /// `GET /who` as `user`: (status, x-fledge-version, body).
     pub async fn who(&self, user: &str) -> (StatusCode, String, String) {
         get_who(&self.client, self.addr, user).await
     }

@@ -72,12 +72,12 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
-/// What came back: status, `x-fledge-variant` (empty without one), body.
+/// What came back: status, `x-fledge-version` (empty without one), body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The response status.
     pub status: StatusCode,
-    /// The version that answered, from `x-fledge-variant`.
+    /// The version that answered, from `x-fledge-version`.
     pub version: String,
     /// The body, as text.
     pub body: String,
@@ -89,7 +89,7 @@ pub async fn call(client: &HttpClient, req: http::Request<Full<Bytes>>) -> Reply
     let status = res.status();
     let version = res
         .headers()
-        .get("x-fledge-variant")
+        .get("x-fledge-version")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();

@@ -4,7 +4,7 @@
 //!   chooses a version for every request exactly like `fledge-tower`'s layer
 //!   (QA override → targeting rules → sticky key → no-key policy), records
 //!   latency and outcome (5xx and errors are failures) into the gates, names
-//!   the version in an `x-fledge-variant` response header and puts a
+//!   the version in an `x-fledge-version` response header and puts a
 //!   [`Chosen`] into the request's extensions. Its state is behind an `Arc`:
 //!   every worker's app shares the same routing handle and recorder.
 //! - **Isolation** ([`Canary::isolation`]): per-version bulkheads (overflow
@@ -31,7 +31,7 @@
 //! use fledge_gate::{Recorder, RecorderConfig};
 //! use fledge_select::{Selector, Split};
 //! use fledge_sticky::{Bucketer, HashMode};
-//! use fledge_tower::StaticRoutes;
+//! use fledge_tower::FixedRouting;
 //!
 //! async fn recommend(version: Version) -> HttpResponse {
 //!     HttpResponse::Ok().body(format!("ranked by {}", version.id()))
@@ -40,7 +40,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 1_000), ("v1", 9_000)])?));
 //! let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
-//! let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "rec"), recorder);
+//! let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "rec"), recorder);
 //! let canary = Canary::new(routes);
 //!
 //! // In `HttpServer::new(move || ...)`, each worker wraps its app with a clone.
@@ -68,5 +68,5 @@ pub use middleware::{Canary, CanaryMiddleware, CanaryResponseFuture};
 
 #[doc(inline)]
 pub use fledge_tower::{
-    Chosen, Decider, KeySource, NoKey, QaOverride, Reason, Routes, StaticRoutes,
+    Chosen, Decider, FixedRouting, KeySource, NoKey, QaOverride, Reason, RoutingSource,
 };

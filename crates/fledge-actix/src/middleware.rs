@@ -15,7 +15,7 @@ use actix_web::error::{ErrorGatewayTimeout, ErrorInternalServerError, ErrorServi
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
 use fledge_tower::isolation::{Admission, Contained, Isolation, IsolationHandle, Permit};
 use fledge_tower::key::{KeyKind, cookie_value, query_value};
-use fledge_tower::{Chosen, ConfigError, Decider, KeySource, NoKey, QaOverride, Routes};
+use fledge_tower::{Chosen, ConfigError, Decider, KeySource, NoKey, QaOverride, RoutingSource};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -90,11 +90,11 @@ pub struct Canary {
 }
 
 impl Canary {
-    /// A middleware reading `routes` (the rollout's `Routing` or a
-    /// `StaticRoutes`) with the defaults of `fledge-tower`: key from the
-    /// `x-user-id` header, random pick without one, `x-fledge-variant`
+    /// A middleware reading `routes` (the rollout's `RolloutRouting` or a
+    /// `FixedRouting`) with the defaults of `fledge-tower`: key from the
+    /// `x-user-id` header, random pick without one, `x-fledge-version`
     /// response header.
-    pub fn new<R: Routes>(routes: R) -> Self {
+    pub fn new<R: RoutingSource>(routes: R) -> Self {
         Self::from_decider(Decider::new(routes))
     }
 

@@ -185,25 +185,42 @@ pub struct CheckView {
 
 impl VerdictView {
     pub(crate) fn new(judgement: Judgement) -> Self {
-        // Read the detail leniently: any evaluator may put a verdict there,
-        // and non-finite numbers come as strings ("inf") or null.
-        let detail = judgement.detail.unwrap_or(Value::Null);
-        let score = detail.get("score").and_then(Value::as_f64);
-        let checks = detail
-            .get("checks")
-            .and_then(Value::as_array)
-            .map(|checks| {
-                checks
-                    .iter()
-                    .filter_map(|c| CheckView::deserialize(c).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (score, checks) = match &judgement.verdict {
+            Some(verdict) => {
+                let report = verdict.report();
+                (
+                    report.score,
+                    report.checks.iter().map(CheckView::new).collect(),
+                )
+            }
+            None => (None, Vec::new()),
+        };
         VerdictView {
             outcome: judgement.outcome,
             reason: judgement.reason,
             score,
             checks,
+        }
+    }
+}
+
+impl CheckView {
+    fn new(check: &fledge_gate::CheckResult) -> Self {
+        let finite = |x: f64| x.is_finite().then_some(x);
+        CheckView {
+            name: check.name.clone(),
+            metric: check.metric.clone(),
+            kind: check.kind.to_string(),
+            outcome: check.outcome,
+            critical: check.critical,
+            canary: check.canary.and_then(finite),
+            baseline: check.baseline.and_then(finite),
+            canary_samples: check.canary_samples,
+            baseline_samples: check.baseline_samples,
+            p_value: check.p_value.and_then(finite),
+            bound: check.bound.and_then(finite),
+            interval: check.interval.map(|[lo, hi]| [finite(lo), finite(hi)]),
+            detail: check.detail.clone(),
         }
     }
 }
@@ -318,7 +335,7 @@ pub(crate) fn status_of(controller: &Controller) -> RolloutStatus {
     let selector = controller.selector();
     let split = selector.split();
     let weights = split
-        .variants()
+        .versions()
         .iter()
         .filter_map(|v| {
             let index = selector.index_of(v.id().as_str())?;

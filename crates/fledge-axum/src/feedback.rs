@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use fledge_gate::MetricId;
-use fledge_tower::Routes;
+use fledge_tower::RoutingSource;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +65,7 @@ impl IntoResponse for FeedbackError {
 /// `|forecast - actual|`.
 #[derive(Clone)]
 pub struct Feedback {
-    routes: Arc<dyn Routes>,
+    routes: Arc<dyn RoutingSource>,
     metric: MetricId,
     score: Score,
     path: String,
@@ -73,7 +73,7 @@ pub struct Feedback {
 
 impl Feedback {
     /// Feedback for metric `metric` (declared in `routes`' recorder).
-    pub fn new<R: Routes>(routes: R, metric: &str) -> Result<Self, FeedbackError> {
+    pub fn new<R: RoutingSource>(routes: R, metric: &str) -> Result<Self, FeedbackError> {
         let metric_id = routes
             .recorder()
             .metric_id(metric)

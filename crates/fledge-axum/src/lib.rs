@@ -2,7 +2,7 @@
 //!
 //! - **The layer**: [`CanaryLayer`] (re-exported from `fledge-tower`) plugs
 //!   into [`Router::layer`](axum::Router::layer) or wraps the whole router.
-//!   Every request gets a version, a `x-fledge-variant` response header, and
+//!   Every request gets a version, a `x-fledge-version` response header, and
 //!   its latency and outcome recorded into the gates.
 //! - **The extractor**: [`Version`] gives a handler the chosen version — the
 //!   common ML case where both models live in one process and the handler
@@ -30,7 +30,7 @@
 //! use fledge_gate::{Recorder, RecorderConfig};
 //! use fledge_select::{Selector, Split};
 //! use fledge_sticky::{Bucketer, HashMode};
-//! use fledge_tower::StaticRoutes;
+//! use fledge_tower::FixedRouting;
 //!
 //! async fn predict(version: Version, body: String) -> (RequestId, String) {
 //!     let series: Vec<f64> = body.split(',').filter_map(|x| x.trim().parse().ok()).collect();
@@ -45,7 +45,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
 //! let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("abs_error"))?);
-//! let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "predict"), recorder);
+//! let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "predict"), recorder);
 //!
 //! let feedback = Feedback::new(routes.clone(), "abs_error")?
 //!     .score(|forecast, actual| Some((forecast.parse::<f64>().ok()? - actual).abs()));
@@ -71,6 +71,8 @@ pub use feedback::{Feedback, FeedbackBody, FeedbackError};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
 #[doc(inline)]
-pub use fledge_tower::{CanaryLayer, Chosen, KeySource, NoKey, QaOverride, Routes, StaticRoutes};
+pub use fledge_tower::{
+    CanaryLayer, Chosen, FixedRouting, KeySource, NoKey, QaOverride, RoutingSource,
+};
 #[doc(inline)]
 pub use fledge_tower::{isolation, pool};

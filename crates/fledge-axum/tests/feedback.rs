@@ -12,7 +12,7 @@ use fledge_gate::clock::Timestamp;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::StaticRoutes;
+use fledge_tower::FixedRouting;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -35,7 +35,7 @@ async fn feedback_is_joined_through_the_request_id() {
         Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap(),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("abs_error")).unwrap());
-    let routes = StaticRoutes::new(
+    let routes = FixedRouting::new(
         selector,
         Bucketer::new(HashMode::Fledge, "fb"),
         recorder.clone(),
@@ -61,7 +61,7 @@ async fn feedback_is_joined_through_the_request_id() {
             .unwrap()
             .to_owned();
         let (version, payload) = RequestId::parse(&id).unwrap();
-        assert_eq!(version, res.headers()["x-fledge-variant"]);
+        assert_eq!(version, res.headers()["x-fledge-version"]);
         answered[usize::from(version == "v1")] += 1;
         let body = format!("{{\"request_id\":\"{id}\",\"value\":15.0}}");
         let req = Request::post("/feedback")

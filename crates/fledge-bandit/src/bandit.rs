@@ -1,7 +1,7 @@
 //! [`Bandit`]: arms, their reward statistics, a policy, and the two ways to
 //! act on them (per decision and per tick).
 
-use fledge_select::{MAX_VARIANTS, Selector, Split, Variant, VariantId, Weight};
+use fledge_select::{MAX_VERSIONS, Selector, Split, VersionId, VersionWeight, Weight};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +167,7 @@ pub struct Bandit {
     // `ids`, `stats` and `active` have one entry per arm (built together by
     // `new` and `from_state`), so an index that passed `check_arm` is in
     // range for all three.
-    ids: Vec<VariantId>,
+    ids: Vec<VersionId>,
     stats: Vec<ArmStats>,
     active: Vec<bool>,
     journal: DecisionJournal,
@@ -175,7 +175,7 @@ pub struct Bandit {
 }
 
 impl Bandit {
-    /// A bandit over `arms` (1 to 64 unique [`VariantId`] names, in the
+    /// A bandit over `arms` (1 to 64 unique [`VersionId`] names, in the
     /// order of the selector's split) with no rewards yet.
     ///
     /// ```
@@ -196,7 +196,7 @@ impl Bandit {
     {
         let ids = arms
             .into_iter()
-            .map(|name| VariantId::new(name.as_ref()))
+            .map(|name| VersionId::new(name.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         check_ids(&ids)?;
         config.validate(ids.len())?;
@@ -228,7 +228,7 @@ impl Bandit {
     }
 
     /// Arm names, in index order.
-    pub fn ids(&self) -> &[VariantId] {
+    pub fn ids(&self) -> &[VersionId] {
         &self.ids
     }
 
@@ -454,7 +454,7 @@ impl Bandit {
             self.ids
                 .iter()
                 .zip(weights)
-                .map(|(id, w)| Variant::new(id.clone(), w)),
+                .map(|(id, w)| VersionWeight::new(id.clone(), w)),
         )?)
     }
 
@@ -520,7 +520,7 @@ impl Bandit {
     /// every `f64` back bit for bit; without it a restored posterior may
     /// differ in the last bit.
     pub fn from_state(state: BanditState) -> Result<Self, BanditError> {
-        let ids: Vec<VariantId> = state.arms.iter().map(|a| a.id.clone()).collect();
+        let ids: Vec<VersionId> = state.arms.iter().map(|a| a.id.clone()).collect();
         check_ids(&ids)?;
         state.config.validate(ids.len())?;
         for arm in &state.arms {
@@ -558,14 +558,14 @@ impl Bandit {
     }
 }
 
-fn check_ids(ids: &[VariantId]) -> Result<(), BanditError> {
+fn check_ids(ids: &[VersionId]) -> Result<(), BanditError> {
     if ids.is_empty() {
         return Err(BanditError::NoArms);
     }
-    if ids.len() > MAX_VARIANTS {
+    if ids.len() > MAX_VERSIONS {
         return Err(BanditError::TooManyArms {
             count: ids.len(),
-            max: MAX_VARIANTS,
+            max: MAX_VERSIONS,
         });
     }
     for (i, id) in ids.iter().enumerate() {
@@ -620,7 +620,7 @@ pub struct BanditState {
 #[serde(deny_unknown_fields)]
 pub struct ArmState {
     /// The arm's name.
-    pub id: VariantId,
+    pub id: VersionId,
     /// Whether it is retired.
     pub retired: bool,
     /// Its reward statistics.

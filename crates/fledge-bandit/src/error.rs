@@ -154,7 +154,7 @@ pub enum BanditError {
     #[error("invalid bandit state: {0}")]
     InvalidState(String),
 
-    /// An invalid arm name (see [`VariantId`](fledge_select::VariantId)), or a
+    /// An invalid arm name (see [`VersionId`](fledge_select::VersionId)), or a
     /// split the selector refused (its arms differ from the bandit's).
     #[error(transparent)]
     Select(#[from] fledge_select::SelectError),

@@ -22,7 +22,7 @@ pub(crate) fn allocate(shares: &[f64], active: &[bool], min_share_bps: u16) -> V
         }
         return out;
     }
-    // k ≤ arms ≤ 64 (MAX_VARIANTS): the casts to u32 are exact.
+    // k ≤ arms ≤ 64 (MAX_VERSIONS): the casts to u32 are exact.
     let floor = u32::from(min_share_bps).min(u32::from(TOTAL_BPS) / k as u32);
     let rest = u32::from(TOTAL_BPS) - floor * k as u32;
 

@@ -72,7 +72,7 @@ proptest! {
         }
         // The same split goes through the selector unchanged.
         let selector = Selector::new(bandit.split(&mut StdRng::seed_from_u64(seed)).unwrap());
-        let published: Vec<u32> = selector.split().variants().iter().map(|v| v.weight().bps()).collect();
+        let published: Vec<u32> = selector.split().versions().iter().map(|v| v.weight().bps()).collect();
         prop_assert_eq!(published, weights.iter().map(|w| w.bps()).collect::<Vec<_>>());
         // Probabilities are a distribution over the active arms.
         let p = bandit.probabilities(&mut rng);

@@ -3,11 +3,11 @@
 //!
 //! fledge-gate is fed on the request path and read on the control path:
 //!
-//! * [`Recorder`]: per-variant latency histogram, request and error counts
+//! * [`Recorder`]: per-version latency histogram, request and error counts
 //!   and named custom metrics (fed later through feedback), sharded so many
 //!   threads record at once without a global lock, a shared hot cache line,
 //!   a clock read or an allocation.
-//! * [`Window`]: a sliding-window snapshot of one variant (e.g. the last 60 s,
+//! * [`Window`]: a sliding-window snapshot of one version (e.g. the last 60 s,
 //!   built from 10 s slots), merged across shards, plus cumulative
 //!   [`Totals`].
 //! * [`stats`]: Mann-Whitney U, Hodges-Lehmann, Welch's t, two-proportion z

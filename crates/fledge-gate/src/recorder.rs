@@ -9,7 +9,7 @@
 //!   so threads on different shards never touch the same cache line and each
 //!   lock is, in practice, uncontended. There is no global lock.
 //! * **Time slots.** Each shard keeps a ring of `slots + 1` time slots per
-//!   variant. Recorders never read a clock: they write into the *current* slot,
+//!   version. Recorders never read a clock: they write into the *current* slot,
 //!   an index in an atomic that the control path moves forward when it asks
 //!   for a window at `now` (or calls [`Recorder::advance`]). Moving to a new
 //!   slot clears the oldest one under each shard's lock, once per slot length.
@@ -28,7 +28,7 @@
 //!
 //! # Custom metrics
 //!
-//! Metric names are fixed at construction. Each (shard, slot, variant, metric)
+//! Metric names are fixed at construction. Each (shard, slot, version, metric)
 //! keeps exact count / sum / sum of squares / min / max and up to
 //! [`RecorderConfig::metric_sample_cap`] raw samples, replaced by reservoir
 //! sampling (Algorithm R) once full. A window's samples are the union of its
@@ -80,8 +80,8 @@ fn unreachable_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecorderError {
-    /// `variants` was 0.
-    #[error("a recorder needs at least one variant")]
+    /// `versions` was 0.
+    #[error("a recorder needs at least one version")]
     NoVariants,
     /// `slot` was shorter than 1 ms.
     #[error("the slot length must be at least 1 ms")]
@@ -101,13 +101,13 @@ pub enum RecorderError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The requested variant index does not exist.
-    #[error("variant index {index} is out of range: this recorder has {variants} variant(s)")]
+    /// The requested version index does not exist.
+    #[error("version index {index} is out of range: this recorder has {versions} version(s)")]
     NoSuchVariant {
         /// The index asked for.
         index: usize,
-        /// The number of variants.
-        variants: usize,
+        /// The number of versions.
+        versions: usize,
     },
     /// The metric name was not declared at construction.
     #[error("unknown metric `{0}`: declare it in RecorderConfig::metric before recording")]
@@ -118,7 +118,7 @@ pub enum RecorderError {
     /// The configuration asks for more than a recorder can hold.
     #[error("{what} is {value}, above the limit of {limit}")]
     TooLarge {
-        /// What is too large: `variants × (slots + 1)` or the sample cap.
+        /// What is too large: `versions × (slots + 1)` or the sample cap.
         what: &'static str,
         /// The requested size.
         value: usize,
@@ -127,7 +127,7 @@ pub enum RecorderError {
     },
 }
 
-/// The most time-slot cells (`variants × (slots + 1)`) and samples per cell
+/// The most time-slot cells (`versions × (slots + 1)`) and samples per cell
 /// a recorder accepts: far beyond what fits in memory (every cell holds a
 /// histogram of tens of kilobytes), so only a mistaken configuration meets it,
 /// and it keeps the sizes free of arithmetic overflow.
@@ -169,7 +169,7 @@ pub(crate) fn validate_metric_name(name: &str) -> Result<(), &'static str> {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecorderConfig {
-    variants: usize,
+    versions: usize,
     slot: Duration,
     slots: usize,
     shards: Option<usize>,
@@ -178,12 +178,12 @@ pub struct RecorderConfig {
 }
 
 impl RecorderConfig {
-    /// A configuration for `variants` variants (indices `0..variants`), with
+    /// A configuration for `versions` versions (indices `0..versions`), with
     /// 6 slots of 10 s, automatic shard count, no custom metrics and a sample
     /// cap of 1,024.
-    pub fn new(variants: usize) -> RecorderConfig {
+    pub fn new(versions: usize) -> RecorderConfig {
         RecorderConfig {
-            variants,
+            versions,
             slot: Duration::from_secs(10),
             slots: 6,
             shards: None,
@@ -228,7 +228,7 @@ impl RecorderConfig {
         self
     }
 
-    /// Raw samples kept per (shard, slot, variant, metric) (default 1,024).
+    /// Raw samples kept per (shard, slot, version, metric) (default 1,024).
     pub fn metric_sample_cap(mut self, cap: usize) -> Self {
         self.metric_sample_cap = cap;
         self
@@ -274,7 +274,7 @@ impl MetricSlot {
     }
 }
 
-/// Hot per-(shard, variant, slot) data. Every element that a record writes
+/// Hot per-(shard, version, slot) data. Every element that a record writes
 /// sits in its own cache-padded cell, so two shards' allocations never share
 /// a cache line even when the allocator places them side by side.
 struct SlotData {
@@ -305,7 +305,7 @@ struct VariantTotals {
 }
 
 struct ShardData {
-    /// `variant * ring + slot`.
+    /// `version * ring + slot`.
     slots: Vec<CachePadded<SlotData>>,
     totals: Vec<CachePadded<VariantTotals>>,
     rng: u64,
@@ -329,10 +329,10 @@ struct Control {
     /// Start epoch (in slots since the Unix epoch) of the generation held in
     /// each ring index: `ring` entries, always indexed modulo `ring`.
     start_epoch: Vec<u64>,
-    /// Per variant: merged complete generations `(first, last)`; `variants`
-    /// entries, indexed after `check_variant`.
+    /// Per version: merged complete generations `(first, last)`; `versions`
+    /// entries, indexed after `check_version`.
     cache: Vec<Option<(u64, u64, Merged)>>,
-    /// Per variant: the latencies of every slot reused so far (folded in on
+    /// Per version: the latencies of every slot reused so far (folded in on
     /// the control path just before the slot is cleared), so that with the
     /// live slots they give the distribution since the recorder was created.
     /// `u64` counts: they only grow.
@@ -352,7 +352,7 @@ struct Merged {
 }
 
 struct Inner {
-    variants: usize,
+    versions: usize,
     ring: usize,
     slot_ms: u64,
     shard_mask: usize,
@@ -364,7 +364,7 @@ struct Inner {
     control: Mutex<Control>,
 }
 
-/// Per-variant recorder of latency, outcome and custom metrics.
+/// Per-version recorder of latency, outcome and custom metrics.
 ///
 /// Cheap to clone (clones share the data); `Send + Sync`. See the
 /// [module docs](crate::recorder) for the design.
@@ -391,7 +391,7 @@ pub struct Recorder {
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
-            .field("variants", &self.inner.variants)
+            .field("versions", &self.inner.versions)
             .field("slot_ms", &self.inner.slot_ms)
             .field("slots", &(self.inner.ring - 1))
             .field("shards", &self.inner.shards.len())
@@ -421,7 +421,7 @@ fn shard_hint() -> usize {
 impl Recorder {
     /// Builds a recorder, allocating every histogram and buffer up front.
     pub fn new(config: RecorderConfig) -> Result<Recorder, RecorderError> {
-        if config.variants == 0 {
+        if config.versions == 0 {
             return Err(RecorderError::NoVariants);
         }
         if config.slot < Duration::from_millis(1) {
@@ -454,13 +454,13 @@ impl Recorder {
             limit: MAX_CELLS,
         };
         let cells = config
-            .variants
+            .versions
             .checked_mul(ring)
             .filter(|c| *c <= MAX_CELLS)
             .ok_or_else(|| {
                 too_large(
-                    "variants × (slots + 1)",
-                    config.variants.saturating_mul(ring),
+                    "versions × (slots + 1)",
+                    config.versions.saturating_mul(ring),
                 )
             })?;
         if config.metric_sample_cap > MAX_CELLS {
@@ -482,7 +482,7 @@ impl Recorder {
                     })
                 })
                 .collect();
-            let totals = (0..config.variants)
+            let totals = (0..config.versions)
                 .map(|_| {
                     CachePadded::new(VariantTotals {
                         metrics: vec![CachePadded::new(Moments::default()); metric_count],
@@ -498,7 +498,7 @@ impl Recorder {
         };
         Ok(Recorder {
             inner: Arc::new(Inner {
-                variants: config.variants,
+                versions: config.versions,
                 ring,
                 slot_ms,
                 shard_mask: shards - 1,
@@ -510,17 +510,17 @@ impl Recorder {
                     started: false,
                     generation: 0,
                     start_epoch: vec![0; ring],
-                    cache: vec![None; config.variants],
-                    retired: (0..config.variants).map(|_| new_histogram_u64()).collect(),
+                    cache: vec![None; config.versions],
+                    retired: (0..config.versions).map(|_| new_histogram_u64()).collect(),
                     spare: new_histogram(),
                 }),
             }),
         })
     }
 
-    /// Number of variants.
-    pub fn variants(&self) -> usize {
-        self.inner.variants
+    /// Number of versions.
+    pub fn versions(&self) -> usize {
+        self.inner.versions
     }
 
     /// Number of shards.
@@ -542,7 +542,7 @@ impl Recorder {
             .map(MetricId)
     }
 
-    /// Records calls that could not be recorded: out-of-range variant
+    /// Records calls that could not be recorded: out-of-range version
     /// indices, unknown metric ids, non-finite metric values.
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
@@ -554,16 +554,16 @@ impl Recorder {
         &self.inner.shards[shard_hint() & self.inner.shard_mask]
     }
 
-    /// Records one request of `variant`: its latency and whether it failed.
+    /// Records one request of `version`: its latency and whether it failed.
     ///
     /// The request path: no clock read, no allocation, one uncontended shard
-    /// lock. An out-of-range `variant` is ignored and counted in
+    /// lock. An out-of-range `version` is ignored and counted in
     /// [`Recorder::dropped`]. Latencies are clamped to 1 µs .. 60 s in the
     /// histogram (the exact value still goes into [`Totals`]).
     #[inline]
-    pub fn record(&self, variant: usize, latency: Duration, error: bool) {
+    pub fn record(&self, version: usize, latency: Duration, error: bool) {
         let inner = &*self.inner;
-        if variant >= inner.variants {
+        if version >= inner.versions {
             inner.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -575,14 +575,14 @@ impl Recorder {
         let slot = inner.current.load(Ordering::Acquire);
         let mut shard = self.shard().lock();
         let data = &mut *shard;
-        // variant < variants and slot < ring: the index is below
-        // variants × ring, which `new` checked against MAX_CELLS.
-        if let Some(s) = data.slots.get_mut(variant * inner.ring + slot) {
+        // version < versions and slot < ring: the index is below
+        // versions × ring, which `new` checked against MAX_CELLS.
+        if let Some(s) = data.slots.get_mut(version * inner.ring + slot) {
             s.latency.saturating_record(us.min(MAX_LATENCY_US));
             s.requests += 1;
             s.errors += u64::from(error);
         }
-        if let Some(t) = data.totals.get_mut(variant) {
+        if let Some(t) = data.totals.get_mut(version) {
             t.requests += 1;
             t.errors += u64::from(error);
             let v = us as f64;
@@ -592,23 +592,23 @@ impl Recorder {
         }
     }
 
-    /// Records one value of a custom metric for `variant` (the feedback path:
+    /// Records one value of a custom metric for `version` (the feedback path:
     /// an absolute forecast error, a click as 1.0 / 0.0, ...).
     ///
-    /// Non-finite values, unknown ids and out-of-range variants are ignored
+    /// Non-finite values, unknown ids and out-of-range versions are ignored
     /// and counted in [`Recorder::dropped`].
-    pub fn record_metric(&self, variant: usize, metric: MetricId, value: f64) {
+    pub fn record_metric(&self, version: usize, metric: MetricId, value: f64) {
         let inner = &*self.inner;
-        if variant >= inner.variants || metric.0 >= inner.metric_names.len() || !value.is_finite() {
+        if version >= inner.versions || metric.0 >= inner.metric_names.len() || !value.is_finite() {
             inner.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let slot = inner.current.load(Ordering::Acquire);
         let mut shard = self.shard().lock();
         let ShardData { slots, totals, rng } = &mut *shard;
-        // As in `record`: below variants × ring, no overflow.
+        // As in `record`: below versions × ring, no overflow.
         if let Some(m) = slots
-            .get_mut(variant * inner.ring + slot)
+            .get_mut(version * inner.ring + slot)
             .and_then(|s| s.metrics.get_mut(metric.0))
         {
             m.moments.push(value);
@@ -627,20 +627,20 @@ impl Recorder {
             }
         }
         if let Some(t) = totals
-            .get_mut(variant)
+            .get_mut(version)
             .and_then(|t| t.metrics.get_mut(metric.0))
         {
             t.push(value);
         }
     }
 
-    fn check_variant(&self, variant: usize) -> Result<(), RecorderError> {
-        if variant < self.inner.variants {
+    fn check_version(&self, version: usize) -> Result<(), RecorderError> {
+        if version < self.inner.versions {
             Ok(())
         } else {
             Err(RecorderError::NoSuchVariant {
-                index: variant,
-                variants: self.inner.variants,
+                index: version,
+                versions: self.inner.versions,
             })
         }
     }
@@ -649,18 +649,18 @@ impl Recorder {
     /// truth that arrives after the response.
     pub fn record_feedback(
         &self,
-        variant: usize,
+        version: usize,
         metric: &str,
         value: f64,
     ) -> Result<(), RecorderError> {
-        self.check_variant(variant)?;
+        self.check_version(version)?;
         if !value.is_finite() {
             return Err(RecorderError::NotFinite(value));
         }
         let id = self
             .metric_id(metric)
             .ok_or_else(|| RecorderError::UnknownMetric(metric.to_owned()))?;
-        self.record_metric(variant, id, value);
+        self.record_metric(version, id, value);
         Ok(())
     }
 
@@ -692,7 +692,7 @@ impl Recorder {
         let next_gen = control.generation + 1;
         let next = (next_gen % inner.ring as u64) as usize;
         for shard in &inner.shards {
-            for v in 0..inner.variants {
+            for v in 0..inner.versions {
                 {
                     let mut data = shard.lock();
                     let Some(s) = data.slots.get_mut(v * inner.ring + next) else {
@@ -712,7 +712,7 @@ impl Recorder {
         inner.current.store(next, Ordering::Release);
     }
 
-    /// A snapshot of `variant` over the slots overlapping `(now − span, now]`,
+    /// A snapshot of `version` over the slots overlapping `(now − span, now]`,
     /// merged across shards. Advances the current slot to `now` first.
     ///
     /// Windows are slot-aligned: the result may start up to one slot before
@@ -720,11 +720,11 @@ impl Recorder {
     /// recorder's capacity (`slots × slot`) is cut to it.
     pub fn window(
         &self,
-        variant: usize,
+        version: usize,
         now: Timestamp,
         span: Duration,
     ) -> Result<Window, RecorderError> {
-        self.check_variant(variant)?;
+        self.check_version(version)?;
         let inner = &*self.inner;
         let mut control = inner.control.lock();
         self.advance_locked(&mut control, now);
@@ -749,15 +749,15 @@ impl Recorder {
 
         // Complete generations first..g-1, cached.
         let mut merged = if first < g {
-            let cached = match &control.cache[variant] {
+            let cached = match &control.cache[version] {
                 Some((a, b, m)) if *a == first && *b == g - 1 => Some(m.clone()),
                 _ => None,
             };
             match cached {
                 Some(m) => m,
                 None => {
-                    let m = self.merge(variant, first, g - 1);
-                    control.cache[variant] = Some((first, g - 1, m.clone()));
+                    let m = self.merge(version, first, g - 1);
+                    control.cache[version] = Some((first, g - 1, m.clone()));
                     m
                 }
             }
@@ -770,15 +770,15 @@ impl Recorder {
         let current = (g % ring) as usize;
         for shard in &inner.shards {
             let data = shard.lock();
-            if let Some(s) = data.slots.get(variant * inner.ring + current) {
+            if let Some(s) = data.slots.get(version * inner.ring + current) {
                 merge_slot(&mut merged, s);
             }
-            if let Some(t) = data.totals.get(variant) {
+            if let Some(t) = data.totals.get(version) {
                 add_totals(&mut totals, t);
             }
         }
         Ok(Window {
-            variant,
+            version,
             start: Timestamp::from_millis(start_ms.min(now.as_millis())),
             end: now,
             requests: merged.requests,
@@ -791,25 +791,25 @@ impl Recorder {
         })
     }
 
-    /// The latency distribution of `variant` since the recorder was created:
+    /// The latency distribution of `version` since the recorder was created:
     /// every slot that was reused, plus the live ones, merged across shards
     /// (the control path; the request path does nothing more for it). What a
     /// Prometheus histogram's buckets need, so that `histogram_quantile` can
     /// give a fleet-wide p99.
-    pub fn cumulative_latency(&self, variant: usize) -> Result<CumulativeLatency, RecorderError> {
-        self.check_variant(variant)?;
+    pub fn cumulative_latency(&self, version: usize) -> Result<CumulativeLatency, RecorderError> {
+        self.check_version(version)?;
         let inner = &*self.inner;
         // The control lock keeps `advance` from retiring a slot while it is read.
         let control = inner.control.lock();
         let mut hist = control
             .retired
-            .get(variant)
+            .get(version)
             .cloned()
             .unwrap_or_else(new_histogram_u64);
         for shard in &inner.shards {
             let data = shard.lock();
             for slot in 0..inner.ring {
-                if let Some(s) = data.slots.get(variant * inner.ring + slot) {
+                if let Some(s) = data.slots.get(version * inner.ring + slot) {
                     fold(&mut hist, &s.latency);
                 }
             }
@@ -817,15 +817,15 @@ impl Recorder {
         Ok(CumulativeLatency { hist })
     }
 
-    /// Cumulative counters of `variant` since the recorder was created: cheap
+    /// Cumulative counters of `version` since the recorder was created: cheap
     /// (no histogram merge), for sequential checks every tick (see
     /// [`Window::from_totals`]).
-    pub fn totals(&self, variant: usize) -> Result<Totals, RecorderError> {
-        self.check_variant(variant)?;
+    pub fn totals(&self, version: usize) -> Result<Totals, RecorderError> {
+        self.check_version(version)?;
         let inner = &*self.inner;
         let mut totals = self.empty_totals();
         for shard in &inner.shards {
-            if let Some(t) = shard.lock().totals.get(variant) {
+            if let Some(t) = shard.lock().totals.get(version) {
                 add_totals(&mut totals, t);
             }
         }
@@ -858,9 +858,9 @@ impl Recorder {
         }
     }
 
-    /// [`Recorder::window`] for every variant, in index order.
+    /// [`Recorder::window`] for every version, in index order.
     pub fn windows(&self, now: Timestamp, span: Duration) -> Vec<Window> {
-        (0..self.inner.variants)
+        (0..self.inner.versions)
             .filter_map(|v| self.window(v, now, span).ok())
             .collect()
     }
@@ -885,7 +885,7 @@ impl Recorder {
         }
     }
 
-    fn merge(&self, variant: usize, first: u64, last: u64) -> Merged {
+    fn merge(&self, version: usize, first: u64, last: u64) -> Merged {
         let inner = &*self.inner;
         let ring = inner.ring as u64;
         let mut merged = self.empty_merged();
@@ -893,7 +893,7 @@ impl Recorder {
             let data = shard.lock();
             for g in first..=last {
                 let idx = (g % ring) as usize;
-                if let Some(s) = data.slots.get(variant * inner.ring + idx) {
+                if let Some(s) = data.slots.get(version * inner.ring + idx) {
                     merge_slot(&mut merged, s);
                 }
             }

@@ -202,7 +202,7 @@ impl MetricWindow {
     }
 }
 
-/// The latency distribution of one variant since its recorder was created
+/// The latency distribution of one version since its recorder was created
 /// ([`Recorder::cumulative_latency`](crate::Recorder::cumulative_latency)):
 /// 1 µs to 60 s at 3 significant figures, counts that only grow.
 #[derive(Clone)]
@@ -282,13 +282,13 @@ impl Totals {
     }
 }
 
-/// A snapshot of one variant over a sliding window, merged across shards.
+/// A snapshot of one version over a sliding window, merged across shards.
 ///
 /// Built by [`Recorder::window`](crate::Recorder::window); owns its data, so
 /// it can be kept, compared and sent to another thread.
 #[derive(Debug, Clone)]
 pub struct Window {
-    pub(crate) variant: usize,
+    pub(crate) version: usize,
     pub(crate) start: Timestamp,
     pub(crate) end: Timestamp,
     pub(crate) requests: u64,
@@ -299,9 +299,9 @@ pub struct Window {
 }
 
 impl Window {
-    /// An empty window (no data) for `variant` ending at `end`.
-    pub fn empty(variant: usize, end: Timestamp) -> Window {
-        Window::from_totals(variant, end, Totals::default())
+    /// An empty window (no data) for `version` ending at `end`.
+    pub fn empty(version: usize, end: Timestamp) -> Window {
+        Window::from_totals(version, end, Totals::default())
     }
 
     /// A window holding only cumulative `totals` (see
@@ -309,9 +309,9 @@ impl Window {
     /// enough for a judge whose checks are all `sequential`, at a fraction of
     /// the cost of [`Recorder::window`](crate::Recorder::window). Windowed
     /// checks see no data (Inconclusive).
-    pub fn from_totals(variant: usize, end: Timestamp, totals: Totals) -> Window {
+    pub fn from_totals(version: usize, end: Timestamp, totals: Totals) -> Window {
         Window {
-            variant,
+            version,
             start: end,
             end,
             requests: 0,
@@ -322,9 +322,9 @@ impl Window {
         }
     }
 
-    /// The variant index this window describes.
-    pub fn variant(&self) -> usize {
-        self.variant
+    /// The version index this window describes.
+    pub fn version(&self) -> usize {
+        self.version
     }
     /// Start of the time covered (slot-aligned, so possibly before `end − span`).
     pub fn start(&self) -> Timestamp {

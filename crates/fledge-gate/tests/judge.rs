@@ -304,8 +304,8 @@ fn non_critical_failure_scores() {
     let score = v.report().score.unwrap();
     assert!((score - 200.0 / 3.0).abs() < 1e-9, "{score}");
     let text = v.to_string();
-    assert!(text.starts_with("FAIL (score 66.7)"), "{text}");
-    assert!(text.contains("[FAIL] error_rate relative"), "{text}");
+    assert!(text.starts_with("fail (score 66.7)"), "{text}");
+    assert!(text.contains("[fail] error_rate relative"), "{text}");
     // With a lower marginal threshold the same data is marginal → Inconclusive.
     let mut lenient = gate();
     lenient.marginal_score = 50.0;

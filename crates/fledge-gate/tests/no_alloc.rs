@@ -50,7 +50,7 @@ fn recording_allocates_nothing() {
         recorder.advance(t0 + Duration::from_secs(slot));
     }
     assert_eq!(recorder.dropped(), 4);
-    let totals = recorder.totals(0).expect("variant 0");
+    let totals = recorder.totals(0).expect("version 0");
     assert_eq!(totals.requests, 20_001);
     assert_eq!(totals.metric("abs_error").map(|m| m.count), Some(20_001));
 }

@@ -286,7 +286,7 @@ fn cumulative_latency_keeps_every_request_after_the_window_slides() {
         p50 >= Duration::from_millis(19) && p50 <= Duration::from_millis(22),
         "{p50:?}"
     );
-    // The other variant saw nothing; an unknown one is an error.
+    // The other version saw nothing; an unknown one is an error.
     assert_eq!(r.cumulative_latency(0).unwrap().count(), 0);
     assert!(r.cumulative_latency(0).unwrap().quantile(0.5).is_none());
     assert!(r.cumulative_latency(2).is_err());

@@ -199,10 +199,10 @@ impl FledgeCollector {
         S: Into<String>,
     {
         let mut versions: Vec<String> = versions.into_iter().map(Into::into).collect();
-        for i in versions.len()..recorder.variants() {
+        for i in versions.len()..recorder.versions() {
             versions.push(i.to_string());
         }
-        versions.truncate(recorder.variants());
+        versions.truncate(recorder.versions());
         self.sources.push(Source::Recorder {
             rollout: rollout.into(),
             recorder,

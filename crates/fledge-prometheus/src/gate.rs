@@ -531,7 +531,7 @@ impl PromEvaluator {
         Judgement {
             outcome,
             reason: summary + &note,
-            detail: serde_json::to_value(&verdict).ok(),
+            verdict: Some(verdict),
         }
     }
 
@@ -784,7 +784,7 @@ mod tests {
                 .contains(r#"errors: value 0.2 > max 0.05: fail (query: err{version="v2"}[30s])"#),
             "{j}"
         );
-        let detail = j.detail.unwrap_or_default();
+        let detail = serde_json::to_value(&j.verdict).unwrap_or_default();
         assert_eq!(detail["verdict"], "fail");
         assert_eq!(detail["checks"][0]["canary"], 0.2);
         assert_eq!(detail["checks"][0]["bound"], 0.05);
@@ -837,7 +837,7 @@ mod tests {
         let j = judge(vec![check], false, answers("0.5", "0", "150"));
         assert_eq!(j.outcome, Outcome::Fail, "{j}");
         assert_eq!(
-            j.detail.unwrap_or_default()["checks"][0]["canary_samples"],
+            serde_json::to_value(&j.verdict).unwrap_or_default()["checks"][0]["canary_samples"],
             150
         );
     }

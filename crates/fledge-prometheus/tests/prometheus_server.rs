@@ -341,7 +341,7 @@ fn promql_gates_against_a_real_prometheus() {
     let j = evaluator(config(&url), "healthy").judge(Duration::from_secs(30), false);
     assert_eq!(j.outcome, Outcome::Pass, "{j}");
     assert_eq!(j.reason, "prometheus: 2 of 2 checks pass");
-    let detail = j.detail.clone().unwrap_or_default();
+    let detail = serde_json::to_value(&j.verdict).unwrap_or_default();
     assert_eq!(detail["verdict"], "pass");
     let rate = detail["checks"][0]["canary"].as_f64().unwrap_or(f64::NAN);
     assert!((0.0..0.05).contains(&rate), "healthy error rate {rate}");
@@ -366,7 +366,7 @@ fn promql_gates_against_a_real_prometheus() {
         "{j}"
     );
     assert!(j.reason.contains(r#"rollout="broken",version="v2""#), "{j}");
-    let detail = j.detail.clone().unwrap_or_default();
+    let detail = serde_json::to_value(&j.verdict).unwrap_or_default();
     let rate = detail["checks"][0]["canary"].as_f64().unwrap_or(f64::NAN);
     assert!((0.2..0.4).contains(&rate), "broken error rate {rate}");
     let latency = detail["checks"][1]["canary"].as_f64().unwrap_or(f64::NAN);
@@ -386,13 +386,13 @@ fn promql_gates_against_a_real_prometheus() {
     };
     let j = evaluator(p99(), "healthy").judge(Duration::from_secs(30), false);
     assert_eq!(j.outcome, Outcome::Pass, "{j}");
-    let value = j.detail.clone().unwrap_or_default()["checks"][0]["canary"]
+    let value = serde_json::to_value(&j.verdict).unwrap_or_default()["checks"][0]["canary"]
         .as_f64()
         .unwrap_or(f64::NAN);
     assert!((0.005..=0.01).contains(&value), "healthy p99 {value}");
     let j = evaluator(p99(), "broken").judge(Duration::from_secs(30), false);
     assert_eq!(j.outcome, Outcome::Fail, "{j}");
-    let value = j.detail.clone().unwrap_or_default()["checks"][0]["canary"]
+    let value = serde_json::to_value(&j.verdict).unwrap_or_default()["checks"][0]["canary"]
         .as_f64()
         .unwrap_or(f64::NAN);
     assert!((0.025..=0.05).contains(&value), "broken p99 {value}");

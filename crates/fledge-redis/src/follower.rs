@@ -74,7 +74,7 @@ struct Inner {
 ///   [`Controller::resync`], which takes a newer snapshot whole — state,
 ///   event log, split, sticky salt (a restarted rollout included),
 ///   targeting rules and mirror share — so the controller's
-///   [`Routing`](fledge_rollout::Routing) routes every request exactly as
+///   [`RolloutRouting`](fledge_rollout::RolloutRouting) routes every request exactly as
 ///   the leader's does. Run it on every replica, the leader included: on
 ///   the leader it changes nothing while the leader is the one saving, and
 ///   it brings a deposed leader back in step by itself.
@@ -124,7 +124,7 @@ impl Follower {
     /// A follower keeping `controller` in step with its own store — a
     /// [`RedisStore`] shared with the leader — by calling
     /// [`Controller::resync`] on every poll: the controller's
-    /// [`Routing`](fledge_rollout::Routing) then serves the leader's split,
+    /// [`RolloutRouting`](fledge_rollout::RolloutRouting) then serves the leader's split,
     /// sticky salt, targeting rules and mirror share.
     ///
     /// The controller may be ticked while followed (by the lease holder):

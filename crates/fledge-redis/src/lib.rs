@@ -17,10 +17,10 @@
 //!
 //! Each replica builds **one** controller on the [`RedisStore`] (so it
 //! resumes the rollout's step, salt and event log), serves with its
-//! `Routing` (hand it to the tower layer) and follows it with a
+//! `RolloutRouting` (hand it to the tower layer) and follows it with a
 //! [`Follower`]: every newer snapshot — split, sticky salt (a restarted
 //! rollout included), targeting rules, mirror share — reaches its
-//! `Routing`, so every replica routes every request as the leader does.
+//! `RolloutRouting`, so every replica routes every request as the leader does.
 //! Sticky hashing is deterministic: no replica asks another where to send
 //! a user.
 //!

@@ -11,7 +11,7 @@ use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, Follower, RedisError};
 use fledge_rollout::control::ControlError;
 use fledge_rollout::{Controller, Store, StoreError};
-use fledge_select::{Selector, Split, VariantId, Weight};
+use fledge_select::{Selector, Split, VersionId, Weight};
 
 fn nowhere() -> Fleet {
     Fleet::open(&format!("redis://:hunter2@127.0.0.1:{}/", free_port()))
@@ -77,8 +77,8 @@ fn a_lease_without_redis_is_an_error_and_nobody_leads() {
 fn a_follower_without_redis_keeps_its_split() {
     let selector = Arc::new(Selector::new(
         Split::canary(
-            VariantId::new("v2").unwrap(),
-            VariantId::new("v1").unwrap(),
+            VersionId::new("v2").unwrap(),
+            VersionId::new("v1").unwrap(),
             Weight::from_bps(2_500).unwrap(),
         )
         .unwrap(),
@@ -120,8 +120,8 @@ fn everything_recovers_when_redis_comes_back() {
     assert!(lease.try_acquire().unwrap());
     let replica_selector = Arc::new(Selector::new(
         Split::canary(
-            VariantId::new("v2").unwrap(),
-            VariantId::new("v1").unwrap(),
+            VersionId::new("v2").unwrap(),
+            VersionId::new("v1").unwrap(),
             Weight::ZERO,
         )
         .unwrap(),

@@ -11,7 +11,7 @@ use common::{RedisServer, plan, wait_until};
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, Follower, RedisError};
 use fledge_rollout::{Controller, Plan, Store};
-use fledge_select::{Selector, Split, VariantId, Weight};
+use fledge_select::{Selector, Split, VersionId, Weight};
 
 fn controller_of(fleet: &Fleet, plan: &Plan, clock: &ManualClock) -> Arc<Controller> {
     Arc::new(
@@ -205,8 +205,8 @@ fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
 
     let selector = Arc::new(Selector::new(
         Split::canary(
-            VariantId::new("v2").unwrap(),
-            VariantId::new("v1").unwrap(),
+            VersionId::new("v2").unwrap(),
+            VersionId::new("v1").unwrap(),
             Weight::ZERO,
         )
         .unwrap(),
@@ -230,8 +230,8 @@ fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
         let bucket = follower.bucket(key.as_bytes()).unwrap();
         assert_eq!(bucket, leader.routing().bucket(key.as_bytes()));
         assert_eq!(
-            selector.variant_for_bucket(bucket),
-            leader.selector().variant_for_bucket(bucket)
+            selector.version_for_bucket(bucket),
+            leader.selector().version_for_bucket(bucket)
         );
     }
 
@@ -258,8 +258,8 @@ fn a_selector_of_other_versions_or_another_rollout_is_refused() {
     // Baseline first: the candidate would get the baseline's buckets.
     let swapped = Arc::new(Selector::new(
         Split::canary(
-            VariantId::new("v1").unwrap(),
-            VariantId::new("v2").unwrap(),
+            VersionId::new("v1").unwrap(),
+            VersionId::new("v2").unwrap(),
             Weight::ZERO,
         )
         .unwrap(),
@@ -275,7 +275,7 @@ fn a_selector_of_other_versions_or_another_rollout_is_refused() {
     // the followed controller refuses it and keeps serving.
     let store = fleet.store("predict");
     let mut foreign = replica.snapshot();
-    foreign.plan.candidate = VariantId::new("v3").unwrap();
+    foreign.plan.candidate = VersionId::new("v3").unwrap();
     let version = store.load().unwrap().unwrap().version;
     store.save(&foreign, Some(version)).unwrap();
     let split = replica.selector().split();

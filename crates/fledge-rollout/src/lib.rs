@@ -48,16 +48,16 @@
 //!
 //! # The three paths
 //!
-//! - **Request path** (every request, no locks, no allocation): [`Routing`]
+//! - **Request path** (every request, no locks, no allocation): [`RolloutRouting`]
 //!   — targeting rules, sticky bucket, the selector's split, and the gate
 //!   recorder. Obtained from [`Controller::routing`].
 //! - **Control path** (once per tick): [`Controller::tick`] → windows →
-//!   judge → [`machine::Machine::step`] → [`machine::Action`]s: publish a
+//!   judge → [`machine::Machine::transition`] → [`machine::Action`]s: publish a
 //!   split (one atomic swap), emit an [`machine::Event`], persist a
 //!   [`store::Snapshot`]. Time is injected (`now`), so every rollout can be
 //!   replayed. [`driver`] (feature `tokio`) calls `tick` on an interval.
 //! - **Feedback path** (late ground truth): record custom metrics declared
-//!   in the plan's `metrics` into [`Routing::recorder`]; gates read them
+//!   in the plan's `metrics` into [`RolloutRouting::recorder`]; gates read them
 //!   like latency.
 //!
 //! # Modules
@@ -66,7 +66,7 @@
 //! |---|---|
 //! | [`plan`] | [`Plan`] (serde, `deny_unknown_fields`), validation with [`plan::PlanError`], builders (canary, linear, blue-green, phased audiences), targeting rules |
 //! | [`machine`] | the pure state machine `(state, input, now) -> (state, actions)`, events, replay |
-//! | [`control`] | [`Controller`], [`Routing`], the gate evaluator, confirm hooks, subscribers |
+//! | [`control`] | [`Controller`], [`RolloutRouting`], the gate evaluator, confirm hooks, subscribers |
 //! | [`store`] | the [`store::Store`] trait, [`store::MemoryStore`], [`store::FileStore`] |
 //! | [`registry`] | named versions (`Arc<T>`) and atomically repointed aliases |
 //! | [`strategy`] | A/B/n tests with a sample-size calculator and reports, champion / challenger, blue-green, shadow-first |
@@ -95,7 +95,7 @@ pub mod store;
 pub mod strategy;
 
 #[doc(inline)]
-pub use control::{ControlError, Controller, Route, Routing};
+pub use control::{ControlError, Controller, RolloutRouting, Routed};
 #[doc(inline)]
 pub use machine::{Command, Event, EventKind, Machine, Phase, State};
 #[doc(inline)]

@@ -375,7 +375,7 @@ fn a_bad_plan_never_replaces_a_running_one() {
         Err(ControlError::Incompatible { .. })
     ));
     let mut other = plan.clone();
-    other.candidate = fledge_select::VariantId::new("v3").unwrap();
+    other.candidate = fledge_select::VersionId::new("v3").unwrap();
     assert!(matches!(
         c.replace_plan(other),
         Err(ControlError::Incompatible { .. })

@@ -187,7 +187,7 @@ proptest! {
         let mut log = vec![start.event().cloned().unwrap()];
         for (dt, input) in inputs {
             now = now + Duration::from_millis(dt);
-            let t = m.step(&state, &input, now);
+            let t = m.transition(&state, &input, now);
             let restart = matches!(input, Input::Command { command: Command::Restart, .. });
 
             // Law 1: weight never exceeds the step's before promotion.
@@ -293,7 +293,7 @@ fn replay_detects_a_tampered_log() {
     let m = machine(&shape);
     let t0 = Timestamp::from_millis(0);
     let s0 = m.start(t0);
-    let t1 = m.step(
+    let t1 = m.transition(
         &s0.state,
         &Input::verdict(Outcome::Fail, "bad"),
         t0 + Duration::from_secs(1),

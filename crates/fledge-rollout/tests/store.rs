@@ -261,7 +261,7 @@ fn a_missing_directory_is_an_io_error_not_a_panic() {
 }
 
 /// What a user is routed to by `c` (no targeting attributes).
-fn routes(c: &Controller) -> Vec<fledge_select::VariantIndex> {
+fn routes(c: &Controller) -> Vec<fledge_select::VersionIndex> {
     (0..500)
         .map(|i| c.routing().route(Some(format!("u{i}").as_bytes()), &()))
         .collect()

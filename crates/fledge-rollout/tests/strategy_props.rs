@@ -15,7 +15,7 @@ use fledge_gate::clock::Timestamp;
 use fledge_rollout::strategy::{
     AbTest, ChampionChallenger, Condition, Correction, Decision, MetricSpec, Role,
 };
-use fledge_select::VariantIndex;
+use fledge_select::VersionIndex;
 use proptest::prelude::*;
 
 fn t0() -> Timestamp {
@@ -55,7 +55,7 @@ proptest! {
         let ab = b.build(t0()).unwrap();
         let r = ab.routing();
         let split = r.selector().split();
-        let got: Vec<u32> = split.variants().iter().map(|v| v.weight().bps()).collect();
+        let got: Vec<u32> = split.versions().iter().map(|v| v.weight().bps()).collect();
         prop_assert_eq!(&got, &w);
         prop_assert_eq!(got.iter().sum::<u32>(), 10_000);
         let gold: &[(&str, &str)] = &[("tier", "gold")];
@@ -112,7 +112,7 @@ proptest! {
             let id = &ids[pick % ids.len()];
             let _ = if enter { cc.enter(id, "prop", t0()) } else { cc.retire(id, "prop", t0()) };
             let split = cc.routing().selector().split();
-            let total: u32 = split.variants().iter().map(|v| v.weight().bps()).sum();
+            let total: u32 = split.versions().iter().map(|v| v.weight().bps()).sum();
             prop_assert_eq!(total, 10_000);
             let champion = cc.champion();
             let cw = split.weight_of(champion.as_str()).unwrap().bps();
@@ -150,7 +150,7 @@ proptest! {
                 .build(t0())
                 .unwrap();
             let r = ab.routing();
-            let (a, b) = (VariantIndex::new(0).unwrap(), VariantIndex::new(1).unwrap());
+            let (a, b) = (VersionIndex::new(0).unwrap(), VersionIndex::new(1).unwrap());
             for _ in 0..n {
                 r.expose(a);
                 r.expose(b);

@@ -1,4 +1,4 @@
-//! Per-variant pick counters, one row per counter slot (see
+//! Per-version pick counters, one row per counter slot (see
 //! [`local`](crate::local)): each thread writes only its own row, on cache
 //! lines no other thread writes, and readers sum the rows.
 
@@ -17,23 +17,23 @@ pub(crate) struct PickCounters {
     /// `lines_per_row` lines.
     lines: Box<[CachePadded<[AtomicU64; PER_LINE]>]>,
     lines_per_row: usize,
-    variants: usize,
+    versions: usize,
 }
 
 impl PickCounters {
-    pub(crate) fn new(variants: usize) -> Self {
-        let lines_per_row = variants.div_ceil(PER_LINE).max(1);
+    pub(crate) fn new(versions: usize) -> Self {
+        let lines_per_row = versions.div_ceil(PER_LINE).max(1);
         let lines = (0..(SLOTS + 1) * lines_per_row)
             .map(|_| CachePadded::new(Default::default()))
             .collect();
         PickCounters {
             lines,
             lines_per_row,
-            variants,
+            versions,
         }
     }
 
-    /// Counts one pick of variant `index` in this thread's row.
+    /// Counts one pick of version `index` in this thread's row.
     #[inline]
     pub(crate) fn add(&self, index: usize) {
         let slot = local::slot();
@@ -53,10 +53,10 @@ impl PickCounters {
         }
     }
 
-    /// The picks of variant `index` summed over the rows (0 when out of
+    /// The picks of version `index` summed over the rows (0 when out of
     /// range). Picks racing with this read may or may not be included.
     pub(crate) fn get(&self, index: usize) -> u64 {
-        if index >= self.variants {
+        if index >= self.versions {
             return 0;
         }
         self.lines
@@ -87,7 +87,7 @@ mod tests {
             }
         });
         for i in 0..10 {
-            assert_eq!(counters.get(i), 400, "variant {i}");
+            assert_eq!(counters.get(i), 400, "version {i}");
         }
         assert_eq!(counters.get(10), 0);
         counters.add(99); // out of range: ignored, no panic
@@ -114,7 +114,7 @@ mod tests {
             }
         });
         for i in 0..17 {
-            assert_eq!(counters.get(i), 100 * threads as u64, "variant {i}");
+            assert_eq!(counters.get(i), 100 * threads as u64, "version {i}");
         }
     }
 

@@ -1,9 +1,9 @@
 //! The one error type of this crate.
 
-/// What is wrong with a weight, a variant id, a split, or a publish.
+/// What is wrong with a weight, a version id, a split, or a publish.
 ///
 /// Every constructor in this crate checks its input and returns this error
-/// instead of panicking; the variant names the problem.
+/// instead of panicking; the version names the problem.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SelectError {
@@ -31,23 +31,23 @@ pub enum SelectError {
         /// The sum that was found, in basis points.
         sum: u64,
     },
-    /// The same variant id listed twice in one split.
-    #[error("variant id {id:?} appears more than once in the split")]
+    /// The same version id listed twice in one split.
+    #[error("version id {id:?} appears more than once in the split")]
     DuplicateId {
         /// The repeated id.
         id: String,
     },
-    /// A split with no variant.
-    #[error("a split needs at least one variant")]
+    /// A split with no version.
+    #[error("a split needs at least one version")]
     Empty,
-    /// A split with more than [`MAX_VARIANTS`](crate::MAX_VARIANTS) variants.
-    #[error("a split holds at most 64 variants, got {count}")]
+    /// A split with more than [`MAX_VERSIONS`](crate::MAX_VERSIONS) versions.
+    #[error("a split holds at most 64 versions, got {count}")]
     TooManyVariants {
-        /// How many variants were given.
+        /// How many versions were given.
         count: usize,
     },
-    /// A variant id that breaks the naming rule (see [`VariantId`](crate::VariantId)).
-    #[error("invalid variant id {id:?}: {reason}")]
+    /// A version id that breaks the naming rule (see [`VersionId`](crate::VersionId)).
+    #[error("invalid version id {id:?}: {reason}")]
     InvalidId {
         /// The rejected id.
         id: String,
@@ -57,7 +57,7 @@ pub enum SelectError {
     /// A split published to a [`Selector`](crate::Selector) whose ids or order
     /// differ from the ones the selector was built with.
     #[error(
-        "variant set mismatch on publish: the selector has [{expected}], the split has [{published}]"
+        "version set mismatch on publish: the selector has [{expected}], the split has [{published}]"
     )]
     VariantSetMismatch {
         /// The selector's ids, in order, comma separated.

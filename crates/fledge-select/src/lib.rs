@@ -1,14 +1,14 @@
-//! Lock-free weighted variant selection: the part of fledge that runs on every
+//! Lock-free weighted version selection: the part of fledge that runs on every
 //! request.
 //!
 //! - [`Weight`]: a share of traffic in basis points (`0..=10_000`).
-//! - [`VariantId`]: a variant's validated name; [`VariantIndex`]: its position.
-//! - [`Split`]: 1 to 64 variants with unique ids whose weights sum to exactly
-//!   10 000. Buckets `0..10_000` are laid out in variant order from 0, so the
-//!   first variant owns `[0, w0)`, the next `[w0, w0 + w1)`, and so on.
+//! - [`VersionId`]: a version's validated name; [`VersionIndex`]: its position.
+//! - [`Split`]: 1 to 64 versions with unique ids whose weights sum to exactly
+//!   10 000. Buckets `0..10_000` are laid out in version order from 0, so the
+//!   first version owns `[0, w0)`, the next `[w0, w0 + w1)`, and so on.
 //! - [`Selector`]: holds the current split behind an atomic pointer; picks by
 //!   sticky bucket or at random without locks or allocation, counts picks per
-//!   variant in per-thread shards, and swaps in a new split with
+//!   version in per-thread shards, and swaps in a new split with
 //!   [`publish`](Selector::publish).
 //!
 //! Invalid input returns a [`SelectError`] naming the problem; nothing here
@@ -17,12 +17,12 @@
 //! # Example
 //!
 //! ```
-//! use fledge_select::{Selector, Split, VariantId, Weight};
+//! use fledge_select::{Selector, Split, VersionId, Weight};
 //!
 //! // 5 % of the buckets to the canary, listed first so it owns [0, 500).
 //! let split = Split::canary(
-//!     VariantId::new("model-v2")?,
-//!     VariantId::new("model-v1")?,
+//!     VersionId::new("model-v2")?,
+//!     VersionId::new("model-v1")?,
 //!     Weight::from_percent(5.0)?,
 //! )?;
 //! let selector = Selector::new(split);
@@ -52,13 +52,13 @@ mod split;
 mod weight;
 
 pub use error::SelectError;
-pub use id::{MAX_ID_LEN, VariantId, VariantIndex};
+pub use id::{MAX_ID_LEN, VersionId, VersionIndex};
 pub use selector::Selector;
-pub use split::{Split, Variant};
+pub use split::{Split, VersionWeight};
 pub use weight::Weight;
 
 /// The number of buckets: weights are in basis points, one bucket each.
 pub const BUCKETS: u32 = 10_000;
 
-/// The most variants a [`Split`] may hold.
-pub const MAX_VARIANTS: usize = 64;
+/// The most versions a [`Split`] may hold.
+pub const MAX_VERSIONS: usize = 64;

@@ -9,9 +9,9 @@ use arc_swap::ArcSwap;
 
 use crate::counters::PickCounters;
 use crate::split::index_for_bucket;
-use crate::{BUCKETS, MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, local};
+use crate::{BUCKETS, MAX_VERSIONS, SelectError, Split, VersionId, VersionIndex, local};
 
-/// Picks a variant for each request from the current [`Split`], which the
+/// Picks a version for each request from the current [`Split`], which the
 /// control path replaces with [`publish`](Selector::publish).
 ///
 /// - Picking ([`pick_by_bucket`](Selector::pick_by_bucket),
@@ -19,12 +19,12 @@ use crate::{BUCKETS, MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, 
 ///   nothing, and counts the pick in counters only the picking thread writes.
 /// - [`publish`](Selector::publish) swaps the split atomically; every thread
 ///   sees it on its next pick. Each publish increments the
-///   [`version`](Selector::version).
-/// - The variant set (ids and their order) is fixed when the selector is
-///   built, so a [`VariantIndex`] it returns stays valid for its whole life.
+///   [`generation`](Selector::generation).
+/// - The version set (ids and their order) is fixed when the selector is
+///   built, so a [`VersionIndex`] it returns stays valid for its whole life.
 ///
 /// The current split lives behind `arc-swap`. Splits of up to
-/// [`PACKED_VARIANTS`](Selector::PACKED_VARIANTS) variants (canary / stable,
+/// [`PACKED_VARIANTS`](Selector::PACKED_VARIANTS) versions (canary / stable,
 /// A/B/n tests) are also mirrored into one atomic word holding their bucket
 /// boundaries, so a pick reads a single `u64` instead of taking an `arc-swap`
 /// guard; larger splits are read through `arc-swap`.
@@ -37,63 +37,63 @@ use crate::{BUCKETS, MAX_VARIANTS, SelectError, Split, VariantId, VariantIndex, 
 /// let selector = Selector::new(Split::from_pairs([("canary", 0), ("stable", 10_000)])?);
 /// assert_eq!(selector.pick_by_bucket(42).get(), 1);
 ///
-/// let version = selector.publish(Split::from_pairs([("canary", 500), ("stable", 9_500)])?)?;
-/// assert_eq!(version, 1);
+/// let generation = selector.publish(Split::from_pairs([("canary", 500), ("stable", 9_500)])?)?;
+/// assert_eq!(generation, 1);
 /// assert_eq!(selector.pick_by_bucket(42).get(), 0); // bucket 42 < 500: canary
 /// assert_eq!(selector.picks(), [1, 1]);
 ///
-/// // The variant set is fixed: publishing other ids is an error.
+/// // The version set is fixed: publishing other ids is an error.
 /// assert!(selector.publish(Split::from_pairs([("other", 10_000)])?).is_err());
 /// # Ok::<(), fledge_select::SelectError>(())
 /// ```
 pub struct Selector {
-    /// The source of truth: split, version and running totals.
+    /// The source of truth: split, generation and running totals.
     table: ArcSwap<Table>,
-    /// The running totals of all but the last variant, 16 bits each, unused
+    /// The running totals of all but the last version, 16 bits each, unused
     /// lanes `0xFFFF`; meaningful only when `packed_ok`.
     packed: AtomicU64,
-    /// Whether the variant count allows `packed` (fixed for life).
+    /// Whether the version count allows `packed` (fixed for life).
     packed_ok: bool,
     /// Serializes publishers so `table` and `packed` always change together.
     publish_lock: Mutex<()>,
-    ids: Box<[VariantId]>,
+    ids: Box<[VersionId]>,
     counters: PickCounters,
 }
 
 /// What a pick reads on the `arc-swap` path: the running totals inline, plus
-/// the split and its version for readers on the control path.
+/// the split and its generation for readers on the control path.
 struct Table {
     len: usize,
-    ends: [u16; MAX_VARIANTS],
-    version: u64,
+    ends: [u16; MAX_VERSIONS],
+    generation: u64,
     split: Split,
 }
 
 impl Table {
-    fn new(split: Split, version: u64) -> Self {
-        let mut ends = [0u16; MAX_VARIANTS];
+    fn new(split: Split, generation: u64) -> Self {
+        let mut ends = [0u16; MAX_VERSIONS];
         let src = split.ends();
-        // A split has 1..=64 variants, so `src` fits in `ends`.
-        let len = src.len().min(MAX_VARIANTS);
+        // A split has 1..=64 versions, so `src` fits in `ends`.
+        let len = src.len().min(MAX_VERSIONS);
         ends[..len].copy_from_slice(&src[..len]);
         Table {
             len,
             ends,
-            version,
+            generation,
             split,
         }
     }
 
     #[inline]
     fn index_for_bucket(&self, bucket: u32) -> usize {
-        index_for_bucket(&self.ends[..self.len.min(MAX_VARIANTS)], bucket)
+        index_for_bucket(&self.ends[..self.len.min(MAX_VERSIONS)], bucket)
     }
 }
 
 /// Lanes of 16 bits in the packed word.
 const LANES: usize = 4;
 
-/// Packs the running totals of all but the last variant (the last always
+/// Packs the running totals of all but the last version (the last always
 /// ends at 10 000); `None` when there are more than `LANES` of them.
 fn pack(ends: &[u16]) -> Option<u64> {
     let boundaries = ends.split_last().map_or(&[][..], |(_, rest)| rest);
@@ -108,7 +108,7 @@ fn pack(ends: &[u16]) -> Option<u64> {
     Some(packed)
 }
 
-/// The variant owning `bucket` (already below 10 000) given packed
+/// The version owning `bucket` (already below 10 000) given packed
 /// boundaries: how many boundaries are at or below it. Unused lanes hold
 /// 0xFFFF, above every bucket.
 #[inline]
@@ -123,19 +123,19 @@ impl Selector {
     /// it never touch `arc-swap`.
     pub const PACKED_VARIANTS: usize = LANES + 1;
 
-    /// A selector whose variant set is `split`'s, at version 0.
+    /// A selector whose version set is `split`'s, at generation 0.
     pub fn new(split: Split) -> Self {
-        Selector::with_version(split, 0)
+        Selector::with_generation(split, 0)
     }
 
-    /// A selector starting at `version`, e.g. when restoring a persisted
-    /// rollout so that versions keep increasing across restarts.
-    pub fn with_version(split: Split, version: u64) -> Self {
-        let ids: Box<[VariantId]> = split.ids().cloned().collect();
+    /// A selector starting at `generation`, e.g. when restoring a persisted
+    /// rollout so that generations keep increasing across restarts.
+    pub fn with_generation(split: Split, generation: u64) -> Self {
+        let ids: Box<[VersionId]> = split.ids().cloned().collect();
         let counters = PickCounters::new(ids.len());
         let packed = pack(split.ends());
         Selector {
-            table: ArcSwap::from_pointee(Table::new(split, version)),
+            table: ArcSwap::from_pointee(Table::new(split, generation)),
             packed: AtomicU64::new(packed.unwrap_or(u64::MAX)),
             packed_ok: packed.is_some(),
             publish_lock: Mutex::new(()),
@@ -144,15 +144,15 @@ impl Selector {
         }
     }
 
-    /// The variant owning `bucket` in the current split, counted as a pick.
+    /// The version owning `bucket` in the current split, counted as a pick.
     ///
     /// Buckets are `0..10_000` (what `fledge-sticky` produces); a larger value
     /// is taken modulo 10 000. No lock, no allocation.
     #[inline]
-    pub fn pick_by_bucket(&self, bucket: u32) -> VariantIndex {
+    pub fn pick_by_bucket(&self, bucket: u32) -> VersionIndex {
         let index = self.index_for_bucket(bucket);
         self.counters.add(index);
-        VariantIndex::new_unchecked(index)
+        VersionIndex::new_unchecked(index)
     }
 
     #[inline]
@@ -169,21 +169,21 @@ impl Selector {
         }
     }
 
-    /// A variant drawn at random with the current split's weights, counted as
+    /// A version drawn at random with the current split's weights, counted as
     /// a pick. Uses a per-thread wyrand generator seeded once per thread: no
     /// lock, no allocation, no shared state.
     #[inline]
-    pub fn pick_random(&self) -> VariantIndex {
+    pub fn pick_random(&self) -> VersionIndex {
         self.pick_by_bucket(local::random_bucket())
     }
 
-    /// The variant owning `bucket` in the current split, without counting it.
-    pub fn variant_for_bucket(&self, bucket: u32) -> VariantIndex {
-        VariantIndex::new_unchecked(self.index_for_bucket(bucket))
+    /// The version owning `bucket` in the current split, without counting it.
+    pub fn version_for_bucket(&self, bucket: u32) -> VersionIndex {
+        VersionIndex::new_unchecked(self.index_for_bucket(bucket))
     }
 
     /// Replaces the current split with `split` in one atomic swap and returns
-    /// the new version (the previous one plus 1).
+    /// the new generation (the previous one plus 1).
     ///
     /// Fails with [`SelectError::VariantSetMismatch`] when `split`'s ids or
     /// their order differ from the selector's.
@@ -200,18 +200,18 @@ impl Selector {
             .publish_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let version = self.table.load().version.wrapping_add(1);
+        let generation = self.table.load().generation.wrapping_add(1);
         let packed = pack(split.ends());
-        self.table.store(Arc::new(Table::new(split, version)));
+        self.table.store(Arc::new(Table::new(split, generation)));
         if let Some(packed) = packed {
             self.packed.store(packed, Ordering::Release);
         }
-        Ok(version)
+        Ok(generation)
     }
 
-    /// The number of publishes so far (plus the starting version).
-    pub fn version(&self) -> u64 {
-        self.table.load().version
+    /// The number of publishes so far (plus the starting generation).
+    pub fn generation(&self) -> u64 {
+        self.table.load().generation
     }
 
     /// The current split (a cheap clone).
@@ -219,50 +219,50 @@ impl Selector {
         self.table.load().split.clone()
     }
 
-    /// The current split and its version, read together.
+    /// The current split and its generation, read together.
     pub fn current(&self) -> (Split, u64) {
         let table = self.table.load();
-        (table.split.clone(), table.version)
+        (table.split.clone(), table.generation)
     }
 
-    /// The variant ids, in order; fixed for the selector's life.
-    pub fn ids(&self) -> &[VariantId] {
+    /// The version ids, in order; fixed for the selector's life.
+    pub fn ids(&self) -> &[VersionId] {
         &self.ids
     }
 
-    /// How many variants the selector has.
+    /// How many versions the selector has.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
-    /// The id of the variant at `index`, if in range.
-    pub fn id(&self, index: VariantIndex) -> Option<&VariantId> {
+    /// The id of the version at `index`, if in range.
+    pub fn id(&self, index: VersionIndex) -> Option<&VersionId> {
         self.ids.get(index.get())
     }
 
     /// The index of `id`, if the selector has it.
-    pub fn index_of(&self, id: &str) -> Option<VariantIndex> {
+    pub fn index_of(&self, id: &str) -> Option<VersionIndex> {
         self.ids
             .iter()
             .position(|v| v == id)
-            .map(VariantIndex::new_unchecked)
+            .map(VersionIndex::new_unchecked)
     }
 
     /// How many times `index` was picked so far (summed over the per-thread rows;
     /// picks racing with this read may or may not be included).
-    pub fn picks_of(&self, index: VariantIndex) -> u64 {
+    pub fn picks_of(&self, index: VersionIndex) -> u64 {
         self.counters.get(index.get())
     }
 
-    /// The pick counts of every variant, in order.
+    /// The pick counts of every version, in order.
     pub fn picks(&self) -> Vec<u64> {
         (0..self.ids.len()).map(|i| self.counters.get(i)).collect()
     }
 }
 
-fn join_ids(ids: &[VariantId]) -> String {
-    let ids: Vec<&str> = ids.iter().map(VariantId::as_str).collect();
+fn join_ids(ids: &[VersionId]) -> String {
+    let ids: Vec<&str> = ids.iter().map(VersionId::as_str).collect();
     ids.join(", ")
 }
 
@@ -270,7 +270,7 @@ impl fmt::Debug for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let table = self.table.load();
         f.debug_struct("Selector")
-            .field("version", &table.version)
+            .field("generation", &table.generation)
             .field("split", &table.split)
             .field("picks", &self.picks())
             .finish()
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn publish_checks_the_variant_set_and_bumps_the_version() {
         let selector = Selector::new(split(&[("canary", 0), ("stable", 10_000)]));
-        assert_eq!(selector.version(), 0);
+        assert_eq!(selector.generation(), 0);
         assert_eq!(
             selector.publish(split(&[("canary", 100), ("stable", 9_900)])),
             Ok(1)
@@ -297,7 +297,7 @@ mod tests {
             selector.publish(split(&[("canary", 200), ("stable", 9_800)])),
             Ok(2)
         );
-        assert_eq!(selector.version(), 2);
+        assert_eq!(selector.generation(), 2);
         let swapped = selector.publish(split(&[("stable", 9_800), ("canary", 200)]));
         assert_eq!(
             swapped,
@@ -307,15 +307,19 @@ mod tests {
             })
         );
         assert!(selector.publish(split(&[("canary", 10_000)])).is_err());
-        assert_eq!(selector.version(), 2, "a rejected publish changes nothing");
-        let (current, version) = selector.current();
+        assert_eq!(
+            selector.generation(),
+            2,
+            "a rejected publish changes nothing"
+        );
+        let (current, generation) = selector.current();
         assert_eq!(current, split(&[("canary", 200), ("stable", 9_800)]));
-        assert_eq!(version, 2);
+        assert_eq!(generation, 2);
     }
 
     #[test]
-    fn with_version_continues_numbering() {
-        let selector = Selector::with_version(split(&[("a", 10_000)]), 41);
+    fn with_generation_continues_numbering() {
+        let selector = Selector::with_generation(split(&[("a", 10_000)]), 41);
         assert_eq!(selector.publish(split(&[("a", 10_000)])), Ok(42));
     }
 
@@ -329,11 +333,11 @@ mod tests {
         assert_eq!(selector.pick_by_bucket(9_999).get(), 0);
         assert_eq!(selector.pick_random().get(), 0);
         assert_eq!(selector.picks(), [2, 1]);
-        assert_eq!(selector.variant_for_bucket(5).get(), 0);
+        assert_eq!(selector.version_for_bucket(5).get(), 0);
         assert_eq!(
             selector.picks(),
             [2, 1],
-            "variant_for_bucket does not count"
+            "version_for_bucket does not count"
         );
     }
 
@@ -362,12 +366,12 @@ mod tests {
         let selector = Selector::new(split(&[("canary", 500), ("stable", 9_500)]));
         let stable = selector.index_of("stable").expect("present");
         assert_eq!(stable.get(), 1);
-        assert_eq!(selector.id(stable).map(VariantId::as_str), Some("stable"));
-        assert_eq!(selector.id(VariantIndex::new(5).expect("small")), None);
+        assert_eq!(selector.id(stable).map(VersionId::as_str), Some("stable"));
+        assert_eq!(selector.id(VersionIndex::new(5).expect("small")), None);
         assert_eq!(selector.index_of("missing"), None);
         assert_eq!(selector.len(), 2);
         assert_eq!(selector.ids().len(), 2);
-        assert!(format!("{selector:?}").contains("version: 0"));
+        assert!(format!("{selector:?}").contains("generation: 0"));
     }
 
     #[test]
@@ -392,13 +396,13 @@ mod tests {
                 }
             });
         });
-        assert_eq!(selector.version(), 100);
+        assert_eq!(selector.generation(), 100);
         assert_eq!(selector.picks().iter().sum::<u64>(), 40_000);
     }
 
     #[test]
     fn packed_and_table_paths_agree() {
-        // 1..=5 variants use the packed word, 6 and more the table.
+        // 1..=5 versions use the packed word, 6 and more the table.
         for n in 1..=8usize {
             let weights: Vec<u32> = (0..n as u32)
                 .map(|i| {
@@ -419,8 +423,8 @@ mod tests {
             assert_eq!(selector.packed_ok, n <= Selector::PACKED_VARIANTS);
             for bucket in (0..10_000).chain([10_000, 10_999, u32::MAX]) {
                 assert_eq!(
-                    selector.variant_for_bucket(bucket),
-                    s.variant_for_bucket(bucket)
+                    selector.version_for_bucket(bucket),
+                    s.version_for_bucket(bucket)
                 );
             }
         }

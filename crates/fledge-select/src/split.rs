@@ -1,4 +1,4 @@
-//! [`Split`]: ordered variants whose weights lay out the 10 000 buckets.
+//! [`Split`]: ordered versions whose weights lay out the 10 000 buckets.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -7,64 +7,64 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BUCKETS, MAX_VARIANTS, SelectError, VariantId, VariantIndex, Weight};
+use crate::{BUCKETS, MAX_VERSIONS, SelectError, VersionId, VersionIndex, Weight};
 
-/// One entry of a [`Split`]: a variant id and its weight.
+/// One entry of a [`Split`]: a version id and its weight.
 ///
 /// Serde: `{"id": "canary", "weight": 500}` (weight in basis points).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Variant {
-    id: VariantId,
+pub struct VersionWeight {
+    id: VersionId,
     weight: Weight,
 }
 
-impl Variant {
-    /// A variant `id` with `weight`.
-    pub fn new(id: VariantId, weight: Weight) -> Self {
-        Variant { id, weight }
+impl VersionWeight {
+    /// A version `id` with `weight`.
+    pub fn new(id: VersionId, weight: Weight) -> Self {
+        VersionWeight { id, weight }
     }
 
-    /// The variant's id.
-    pub fn id(&self) -> &VariantId {
+    /// The version's id.
+    pub fn id(&self) -> &VersionId {
         &self.id
     }
 
-    /// The variant's weight.
+    /// The version's weight.
     pub fn weight(&self) -> Weight {
         self.weight
     }
 }
 
-/// How traffic is shared between variants: 1 to 64 variants with unique ids,
+/// How traffic is shared between versions: 1 to 64 versions with unique ids,
 /// in a fixed order, whose weights sum to exactly 10 000 basis points.
 ///
 /// # Bucket layout
 ///
-/// Buckets `0..10_000` are laid out in variant order from 0: the first variant
+/// Buckets `0..10_000` are laid out in version order from 0: the first version
 /// owns `[0, w0)`, the next `[w0, w0 + w1)`, and so on. A canary listed first
 /// therefore owns `[0, w)`, and raising its weight only adds buckets to it:
-/// nobody already on the canary moves off it. A variant of weight 0 owns no
+/// nobody already on the canary moves off it. A version of weight 0 owns no
 /// bucket.
 ///
 /// A split is immutable and cheap to clone (a reference count).
 ///
 /// # Serde
 ///
-/// `{"variants": [{"id": "canary", "weight": 500}, {"id": "stable", "weight": 9500}]}`,
+/// `{"versions": [{"id": "canary", "weight": 500}, {"id": "stable", "weight": 9500}]}`,
 /// validated on deserialize; unknown fields are rejected.
 ///
 /// ```
 /// use fledge_select::{Split, Weight};
 ///
 /// let split = Split::from_pairs([("canary", 500), ("stable", 9_500)])?;
-/// assert_eq!(split.variant_for_bucket(499).get(), 0);
-/// assert_eq!(split.variant_for_bucket(500).get(), 1);
+/// assert_eq!(split.version_for_bucket(499).get(), 0);
+/// assert_eq!(split.version_for_bucket(500).get(), 1);
 /// assert_eq!(split.bucket_range(split.index_of("stable").unwrap()), 500..10_000);
 ///
 /// let json = serde_json::to_string(&split).unwrap();
-/// assert_eq!(json, r#"{"variants":[{"id":"canary","weight":500},{"id":"stable","weight":9500}]}"#);
-/// let bad = r#"{"variants":[{"id":"canary","weight":500},{"id":"stable","weight":9000}]}"#;
+/// assert_eq!(json, r#"{"versions":[{"id":"canary","weight":500},{"id":"stable","weight":9500}]}"#);
+/// let bad = r#"{"versions":[{"id":"canary","weight":500},{"id":"stable","weight":9000}]}"#;
 /// assert!(serde_json::from_str::<Split>(bad).is_err());
 /// # Ok::<(), fledge_select::SelectError>(())
 /// ```
@@ -76,8 +76,8 @@ pub struct Split {
 
 #[derive(PartialEq, Eq, Hash)]
 struct SplitInner {
-    variants: Box<[Variant]>,
-    /// `ends[i]` = sum of the weights of variants `0..=i`; the last is 10 000.
+    versions: Box<[VersionWeight]>,
+    /// `ends[i]` = sum of the weights of versions `0..=i`; the last is 10 000.
     ends: Box<[u16]>,
 }
 
@@ -85,52 +85,53 @@ struct SplitInner {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SplitRepr {
-    variants: Vec<Variant>,
+    #[serde(alias = "variants")]
+    versions: Vec<VersionWeight>,
 }
 
 impl TryFrom<SplitRepr> for Split {
     type Error = SelectError;
 
     fn try_from(repr: SplitRepr) -> Result<Self, Self::Error> {
-        Split::new(repr.variants)
+        Split::new(repr.versions)
     }
 }
 
 impl From<Split> for SplitRepr {
     fn from(split: Split) -> SplitRepr {
         SplitRepr {
-            variants: split.variants().to_vec(),
+            versions: split.versions().to_vec(),
         }
     }
 }
 
 impl Split {
-    /// Checks `variants` (1 to 64, unique ids, weights summing to exactly
+    /// Checks `versions` (1 to 64, unique ids, weights summing to exactly
     /// 10 000) and makes a split. Order matters: see the bucket layout above.
-    pub fn new(variants: impl IntoIterator<Item = Variant>) -> Result<Self, SelectError> {
-        let variants: Vec<Variant> = variants.into_iter().collect();
-        if variants.is_empty() {
+    pub fn new(versions: impl IntoIterator<Item = VersionWeight>) -> Result<Self, SelectError> {
+        let versions: Vec<VersionWeight> = versions.into_iter().collect();
+        if versions.is_empty() {
             return Err(SelectError::Empty);
         }
-        if variants.len() > MAX_VARIANTS {
+        if versions.len() > MAX_VERSIONS {
             return Err(SelectError::TooManyVariants {
-                count: variants.len(),
+                count: versions.len(),
             });
         }
-        let mut seen = HashSet::with_capacity(variants.len());
-        for v in &variants {
+        let mut seen = HashSet::with_capacity(versions.len());
+        for v in &versions {
             if !seen.insert(v.id.as_str()) {
                 return Err(SelectError::DuplicateId {
                     id: v.id.as_str().to_owned(),
                 });
             }
         }
-        let sum: u64 = variants.iter().map(|v| u64::from(v.weight.bps())).sum();
+        let sum: u64 = versions.iter().map(|v| u64::from(v.weight.bps())).sum();
         if sum != u64::from(BUCKETS) {
             return Err(SelectError::WrongSum { sum });
         }
         let mut total = 0u16;
-        let ends = variants
+        let ends = versions
             .iter()
             .map(|v| {
                 // At most 64 weights of at most 10_000 whose sum was checked to
@@ -141,7 +142,7 @@ impl Split {
             .collect();
         Ok(Split {
             inner: Arc::new(SplitInner {
-                variants: variants.into_boxed_slice(),
+                versions: versions.into_boxed_slice(),
                 ends,
             }),
         })
@@ -160,45 +161,50 @@ impl Split {
         I: IntoIterator<Item = (S, u32)>,
         S: AsRef<str>,
     {
-        let variants = pairs
+        let versions = pairs
             .into_iter()
-            .map(|(id, bps)| Ok(Variant::new(VariantId::new(id)?, Weight::from_bps(bps)?)))
+            .map(|(id, bps)| {
+                Ok(VersionWeight::new(
+                    VersionId::new(id)?,
+                    Weight::from_bps(bps)?,
+                ))
+            })
             .collect::<Result<Vec<_>, SelectError>>()?;
-        Split::new(variants)
+        Split::new(versions)
     }
 
     /// A split that sends everything to `id`.
-    pub fn single(id: VariantId) -> Self {
-        // One variant at full weight satisfies every rule: no check needed.
+    pub fn single(id: VersionId) -> Self {
+        // One version at full weight satisfies every rule: no check needed.
         Split {
             inner: Arc::new(SplitInner {
-                variants: Box::new([Variant::new(id, Weight::FULL)]),
+                versions: Box::new([VersionWeight::new(id, Weight::FULL)]),
                 ends: Box::new([BUCKETS as u16]),
             }),
         }
     }
 
-    /// A two-variant canary split: `canary` first with `canary_weight` (so it
+    /// A two-version canary split: `canary` first with `canary_weight` (so it
     /// owns buckets `[0, canary_weight)`), then `stable` with the rest.
     ///
     /// ```
-    /// # use fledge_select::{Split, VariantId, Weight};
+    /// # use fledge_select::{Split, VersionId, Weight};
     /// let split = Split::canary(
-    ///     VariantId::new("v2")?,
-    ///     VariantId::new("v1")?,
+    ///     VersionId::new("v2")?,
+    ///     VersionId::new("v1")?,
     ///     Weight::from_percent(5.0)?,
     /// )?;
     /// assert_eq!(split.bucket_range(split.index_of("v2").unwrap()), 0..500);
     /// # Ok::<(), fledge_select::SelectError>(())
     /// ```
     pub fn canary(
-        canary: VariantId,
-        stable: VariantId,
+        canary: VersionId,
+        stable: VersionId,
         canary_weight: Weight,
     ) -> Result<Self, SelectError> {
         Split::new([
-            Variant::new(canary, canary_weight),
-            Variant::new(stable, canary_weight.complement()),
+            VersionWeight::new(canary, canary_weight),
+            VersionWeight::new(stable, canary_weight.complement()),
         ])
     }
 
@@ -212,79 +218,79 @@ impl Split {
             });
         }
         Split::new(
-            self.variants()
+            self.versions()
                 .iter()
                 .zip(weights)
-                .map(|(v, &w)| Variant::new(v.id.clone(), w)),
+                .map(|(v, &w)| VersionWeight::new(v.id.clone(), w)),
         )
     }
 
     /// A split sharing the buckets as evenly as possible between `ids`, in
-    /// order; the first `10_000 % n` variants get one basis point more.
-    pub fn even(ids: impl IntoIterator<Item = VariantId>) -> Result<Self, SelectError> {
-        let ids: Vec<VariantId> = ids.into_iter().collect();
+    /// order; the first `10_000 % n` versions get one basis point more.
+    pub fn even(ids: impl IntoIterator<Item = VersionId>) -> Result<Self, SelectError> {
+        let ids: Vec<VersionId> = ids.into_iter().collect();
         if ids.is_empty() {
             return Err(SelectError::Empty);
         }
-        if ids.len() > MAX_VARIANTS {
+        if ids.len() > MAX_VERSIONS {
             return Err(SelectError::TooManyVariants { count: ids.len() });
         }
-        // 1..=64 variants: the count fits in a u32.
+        // 1..=64 versions: the count fits in a u32.
         let n = ids.len() as u32;
         let (base, extra) = (BUCKETS / n, BUCKETS % n);
-        let variants = ids
+        let versions = ids
             .into_iter()
             .zip(0u32..)
             .map(|(id, i)| {
                 let bps = base + u32::from(i < extra);
-                Ok(Variant::new(id, Weight::from_bps(bps)?))
+                Ok(VersionWeight::new(id, Weight::from_bps(bps)?))
             })
             .collect::<Result<Vec<_>, SelectError>>()?;
-        Split::new(variants)
+        Split::new(versions)
     }
 
-    /// The variants, in bucket-layout order.
-    pub fn variants(&self) -> &[Variant] {
-        &self.inner.variants
+    /// The versions, in bucket-layout order.
+    pub fn versions(&self) -> &[VersionWeight] {
+        &self.inner.versions
     }
 
-    /// How many variants the split has (1 to 64; a split is never empty).
+    /// How many versions the split has (1 to 64; a split is never empty).
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.inner.variants.len()
+        self.inner.versions.len()
     }
 
     /// The ids in order.
-    pub fn ids(&self) -> impl ExactSizeIterator<Item = &VariantId> + '_ {
-        self.inner.variants.iter().map(|v| &v.id)
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = &VersionId> + '_ {
+        self.inner.versions.iter().map(|v| &v.id)
     }
 
     /// The position of `id`, if the split has it.
-    pub fn index_of(&self, id: &str) -> Option<VariantIndex> {
+    pub fn index_of(&self, id: &str) -> Option<VersionIndex> {
         self.inner
-            .variants
+            .versions
             .iter()
             .position(|v| v.id == *id)
-            .map(VariantIndex::new_unchecked)
+            .map(VersionIndex::new_unchecked)
     }
 
     /// The weight of `id`, if the split has it.
     pub fn weight_of(&self, id: &str) -> Option<Weight> {
         self.inner
-            .variants
+            .versions
             .iter()
             .find(|v| v.id == *id)
             .map(|v| v.weight)
     }
 
-    /// The variant at `index`, if it is in range.
-    pub fn get(&self, index: VariantIndex) -> Option<&Variant> {
-        self.inner.variants.get(index.get())
+    /// The version at `index`, if it is in range.
+    pub fn get(&self, index: VersionIndex) -> Option<&VersionWeight> {
+        self.inner.versions.get(index.get())
     }
 
-    /// The buckets owned by the variant at `index` (empty when its weight is
+    /// The buckets owned by the version at `index` (empty when its weight is
     /// 0 or when `index` is out of range).
-    pub fn bucket_range(&self, index: VariantIndex) -> Range<u32> {
+    pub fn bucket_range(&self, index: VersionIndex) -> Range<u32> {
         let i = index.get();
         let Some(&end) = self.inner.ends.get(i) else {
             return 0..0;
@@ -293,25 +299,25 @@ impl Split {
         u32::from(start)..u32::from(end)
     }
 
-    /// The variant owning `bucket`. Buckets are `0..10_000`; a larger value is
+    /// The version owning `bucket`. Buckets are `0..10_000`; a larger value is
     /// taken modulo 10 000, so this never fails.
-    pub fn variant_for_bucket(&self, bucket: u32) -> VariantIndex {
-        VariantIndex::new_unchecked(index_for_bucket(&self.inner.ends, bucket))
+    pub fn version_for_bucket(&self, bucket: u32) -> VersionIndex {
+        VersionIndex::new_unchecked(index_for_bucket(&self.inner.ends, bucket))
     }
 
-    /// The running totals of the weights: entry `i` is where variant `i`'s
+    /// The running totals of the weights: entry `i` is where version `i`'s
     /// buckets end.
     pub(crate) fn ends(&self) -> &[u16] {
         &self.inner.ends
     }
 
     /// Whether `other` has the same ids in the same order.
-    pub fn same_variant_set(&self, other: &Split) -> bool {
+    pub fn same_versions(&self, other: &Split) -> bool {
         self.ids().eq(other.ids())
     }
 
     pub(crate) fn id_list(&self) -> String {
-        let ids: Vec<&str> = self.ids().map(VariantId::as_str).collect();
+        let ids: Vec<&str> = self.ids().map(VersionId::as_str).collect();
         ids.join(", ")
     }
 }
@@ -334,7 +340,7 @@ pub(crate) fn index_for_bucket(ends: &[u16], bucket: u32) -> usize {
 impl fmt::Debug for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.variants().iter().map(|v| (&v.id, v.weight)))
+            .entries(self.versions().iter().map(|v| (&v.id, v.weight)))
             .finish()
     }
 }
@@ -342,7 +348,7 @@ impl fmt::Debug for Split {
 /// Formats as `canary 5%, stable 95%`.
 impl fmt::Display for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, v) in self.variants().iter().enumerate() {
+        for (i, v) in self.versions().iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -356,8 +362,8 @@ impl fmt::Display for Split {
 mod tests {
     use super::*;
 
-    fn id(s: &str) -> VariantId {
-        VariantId::new(s).expect("valid id")
+    fn id(s: &str) -> VersionId {
+        VersionId::new(s).expect("valid id")
     }
 
     #[test]
@@ -390,7 +396,7 @@ mod tests {
     fn layout_in_order_from_zero() {
         let split =
             Split::from_pairs([("a", 100), ("z", 0), ("b", 9_000), ("c", 900)]).expect("valid");
-        let at = |b| split.variant_for_bucket(b).get();
+        let at = |b| split.version_for_bucket(b).get();
         assert_eq!(at(0), 0);
         assert_eq!(at(99), 0);
         assert_eq!(at(100), 2);
@@ -399,7 +405,7 @@ mod tests {
         assert_eq!(at(9_999), 3);
         assert_eq!(at(10_000), 0, "taken modulo 10 000");
         assert_eq!(at(u32::MAX), at(u32::MAX % 10_000));
-        let range = |i| split.bucket_range(VariantIndex::new(i).expect("small"));
+        let range = |i| split.bucket_range(VersionIndex::new(i).expect("small"));
         assert_eq!(range(0), 0..100);
         assert_eq!(range(1), 100..100);
         assert_eq!(range(2), 100..9_100);
@@ -408,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn sixty_four_variants() {
+    fn sixty_four_versions() {
         let pairs: Vec<(String, u32)> = (0..64)
             .map(|i| {
                 (
@@ -419,27 +425,27 @@ mod tests {
             .collect();
         let split = Split::from_pairs(pairs).expect("valid");
         assert_eq!(split.len(), 64);
-        assert_eq!(split.variant_for_bucket(9_999).get(), 63);
-        assert_eq!(split.variant_for_bucket(155).get(), 0);
-        assert_eq!(split.variant_for_bucket(156).get(), 1);
+        assert_eq!(split.version_for_bucket(9_999).get(), 63);
+        assert_eq!(split.version_for_bucket(155).get(), 0);
+        assert_eq!(split.version_for_bucket(156).get(), 1);
     }
 
     #[test]
     fn constructors() {
         let single = Split::single(id("only"));
-        assert_eq!(single.variant_for_bucket(9_999).get(), 0);
+        assert_eq!(single.version_for_bucket(9_999).get(), 0);
         let canary =
             Split::canary(id("v2"), id("v1"), Weight::from_bps(300).expect("ok")).expect("valid");
         assert_eq!(canary.to_string(), "v2 3%, v1 97%");
         let even = Split::even([id("a"), id("b"), id("c")]).expect("valid");
-        let bps: Vec<u32> = even.variants().iter().map(|v| v.weight().bps()).collect();
+        let bps: Vec<u32> = even.versions().iter().map(|v| v.weight().bps()).collect();
         assert_eq!(bps, [3_334, 3_333, 3_333]);
         assert_eq!(Split::even([]), Err(SelectError::Empty));
         let reweighted = even
             .with_weights(&[Weight::ZERO, Weight::FULL, Weight::ZERO])
             .expect("valid");
-        assert!(reweighted.same_variant_set(&even));
-        assert_eq!(reweighted.variant_for_bucket(0).get(), 1);
+        assert!(reweighted.same_versions(&even));
+        assert_eq!(reweighted.version_for_bucket(0).get(), 1);
         assert!(matches!(
             even.with_weights(&[Weight::FULL]),
             Err(SelectError::VariantSetMismatch { .. })
@@ -449,10 +455,10 @@ mod tests {
     #[test]
     fn lookups() {
         let split = Split::from_pairs([("canary", 500), ("stable", 9_500)]).expect("valid");
-        assert_eq!(split.index_of("stable").map(VariantIndex::get), Some(1));
+        assert_eq!(split.index_of("stable").map(VersionIndex::get), Some(1));
         assert_eq!(split.index_of("nope"), None);
         assert_eq!(split.weight_of("canary").map(Weight::bps), Some(500));
-        let ids: Vec<&str> = split.ids().map(VariantId::as_str).collect();
+        let ids: Vec<&str> = split.ids().map(VersionId::as_str).collect();
         assert_eq!(ids, ["canary", "stable"]);
         assert_eq!(
             format!("{split:?}"),
@@ -467,13 +473,13 @@ mod tests {
         let back: Split = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, split);
         for bad in [
-            r#"{"variants":[]}"#,
-            r#"{"variants":[{"id":"a","weight":5000},{"id":"a","weight":5000}]}"#,
-            r#"{"variants":[{"id":"a","weight":5000}]}"#,
-            r#"{"variants":[{"id":"a","weight":10000}],"extra":1}"#,
-            r#"{"variants":[{"id":"a","weight":10000,"extra":1}]}"#,
-            r#"{"variants":[{"id":"a b","weight":10000}]}"#,
-            r#"{"variants":[{"id":"a","weight":-1}]}"#,
+            r#"{"versions":[]}"#,
+            r#"{"versions":[{"id":"a","weight":5000},{"id":"a","weight":5000}]}"#,
+            r#"{"versions":[{"id":"a","weight":5000}]}"#,
+            r#"{"versions":[{"id":"a","weight":10000}],"extra":1}"#,
+            r#"{"versions":[{"id":"a","weight":10000,"extra":1}]}"#,
+            r#"{"versions":[{"id":"a b","weight":10000}]}"#,
+            r#"{"versions":[{"id":"a","weight":-1}]}"#,
             r#"{}"#,
         ] {
             assert!(serde_json::from_str::<Split>(bad).is_err(), "{bad}");

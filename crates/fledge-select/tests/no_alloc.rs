@@ -1,6 +1,6 @@
 //! Picking allocates nothing: a counting global allocator watches 40 000
-//! picks through both the packed path (2 variants) and the `arc-swap` path
-//! (8 variants). One test per binary, so nothing else allocates meanwhile.
+//! picks through both the packed path (2 versions) and the `arc-swap` path
+//! (8 versions). One test per binary, so nothing else allocates meanwhile.
 
 use std::alloc::System;
 

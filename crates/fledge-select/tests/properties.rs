@@ -1,9 +1,9 @@
 //! Property tests of weights, splits and the selector.
 
-use fledge_select::{BUCKETS, SelectError, Selector, Split, VariantIndex, Weight};
+use fledge_select::{BUCKETS, SelectError, Selector, Split, VersionIndex, Weight};
 use proptest::prelude::*;
 
-/// Weights of 1..=64 variants summing to exactly 10 000 (zeros allowed):
+/// Weights of 1..=64 versions summing to exactly 10 000 (zeros allowed):
 /// the gaps between sorted cut points in 0..=10 000.
 fn valid_weights() -> impl Strategy<Value = Vec<u32>> {
     (1usize..=64)
@@ -31,12 +31,12 @@ proptest! {
     #[test]
     fn valid_splits_sum_to_ten_thousand(weights in valid_weights()) {
         let split = split_of(&weights);
-        let sum: u32 = split.variants().iter().map(|v| v.weight().bps()).sum();
+        let sum: u32 = split.versions().iter().map(|v| v.weight().bps()).sum();
         prop_assert_eq!(sum, BUCKETS);
         prop_assert_eq!(split.len(), weights.len());
     }
 
-    /// Each variant owns exactly its weight in buckets, in one contiguous
+    /// Each version owns exactly its weight in buckets, in one contiguous
     /// range, laid out in order from 0.
     #[test]
     fn every_bucket_goes_to_exactly_its_weight(weights in valid_weights()) {
@@ -44,11 +44,11 @@ proptest! {
         let mut owned = vec![0u32; weights.len()];
         let mut previous = 0;
         for bucket in 0..BUCKETS {
-            let i = split.variant_for_bucket(bucket).get();
+            let i = split.version_for_bucket(bucket).get();
             prop_assert!(i >= previous, "layout goes back at bucket {}", bucket);
             previous = i;
             owned[i] += 1;
-            let range = split.bucket_range(VariantIndex::new(i).expect("small"));
+            let range = split.bucket_range(VersionIndex::new(i).expect("small"));
             prop_assert!(range.contains(&bucket));
         }
         prop_assert_eq!(owned, weights);
@@ -62,14 +62,14 @@ proptest! {
         let mut expected = vec![0u64; weights.len()];
         for &bucket in &buckets {
             let picked = selector.pick_by_bucket(bucket);
-            prop_assert_eq!(picked, split.variant_for_bucket(bucket));
-            prop_assert!(weights[picked.get()] > 0, "picked a zero-weight variant");
+            prop_assert_eq!(picked, split.version_for_bucket(bucket));
+            prop_assert!(weights[picked.get()] > 0, "picked a zero-weight version");
             expected[picked.get()] += 1;
         }
         prop_assert_eq!(selector.picks(), expected);
         for _ in 0..100 {
             let picked = selector.pick_random();
-            prop_assert!(weights[picked.get()] > 0, "random pick of a zero-weight variant");
+            prop_assert!(weights[picked.get()] > 0, "random pick of a zero-weight version");
         }
     }
 
@@ -79,7 +79,7 @@ proptest! {
     fn publish_then_pick(first in valid_weights(), seed in any::<u64>()) {
         let n = first.len();
         let selector = Selector::new(split_of(&first));
-        // New weights for the same n variants: everything on one of them.
+        // New weights for the same n versions: everything on one of them.
         let target = (seed % n as u64) as usize;
         let mut next = vec![0u32; n];
         next[target] = BUCKETS;
@@ -89,7 +89,7 @@ proptest! {
         }
         prop_assert_eq!(selector.pick_random().get(), target);
         prop_assert_eq!(selector.publish(split_of(&first)), Ok(2));
-        prop_assert_eq!(selector.version(), 2);
+        prop_assert_eq!(selector.generation(), 2);
     }
 
     /// Serde round-trips every valid split exactly.
@@ -128,13 +128,13 @@ proptest! {
     #[test]
     fn arbitrary_json_is_checked(text in ".{0,200}") {
         if let Ok(split) = serde_json::from_str::<Split>(&text) {
-            let sum: u32 = split.variants().iter().map(|v| v.weight().bps()).sum();
+            let sum: u32 = split.versions().iter().map(|v| v.weight().bps()).sum();
             prop_assert_eq!(sum, BUCKETS);
         }
     }
 }
 
-/// A random pick follows the weights over many draws (a 3-variant split,
+/// A random pick follows the weights over many draws (a 3-version split,
 /// 300 000 picks, each share within 1 % absolute).
 #[test]
 fn random_shares() {

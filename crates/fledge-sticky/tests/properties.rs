@@ -1,7 +1,7 @@
 //! Property tests: the monotone ramp and the share of users per variant, for
 //! every hash mode, through `fledge-select`'s bucket layout.
 
-use fledge_select::{Split, VariantId, Weight};
+use fledge_select::{Split, VersionId, Weight};
 use fledge_sticky::{BUCKETS, Bucketer, HashMode};
 use proptest::prelude::*;
 
@@ -12,8 +12,8 @@ fn mode() -> impl Strategy<Value = HashMode> {
 fn canary_split(w: u32) -> Split {
     let weight = Weight::from_bps(w).expect("weight in range");
     Split::canary(
-        VariantId::new("canary").expect("valid"),
-        VariantId::new("stable").expect("valid"),
+        VersionId::new("canary").expect("valid"),
+        VersionId::new("stable").expect("valid"),
         weight,
     )
     .expect("valid split")
@@ -40,12 +40,12 @@ proptest! {
             prop_assert!(bucket < BUCKETS);
             let mut was_on_canary = false;
             for &w in &steps {
-                let on_canary = canary_split(w).variant_for_bucket(bucket).get() == 0;
+                let on_canary = canary_split(w).version_for_bucket(bucket).get() == 0;
                 prop_assert!(!was_on_canary || on_canary, "{mode} key {key:?} left the canary at w={w}");
                 was_on_canary = on_canary;
             }
-            prop_assert_eq!(canary_split(0).variant_for_bucket(bucket).get(), 1);
-            prop_assert_eq!(canary_split(BUCKETS).variant_for_bucket(bucket).get(), 0);
+            prop_assert_eq!(canary_split(0).version_for_bucket(bucket).get(), 1);
+            prop_assert_eq!(canary_split(BUCKETS).version_for_bucket(bucket).get(), 0);
         }
     }
 
@@ -80,7 +80,7 @@ proptest! {
         let mut counts = vec![0u32; weights.len()];
         for i in 0..n {
             let key = format!("user-{i}");
-            counts[split.variant_for_bucket(bucketer.bucket_str(&key)).get()] += 1;
+            counts[split.version_for_bucket(bucketer.bucket_str(&key)).get()] += 1;
         }
         let mut chi2 = 0.0;
         let mut df = 0usize;

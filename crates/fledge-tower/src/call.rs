@@ -1,5 +1,5 @@
 //! The request path shared by [`Canary`](crate::Canary) and
-//! [`CanaryRouter`](crate::CanaryRouter): decide, admit through the
+//! [`VersionRouter`](crate::VersionRouter): decide, admit through the
 //! bulkhead, arm the timeout, call (containing panics), plan the fallback.
 
 use crate::clock::Stopwatch;
@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fledge_select::VariantIndex;
+use fledge_select::VersionIndex;
 use http::Request;
 use http_body::Body;
 use http_body_util::Either;
@@ -67,7 +67,7 @@ pub(crate) fn call_direct<M, ReqB, F>(
     decider: &Arc<Decider>,
     make_classifier: &M,
     mut req: Request<ReqB>,
-    call: impl FnOnce(VariantIndex, Request<ReqB>) -> F,
+    call: impl FnOnce(VersionIndex, Request<ReqB>) -> F,
 ) -> ResponseFuture<F, M::Classifier>
 where
     M: MakeClassifier,
@@ -98,7 +98,7 @@ pub(crate) fn call_with_fallback<S, M, ReqB>(
     decider: &Arc<Decider>,
     make_classifier: &M,
     mut req: Request<ReqB>,
-    service_for: impl FnOnce(VariantIndex) -> S,
+    service_for: impl FnOnce(VersionIndex) -> S,
     stable: impl FnOnce() -> S,
 ) -> FallbackFuture<S, ReqB, M::Classifier>
 where

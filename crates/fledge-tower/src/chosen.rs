@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-use fledge_select::VariantIndex;
+use fledge_select::VersionIndex;
 use http::HeaderValue;
 use http::header::HeaderName;
 
@@ -76,18 +76,18 @@ impl fmt::Display for Reason {
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Chosen {
-    index: VariantIndex,
+    index: VersionIndex,
     id: &'static str,
     reason: Reason,
 }
 
 impl Chosen {
-    pub(crate) fn new(index: VariantIndex, id: &'static str, reason: Reason) -> Self {
+    pub(crate) fn new(index: VersionIndex, id: &'static str, reason: Reason) -> Self {
         Chosen { index, id, reason }
     }
 
     /// The version's position in the selector and the recorder.
-    pub fn index(&self) -> VariantIndex {
+    pub fn index(&self) -> VersionIndex {
         self.index
     }
 
@@ -162,8 +162,8 @@ mod tests {
         let b = intern(&String::from("v-intern-test"));
         assert!(std::ptr::eq(a, b));
         assert_eq!(
-            static_header_name("X-Fledge-Variant").unwrap().as_str(),
-            "x-fledge-variant"
+            static_header_name("X-Fledge-Version").unwrap().as_str(),
+            "x-fledge-version"
         );
         assert!(static_header_value("v2").is_ok());
     }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fledge_rollout::Route;
+use fledge_rollout::Routed;
 use fledge_rollout::plan::Attributes;
-use fledge_select::{BUCKETS, VariantIndex};
+use fledge_select::{BUCKETS, VersionIndex};
 use http::header::HeaderName;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
 
@@ -19,10 +19,10 @@ use crate::error::ConfigError;
 use crate::isolation::{Admission, Bulkheads, Contained, Fallback, Isolation, IsolationHandle};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
-use crate::routes::Routes;
+use crate::routes::RoutingSource;
 
 /// The default response header naming the version that served a request.
-pub const DEFAULT_VARIANT_HEADER: &str = "x-fledge-variant";
+pub const DEFAULT_VERSION_HEADER: &str = "x-fledge-version";
 
 /// Counters of the decisions, shared by every clone of a layer.
 #[derive(Debug, Default)]
@@ -35,11 +35,11 @@ struct Stats {
 /// to announce the choice (extension, response header).
 ///
 /// [`CanaryLayer`](crate::CanaryLayer) and
-/// [`CanaryRouter`](crate::CanaryRouter) hold one; framework adapters with
+/// [`VersionRouter`](crate::VersionRouter) hold one; framework adapters with
 /// their own request types (actix-web) call [`Decider::decide`] directly.
 #[derive(Clone)]
 pub struct Decider {
-    routes: Arc<dyn Routes>,
+    routes: Arc<dyn RoutingSource>,
     key: KeySource,
     no_key: NoKey,
     qa: Option<QaOverride>,
@@ -55,20 +55,20 @@ pub struct Decider {
     /// Whether any version has a timeout (the request path skips the
     /// lookup otherwise).
     timeouts: bool,
-    /// [`Routes::counts_exposures`], read once.
+    /// [`RoutingSource::counts_exposures`], read once.
     exposures: bool,
 }
 
 impl Decider {
     /// A decider reading `routes`, with the defaults: key from the
     /// `x-user-id` header, random pick without a key, no QA override,
-    /// `x-fledge-variant` response header, [`Chosen`] request extension.
-    pub fn new<R: Routes>(routes: R) -> Self {
+    /// `x-fledge-version` response header, [`Chosen`] request extension.
+    pub fn new<R: RoutingSource>(routes: R) -> Self {
         Self::from_arc(Arc::new(routes))
     }
 
     /// [`Decider::new`] for a shared source.
-    pub fn from_arc(routes: Arc<dyn Routes>) -> Self {
+    pub fn from_arc(routes: Arc<dyn RoutingSource>) -> Self {
         let ids: Arc<[&'static str]> = routes
             .selector()
             .ids()
@@ -76,14 +76,14 @@ impl Decider {
             .map(|id| intern(id.as_str()))
             .collect();
         // Version ids are valid header values; an id that is not (impossible
-        // with `VariantId`'s rules) simply gets no response header.
+        // with `VersionId`'s rules) simply gets no response header.
         let values: Arc<[HeaderValue]> = ids
             .iter()
             .map(|id| static_header_value(id).unwrap_or_else(|_| HeaderValue::from_static("")))
             .collect();
         let stable = routes
             .baseline()
-            .or_else(|| VariantIndex::new(ids.len().saturating_sub(1)))
+            .or_else(|| VersionIndex::new(ids.len().saturating_sub(1)))
             // Unreachable (a selector has 1..=64 versions), but total.
             .unwrap_or_else(|| routes.selector().pick_by_bucket(0));
         let bulkheads = Arc::new(Bulkheads::unlimited(ids.clone(), stable));
@@ -97,7 +97,7 @@ impl Decider {
             qa: None,
             ids,
             values,
-            response_header: Some(HeaderName::from_static(DEFAULT_VARIANT_HEADER)),
+            response_header: Some(HeaderName::from_static(DEFAULT_VERSION_HEADER)),
             extension: true,
             stats: Arc::default(),
             isolation: Isolation::default(),
@@ -167,7 +167,7 @@ impl Decider {
     /// recorded as the full version's failure here. Without limits this is
     /// one branch.
     ///
-    /// For a source that [counts exposures](Routes::counts_exposures) (an
+    /// For a source that [counts exposures](RoutingSource::counts_exposures) (an
     /// experiment), a request admitted on the version its sticky bucket
     /// picked is counted as an exposure here.
     #[inline]
@@ -192,7 +192,7 @@ impl Decider {
 
     /// The timeout of the version at `index`, if any.
     #[inline]
-    pub fn timeout(&self, index: VariantIndex) -> Option<Duration> {
+    pub fn timeout(&self, index: VersionIndex) -> Option<Duration> {
         if !self.timeouts {
             return None;
         }
@@ -203,7 +203,7 @@ impl Decider {
     /// records it as that version's failure taking `latency`: for adapters
     /// that enforce [`timeout`](Self::timeout) and contain panics themselves
     /// (actix-web).
-    pub fn record_contained(&self, index: VariantIndex, latency: Duration, what: Contained) {
+    pub fn record_contained(&self, index: VersionIndex, latency: Duration, what: Contained) {
         let i = index.get();
         match what {
             Contained::Timeout => self.bulkheads.count(i, |s| &s.timeouts),
@@ -253,7 +253,7 @@ impl Decider {
     }
 
     /// The routing source.
-    pub fn routes(&self) -> &Arc<dyn Routes> {
+    pub fn routes(&self) -> &Arc<dyn RoutingSource> {
         &self.routes
     }
 
@@ -283,7 +283,7 @@ impl Decider {
     }
 
     /// The index of version `id`, or an error naming the known versions.
-    pub fn index_of(&self, id: &str) -> Result<VariantIndex, ConfigError> {
+    pub fn index_of(&self, id: &str) -> Result<VersionIndex, ConfigError> {
         self.routes
             .selector()
             .index_of(id)
@@ -294,7 +294,7 @@ impl Decider {
     }
 
     /// The header value naming `index` (free to clone).
-    pub fn header_value(&self, index: VariantIndex) -> Option<&HeaderValue> {
+    pub fn header_value(&self, index: VersionIndex) -> Option<&HeaderValue> {
         self.values.get(index.get())
     }
 
@@ -304,7 +304,7 @@ impl Decider {
         self.stats.overrides_rejected.load(Ordering::Relaxed)
     }
 
-    fn chosen(&self, index: VariantIndex, reason: Reason) -> Chosen {
+    fn chosen(&self, index: VersionIndex, reason: Reason) -> Chosen {
         Chosen::new(
             index,
             self.ids.get(index.get()).copied().unwrap_or(""),
@@ -339,9 +339,9 @@ impl Decider {
             .routes
             .resolve(key.filter(|k| !k.is_empty()), attributes)
         {
-            Route::Targeted(index) => self.chosen(index, Reason::Targeted),
-            Route::Sticky(index) => self.chosen(index, Reason::Sticky),
-            Route::NoKey => {
+            Routed::Targeted(index) => self.chosen(index, Reason::Targeted),
+            Routed::Sticky(index) => self.chosen(index, Reason::Sticky),
+            Routed::NoKey => {
                 let selector = self.routes.selector();
                 match self.no_key {
                     NoKey::Random => self.chosen(selector.pick_random(), Reason::Random),

@@ -25,7 +25,7 @@ pub enum ConfigError {
         /// The selector's versions, comma-separated.
         known: String,
     },
-    /// A [`CanaryRouter`](crate::CanaryRouter) has no service for a version.
+    /// A [`VersionRouter`](crate::VersionRouter) has no service for a version.
     #[error("no service registered for version `{id}`")]
     MissingService {
         /// The version without a service.

@@ -51,7 +51,7 @@ pin_project! {
 
 pin_project! {
     /// The response future of [`Canary`](crate::Canary) and
-    /// [`CanaryRouter`](crate::CanaryRouter).
+    /// [`VersionRouter`](crate::VersionRouter).
     ///
     /// `R` is [`NoRetry`], or [`FallbackRetry`] for services built with
     /// [`CanaryLayer::fallback`](crate::CanaryLayer::fallback).

@@ -7,10 +7,10 @@
 //! - [`CanaryLayer`] → [`Canary`]: wraps **one** service (an axum `Router`, a
 //!   hyper service). For each request it picks a version, inserts a
 //!   [`Chosen`] request extension naming it, calls the inner service, adds an
-//!   `x-fledge-variant` response header and records latency and outcome
+//!   `x-fledge-version` response header and records latency and outcome
 //!   under that version. The common ML case: both models live in one
 //!   process and the handler calls the chosen one.
-//! - [`CanaryLayer::router`] → [`CanaryRouter`]: **one service per version**
+//! - [`CanaryLayer::router`] → [`VersionRouter`]: **one service per version**
 //!   (two model servers, two clients); the chosen one is cloned and driven
 //!   with `oneshot`.
 //! - [`shadow::ShadowLayer`] → [`shadow::Shadow`]: copies a share of
@@ -32,11 +32,11 @@
 //! errors are failures; `GrpcErrorsAsFailures` reads gRPC status from headers
 //! or trailers.
 //!
-//! The decision reads a [`Routes`] source: the rollout controller's serving
+//! The decision reads a [`RoutingSource`] source: the rollout controller's serving
 //! handle, an experiment's
 //! [`ExperimentRouting`](fledge_rollout::strategy::ExperimentRouting) (A/B/n,
 //! champion / challenger: the layer also counts its exposures), or a
-//! [`StaticRoutes`] (a selector someone else publishes to, e.g. a bandit).
+//! [`FixedRouting`] (a selector someone else publishes to, e.g. a bandit).
 //! Latency is timed with a [`Stopwatch`].
 //!
 //! # Example
@@ -47,7 +47,7 @@
 //! use fledge_gate::{Recorder, RecorderConfig};
 //! use fledge_select::{Selector, Split};
 //! use fledge_sticky::{Bucketer, HashMode};
-//! use fledge_tower::{CanaryLayer, Chosen, StaticRoutes};
+//! use fledge_tower::{CanaryLayer, Chosen, FixedRouting};
 //! use tower::{Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -55,7 +55,7 @@
 //! // v2 owns buckets [0, 2500): 25 % of users.
 //! let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 2_500), ("v1", 7_500)])?));
 //! let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
-//! let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder.clone());
+//! let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder.clone());
 //!
 //! // The handler calls the chosen model.
 //! let handler = tower::service_fn(|req: http::Request<String>| async move {
@@ -67,7 +67,7 @@
 //!
 //! let req = http::Request::builder().header("x-user-id", "user-42").body(String::new())?;
 //! let res = service.oneshot(req).await?;
-//! let version = res.headers()["x-fledge-variant"].to_str()?.to_owned();
+//! let version = res.headers()["x-fledge-version"].to_str()?.to_owned();
 //! assert!(version == "v1" || version == "v2");
 //! assert_eq!(recorder.window(0, fledge_gate::clock::Timestamp::from_millis(1), std::time::Duration::from_secs(60))?.totals().requests
 //!     + recorder.window(1, fledge_gate::clock::Timestamp::from_millis(1), std::time::Duration::from_secs(60))?.totals().requests, 1);
@@ -110,13 +110,13 @@ pub use body::ResponseBody;
 pub use canary::{Canary, CanaryLayer};
 pub use chosen::{Chosen, Reason};
 pub use clock::Stopwatch;
-pub use decide::{DEFAULT_VARIANT_HEADER, Decider};
+pub use decide::{DEFAULT_VERSION_HEADER, Decider};
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use key::{KeySource, NoKey, RequestHead};
 pub use qa::{DEFAULT_OVERRIDE_HEADER, MIN_SECRET_LEN, QaOverride};
-pub use router::CanaryRouter;
-pub use routes::{Routes, StaticRoutes};
+pub use router::VersionRouter;
+pub use routes::{FixedRouting, RoutingSource};
 
 /// Re-exported: the targeting attributes trait rules read.
 pub use fledge_rollout::plan::Attributes;

@@ -1,4 +1,4 @@
-//! [`Routes`]: what the layer reads on every request, and [`StaticRoutes`],
+//! [`RoutingSource`]: what the layer reads on every request, and [`FixedRouting`],
 //! a fixed source for A/B tests and bandits that run without a controller.
 
 use std::fmt;
@@ -7,18 +7,18 @@ use std::sync::Arc;
 use fledge_gate::Recorder;
 use fledge_rollout::plan::Attributes;
 use fledge_rollout::strategy::ExperimentRouting;
-use fledge_rollout::{Route, Routing};
-use fledge_select::{Selector, VariantIndex, Weight};
+use fledge_rollout::{RolloutRouting, Routed};
+use fledge_select::{Selector, VersionIndex, Weight};
 use fledge_sticky::Bucketer;
 
 /// Where the serving layer reads routing decisions from and records outcomes
-/// to: the rollout controller's serving handle, or a [`StaticRoutes`].
+/// to: the rollout controller's serving handle, or a [`FixedRouting`].
 ///
 /// Every method runs on the request path: implementations must not lock,
 /// block or allocate.
-pub trait Routes: Send + Sync + fmt::Debug + 'static {
+pub trait RoutingSource: Send + Sync + fmt::Debug + 'static {
     /// The selector: its variant set (ids and order) is fixed, so a
-    /// [`VariantIndex`] it returns stays valid.
+    /// [`VersionIndex`] it returns stays valid.
     fn selector(&self) -> &Selector;
 
     /// The sticky bucket of `key` under the current salt, `0..10_000`.
@@ -26,13 +26,13 @@ pub trait Routes: Send + Sync + fmt::Debug + 'static {
 
     /// The version a targeting rule forces for this request, if any. The
     /// default has no rules.
-    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
+    fn target(&self, request: &dyn Attributes) -> Option<VersionIndex> {
         let _ = request;
         None
     }
 
     /// Whether any targeting rule is active; when `false` the layer skips
-    /// [`target`](Routes::target) entirely.
+    /// [`target`](RoutingSource::target) entirely.
     fn has_targeting(&self) -> bool {
         false
     }
@@ -40,45 +40,45 @@ pub trait Routes: Send + Sync + fmt::Debug + 'static {
     /// The whole decision for a request (after the QA override), in one
     /// call: a targeting rule, else the key's sticky bucket; requests with
     /// neither are left to the layer's [`NoKey`](crate::NoKey). The default
-    /// asks [`has_targeting`](Routes::has_targeting),
-    /// [`target`](Routes::target), [`bucket`](Routes::bucket) and the
-    /// [`selector`](Routes::selector); a source that publishes its rules and
+    /// asks [`has_targeting`](RoutingSource::has_targeting),
+    /// [`target`](RoutingSource::target), [`bucket`](RoutingSource::bucket) and the
+    /// [`selector`](RoutingSource::selector); a source that publishes its rules and
     /// salt together overrides it to read them once.
-    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Route {
+    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Routed {
         if self.has_targeting() {
             if let Some(index) = self.target(request) {
-                return Route::Targeted(index);
+                return Routed::Targeted(index);
             }
         }
         match key {
-            Some(key) => Route::Sticky(self.selector().pick_by_bucket(self.bucket(key))),
-            None => Route::NoKey,
+            Some(key) => Routed::Sticky(self.selector().pick_by_bucket(self.bucket(key))),
+            None => Routed::NoKey,
         }
     }
 
     /// Whether the source counts exposures (an experiment does): read once,
     /// when the layer is built. When `true`, the layer calls
-    /// [`expose`](Routes::expose) for every request it admits on the version
+    /// [`expose`](RoutingSource::expose) for every request it admits on the version
     /// its sticky bucket picked ([`Reason::Sticky`](crate::Reason::Sticky)).
     fn counts_exposures(&self) -> bool {
         false
     }
 
     /// Counts one exposure of the version at `index` (see
-    /// [`counts_exposures`](Routes::counts_exposures)). The default does
+    /// [`counts_exposures`](RoutingSource::counts_exposures)). The default does
     /// nothing.
-    fn expose(&self, index: VariantIndex) {
+    fn expose(&self, index: VersionIndex) {
         let _ = index;
     }
 
     /// Where latency, outcome and feedback are recorded, indexed by
-    /// [`VariantIndex::get`].
+    /// [`VersionIndex::get`].
     fn recorder(&self) -> &Recorder;
 
     /// The stable version: where overflow and fallback go (see
     /// [`isolation`](crate::isolation)). The default, `None`, means the last
     /// version of the selector (a canary is listed first).
-    fn baseline(&self) -> Option<VariantIndex> {
+    fn baseline(&self) -> Option<VersionIndex> {
         None
     }
 
@@ -91,26 +91,26 @@ pub trait Routes: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-impl<T: Routes + ?Sized> Routes for Arc<T> {
+impl<T: RoutingSource + ?Sized> RoutingSource for Arc<T> {
     fn selector(&self) -> &Selector {
         (**self).selector()
     }
     fn bucket(&self, key: &[u8]) -> u32 {
         (**self).bucket(key)
     }
-    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
+    fn target(&self, request: &dyn Attributes) -> Option<VersionIndex> {
         (**self).target(request)
     }
     fn has_targeting(&self) -> bool {
         (**self).has_targeting()
     }
-    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Route {
+    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Routed {
         (**self).resolve(key, request)
     }
     fn counts_exposures(&self) -> bool {
         (**self).counts_exposures()
     }
-    fn expose(&self, index: VariantIndex) {
+    fn expose(&self, index: VersionIndex) {
         (**self).expose(index)
     }
     fn recorder(&self) -> &Recorder {
@@ -119,7 +119,7 @@ impl<T: Routes + ?Sized> Routes for Arc<T> {
     fn mirror(&self) -> Option<Weight> {
         (**self).mirror()
     }
-    fn baseline(&self) -> Option<VariantIndex> {
+    fn baseline(&self) -> Option<VersionIndex> {
         (**self).baseline()
     }
 }
@@ -127,30 +127,30 @@ impl<T: Routes + ?Sized> Routes for Arc<T> {
 /// The rollout controller's serving handle
 /// ([`Controller::routing`](fledge_rollout::Controller::routing)): the split,
 /// salt, targeting rules and mirror share it publishes on every tick.
-impl Routes for Routing {
+impl RoutingSource for RolloutRouting {
     fn selector(&self) -> &Selector {
-        Routing::selector(self)
+        RolloutRouting::selector(self)
     }
     fn bucket(&self, key: &[u8]) -> u32 {
-        Routing::bucket(self, key)
+        RolloutRouting::bucket(self, key)
     }
-    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
-        Routing::target(self, request)
+    fn target(&self, request: &dyn Attributes) -> Option<VersionIndex> {
+        RolloutRouting::target(self, request)
     }
     fn has_targeting(&self) -> bool {
         self.has_rules()
     }
-    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Route {
-        Routing::resolve(self, key, request)
+    fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Routed {
+        RolloutRouting::resolve(self, key, request)
     }
     fn recorder(&self) -> &Recorder {
-        Routing::recorder(self)
+        RolloutRouting::recorder(self)
     }
     fn mirror(&self) -> Option<Weight> {
-        Some(Routing::mirror(self))
+        Some(RolloutRouting::mirror(self))
     }
-    fn baseline(&self) -> Option<VariantIndex> {
-        Some(Routing::baseline(self))
+    fn baseline(&self) -> Option<VersionIndex> {
+        Some(RolloutRouting::baseline(self))
     }
 }
 
@@ -165,14 +165,14 @@ impl Routes for Routing {
 /// segment, requests without a key (picked at random or sent to stable by
 /// [`NoKey`](crate::NoKey)), QA overrides, and requests a full bulkhead sent
 /// to stable. Overflow and fallback go to the control.
-impl Routes for ExperimentRouting {
+impl RoutingSource for ExperimentRouting {
     fn selector(&self) -> &Selector {
         ExperimentRouting::selector(self)
     }
     fn bucket(&self, key: &[u8]) -> u32 {
         ExperimentRouting::bucket(self, key)
     }
-    fn target(&self, request: &dyn Attributes) -> Option<VariantIndex> {
+    fn target(&self, request: &dyn Attributes) -> Option<VersionIndex> {
         ExperimentRouting::target(self, request)
     }
     fn has_targeting(&self) -> bool {
@@ -181,13 +181,13 @@ impl Routes for ExperimentRouting {
     fn counts_exposures(&self) -> bool {
         true
     }
-    fn expose(&self, index: VariantIndex) {
+    fn expose(&self, index: VersionIndex) {
         ExperimentRouting::expose(self, index);
     }
     fn recorder(&self) -> &Recorder {
         ExperimentRouting::recorder(self)
     }
-    fn baseline(&self) -> Option<VariantIndex> {
+    fn baseline(&self) -> Option<VersionIndex> {
         Some(self.control())
     }
 }
@@ -201,26 +201,26 @@ impl Routes for ExperimentRouting {
 /// use fledge_gate::{Recorder, RecorderConfig};
 /// use fledge_select::{Selector, Split};
 /// use fledge_sticky::{Bucketer, HashMode};
-/// use fledge_tower::{Routes, StaticRoutes};
+/// use fledge_tower::{RoutingSource, FixedRouting};
 ///
 /// let selector = Arc::new(Selector::new(Split::from_pairs([("b", 5_000), ("a", 5_000)])?));
 /// let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
-/// let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "ab-1"), recorder);
+/// let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "ab-1"), recorder);
 /// assert!(routes.bucket(b"user-1") < 10_000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct StaticRoutes {
+pub struct FixedRouting {
     selector: Arc<Selector>,
     bucketer: Bucketer,
     recorder: Arc<Recorder>,
 }
 
-impl StaticRoutes {
+impl FixedRouting {
     /// A source reading `selector`, hashing with `bucketer`, recording into
     /// `recorder` (which should have at least the selector's variant count).
     pub fn new(selector: Arc<Selector>, bucketer: Bucketer, recorder: Arc<Recorder>) -> Self {
-        StaticRoutes {
+        FixedRouting {
             selector,
             bucketer,
             recorder,
@@ -238,7 +238,7 @@ impl StaticRoutes {
     }
 }
 
-impl Routes for StaticRoutes {
+impl RoutingSource for FixedRouting {
     fn selector(&self) -> &Selector {
         &self.selector
     }

@@ -87,7 +87,7 @@ fn the_request_path_allocates_nothing() {
             for req in requests {
                 if through_layer {
                     let res = ready(layered.clone().oneshot(req)).expect("response");
-                    assert!(res.headers().contains_key("x-fledge-variant"));
+                    assert!(res.headers().contains_key("x-fledge-version"));
                 } else {
                     std::hint::black_box(ready(inner.oneshot(req)).expect("response"));
                 }

@@ -1,4 +1,4 @@
-//! CanaryRouter and Canary behaviour with in-process services: routing by
+//! VersionRouter and Canary behaviour with in-process services: routing by
 //! split, faults counted against their own version, weight 0 reaches no one,
 //! the no-key policies, and the announcement options.
 
@@ -13,17 +13,17 @@ use fledge_gate::clock::Timestamp;
 use fledge_gate::{Recorder, RecorderConfig, Window};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::{CanaryLayer, Chosen, NoKey, Reason, StaticRoutes};
+use fledge_tower::{CanaryLayer, Chosen, FixedRouting, NoKey, Reason};
 use http::{Request, Response, StatusCode};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
-fn routes(v2_bps: u32) -> (StaticRoutes, Arc<Selector>, Arc<Recorder>) {
+fn routes(v2_bps: u32) -> (FixedRouting, Arc<Selector>, Arc<Recorder>) {
     let selector = Arc::new(Selector::new(
         Split::from_pairs([("v2", v2_bps), ("v1", 10_000 - v2_bps)]).unwrap(),
     ));
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).unwrap());
-    let routes = StaticRoutes::new(
+    let routes = FixedRouting::new(
         selector.clone(),
         Bucketer::new(HashMode::Fledge, "t"),
         recorder.clone(),
@@ -98,7 +98,7 @@ async fn routes_by_split_and_records_per_version() {
             .oneshot(req(Some(&format!("u{i}"))))
             .await
             .unwrap();
-        let header = res.headers()["x-fledge-variant"]
+        let header = res.headers()["x-fledge-version"]
             .to_str()
             .unwrap()
             .to_owned();
@@ -161,14 +161,14 @@ async fn no_key_policies() {
         .layer(echo);
     for _ in 0..50 {
         let res = stable.clone().oneshot(req(None)).await.unwrap();
-        assert_eq!(res.headers()["x-fledge-variant"], "v1");
+        assert_eq!(res.headers()["x-fledge-version"], "v1");
     }
     // Promoted: "stable" is now the candidate.
     selector
         .publish(Split::from_pairs([("v2", 10_000), ("v1", 0)]).unwrap())
         .unwrap();
     let res = stable.clone().oneshot(req(None)).await.unwrap();
-    assert_eq!(res.headers()["x-fledge-variant"], "v2");
+    assert_eq!(res.headers()["x-fledge-version"], "v2");
     selector
         .publish(Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap())
         .unwrap();
@@ -178,7 +178,7 @@ async fn no_key_policies() {
     for _ in 0..200 {
         let res = random.clone().oneshot(req(None)).await.unwrap();
         seen.insert(
-            res.headers()["x-fledge-variant"]
+            res.headers()["x-fledge-version"]
                 .to_str()
                 .unwrap()
                 .to_owned(),
@@ -201,7 +201,7 @@ async fn header_and_extension_can_be_turned_off() {
         .extension(false)
         .layer(handler);
     let res = quiet.oneshot(req(Some("u1"))).await.unwrap();
-    assert!(res.headers().get("x-fledge-variant").is_none());
+    assert!(res.headers().get("x-fledge-version").is_none());
     assert_eq!(res.body().get_ref().map(String::as_str), Some("false"));
     // Still recorded.
     assert_eq!(
@@ -251,7 +251,7 @@ async fn a_panicking_version_is_counted_as_failing() {
     let handle = router.decider().isolation();
     let res = router.clone().oneshot(req(Some("u1"))).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(res.headers()["x-fledge-variant"], "v2");
+    assert_eq!(res.headers()["x-fledge-version"], "v2");
     assert_eq!(handle.stats("v2").unwrap().panics, 1);
     let w2 = window(&recorder, 0);
     assert_eq!((w2.requests(), w2.errors()), (1, 1));

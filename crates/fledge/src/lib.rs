@@ -10,7 +10,7 @@
 #[doc(inline)]
 pub use fledge_select as select;
 #[doc(inline)]
-pub use fledge_select::{Selector, Split, VariantId, VariantIndex, Weight};
+pub use fledge_select::{Selector, Split, VersionId, VersionIndex, Weight};
 
 /// Sticky bucketing: key → bucket, Unleash- and GrowthBook-compatible modes.
 /// See [`fledge_sticky`].
@@ -36,7 +36,7 @@ pub use fledge_bandit as bandit;
 #[doc(inline)]
 pub use fledge_rollout as rollout;
 #[doc(inline)]
-pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, Routing};
+pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, RolloutRouting};
 
 /// Experiment strategies: A/B/n tests (reports, sample sizes), champion /
 /// challenger, blue-green and shadow-first. See [`fledge_rollout::strategy`].
@@ -48,7 +48,7 @@ pub use fledge_rollout::strategy::{
 };
 
 /// The tower layer (feature `tower`): [`CanaryLayer`](fledge_tower::CanaryLayer),
-/// [`CanaryRouter`](fledge_tower::CanaryRouter), shadow mirroring. See
+/// [`VersionRouter`](fledge_tower::VersionRouter), shadow mirroring. See
 /// [`fledge_tower`].
 #[cfg(feature = "tower")]
 #[doc(inline)]

@@ -632,7 +632,7 @@ impl CheckSpec {
     }
 }
 
-/// Why a check or judge specification was rejected. Every variant names the
+/// Why a check or judge specification was rejected. Every version names the
 /// check (its label) and the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -14,7 +14,7 @@
 //!
 //! The first argument is always the canary (experiment), the second the
 //! baseline (control); signed results are `canary − baseline`. The
-//! `*_weighted` variants take `(value, count)` pairs, e.g. the buckets of a
+//! `*_weighted` versions take `(value, count)` pairs, e.g. the buckets of a
 //! latency histogram, at the cost of their number of distinct values.
 //!
 //! Every function validates its input and returns a [`StatsError`] for empty,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use fledge_gate::clock::Timestamp;
 
-use crate::machine::Outcome;
 use crate::plan::Step;
+use fledge_gate::{Outcome, Verdict};
 
 /// The gates' judgement of a step at one tick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +18,7 @@ pub struct Judgement {
     pub reason: String,
     /// The full verdict, check by check, when the evaluator has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
+    pub verdict: Option<Verdict>,
 }
 
 impl Judgement {
@@ -27,7 +27,7 @@ impl Judgement {
         Judgement {
             outcome,
             reason: reason.into(),
-            detail: None,
+            verdict: None,
         }
     }
 }

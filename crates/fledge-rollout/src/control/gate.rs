@@ -3,12 +3,11 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use fledge_gate::{Judge, JudgeSpec, Recorder, RecorderConfig, Test, Verdict};
-use fledge_select::{VariantIndex, Weight};
+use fledge_gate::{Judge, JudgeSpec, Outcome, Recorder, RecorderConfig, Test, Verdict};
+use fledge_select::{VersionIndex, Weight};
 
 use super::ControlError;
 use super::evaluate::{Evaluate, Judgement, StepContext};
-use crate::machine::Outcome;
 use crate::plan::{CheckedPlan, PlanError};
 
 /// Slots per longest bake time: each tick merges about this many slots per
@@ -81,8 +80,8 @@ impl GateEvaluator {
     pub fn new(
         plan: &CheckedPlan,
         recorder: std::sync::Arc<Recorder>,
-        baseline: VariantIndex,
-        candidate: VariantIndex,
+        baseline: VersionIndex,
+        candidate: VersionIndex,
     ) -> Result<Self, ControlError> {
         let p = plan.plan();
         let judges = plan
@@ -194,11 +193,7 @@ impl Evaluate for GateEvaluator {
             }
         }
         let verdict = judge.evaluate(&canary, &baseline);
-        let outcome = match verdict.outcome() {
-            fledge_gate::Outcome::Pass => Outcome::Pass,
-            fledge_gate::Outcome::Fail => Outcome::Fail,
-            fledge_gate::Outcome::Inconclusive => Outcome::Inconclusive,
-        };
+        let outcome = verdict.outcome();
         let mut reason = reason_of(&verdict);
         if let Some(note) = &step_judge.note {
             reason.push_str(note);
@@ -206,7 +201,7 @@ impl Evaluate for GateEvaluator {
         Judgement {
             outcome,
             reason,
-            detail: serde_json::to_value(&verdict).ok(),
+            verdict: Some(verdict),
         }
     }
 }

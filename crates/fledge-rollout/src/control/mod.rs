@@ -7,9 +7,9 @@
 //! and emit the event, persist a snapshot. A failing verdict's rollback
 //! reaches the selector before `tick` returns.
 //!
-//! The request path reads the controller's [`Routing`] handle without locks:
-//! [`Routing::route`] (targeting rules → sticky bucket → selector) and
-//! [`Routing::recorder`] (latency and errors per version).
+//! The request path reads the controller's [`RolloutRouting`] handle without locks:
+//! [`RolloutRouting::route`] (targeting rules → sticky bucket → selector) and
+//! [`RolloutRouting::recorder`] (latency and errors per version).
 
 mod evaluate;
 mod gate;
@@ -36,7 +36,7 @@ pub use evaluate::{Evaluate, Judgement, StepContext};
 pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};
 use routing::View;
-pub use routing::{Route, Routing};
+pub use routing::{RolloutRouting, Routed};
 
 /// Why the controller could not start or carry out a request.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +136,7 @@ struct Inner {
 /// All methods take `&self`: share it in an `Arc` between the request path,
 /// the driver and an admin API.
 pub struct Controller {
-    routing: Routing,
+    routing: RolloutRouting,
     hash: HashMode,
     evaluator: Arc<dyn Evaluate>,
     store: Arc<dyn Store>,
@@ -292,7 +292,7 @@ impl ControllerBuilder {
             rules: Vec::new(),
         };
         let controller = Controller {
-            routing: Routing::new(selector, recorder, view, candidate, baseline),
+            routing: RolloutRouting::new(selector, recorder, view, candidate, baseline),
             hash,
             evaluator,
             store: self.store,
@@ -417,7 +417,7 @@ impl Controller {
 
     /// The serving handle: selector, sticky bucketer, targeting rules and the
     /// gate recorder, read without locks on the request path.
-    pub fn routing(&self) -> &Routing {
+    pub fn routing(&self) -> &RolloutRouting {
         &self.routing
     }
 
@@ -474,7 +474,7 @@ impl Controller {
         // 1. Timers.
         let (step, seq, attempt, since) = {
             let mut inner = self.lock();
-            let t = inner.machine.step(&inner.state, &Input::Tick, now);
+            let t = inner.machine.transition(&inner.state, &Input::Tick, now);
             if let Err(e) = self.apply(&mut inner, t, now, events) {
                 first_error.get_or_insert(e);
             }
@@ -509,7 +509,7 @@ impl Controller {
             let mut inner = self.lock();
             if inner.state.seq == seq {
                 let input = Input::verdict(j.outcome, j.reason.clone());
-                let t = inner.machine.step(&inner.state, &input, now);
+                let t = inner.machine.transition(&inner.state, &input, now);
                 if let Err(e) = self.apply(&mut inner, t, now, events) {
                     first_error.get_or_insert(e);
                 }
@@ -658,7 +658,7 @@ impl Controller {
         let mut events = Vec::new();
         let result = {
             let mut inner = self.lock();
-            let t = inner.machine.step(&inner.state, &input, now);
+            let t = inner.machine.transition(&inner.state, &input, now);
             self.apply(&mut inner, t, now, &mut events)
         };
         self.hub.dispatch();
@@ -789,7 +789,7 @@ impl Controller {
         if inner.state.seq != request.seq || inner.state.attempt != request.attempt {
             return Ok(());
         }
-        let t = inner.machine.step(&inner.state, &input, now);
+        let t = inner.machine.transition(&inner.state, &input, now);
         self.apply(&mut inner, t, now, events)
     }
 
@@ -842,7 +842,7 @@ impl Controller {
     /// controller last saved or loaded: its state and event log replace
     /// this controller's, and its traffic (split, sticky salt, targeting
     /// rules, mirror share) is published to this controller's
-    /// [`Routing`]. Returns whether anything changed.
+    /// [`RolloutRouting`]. Returns whether anything changed.
     ///
     /// This is how replicas share one rollout through a shared [`Store`]
     /// (e.g. `fledge-redis`): the replica that leads ticks and saves; every

@@ -1,4 +1,4 @@
-//! [`Routing`]: the serving handle the request path reads without locks.
+//! [`RolloutRouting`]: the serving handle the request path reads without locks.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use fledge_gate::Recorder;
-use fledge_select::{Selector, VariantId, VariantIndex, Weight};
+use fledge_select::{Selector, VersionId, VersionIndex, Weight};
 use fledge_sticky::Bucketer;
 
 use crate::machine::Traffic;
@@ -18,17 +18,17 @@ use crate::plan::{Attributes, TargetRule};
 pub(crate) struct View {
     pub(crate) traffic: Traffic,
     pub(crate) bucketer: Bucketer,
-    pub(crate) rules: Vec<(TargetRule, VariantIndex)>,
+    pub(crate) rules: Vec<(TargetRule, VersionIndex)>,
 }
 
-/// Where [`Routing::resolve`] sends a request.
+/// Where [`RolloutRouting::resolve`] sends a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
+pub enum Routed {
     /// A targeting rule forces this version.
-    Targeted(VariantIndex),
+    Targeted(VersionIndex),
     /// The key's sticky bucket lies in this version's range (the pick is
     /// counted by the selector).
-    Sticky(VariantIndex),
+    Sticky(VersionIndex),
     /// No key and no matching rule: the caller decides.
     NoKey,
 }
@@ -48,8 +48,8 @@ struct Shared {
     seed: AtomicU64,
     /// The view's mirror share in basis points, for the shadow layer.
     mirror: AtomicU32,
-    candidate: VariantIndex,
-    baseline: VariantIndex,
+    candidate: VersionIndex,
+    baseline: VersionIndex,
 }
 
 /// Everything the serving layer needs per request, published by the
@@ -64,13 +64,13 @@ struct Shared {
 /// [`resolve`](Self::resolve), which also says why) does the first four in
 /// one call, reading the published view once.
 #[derive(Clone)]
-pub struct Routing {
+pub struct RolloutRouting {
     shared: Arc<Shared>,
 }
 
-impl fmt::Debug for Routing {
+impl fmt::Debug for RolloutRouting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Routing")
+        f.debug_struct("RolloutRouting")
             .field("selector", &self.shared.selector)
             .field("view", &*self.shared.view.load())
             .finish_non_exhaustive()
@@ -85,15 +85,15 @@ fn fast_seed(view: &View) -> u64 {
     }
 }
 
-impl Routing {
+impl RolloutRouting {
     pub(crate) fn new(
         selector: Arc<Selector>,
         recorder: Arc<Recorder>,
         view: View,
-        candidate: VariantIndex,
-        baseline: VariantIndex,
+        candidate: VersionIndex,
+        baseline: VersionIndex,
     ) -> Self {
-        Routing {
+        RolloutRouting {
             shared: Arc::new(Shared {
                 selector,
                 recorder,
@@ -135,7 +135,7 @@ impl Routing {
 
     /// The version a targeting rule forces for this request, if any. Rules
     /// are active only while the rollout runs.
-    pub fn target<A: Attributes + ?Sized>(&self, request: &A) -> Option<VariantIndex> {
+    pub fn target<A: Attributes + ?Sized>(&self, request: &A) -> Option<VersionIndex> {
         let view = self.shared.view.load();
         view.rules
             .iter()
@@ -151,10 +151,10 @@ impl Routing {
 
     /// Picks the version for a request: the first matching targeting rule,
     /// else the key's sticky bucket, else (no key) at random.
-    pub fn route<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> VariantIndex {
+    pub fn route<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> VersionIndex {
         match self.resolve(key, request) {
-            Route::Targeted(index) | Route::Sticky(index) => index,
-            Route::NoKey => self.shared.selector.pick_random(),
+            Routed::Targeted(index) | Routed::Sticky(index) => index,
+            Routed::NoKey => self.shared.selector.pick_random(),
         }
     }
 
@@ -162,29 +162,29 @@ impl Routing {
     /// to the caller (the serving layer picks at random or sends them to
     /// stable). Reads the published view once: the serving layer's whole
     /// routing decision.
-    pub fn resolve<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> Route {
+    pub fn resolve<A: Attributes + ?Sized>(&self, key: Option<&[u8]>, request: &A) -> Routed {
         let seed = self.shared.seed.load(Ordering::Acquire);
         if seed != NO_SEED {
             return match key {
-                Some(key) => Route::Sticky(
+                Some(key) => Routed::Sticky(
                     self.shared
                         .selector
                         .pick_by_bucket(Bucketer::fledge_bucket(seed, key)),
                 ),
-                None => Route::NoKey,
+                None => Routed::NoKey,
             };
         }
         let view = self.shared.view.load();
         if let Some((_, index)) = view.rules.iter().find(|(rule, _)| rule.matches(request)) {
-            return Route::Targeted(*index);
+            return Routed::Targeted(*index);
         }
         match key {
-            Some(key) => Route::Sticky(
+            Some(key) => Routed::Sticky(
                 self.shared
                     .selector
                     .pick_by_bucket(view.bucketer.bucket(key)),
             ),
-            None => Route::NoKey,
+            None => Routed::NoKey,
         }
     }
 
@@ -195,22 +195,22 @@ impl Routing {
     }
 
     /// The index of a version by id.
-    pub fn index_of(&self, id: &str) -> Option<VariantIndex> {
+    pub fn index_of(&self, id: &str) -> Option<VersionIndex> {
         self.shared.selector.index_of(id)
     }
 
     /// The id of a version by index.
-    pub fn id(&self, index: VariantIndex) -> Option<&VariantId> {
+    pub fn id(&self, index: VersionIndex) -> Option<&VersionId> {
         self.shared.selector.id(index)
     }
 
     /// The candidate's index.
-    pub fn candidate(&self) -> VariantIndex {
+    pub fn candidate(&self) -> VersionIndex {
         self.shared.candidate
     }
 
     /// The baseline's index.
-    pub fn baseline(&self) -> VariantIndex {
+    pub fn baseline(&self) -> VersionIndex {
         self.shared.baseline
     }
 
@@ -233,7 +233,7 @@ mod tests {
 
     use super::*;
 
-    fn view(mode: HashMode, salt: &str, rules: Vec<(TargetRule, VariantIndex)>) -> View {
+    fn view(mode: HashMode, salt: &str, rules: Vec<(TargetRule, VersionIndex)>) -> View {
         View {
             traffic: Traffic::BASELINE,
             bucketer: Bucketer::new(mode, salt),
@@ -249,8 +249,8 @@ mod tests {
             Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap(),
         ));
         let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).unwrap());
-        let (v2, v1) = (VariantIndex::new(0).unwrap(), VariantIndex::new(1).unwrap());
-        let routing = Routing::new(
+        let (v2, v1) = (VersionIndex::new(0).unwrap(), VersionIndex::new(1).unwrap());
+        let routing = RolloutRouting::new(
             selector,
             recorder,
             view(HashMode::Fledge, "a", Vec::new()),
@@ -267,13 +267,13 @@ mod tests {
                 );
                 let want = routing
                     .selector()
-                    .variant_for_bucket(expected.bucket(key.as_bytes()));
+                    .version_for_bucket(expected.bucket(key.as_bytes()));
                 assert_eq!(
                     routing.resolve(Some(key.as_bytes()), &()),
-                    Route::Sticky(want)
+                    Routed::Sticky(want)
                 );
             }
-            assert_eq!(routing.resolve(None, &()), Route::NoKey);
+            assert_eq!(routing.resolve(None, &()), Routed::NoKey);
         };
         check(HashMode::Fledge, "a");
         assert!(!routing.has_rules());
@@ -286,12 +286,12 @@ mod tests {
             attribute: None,
             equals: Some("1".into()),
             one_of: None,
-            version: VariantId::new("v2").unwrap(),
+            version: VersionId::new("v2").unwrap(),
         };
         routing.store(view(HashMode::Fledge, "b", vec![(rule, v2)]));
         assert!(routing.has_rules());
         let tester: &[(&str, &str)] = &[("x-tester", "1")];
-        assert_eq!(routing.resolve(Some(b"u"), tester), Route::Targeted(v2));
+        assert_eq!(routing.resolve(Some(b"u"), tester), Routed::Targeted(v2));
         check(HashMode::Fledge, "b");
 
         routing.store(view(HashMode::Unleash, "b", Vec::new()));

@@ -1,6 +1,6 @@
 //! The rollout state machine: a pure function `(state, input, now) -> (state, actions)`.
 //!
-//! [`Machine::step`] never reads a clock, never blocks and never fails: every
+//! [`Machine::transition`] never reads a clock, never blocks and never fails: every
 //! input is either applied or refused with an [`EventKind::Rejected`] event.
 //! The [`Controller`](crate::control::Controller) feeds it ticks, the gates'
 //! verdicts and operator commands, and carries out the [`Action`]s it returns.
@@ -49,11 +49,11 @@
 //! assert_eq!(started.state.traffic.candidate.bps(), 500); // 5 %
 //!
 //! // Too early: the bake time has not passed, a pass changes nothing.
-//! let early = machine.step(&started.state, &Input::verdict(Outcome::Pass, "ok"), t0);
+//! let early = machine.transition(&started.state, &Input::verdict(Outcome::Pass, "ok"), t0);
 //! assert!(early.actions.is_empty());
 //!
 //! // A failing verdict rolls back at once (failure_limit = 1 by default).
-//! let failed = machine.step(
+//! let failed = machine.transition(
 //!     &started.state,
 //!     &Input::verdict(Outcome::Fail, "p99 82ms > 50ms"),
 //!     t0 + Duration::from_secs(1),
@@ -226,7 +226,7 @@ impl Machine {
 
     /// One transition. Inputs that change nothing return the state unchanged
     /// and no action.
-    pub fn step(&self, state: &State, input: &Input, now: Timestamp) -> Transition {
+    pub fn transition(&self, state: &State, input: &Input, now: Timestamp) -> Transition {
         let change = match input {
             Input::Start => None,
             Input::Tick => self.on_tick(state, now),
@@ -255,7 +255,7 @@ impl Machine {
         }
         let mut state = self.start(first.at).state;
         for recorded in rest {
-            let t = self.step(&state, &recorded.input, recorded.at);
+            let t = self.transition(&state, &recorded.input, recorded.at);
             let replayed = t.event();
             let same = replayed.is_some_and(|e| {
                 e.seq == recorded.seq && e.kind == recorded.kind && e.weight == recorded.weight

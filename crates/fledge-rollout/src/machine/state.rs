@@ -175,27 +175,9 @@ impl State {
     }
 }
 
-/// A verdict's outcome, as the state machine sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The gates pass.
-    Pass,
-    /// A gate fails.
-    Fail,
-    /// Not enough data to tell (never counted as a pass).
-    Inconclusive,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Inconclusive => "inconclusive",
-        })
-    }
-}
+/// Re-exported: the one pass / fail / inconclusive answer, shared with the
+/// gates (`fledge_gate::Outcome`).
+pub use fledge_gate::Outcome;
 
 /// An operator's command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fledge_select::VariantId;
+use fledge_select::VersionId;
 
 use super::step::{Hold, StepDetail, StepSpec};
 use super::{CheckSpec, JudgeScores, Plan, PlanError, Sticky, TargetRule, VersionLimits};
@@ -273,8 +273,8 @@ impl PlanBuilder {
         self
     }
 
-    fn candidate_id(&self) -> Result<VariantId, fledge_select::SelectError> {
-        VariantId::new(&self.candidate)
+    fn candidate_id(&self) -> Result<VersionId, fledge_select::SelectError> {
+        VersionId::new(&self.candidate)
     }
 
     /// Builds and checks the plan.
@@ -286,12 +286,12 @@ impl PlanBuilder {
             });
         }
         let baseline =
-            VariantId::new(&self.baseline).map_err(|source| PlanError::InvalidVersion {
+            VersionId::new(&self.baseline).map_err(|source| PlanError::InvalidVersion {
                 field: "baseline".into(),
                 source,
             })?;
         let candidate =
-            VariantId::new(&self.candidate).map_err(|source| PlanError::InvalidVersion {
+            VersionId::new(&self.candidate).map_err(|source| PlanError::InvalidVersion {
                 field: "candidate".into(),
                 source,
             })?;
@@ -383,7 +383,7 @@ impl PhasedBuilder {
         }
     }
 
-    fn with_candidate(mut self, f: impl FnOnce(VariantId) -> TargetRule, internal: bool) -> Self {
+    fn with_candidate(mut self, f: impl FnOnce(VersionId) -> TargetRule, internal: bool) -> Self {
         match self.inner.candidate_id() {
             Ok(id) => {
                 let rule = f(id);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fledge_select::{VariantId, Weight};
+use fledge_select::{VersionId, Weight};
 
 use super::step::{Hold, StepDetail};
 use super::{Plan, PlanError, TargetRule};
@@ -74,12 +74,12 @@ impl CheckedPlan {
     }
 
     /// The baseline version.
-    pub fn baseline(&self) -> &VariantId {
+    pub fn baseline(&self) -> &VersionId {
         &self.plan.baseline
     }
 
     /// The candidate version.
-    pub fn candidate(&self) -> &VariantId {
+    pub fn candidate(&self) -> &VersionId {
         &self.plan.candidate
     }
 

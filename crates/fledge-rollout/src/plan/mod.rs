@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use fledge_select::VariantId;
+use fledge_select::VersionId;
 
 use crate::duration;
 pub use fledge_gate::CheckSpec;
@@ -70,9 +70,9 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The version serving today (blue, stable, champion).
-    pub baseline: VariantId,
+    pub baseline: VersionId,
     /// The version being rolled out (green, canary, challenger).
-    pub candidate: VariantId,
+    pub candidate: VersionId,
     /// The steps, in percent of traffic on the candidate, strictly increasing.
     /// Exclusive with `step_weight` / `max_weight`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

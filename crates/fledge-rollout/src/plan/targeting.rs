@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use fledge_select::VariantId;
+use fledge_select::VersionId;
 
 /// Where a rule reads its value from: a header or an attribute of the request.
 ///
@@ -78,7 +78,7 @@ pub struct TargetRule {
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<String>>,
     /// The version matching requests are sent to (the plan's baseline or candidate).
-    pub version: VariantId,
+    pub version: VersionId,
 }
 
 impl TargetRule {
@@ -86,7 +86,7 @@ impl TargetRule {
     pub fn header_equals(
         name: impl Into<String>,
         value: impl Into<String>,
-        version: VariantId,
+        version: VersionId,
     ) -> Self {
         TargetRule {
             header: Some(name.into()),
@@ -98,7 +98,7 @@ impl TargetRule {
     }
 
     /// A rule matching requests whose attribute `name` is one of `values`.
-    pub fn attribute_in<I, S>(name: impl Into<String>, values: I, version: VariantId) -> Self
+    pub fn attribute_in<I, S>(name: impl Into<String>, values: I, version: VersionId) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -116,7 +116,7 @@ impl TargetRule {
     pub fn attribute_equals(
         name: impl Into<String>,
         value: impl Into<String>,
-        version: VariantId,
+        version: VersionId,
     ) -> Self {
         TargetRule {
             header: None,
@@ -224,8 +224,8 @@ pub fn first_match<'r, A: Attributes + ?Sized>(
 mod tests {
     use super::*;
 
-    fn v2() -> VariantId {
-        VariantId::new("v2").unwrap()
+    fn v2() -> VersionId {
+        VersionId::new("v2").unwrap()
     }
 
     #[test]

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use fledge_gate::clock::Timestamp;
 use fledge_gate::stats::AlwaysValid;
 use fledge_gate::{Recorder, RecorderConfig};
-use fledge_select::{MAX_VARIANTS, Selector, Split, Variant, VariantId, VariantIndex, Weight};
+use fledge_select::{
+    MAX_VERSIONS, Selector, Split, VersionId, VersionIndex, VersionWeight, Weight,
+};
 use fledge_sticky::Bucketer;
 
 use super::StrategyError;
@@ -25,7 +27,7 @@ use crate::plan::Sticky;
 #[serde(deny_unknown_fields)]
 pub struct VariantShare {
     /// The variant's id.
-    pub id: VariantId,
+    pub id: VersionId,
     /// Its share of the experiment's traffic, in percent (`0 < weight ≤ 100`).
     pub weight: f64,
 }
@@ -194,7 +196,7 @@ impl AbBuilder {
             .variants
             .into_iter()
             .map(|(id, weight)| {
-                VariantId::new(&id)
+                VersionId::new(&id)
                     .map(|id| VariantShare { id, weight })
                     .map_err(|source| StrategyError::InvalidId { id, source })
             })
@@ -234,7 +236,7 @@ pub(crate) fn bucketer(sticky: &Sticky, default_salt: String) -> Result<Bucketer
 
 /// Checks a list of variant ids: count and uniqueness.
 pub(crate) fn check_ids<'a>(
-    ids: impl IntoIterator<Item = &'a VariantId>,
+    ids: impl IntoIterator<Item = &'a VersionId>,
     strategy: &'static str,
     what: &'static str,
 ) -> Result<usize, StrategyError> {
@@ -254,10 +256,10 @@ pub(crate) fn check_ids<'a>(
             what,
         });
     }
-    if count > MAX_VARIANTS {
+    if count > MAX_VERSIONS {
         return Err(StrategyError::TooManyVariants {
             count,
-            max: MAX_VARIANTS,
+            max: MAX_VERSIONS,
         });
     }
     Ok(count)
@@ -293,7 +295,7 @@ pub(crate) fn check_alpha(alpha: f64) -> Result<(), StrategyError> {
 }
 
 /// A split over `ids` giving everything to `winner`.
-pub(crate) fn all_to(split: &Split, winner: VariantIndex) -> Result<Split, StrategyError> {
+pub(crate) fn all_to(split: &Split, winner: VersionIndex) -> Result<Split, StrategyError> {
     let weights: Vec<Weight> = (0..split.len())
         .map(|i| {
             if i == winner.get() {
@@ -420,7 +422,7 @@ impl AbTest {
             }
             // Saturating: a huge variant list must fail below, not overflow.
             total = total.saturating_add(w.bps());
-            variants.push(Variant::new(v.id.clone(), w));
+            variants.push(VersionWeight::new(v.id.clone(), w));
         }
         if total != Weight::MAX_BPS {
             return Err(StrategyError::BadShares {
@@ -552,7 +554,7 @@ impl AbTest {
             min_exposures: self.config.min_exposures,
         };
         let data = |i: usize, name: &str| ArmData {
-            exposures: VariantIndex::new(i).map_or(0, |v| r.exposures_of(v)),
+            exposures: VersionIndex::new(i).map_or(0, |v| r.exposures_of(v)),
             moments: totals[i].metric(name).copied().unwrap_or_default(),
         };
         self.config
@@ -658,7 +660,7 @@ impl AbTest {
         })
     }
 
-    fn publish_all_to(&self, variant: &VariantId) -> Result<(), StrategyError> {
+    fn publish_all_to(&self, variant: &VersionId) -> Result<(), StrategyError> {
         let selector = self.routing.selector();
         let index = selector
             .index_of(variant.as_str())
@@ -683,7 +685,7 @@ impl AbTest {
     /// Gives `variant` 100 % of the experiment's traffic now and concludes
     /// the test with it as the winner (an operator's decision).
     pub fn promote(&self, variant: &str, by: &str, now: Timestamp) -> Result<(), StrategyError> {
-        let id = VariantId::new(variant).map_err(|_| self.unknown(variant))?;
+        let id = VersionId::new(variant).map_err(|_| self.unknown(variant))?;
         self.publish_all_to(&id)?;
         self.lock().conclusion = Some(Conclusion::Winner {
             variant: id,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use fledge_gate::stats::{self, AlwaysValid, Moments};
-use fledge_select::VariantId;
+use fledge_select::VersionId;
 
 use super::metric::{Correction, MetricKind, MetricSpec, Stopping};
 
@@ -24,7 +24,7 @@ pub(crate) struct ArmData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmSummary {
     /// The variant.
-    pub variant: VariantId,
+    pub variant: VersionId,
     /// Exposures counted.
     pub exposures: u64,
     /// Values recorded for the metric (events, for a conversion).
@@ -190,7 +190,7 @@ fn unit(kind: MetricKind, data: &ArmData) -> Result<Option<Unit>, String> {
     }
 }
 
-fn summary(variant: &VariantId, kind: MetricKind, data: &ArmData) -> ArmSummary {
+fn summary(variant: &VersionId, kind: MetricKind, data: &ArmData) -> ArmSummary {
     ArmSummary {
         variant: variant.clone(),
         exposures: data.exposures,
@@ -268,8 +268,8 @@ fn test(
 pub(crate) fn compare(
     metric: &MetricSpec,
     primary: bool,
-    control: (&VariantId, &ArmData),
-    treatments: &[(&VariantId, ArmData)],
+    control: (&VersionId, &ArmData),
+    treatments: &[(&VersionId, ArmData)],
     rules: &Rules,
     looks: &mut [AlwaysValid],
 ) -> MetricReport {
@@ -391,8 +391,8 @@ pub(crate) fn compare(
 mod tests {
     use super::*;
 
-    fn id(s: &str) -> VariantId {
-        VariantId::new(s).unwrap()
+    fn id(s: &str) -> VersionId {
+        VersionId::new(s).unwrap()
     }
 
     fn conv(exposures: u64, events: u64) -> ArmData {

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use fledge_gate::clock::Timestamp;
 use fledge_gate::{CheckSpec, Test};
-use fledge_select::{VariantId, Weight};
+use fledge_select::{VersionId, Weight};
 
 use super::StrategyError;
-use crate::control::{Controller, Routing};
+use crate::control::{Controller, RolloutRouting};
 use crate::machine::{Event, EventKind, Phase};
 use crate::plan::{PREVIEW_HEADER, Plan, PlanBuilder};
 
@@ -124,7 +124,7 @@ pub enum BlueGreenEvent {
         /// When.
         at: Timestamp,
         /// The version that may be released.
-        blue: VariantId,
+        blue: VersionId,
     },
     /// Any other rollout event (pauses, counted failures, refusals).
     Rollout(Event),
@@ -376,17 +376,17 @@ impl BlueGreen {
     }
 
     /// The serving handle (give it to the serving layer).
-    pub fn routing(&self) -> &Routing {
+    pub fn routing(&self) -> &RolloutRouting {
         self.controller.routing()
     }
 
     /// Blue: the version serving before the switch.
-    pub fn blue(&self) -> VariantId {
+    pub fn blue(&self) -> VersionId {
         self.controller.checked_plan().baseline().clone()
     }
 
     /// Green: the version switched to.
-    pub fn green(&self) -> VariantId {
+    pub fn green(&self) -> VersionId {
         self.controller.checked_plan().candidate().clone()
     }
 

@@ -13,7 +13,7 @@ use fledge_gate::stats::AlwaysValid;
 use fledge_gate::{
     CheckSpec, Judge, JudgeSpec, MetricRef, Outcome, Recorder, RecorderConfig, Totals, Verdict,
 };
-use fledge_select::{Selector, Split, Variant, VariantId, VariantIndex, Weight};
+use fledge_select::{Selector, Split, VersionId, VersionIndex, VersionWeight, Weight};
 
 use super::StrategyError;
 use super::ab::{bucketer, check_alpha, check_ids, check_metrics};
@@ -96,12 +96,12 @@ pub struct ChampionConfig {
     /// The setup's name (the default sticky salt is `"cc/<name>"`).
     pub name: String,
     /// The champion at the start.
-    pub champion: VariantId,
+    pub champion: VersionId,
     /// Challengers evaluated from the start.
-    pub challengers: Vec<VariantId>,
+    pub challengers: Vec<VersionId>,
     /// Declared challengers waiting for [`ChampionChallenger::enter`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub standby: Vec<VariantId>,
+    pub standby: Vec<VersionId>,
     /// Each challenger's share of traffic, in percent; the champion has the
     /// rest, and keeps at least half.
     pub challenger_share: f64,
@@ -191,7 +191,7 @@ pub struct Change {
     /// What.
     pub kind: ChangeKind,
     /// The variant it is about.
-    pub variant: VariantId,
+    pub variant: VersionId,
     /// Why, in words.
     pub reason: String,
     /// The numbers behind it (promotions and retirements by evaluation).
@@ -215,7 +215,7 @@ impl fmt::Display for Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standing {
     /// The challenger.
-    pub variant: VariantId,
+    pub variant: VersionId,
     /// When its evaluation against the current champion started.
     pub since: Timestamp,
     /// Its numbers against the champion since its evaluation started.
@@ -237,7 +237,7 @@ pub struct ChampionReport {
     /// The metric challengers must beat the champion on.
     pub metric: MetricSpec,
     /// The champion after the tick.
-    pub champion: VariantId,
+    pub champion: VersionId,
     /// Each active challenger's standing (before the tick's changes).
     pub standings: Vec<Standing>,
     /// The changes made during the tick.
@@ -250,7 +250,7 @@ impl fmt::Display for ChampionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let split: Vec<String> = self
             .split
-            .variants()
+            .versions()
             .iter()
             .filter(|v| !v.weight().is_zero())
             .map(|v| format!("{} {}", v.id(), v.weight()))
@@ -293,7 +293,7 @@ pub struct ChampionState {
     /// The configuration.
     pub config: ChampionConfig,
     /// Every variant's role, in selector order.
-    pub roles: Vec<(VariantId, Role)>,
+    pub roles: Vec<(VersionId, Role)>,
     /// Every change so far, oldest first.
     pub history: Vec<Change>,
 }
@@ -396,7 +396,7 @@ impl ChampionBuilder {
     /// The configuration, with ids checked.
     pub fn config(self) -> Result<ChampionConfig, StrategyError> {
         let id = |s: String| {
-            VariantId::new(&s).map_err(|source| StrategyError::InvalidId { id: s, source })
+            VersionId::new(&s).map_err(|source| StrategyError::InvalidId { id: s, source })
         };
         let champion = self.champion.ok_or(StrategyError::TooFewVariants {
             strategy: "champion / challenger",
@@ -561,7 +561,7 @@ impl ChampionChallenger {
     /// Checks `config` and starts at `now`: the champion and the
     /// challengers get their shares, standby variants none.
     pub fn new(config: ChampionConfig, now: Timestamp) -> Result<Self, StrategyError> {
-        let ids: Vec<VariantId> = std::iter::once(config.champion.clone())
+        let ids: Vec<VersionId> = std::iter::once(config.champion.clone())
             .chain(config.challengers.iter().cloned())
             .chain(config.standby.iter().cloned())
             .collect();
@@ -569,7 +569,7 @@ impl ChampionChallenger {
             .chain(config.challengers.iter().map(|_| Role::Challenger))
             .chain(config.standby.iter().map(|_| Role::Standby))
             .collect();
-        let pairs: Vec<(VariantId, Role)> = ids.into_iter().zip(roles).collect();
+        let pairs: Vec<(VersionId, Role)> = ids.into_iter().zip(roles).collect();
         Self::start(config, pairs, Vec::new(), now)
     }
 
@@ -591,7 +591,7 @@ impl ChampionChallenger {
 
     fn start(
         config: ChampionConfig,
-        pairs: Vec<(VariantId, Role)>,
+        pairs: Vec<(VersionId, Role)>,
         history: Vec<Change>,
         now: Timestamp,
     ) -> Result<Self, StrategyError> {
@@ -661,13 +661,13 @@ impl ChampionChallenger {
                 }
             }
         }
-        let (ids, roles): (Vec<VariantId>, Vec<Role>) = pairs.into_iter().unzip();
+        let (ids, roles): (Vec<VersionId>, Vec<Role>) = pairs.into_iter().unzip();
         let weights = weights_for(&roles, share);
         let split = Split::new(
             ids.iter()
                 .cloned()
                 .zip(weights)
-                .map(|(id, w)| Variant::new(id, w)),
+                .map(|(id, w)| VersionWeight::new(id, w)),
         )?;
         let selector = Arc::new(Selector::new(split.clone()));
         let champion = roles.iter().position(|r| *r == Role::Champion).unwrap_or(0);
@@ -681,7 +681,7 @@ impl ChampionChallenger {
                 .metrics(metrics),
         )
         .map_err(|e| StrategyError::Recorder(e.to_string()))?;
-        let control = VariantIndex::new(champion)
+        let control = VersionIndex::new(champion)
             .ok_or_else(|| StrategyError::Refused("no champion".to_owned()))?;
         let routing = super::ExperimentRouting::new(
             selector,
@@ -734,7 +734,7 @@ impl ChampionChallenger {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn id(&self, i: usize) -> VariantId {
+    fn id(&self, i: usize) -> VersionId {
         self.routing.selector().ids()[i].clone()
     }
 
@@ -743,7 +743,7 @@ impl ChampionChallenger {
     }
 
     fn exposures(&self, i: usize) -> u64 {
-        VariantIndex::new(i).map_or(0, |v| self.routing.exposures_of(v))
+        VersionIndex::new(i).map_or(0, |v| self.routing.exposures_of(v))
     }
 
     fn evaluation(&self, challenger: usize, champion: usize, now: Timestamp) -> Evaluation {
@@ -804,7 +804,7 @@ impl ChampionChallenger {
     }
 
     /// The champion now.
-    pub fn champion(&self) -> VariantId {
+    pub fn champion(&self) -> VersionId {
         let inner = self.lock();
         self.id(inner.champion)
     }
@@ -816,7 +816,7 @@ impl ChampionChallenger {
     }
 
     /// Every variant's role, in selector order.
-    pub fn roles(&self) -> Vec<(VariantId, Role)> {
+    pub fn roles(&self) -> Vec<(VersionId, Role)> {
         let inner = self.lock();
         inner
             .roles
@@ -901,7 +901,7 @@ impl ChampionChallenger {
     fn index(&self, id: &str) -> Result<usize, StrategyError> {
         self.routing
             .index_of(id)
-            .map(VariantIndex::get)
+            .map(VersionIndex::get)
             .ok_or_else(|| StrategyError::UnknownVariant {
                 id: id.to_owned(),
                 known: self

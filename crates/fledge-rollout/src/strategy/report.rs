@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use fledge_gate::clock::Timestamp;
-use fledge_select::{Split, VariantId};
+use fledge_select::{Split, VersionId};
 
 use super::analysis::{Comparison, MetricReport};
 use super::metric::{Correction, MetricKind, Stopping};
@@ -20,7 +20,7 @@ pub enum Conclusion {
     /// (the best of them), or the control when every treatment lost.
     Winner {
         /// The winning variant.
-        variant: VariantId,
+        variant: VersionId,
         /// Why.
         reason: String,
         /// Whether it was given 100 % of the experiment's traffic.
@@ -40,7 +40,7 @@ pub enum Conclusion {
 
 impl Conclusion {
     /// The winner, if any.
-    pub fn winner(&self) -> Option<&VariantId> {
+    pub fn winner(&self) -> Option<&VersionId> {
         match self {
             Conclusion::Winner { variant, .. } => Some(variant),
             Conclusion::NoDifference { .. } => None,
@@ -236,7 +236,7 @@ impl fmt::Display for Report {
         )?;
         let split: Vec<String> = self
             .split
-            .variants()
+            .versions()
             .iter()
             .map(|v| format!("{} {}", v.id(), v.weight()))
             .collect();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use fledge_gate::Recorder;
-use fledge_select::{Selector, VariantId, VariantIndex};
+use fledge_select::{Selector, VersionId, VersionIndex};
 use fledge_sticky::Bucketer;
 
 use super::StrategyError;
@@ -87,7 +87,7 @@ impl Condition {
     }
 
     /// The same test as a plan's targeting rule (which also names a version).
-    fn rule(&self, version: VariantId) -> TargetRule {
+    fn rule(&self, version: VersionId) -> TargetRule {
         TargetRule {
             header: self.header.clone(),
             attribute: self.attribute.clone(),
@@ -111,7 +111,7 @@ impl Condition {
     pub(crate) fn compile(
         &self,
         index: usize,
-        control: &VariantId,
+        control: &VersionId,
     ) -> Result<TargetRule, StrategyError> {
         let rule = self.rule(control.clone());
         match rule.problem() {
@@ -131,7 +131,7 @@ struct Shared {
     bucketer: Bucketer,
     recorder: Arc<Recorder>,
     segment: Vec<TargetRule>,
-    control: VariantIndex,
+    control: VersionIndex,
     exposures: Box<[Counter]>,
 }
 
@@ -139,7 +139,7 @@ struct Shared {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Assignment {
     /// The variant that serves it.
-    pub variant: VariantIndex,
+    pub variant: VersionIndex,
     /// Whether the request is in the experiment (in its segment). Requests
     /// outside are served by the control and are not exposures.
     pub in_experiment: bool,
@@ -184,7 +184,7 @@ impl ExperimentRouting {
         bucketer: Bucketer,
         recorder: Arc<Recorder>,
         segment: Vec<TargetRule>,
-        control: VariantIndex,
+        control: VersionIndex,
     ) -> Self {
         let exposures = (0..selector.len()).map(|_| Counter::default()).collect();
         ExperimentRouting {
@@ -226,7 +226,7 @@ impl ExperimentRouting {
 
     /// The variant a segment forces: the control for requests outside the
     /// segment, `None` (use the sticky bucket) for requests inside.
-    pub fn target<A: Attributes + ?Sized>(&self, request: &A) -> Option<VariantIndex> {
+    pub fn target<A: Attributes + ?Sized>(&self, request: &A) -> Option<VersionIndex> {
         (!self.in_segment(request)).then_some(self.shared.control)
     }
 
@@ -269,14 +269,14 @@ impl ExperimentRouting {
     }
 
     /// Counts one exposure of `variant` (out-of-range indexes are ignored).
-    pub fn expose(&self, variant: VariantIndex) {
+    pub fn expose(&self, variant: VersionIndex) {
         if let Some(c) = self.shared.exposures.get(variant.get()) {
             c.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Exposures counted for `variant` since the experiment started.
-    pub fn exposures_of(&self, variant: VariantIndex) -> u64 {
+    pub fn exposures_of(&self, variant: VersionIndex) -> u64 {
         self.shared
             .exposures
             .get(variant.get())
@@ -299,17 +299,17 @@ impl ExperimentRouting {
     }
 
     /// The index of a variant by id.
-    pub fn index_of(&self, id: &str) -> Option<VariantIndex> {
+    pub fn index_of(&self, id: &str) -> Option<VersionIndex> {
         self.shared.selector.index_of(id)
     }
 
     /// The id of a variant by index.
-    pub fn id(&self, index: VariantIndex) -> Option<&VariantId> {
+    pub fn id(&self, index: VersionIndex) -> Option<&VersionId> {
         self.shared.selector.id(index)
     }
 
     /// The control's index (where requests outside the segment go).
-    pub fn control(&self) -> VariantIndex {
+    pub fn control(&self) -> VersionIndex {
         self.shared.control
     }
 }
@@ -329,7 +329,7 @@ mod tests {
         let h = Condition::header_equals("X-Beta", "1");
         let req: &[(&str, &str)] = &[("x-beta", "1")];
         assert!(h.matches(req));
-        let control = VariantId::new("a").unwrap();
+        let control = VersionId::new("a").unwrap();
         let bad = Condition {
             header: None,
             attribute: None,

@@ -12,8 +12,8 @@ use crate::error::ConfigError;
 use crate::isolation::{Fallback, Isolation, IsolationHandle, NoFallback, WithFallback};
 use crate::key::{KeySource, NoKey};
 use crate::qa::QaOverride;
-use crate::router::CanaryRouter;
-use crate::routes::Routes;
+use crate::router::VersionRouter;
+use crate::routes::RoutingSource;
 
 /// Chooses a version for every request and records its outcome: the layer
 /// users add to their service.
@@ -21,7 +21,7 @@ use crate::routes::Routes;
 /// - [`Layer::layer`] wraps one service (an axum `Router`, a handler) in a
 ///   [`Canary`]: the chosen version travels as a [`Chosen`](crate::Chosen)
 ///   request extension and the handler calls that version's model.
-/// - [`CanaryLayer::router`] builds a [`CanaryRouter`] over one service per
+/// - [`CanaryLayer::router`] builds a [`VersionRouter`] over one service per
 ///   version (two model servers, two clients).
 ///
 /// `M` makes the classifier telling success from failure
@@ -38,16 +38,16 @@ use crate::routes::Routes;
 /// use fledge_gate::{Recorder, RecorderConfig};
 /// use fledge_select::{Selector, Split};
 /// use fledge_sticky::{Bucketer, HashMode};
-/// use fledge_tower::{CanaryLayer, KeySource, NoKey, StaticRoutes};
+/// use fledge_tower::{CanaryLayer, KeySource, NoKey, FixedRouting};
 ///
 /// let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
 /// let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
-/// let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
+/// let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
 ///
 /// let layer = CanaryLayer::new(routes)
 ///     .key(KeySource::cookie("uid"))
 ///     .no_key(NoKey::Stable)
-///     .response_header(None); // no x-fledge-variant header
+///     .response_header(None); // no x-fledge-version header
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -69,11 +69,11 @@ impl<M: Clone, P> Clone for CanaryLayer<M, P> {
 
 impl CanaryLayer {
     /// A layer reading `routes` (the rollout's serving handle or a
-    /// [`StaticRoutes`](crate::StaticRoutes)) with the defaults: key from the
-    /// `x-user-id` header, a random pick without one, the `x-fledge-variant`
+    /// [`FixedRouting`](crate::FixedRouting)) with the defaults: key from the
+    /// `x-user-id` header, a random pick without one, the `x-fledge-version`
     /// response header, the [`Chosen`](crate::Chosen) extension, 5xx and
     /// errors as failures.
-    pub fn new<R: Routes>(routes: R) -> Self {
+    pub fn new<R: RoutingSource>(routes: R) -> Self {
         Self::from_decider(Decider::new(routes))
     }
 
@@ -106,7 +106,7 @@ impl<M, P> CanaryLayer<M, P> {
         self
     }
 
-    /// The response header naming the version (default `x-fledge-variant`);
+    /// The response header naming the version (default `x-fledge-version`);
     /// `None` sends no header. `http` hashes a custom header name byte by
     /// byte, so this header is one of the dearer parts of the layer (see
     /// "What it costs" in the crate docs): turn it off where clients do not
@@ -146,12 +146,12 @@ impl<M, P> CanaryLayer<M, P> {
     /// # use fledge_gate::{Recorder, RecorderConfig};
     /// # use fledge_select::{Selector, Split};
     /// # use fledge_sticky::{Bucketer, HashMode};
-    /// # use fledge_tower::StaticRoutes;
+    /// # use fledge_tower::FixedRouting;
     /// use fledge_tower::CanaryLayer;
     /// use fledge_tower::isolation::{Isolation, Overflow};
     /// # let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
     /// # let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
-    /// # let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
+    /// # let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
     ///
     /// let layer = CanaryLayer::new(routes).isolation(
     ///     Isolation::new()
@@ -201,14 +201,14 @@ impl<M, P> CanaryLayer<M, P> {
         &self.decider
     }
 
-    /// A [`CanaryRouter`] sending each request to the service of its version.
+    /// A [`VersionRouter`] sending each request to the service of its version.
     /// Every version of the selector needs exactly one service.
-    pub fn router<S, I, K>(self, services: I) -> Result<CanaryRouter<S, M, P>, ConfigError>
+    pub fn router<S, I, K>(self, services: I) -> Result<VersionRouter<S, M, P>, ConfigError>
     where
         I: IntoIterator<Item = (K, S)>,
         K: AsRef<str>,
     {
-        CanaryRouter::new(self.decider, self.make_classifier, services)
+        VersionRouter::new(self.decider, self.make_classifier, services)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fledge_gate::Recorder;
 use fledge_rollout::plan::Overflow;
-use fledge_select::VariantIndex;
+use fledge_select::VersionIndex;
 use tokio::time::Sleep;
 
 use super::config::Isolation;
@@ -68,7 +68,7 @@ impl Slot {
 pub(crate) struct Bulkheads {
     slots: Box<[Slot]>,
     ids: Arc<[&'static str]>,
-    stable: VariantIndex,
+    stable: VersionIndex,
     /// Whether any version has a limit (the request path skips admission
     /// otherwise).
     limited: bool,
@@ -76,7 +76,7 @@ pub(crate) struct Bulkheads {
 
 impl Bulkheads {
     /// No limits, stable = `stable`.
-    pub(crate) fn unlimited(ids: Arc<[&'static str]>, stable: VariantIndex) -> Self {
+    pub(crate) fn unlimited(ids: Arc<[&'static str]>, stable: VersionIndex) -> Self {
         Bulkheads {
             slots: ids.iter().map(|_| Slot::unlimited()).collect(),
             ids,
@@ -89,12 +89,12 @@ impl Bulkheads {
     pub(crate) fn new(
         isolation: &Isolation,
         ids: Arc<[&'static str]>,
-        default_stable: VariantIndex,
+        default_stable: VersionIndex,
     ) -> Result<Self, ConfigError> {
         let find = |id: &str| {
             ids.iter()
                 .position(|known| *known == id)
-                .and_then(VariantIndex::new)
+                .and_then(VersionIndex::new)
                 .ok_or_else(|| ConfigError::UnknownVersion {
                     id: id.to_owned(),
                     known: ids.join(", "),
@@ -144,11 +144,11 @@ impl Bulkheads {
     }
 
     /// The stable version.
-    pub(crate) fn stable(&self) -> VariantIndex {
+    pub(crate) fn stable(&self) -> VersionIndex {
         self.stable
     }
 
-    fn chosen(&self, index: VariantIndex, reason: Reason) -> Chosen {
+    fn chosen(&self, index: VersionIndex, reason: Reason) -> Chosen {
         Chosen::new(
             index,
             self.ids.get(index.get()).copied().unwrap_or(""),
@@ -158,7 +158,7 @@ impl Bulkheads {
 
     /// A permit for `index` if its bulkhead has room: `Some(None)` when it
     /// has no limit, `None` when it is full.
-    fn acquire(self: &Arc<Self>, index: VariantIndex) -> Option<Option<Permit>> {
+    fn acquire(self: &Arc<Self>, index: VersionIndex) -> Option<Option<Permit>> {
         let Some(slot) = self.slots.get(index.get()) else {
             return Some(None);
         };
@@ -177,14 +177,14 @@ impl Bulkheads {
 
     /// Counts `index` turning a request away and records it as its failure
     /// (an error with zero latency, see the module docs).
-    fn turned_away(&self, index: VariantIndex, recorder: &Recorder) {
+    fn turned_away(&self, index: VersionIndex, recorder: &Recorder) {
         if let Some(slot) = self.slots.get(index.get()) {
             slot.overflowed.fetch_add(1, Ordering::Relaxed);
         }
         recorder.record(index.get(), Duration::ZERO, true);
     }
 
-    fn rejected(&self, index: VariantIndex) {
+    fn rejected(&self, index: VersionIndex) {
         if let Some(slot) = self.slots.get(index.get()) {
             slot.rejected.fetch_add(1, Ordering::Relaxed);
         }
@@ -352,7 +352,7 @@ impl IsolationHandle {
     }
 
     /// The counters of the version at `index`.
-    pub fn stats_at(&self, index: VariantIndex) -> Option<VersionStats> {
+    pub fn stats_at(&self, index: VersionIndex) -> Option<VersionStats> {
         self.0.stats(index.get())
     }
 

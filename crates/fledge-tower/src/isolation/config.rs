@@ -115,7 +115,7 @@ impl Isolation {
     }
 
     /// The version overflow and fallback go to. Default: the routing
-    /// source's baseline ([`Routes::baseline`](crate::Routes::baseline)),
+    /// source's baseline ([`RoutingSource::baseline`](crate::RoutingSource::baseline)),
     /// else the last version of the selector.
     pub fn stable(mut self, version: &str) -> Self {
         self.stable = Some(version.to_owned());

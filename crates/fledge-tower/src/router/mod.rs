@@ -3,4 +3,4 @@
 
 mod service;
 
-pub use service::CanaryRouter;
+pub use service::VersionRouter;

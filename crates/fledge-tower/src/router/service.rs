@@ -18,7 +18,7 @@ use crate::error::ConfigError;
 use crate::future::ResponseFuture;
 use crate::isolation::{NoFallback, ReplayBody, WithFallback};
 
-/// Routes each request to the service of its version (one per version of the
+/// RoutingSource each request to the service of its version (one per version of the
 /// selector), names the version in a response header, hands it on as a
 /// [`Chosen`](crate::Chosen) extension and records the outcome.
 ///
@@ -42,14 +42,14 @@ use crate::isolation::{NoFallback, ReplayBody, WithFallback};
 ///
 /// With a fallback ([`WithFallback`]), a failed request is retried once on a
 /// clone of stable's service.
-pub struct CanaryRouter<S, M, P = NoFallback> {
+pub struct VersionRouter<S, M, P = NoFallback> {
     services: Arc<[S]>,
     decider: Arc<Decider>,
     make_classifier: M,
     mode: PhantomData<fn() -> P>,
 }
 
-impl<S, M, P> CanaryRouter<S, M, P> {
+impl<S, M, P> VersionRouter<S, M, P> {
     pub(crate) fn new<I, K>(
         decider: Decider,
         make_classifier: M,
@@ -82,7 +82,7 @@ impl<S, M, P> CanaryRouter<S, M, P> {
                 })
             })
             .collect::<Result<Vec<S>, _>>()?;
-        Ok(CanaryRouter {
+        Ok(VersionRouter {
             services: services.into(),
             decider: Arc::new(decider),
             make_classifier,
@@ -101,9 +101,9 @@ impl<S, M, P> CanaryRouter<S, M, P> {
     }
 }
 
-impl<S, M: Clone, P> Clone for CanaryRouter<S, M, P> {
+impl<S, M: Clone, P> Clone for VersionRouter<S, M, P> {
     fn clone(&self) -> Self {
-        CanaryRouter {
+        VersionRouter {
             services: self.services.clone(),
             decider: self.decider.clone(),
             make_classifier: self.make_classifier.clone(),
@@ -112,7 +112,7 @@ impl<S, M: Clone, P> Clone for CanaryRouter<S, M, P> {
     }
 }
 
-impl<S: Clone, M, P> CanaryRouter<S, M, P> {
+impl<S: Clone, M, P> VersionRouter<S, M, P> {
     /// A clone of the service at `index` (the modulo keeps this total; `new`
     /// put one service at every index of the selector).
     fn service(&self, index: usize) -> S {
@@ -120,7 +120,7 @@ impl<S: Clone, M, P> CanaryRouter<S, M, P> {
     }
 }
 
-impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryRouter<S, M, NoFallback>
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for VersionRouter<S, M, NoFallback>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     M: MakeClassifier,
@@ -140,7 +140,7 @@ where
     }
 }
 
-impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryRouter<S, M, WithFallback>
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for VersionRouter<S, M, WithFallback>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone,
     M: MakeClassifier,
@@ -167,9 +167,9 @@ where
     }
 }
 
-impl<S, M, P> fmt::Debug for CanaryRouter<S, M, P> {
+impl<S, M, P> fmt::Debug for VersionRouter<S, M, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CanaryRouter")
+        f.debug_struct("VersionRouter")
             .field("versions", &self.decider.ids())
             .field("decider", &self.decider)
             .finish_non_exhaustive()

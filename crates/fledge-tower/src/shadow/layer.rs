@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use fledge_gate::MetricId;
-use fledge_select::{VariantIndex, Weight};
+use fledge_select::{VersionIndex, Weight};
 use tower_layer::Layer;
 
 use super::Shadow;
 use crate::chosen::intern;
 use crate::error::ConfigError;
-use crate::routes::Routes;
+use crate::routes::RoutingSource;
 
 /// Compares the primary's response body with the shadow's and returns a
 /// value for the gate metric (e.g. the absolute difference of two
@@ -57,8 +57,8 @@ pub(crate) struct Runtime {
 /// A shadow layer's settings, fixed once its services are made.
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) routes: Arc<dyn Routes>,
-    pub(crate) index: VariantIndex,
+    pub(crate) routes: Arc<dyn RoutingSource>,
+    pub(crate) index: VersionIndex,
     pub(crate) id: &'static str,
     pub(crate) follow_routes: bool,
     pub(crate) max_in_flight: usize,
@@ -181,13 +181,13 @@ impl fmt::Debug for ShadowHandle {
 /// use fledge_gate::{Recorder, RecorderConfig};
 /// use fledge_select::{Selector, Split, Weight};
 /// use fledge_sticky::{Bucketer, HashMode};
-/// use fledge_tower::StaticRoutes;
+/// use fledge_tower::FixedRouting;
 /// use fledge_tower::shadow::ShadowLayer;
 /// use http_body_util::Full;
 ///
 /// let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 0), ("v1", 10_000)])?));
 /// let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("shadow_diff"))?);
-/// let routes = StaticRoutes::new(selector, Bucketer::new(HashMode::Fledge, "s"), recorder);
+/// let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "s"), recorder);
 ///
 /// let v2 = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
 ///     Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("41.5"))))
@@ -215,8 +215,8 @@ impl<T> ShadowLayer<T> {
     /// Mirrors to `shadow`, recording under version `version` of `routes`.
     /// Defaults: share 0 % (set it, or let the routing source publish one),
     /// 64 shadow calls in flight, bodies up to 256 KiB, no comparator.
-    pub fn new<R: Routes>(routes: R, version: &str, shadow: T) -> Result<Self, ConfigError> {
-        let routes: Arc<dyn Routes> = Arc::new(routes);
+    pub fn new<R: RoutingSource>(routes: R, version: &str, shadow: T) -> Result<Self, ConfigError> {
+        let routes: Arc<dyn RoutingSource> = Arc::new(routes);
         let index =
             routes
                 .selector()
