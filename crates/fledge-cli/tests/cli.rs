@@ -73,10 +73,15 @@ fn an_invalid_plan_exits_2_with_the_error() {
         ("bad.json", "{\"name\": 5}", "JSON"),
         ("bad.yaml", "name: [", "YAML"),
         ("plan.txt", "whatever", "extension"),
+        ("binary.toml", "name = \"x\"\n\u{1}", "not UTF-8 text"),
     ];
     for (name, body, needle) in cases {
         let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
+        let mut bytes = body.as_bytes().to_vec();
+        if name == "binary.toml" {
+            bytes.extend_from_slice(&[0xff, 0xfe, 0x00]);
+        }
+        std::fs::write(&path, bytes).unwrap();
         for cmd in [&["plan", "check"][..], &["simulate"][..]] {
             let mut args: Vec<&str> = cmd.to_vec();
             args.push(path.to_str().unwrap());

@@ -16,7 +16,17 @@ fn every_example_plan_parses_and_validates() {
         if Format::from_path(&path).is_err() {
             continue;
         }
-        let plan = Plan::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let plan = match Plan::from_path(&path) {
+            Ok(plan) => plan,
+            // Without the `yaml` feature a YAML plan is refused, by name.
+            #[cfg(not(feature = "yaml"))]
+            Err(e @ fledge_rollout::PlanError::FormatDisabled { .. }) => {
+                assert_eq!(Format::from_path(&path).ok(), Some(Format::Yaml), "{e}");
+                seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+                continue;
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        };
         let checked = plan.check().expect("checked twice");
         assert!(!checked.steps().is_empty(), "{}", path.display());
         // Round trip through TOML and JSON gives the same plan.

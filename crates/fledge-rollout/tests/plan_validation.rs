@@ -201,14 +201,35 @@ fn json_and_yaml_read_the_same_plan() {
     let json = Plan::from_json(&toml.to_json().unwrap()).unwrap();
     assert_eq!(json, toml);
     let yaml = "name: demo\nbaseline: v1\ncandidate: v2\ninterval: 30s\nsteps: [5, {weight: 50, approval: true, pause: 10m}]\n";
+    #[cfg(feature = "yaml")]
     assert_eq!(Plan::from_yaml(yaml).unwrap(), toml);
+    #[cfg(not(feature = "yaml"))]
+    assert!(matches!(
+        Plan::from_yaml(yaml),
+        Err(PlanError::FormatDisabled { .. })
+    ));
     let e = Plan::from_json("{\"name\": \"x\", \"bogus\": 1}").unwrap_err();
     assert!(
         matches!(e, PlanError::Parse { .. }) && e.to_string().contains("bogus"),
         "{e}"
     );
-    let e = Plan::from_yaml("name: [").unwrap_err();
-    assert!(matches!(e, PlanError::Parse { .. }), "{e}");
+    #[cfg(feature = "yaml")]
+    {
+        let e = Plan::from_yaml("name: [").unwrap_err();
+        assert!(matches!(e, PlanError::Parse { .. }), "{e}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_text_is_a_bad_plan_not_an_io_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.toml");
+    std::fs::write(&path, b"name = \"demo\"\n\xff\xfe\x00binary").unwrap();
+    let e = Plan::from_path(&path).unwrap_err();
+    assert!(matches!(e, PlanError::NotText { offset: 14, .. }), "{e:?}");
+    assert!(e.to_string().contains("not UTF-8 text"), "{e}");
+    let missing = Plan::from_path(dir.path().join("missing.toml")).unwrap_err();
+    assert!(matches!(missing, PlanError::Io { .. }), "{missing:?}");
 }
 
 #[test]

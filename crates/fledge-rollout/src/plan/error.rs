@@ -64,6 +64,24 @@ pub enum PlanError {
         /// The file.
         path: String,
     },
+    /// The file's bytes are not UTF-8 text.
+    #[error(
+        "plan file {path} is not UTF-8 text (invalid byte at offset {offset}): a plan is a TOML, JSON or YAML text file"
+    )]
+    NotText {
+        /// The file.
+        path: String,
+        /// The offset of the first byte that is not valid UTF-8.
+        offset: usize,
+    },
+    /// The format is known, but this build cannot read it.
+    #[error(
+        "{format} plans need fledge-rollout's `yaml` feature (`fledge` feature `yaml`); or write the plan in TOML or JSON"
+    )]
+    FormatDisabled {
+        /// The format that was asked for.
+        format: Format,
+    },
     /// The text is not a well-formed plan (syntax, unknown field, wrong type).
     #[error("invalid {format} plan: {message}")]
     Parse {

@@ -223,7 +223,8 @@ impl Plan {
         Self::parse(text, Format::Json)
     }
 
-    /// Reads and checks a YAML plan.
+    /// Reads and checks a YAML plan (feature `yaml`; without it, a
+    /// [`PlanError::FormatDisabled`]).
     pub fn from_yaml(text: &str) -> Result<Plan, PlanError> {
         Self::parse(text, Format::Yaml)
     }
@@ -241,7 +242,10 @@ impl Plan {
         let parsed: Result<Plan, String> = match format {
             Format::Toml => toml::from_str(text).map_err(|e| e.to_string()),
             Format::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
-            Format::Yaml => serde_yaml::from_str(text).map_err(|e| e.to_string()),
+            #[cfg(feature = "yaml")]
+            Format::Yaml => yaml_serde::from_str(text).map_err(|e| e.to_string()),
+            #[cfg(not(feature = "yaml"))]
+            Format::Yaml => return Err(PlanError::FormatDisabled { format }),
         };
         parsed.map_err(|message| PlanError::Parse {
             format,
@@ -254,9 +258,14 @@ impl Plan {
     pub fn from_path(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
         let path = path.as_ref();
         let format = Format::from_path(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Io {
+        let bytes = std::fs::read(path).map_err(|source| PlanError::Io {
             path: path.display().to_string(),
             source,
+        })?;
+        // Bytes that are not text are a bad plan, not a failure to read it.
+        let text = String::from_utf8(bytes).map_err(|e| PlanError::NotText {
+            path: path.display().to_string(),
+            offset: e.utf8_error().valid_up_to(),
         })?;
         Self::parse(&text, format)
     }
