@@ -58,9 +58,10 @@ fn value_of(answer: Result<QueryResponse, QueryError>) -> Result<f64, String> {
 /// How long a tick can take is bounded by the configuration:
 ///
 /// - Prometheus down or unreachable: the first query fails within
-///   [`connect_timeout`](PromConfig::connect_timeout) (or at once when the
-///   connection is refused); a server that accepts and never answers,
-///   within [`timeout`](PromConfig::timeout). The first such transport
+///   [`connect_timeout`](PromConfig::connect_timeout) for the name lookup
+///   and again for the connection (at once when the connection is
+///   refused), and always within [`timeout`](PromConfig::timeout); a
+///   server that accepts and never answers, within `timeout`. The first such transport
 ///   failure ends the judgement's queries: the checks not yet run are
 ///   Inconclusive with that error, without asking again.
 /// - Prometheus slow but answering: each query within `timeout`, and a
