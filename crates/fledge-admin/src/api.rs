@@ -1,4 +1,5 @@
-//! The routes and their handlers.
+//! The routes and their handlers: authorize, find the rollout, call the
+//! controller off the async workers, answer JSON, log refusals with fields.
 
 use std::sync::Arc;
 
@@ -6,157 +7,40 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use fledge_rollout::machine::Command;
+use fledge_rollout::machine::Event;
 use fledge_rollout::{ControlError, Controller};
-use fledge_select::Weight;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
-use crate::config::{Operator, ReadAccess, Shared, valid_operator};
-use crate::view::{ErrorBody, EventPage, EventView, RolloutList, status_of};
+use crate::command::{self, MAX_BODY_BYTES};
+use crate::dashboard;
+use crate::error::ApiError;
+use crate::state::{MAX_OPERATOR_LEN, Operator, ReadAccess, Shared, valid_operator};
+use crate::view::{EventPage, EventView, RolloutList, json, status_of};
 
-/// The largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// The longest `reason` accepted, in characters.
-pub const MAX_REASON_LEN: usize = 1_000;
 /// The most events one `GET /rollouts/{name}/events` returns.
 pub const MAX_EVENTS_PAGE: usize = 1_000;
 
-/// The commands, by their path segment.
-pub(crate) const COMMANDS: &[(&str, Option<Command>)] = &[
-    ("promote", Some(Command::Promote)),
-    ("promote-full", Some(Command::PromoteFull)),
-    ("pause", Some(Command::Pause)),
-    ("resume", Some(Command::Resume)),
-    ("approve", Some(Command::Approve)),
-    ("freeze", Some(Command::Freeze)),
-    ("rollback", Some(Command::Rollback)),
-    ("abort", Some(Command::Abort)),
-    ("restart", Some(Command::Restart)),
-    // The weight comes from the body.
-    ("weight", None),
-];
-
 type Ctx = Arc<Shared>;
 
-pub(crate) fn routes(shared: Ctx) -> Router {
+/// The admin routes over `shared`, for an application of any state `S`.
+pub(crate) fn routes<S>(shared: Ctx) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
-        .route("/", get(crate::dashboard::page))
+        .route("/", get(dashboard::page))
         .route("/rollouts", get(list))
         .route("/rollouts/{name}", get(status))
         .route("/rollouts/{name}/events", get(events))
         .route("/rollouts/{name}/{command}", post(command))
+        // After the routes: it applies to those declared so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(shared)
-}
-
-/// An error answer: a status and an [`ErrorBody`].
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ApiError {
-    #[error(
-        "missing or wrong admin token: send `Authorization: Bearer <token>` with the token the API was built with"
-    )]
-    Unauthorized,
-    #[error("no rollout named {name:?}; this API serves {known:?}")]
-    UnknownRollout { name: String, known: Vec<String> },
-    #[error("no command {command:?}; use one of {}", command_names())]
-    UnknownCommand { command: String },
-    #[error("no route {path}; see GET /rollouts, or the dashboard at /")]
-    NoRoute { path: String },
-    #[error("{field}: {message}")]
-    Field {
-        field: &'static str,
-        message: String,
-    },
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
-    TooLarge,
-    /// The state machine refused the command; the refusal is in the event log.
-    #[error("{0}")]
-    Refused(String),
-    #[error(
-        "the command was applied and published, but its snapshot could not be saved: {0}; the store is behind until the next successful save"
-    )]
-    NotPersisted(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-fn command_names() -> String {
-    COMMANDS
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-impl ApiError {
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::UnknownRollout { .. }
-            | ApiError::UnknownCommand { .. }
-            | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
-            ApiError::Field { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Refused(_) => StatusCode::CONFLICT,
-            ApiError::NotPersisted(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn field(field: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Field {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let field = match &self {
-            ApiError::Field { field, .. } => Some((*field).to_owned()),
-            _ => None,
-        };
-        let body = ErrorBody {
-            error: self.to_string(),
-            field,
-        };
-        let mut response = json(status, &body);
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"fledge-admin\""),
-            );
-        }
-        response
-    }
-}
-
-/// A JSON answer that no cache keeps.
-fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => (
-            status,
-            [
-                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                (CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode the answer: {e}"),
-        )
-            .into_response(),
-    }
 }
 
 /// Checks `Authorization: Bearer <token>`.
@@ -176,19 +60,10 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn authorize_command(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    authorize(shared, headers).inspect_err(|_| {
-        tracing::warn!("fledge-admin: command without a valid admin token refused");
-    })
-}
-
 fn authorize_read(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     match shared.reads {
         ReadAccess::Open => Ok(()),
-        // A dashboard left open without a token polls every second: debug.
-        ReadAccess::Token => authorize(shared, headers).inspect_err(|_| {
-            tracing::debug!("fledge-admin: read without a valid admin token refused");
-        }),
+        ReadAccess::Token => authorize(shared, headers),
     }
 }
 
@@ -204,7 +79,8 @@ fn rollout(shared: &Shared, name: &str) -> Result<Arc<Controller>, ApiError> {
 }
 
 /// Runs `f` on the blocking pool: controller calls take its lock, which a
-/// tick holds while its store saves (a file, a network store).
+/// tick holds while its store saves (a file, a network store) and while its
+/// evaluator judges (a PromQL gate queries Prometheus).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -217,11 +93,25 @@ fn path_error(rejection: PathRejection) -> ApiError {
     ApiError::BadRequest(format!("bad path: {}", rejection.body_text()))
 }
 
+/// Logs a refused read. A dashboard left open without a token polls every
+/// second, so refusals are `debug`; failures of the API itself are `error`.
+fn log_read(read: &'static str, rollout: Option<&str>, error: &ApiError) {
+    let status = error.status().as_u16();
+    if error.status().is_server_error() {
+        tracing::error!(read, rollout, status, reason = %error, "fledge-admin: read failed");
+    } else {
+        tracing::debug!(read, rollout, status, reason = %error, "fledge-admin: read refused");
+    }
+}
+
 async fn list(State(shared): State<Ctx>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize_read(&shared, &headers)?;
-    let controllers: Vec<Arc<Controller>> = shared.rollouts.values().cloned().collect();
-    let rollouts = blocking(move || controllers.iter().map(|c| status_of(c)).collect()).await?;
-    Ok(json(StatusCode::OK, &RolloutList { rollouts }))
+    let answer = async {
+        authorize_read(&shared, &headers)?;
+        let controllers: Vec<Arc<Controller>> = shared.rollouts.values().cloned().collect();
+        let rollouts = blocking(move || controllers.iter().map(|c| status_of(c)).collect()).await?;
+        Ok(json(StatusCode::OK, &RolloutList { rollouts }))
+    };
+    answer.await.inspect_err(|e| log_read("list", None, e))
 }
 
 async fn status(
@@ -229,11 +119,17 @@ async fn status(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize_read(&shared, &headers)?;
-    let Path(name) = path.map_err(path_error)?;
-    let controller = rollout(&shared, &name)?;
-    let status = blocking(move || status_of(&controller)).await?;
-    Ok(json(StatusCode::OK, &status))
+    let name = path.as_ref().ok().map(|Path(name)| name.clone());
+    let answer = async {
+        authorize_read(&shared, &headers)?;
+        let Path(name) = path.map_err(path_error)?;
+        let controller = rollout(&shared, &name)?;
+        let status = blocking(move || status_of(&controller)).await?;
+        Ok(json(StatusCode::OK, &status))
+    };
+    answer
+        .await
+        .inspect_err(|e| log_read("status", name.as_deref(), e))
 }
 
 /// `?since=N&limit=M`.
@@ -251,153 +147,47 @@ async fn events(
     query: Result<Query<EventsQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize_read(&shared, &headers)?;
-    let Path(name) = path.map_err(path_error)?;
-    let controller = rollout(&shared, &name)?;
-    let Query(query) = query.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "{}; the query takes `since` (an event seq, default 0) and `limit` (1 to {MAX_EVENTS_PAGE})",
-            e.body_text()
+    let name = path.as_ref().ok().map(|Path(name)| name.clone());
+    let answer = async {
+        authorize_read(&shared, &headers)?;
+        let Path(name) = path.map_err(path_error)?;
+        let controller = rollout(&shared, &name)?;
+        let Query(query) = query.map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{}; the query takes `since` (an event seq, default 0) and `limit` (1 to {MAX_EVENTS_PAGE})",
+                e.body_text()
+            ))
+        })?;
+        let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE);
+        if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+            return Err(ApiError::field(
+                "limit",
+                format!("must be 1 to {MAX_EVENTS_PAGE}, got {limit}"),
+            ));
+        }
+        let all = blocking(move || controller.events()).await?;
+        let total = all.len() as u64;
+        let events: Vec<EventView> = all
+            .into_iter()
+            .filter(|e| e.seq >= query.since)
+            .take(limit)
+            .map(EventView::from)
+            .collect();
+        let next = events
+            .last()
+            .map_or(query.since.min(total), |e| e.seq.saturating_add(1));
+        Ok(json(
+            StatusCode::OK,
+            &EventPage {
+                events,
+                next,
+                total,
+            },
         ))
-    })?;
-    let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE);
-    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be 1 to {MAX_EVENTS_PAGE}, got {limit}"),
-        ));
-    }
-    let all = blocking(move || controller.events()).await?;
-    let total = all.len() as u64;
-    let events: Vec<EventView> = all
-        .into_iter()
-        .filter(|e| e.seq >= query.since)
-        .take(limit)
-        .map(EventView::from)
-        .collect();
-    let next = events
-        .last()
-        .map_or(query.since.min(total), |e| e.seq.saturating_add(1));
-    Ok(json(
-        StatusCode::OK,
-        &EventPage {
-            events,
-            next,
-            total,
-        },
-    ))
-}
-
-/// The body of a command: `{"reason": ".."}` (optional), plus `"weight"` for
-/// `POST .../weight`.
-#[derive(Debug)]
-struct CommandBody {
-    reason: Option<String>,
-    weight: Option<f64>,
-}
-
-/// Parses a command's body field by field, so that every error names its field.
-fn parse_body(bytes: &[u8], wants_weight: bool) -> Result<CommandBody, ApiError> {
-    let allowed = if wants_weight {
-        "`weight` and `reason`"
-    } else {
-        "`reason`"
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        if wants_weight {
-            return Err(ApiError::field(
-                "weight",
-                "missing: send {\"weight\": <percent, 0 to 100>}",
-            ));
-        }
-        return Ok(CommandBody {
-            reason: None,
-            weight: None,
-        });
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "the body is not valid JSON ({e}); send an object with {allowed}"
-        ))
-    })?;
-    let Value::Object(mut object) = value else {
-        return Err(ApiError::BadRequest(format!(
-            "the body must be a JSON object with {allowed}"
-        )));
-    };
-    let reason = take_reason(&mut object)?;
-    let weight = if wants_weight {
-        Some(take_weight(&mut object)?)
-    } else {
-        None
-    };
-    if let Some(field) = object.keys().next() {
-        return Err(ApiError::BadRequest(format!(
-            "unknown field {field:?}; this command takes {allowed}"
-        )));
-    }
-    Ok(CommandBody { reason, weight })
-}
-
-fn take_reason(object: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
-    match object.remove("reason") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if s.chars().count() > MAX_REASON_LEN {
-                return Err(ApiError::field(
-                    "reason",
-                    format!("at most {MAX_REASON_LEN} characters"),
-                ));
-            }
-            Ok((!s.is_empty()).then(|| s.to_owned()))
-        }
-        Some(other) => Err(ApiError::field(
-            "reason",
-            format!("must be a string, got {}", kind_of(&other)),
-        )),
-    }
-}
-
-fn take_weight(object: &mut Map<String, Value>) -> Result<f64, ApiError> {
-    let weight = match object.remove("weight") {
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .ok_or_else(|| ApiError::field("weight", "must be a number of percent, 0 to 100"))?,
-        None | Some(Value::Null) => {
-            return Err(ApiError::field(
-                "weight",
-                "missing: send {\"weight\": <percent, 0 to 100>}",
-            ));
-        }
-        Some(other) => {
-            return Err(ApiError::field(
-                "weight",
-                format!(
-                    "must be a number of percent, 0 to 100, got {}",
-                    kind_of(&other)
-                ),
-            ));
-        }
-    };
-    if !(0.0..=100.0).contains(&weight) {
-        return Err(ApiError::field(
-            "weight",
-            format!("must be a percentage from 0 to 100, got {weight}"),
-        ));
-    }
-    Ok(weight)
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    answer
+        .await
+        .inspect_err(|e| log_read("events", name.as_deref(), e))
 }
 
 /// The operator (`by`) of a command.
@@ -417,11 +207,56 @@ fn operator(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
                 .filter(|n| valid_operator(n))
                 .ok_or_else(|| {
                     ApiError::BadRequest(format!(
-                        "header {header}: the operator's name must be 1 to {} visible ASCII characters",
-                        crate::config::MAX_OPERATOR_LEN
+                        "header {header}: the operator's name must be 1 to {MAX_OPERATOR_LEN} visible ASCII characters"
                     ))
                 })?;
             Ok(name.to_owned())
+        }
+    }
+}
+
+/// What is known of a command request so far, for its log line.
+#[derive(Debug, Default)]
+struct Attempt {
+    rollout: Option<String>,
+    /// The path segment, then the decoded command (`set-weight 25%`).
+    command: Option<String>,
+    operator: Option<String>,
+    /// The operator's reason.
+    reason: Option<String>,
+}
+
+impl Attempt {
+    /// Logs an applied command: the operator's reason and the event it caused.
+    fn applied(&self, event: &Event) {
+        tracing::info!(
+            operator = self.operator.as_deref(),
+            command = self.command.as_deref(),
+            rollout = self.rollout.as_deref(),
+            reason = self.reason.as_deref(),
+            event = %event.kind,
+            seq = event.seq,
+            "fledge-admin: command applied"
+        );
+    }
+
+    /// Logs a command not applied (or applied but not saved), `reason` being
+    /// why: `warn` without the token, `error` for the API's own failures,
+    /// `info` for the others (a bad body, the state machine's refusal).
+    fn refused(&self, error: &ApiError) {
+        let (operator, command, rollout) = (
+            self.operator.as_deref(),
+            self.command.as_deref(),
+            self.rollout.as_deref(),
+        );
+        let status = error.status().as_u16();
+        let field = error.field_name();
+        if error.status().is_server_error() {
+            tracing::error!(operator, command, rollout, status, reason = %error, "fledge-admin: command failed");
+        } else if error.status() == StatusCode::UNAUTHORIZED {
+            tracing::warn!(operator, command, rollout, status, reason = %error, "fledge-admin: command refused");
+        } else {
+            tracing::info!(operator, command, rollout, status, field, reason = %error, "fledge-admin: command refused");
         }
     }
 }
@@ -432,62 +267,66 @@ async fn command(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    // Token first: nothing about rollouts is revealed, and no body is read,
-    // without it.
-    authorize_command(&shared, &headers)?;
-    let Path((name, segment)) = path.map_err(path_error)?;
-    let controller = rollout(&shared, &name)?;
-    let command = COMMANDS
-        .iter()
-        .find(|(n, _)| *n == segment)
-        .map(|(_, c)| *c)
-        .ok_or_else(|| ApiError::UnknownCommand {
-            command: segment.clone(),
-        })?;
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::TooLarge)?;
-    let body = parse_body(&bytes, command.is_none())?;
-    let command = match (command, body.weight) {
-        (Some(c), _) => c,
-        (None, Some(percent)) => {
-            let weight = Weight::from_percent(percent).map_err(|e| {
-                ApiError::field(
-                    "weight",
-                    format!("{e}; use a percentage with at most two decimals, e.g. 12.5"),
-                )
-            })?;
-            Command::SetWeight { weight }
-        }
-        (None, None) => return Err(ApiError::field("weight", "missing")),
-    };
-    let by = operator(&shared, &headers)?;
-    let reason = body.reason;
-    let (by_log, reason_log) = (by.clone(), reason.clone());
-    let result =
-        blocking(move || controller.command(command, &by_log, reason_log.as_deref())).await?;
-    match result {
+    let mut attempt = Attempt::default();
+    if let Ok(Path((name, segment))) = &path {
+        attempt.rollout = Some(name.clone());
+        attempt.command = Some(segment.clone());
+    }
+    match give(&shared, path, &headers, body, &mut attempt).await {
         Ok(event) => {
-            tracing::info!(rollout = %name, %command, by = %by, reason = ?reason, "fledge-admin: {event}");
+            attempt.applied(&event);
             Ok(json(StatusCode::OK, &EventView::from(event)))
         }
-        Err(ControlError::Rejected { reason }) => {
-            tracing::info!(rollout = %name, %command, by = %by, "fledge-admin: {reason}");
-            Err(ApiError::Refused(reason))
-        }
-        Err(ControlError::Store(e)) => {
-            tracing::error!(rollout = %name, %command, by = %by, "fledge-admin: snapshot not saved: {e}");
-            Err(ApiError::NotPersisted(e.to_string()))
-        }
-        Err(e) => {
-            tracing::error!(rollout = %name, %command, by = %by, "fledge-admin: {e}");
-            Err(ApiError::Internal(e.to_string()))
+        Err(error) => {
+            attempt.refused(&error);
+            Err(error)
         }
     }
 }
 
-async fn not_found(uri: http::Uri) -> ApiError {
+/// Checks and gives a command, filling `attempt` as it learns.
+async fn give(
+    shared: &Shared,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: &HeaderMap,
+    body: Body,
+    attempt: &mut Attempt,
+) -> Result<Event, ApiError> {
+    // Token first: nothing about rollouts is revealed, and no body is read,
+    // without it.
+    authorize(shared, headers)?;
+    let Path((name, segment)) = path.map_err(path_error)?;
+    let controller = rollout(shared, &name)?;
+    let verb = command::verb(&segment)?;
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        })?;
+    let request = command::decode(verb, &bytes)?;
+    attempt.command = Some(request.command.to_string());
+    attempt.reason.clone_from(&request.reason);
+    let by = operator(shared, headers)?;
+    attempt.operator = Some(by.clone());
+    let command = request.command;
+    let reason = request.reason;
+    let result = blocking(move || controller.command(command, &by, reason.as_deref())).await?;
+    result.map_err(|e| match e {
+        ControlError::Rejected { reason } => ApiError::Refused(reason),
+        ControlError::Store(e) => ApiError::NotPersisted(e.to_string()),
+        e => ApiError::Internal(e.to_string()),
+    })
+}
+
+async fn not_found(uri: Uri) -> ApiError {
     ApiError::NoRoute {
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
         path: uri.path().to_owned(),
     }
 }

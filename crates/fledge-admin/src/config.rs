@@ -1,4 +1,5 @@
-//! Configuration: which rollouts, the token, read access, the operator's name.
+//! Configuration: which rollouts, the token, read access, the operator's
+//! name; checked once by [`AdminBuilder::build`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,14 +8,14 @@ use std::sync::Arc;
 use axum::Router;
 use fledge_rollout::Controller;
 use http::HeaderName;
-use subtle::ConstantTimeEq;
+
+use crate::api;
+use crate::state::{MAX_OPERATOR_LEN, Operator, ReadAccess, Shared, Token, valid_operator};
 
 /// The shortest admin token accepted, in characters.
 pub const MIN_TOKEN_LEN: usize = 16;
 /// The longest admin token accepted, in characters.
 pub const MAX_TOKEN_LEN: usize = 1024;
-/// The longest operator name accepted, in characters.
-pub const MAX_OPERATOR_LEN: usize = 128;
 /// The operator recorded when no operator header is configured.
 pub const DEFAULT_OPERATOR: &str = "admin";
 
@@ -66,78 +67,16 @@ pub enum AdminError {
     },
 }
 
-/// Who may read status and events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReadAccess {
-    /// Reads need the admin token, like commands (the default).
-    #[default]
-    Token,
-    /// Anyone who can reach the API may read status and events. Commands
-    /// still need the token.
-    Open,
-}
-
-/// The bearer token, compared in constant time. Its `Debug` hides it.
-#[derive(Clone)]
-pub(crate) struct Token(Arc<[u8]>);
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
+/// Checks the token's length and characters.
+fn check_token(token: &str) -> Result<Token, AdminError> {
+    let len = token.chars().count();
+    if !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&len) {
+        return Err(AdminError::TokenLength { len });
     }
-}
-
-impl Token {
-    fn new(token: &str) -> Result<Self, AdminError> {
-        let len = token.chars().count();
-        if !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&len) {
-            return Err(AdminError::TokenLength { len });
-        }
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(AdminError::TokenCharacters);
-        }
-        Ok(Token(token.as_bytes().into()))
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AdminError::TokenCharacters);
     }
-
-    /// Whether `given` is the token. The time taken depends on the lengths
-    /// only, never on where the bytes differ.
-    pub(crate) fn matches(&self, given: &[u8]) -> bool {
-        bool::from(self.0.as_ref().ct_eq(given))
-    }
-}
-
-/// Where the operator recorded in events (`by`) comes from.
-#[derive(Debug, Clone)]
-pub(crate) enum Operator {
-    /// Every command is recorded as given by this name.
-    Fixed(String),
-    /// The name is read from this header (set by an authenticating proxy);
-    /// a command without it is refused.
-    Header(HeaderName),
-}
-
-/// Checks an operator name: 1 to [`MAX_OPERATOR_LEN`] characters, no control characters.
-pub(crate) fn valid_operator(name: &str) -> bool {
-    let len = name.chars().count();
-    (1..=MAX_OPERATOR_LEN).contains(&len) && !name.chars().any(char::is_control)
-}
-
-pub(crate) struct Shared {
-    pub(crate) rollouts: BTreeMap<String, Arc<Controller>>,
-    pub(crate) token: Token,
-    pub(crate) reads: ReadAccess,
-    pub(crate) operator: Operator,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Admin")
-            .field("rollouts", &self.rollouts.keys().collect::<Vec<_>>())
-            .field("token", &self.token)
-            .field("reads", &self.reads)
-            .field("operator", &self.operator)
-            .finish()
-    }
+    Ok(Token::new(token))
 }
 
 /// The admin API over a set of rollouts: build it with [`Admin::builder`],
@@ -146,7 +85,7 @@ impl fmt::Debug for Shared {
 /// Cheap to clone (one `Arc`).
 #[derive(Debug, Clone)]
 pub struct Admin {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl Admin {
@@ -156,9 +95,39 @@ impl Admin {
     }
 
     /// The routes, to mount with [`Router::nest`] (e.g. under `/fledge`) or
-    /// [`Router::merge`]. See the [crate docs](crate) for the table.
-    pub fn router(&self) -> Router {
-        crate::api::routes(self.shared.clone())
+    /// [`Router::merge`]. See the [crate docs](crate#routes) for the table.
+    ///
+    /// The router carries its own state, so it fits an application of any
+    /// state type `S`: nest it before or after the application's
+    /// `.with_state(..)`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use fledge_rollout::{Controller, PlanBuilder};
+    /// use axum::{Router, extract::State, routing::get};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let controller = Arc::new(Controller::builder(PlanBuilder::canary("demo", "v1", "v2").build()?).build()?);
+    /// #[derive(Clone)]
+    /// struct AppState { greeting: &'static str }
+    ///
+    /// let admin = fledge_admin::Admin::builder()
+    ///     .rollout(controller)
+    ///     .token("a-long-random-secret-token")
+    ///     .build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|State(s): State<AppState>| async move { s.greeting }))
+    ///     .nest("/fledge", admin.router())
+    ///     .with_state(AppState { greeting: "hello" });
+    /// # let _ = app;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        api::routes(self.shared.clone())
     }
 
     /// The names of the rollouts served, in order.
@@ -235,7 +204,7 @@ impl AdminBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Admin, AdminError> {
-        let token = Token::new(self.token.as_deref().ok_or(AdminError::MissingToken)?)?;
+        let token = check_token(self.token.as_deref().ok_or(AdminError::MissingToken)?)?;
         let mut rollouts = BTreeMap::new();
         for controller in self.controllers {
             let name = controller.plan().name;

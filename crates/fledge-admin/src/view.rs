@@ -5,11 +5,14 @@
 //! Weights are percentages (`25.0` is 25 %), times are milliseconds since the
 //! Unix epoch.
 
+use axum::response::{IntoResponse, Response};
 use fledge_gate::clock::Timestamp;
 use fledge_rollout::Controller;
 use fledge_rollout::control::Judgement;
 use fledge_rollout::machine::{Event, EventKind, Input, Outcome, Phase, PhaseName};
 use fledge_select::Weight;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -304,6 +307,31 @@ pub struct ErrorBody {
     /// The request field at fault (`weight`, `reason`, ...), if one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// `value` as a JSON answer that no cache keeps. Should it fail to encode,
+/// the answer is a 500 whose body is still an [`ErrorBody`].
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let (status, bytes) = match serde_json::to_vec(value) {
+        Ok(bytes) => (status, bytes),
+        Err(e) => {
+            // A `Value::String` always encodes: its `Display` is JSON.
+            let message = Value::String(format!("cannot encode the answer: {e}"));
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{{\"error\":{message}}}").into_bytes(),
+            )
+        }
+    };
+    (
+        status,
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 fn percent(w: Weight) -> f64 {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::routing::get;
 use fledge_admin::{
     Admin, AdminBuilder, AdminError, ErrorBody, EventPage, EventView, ReadAccess, Role,
@@ -904,9 +905,8 @@ async fn arbitrary_input_never_panics() {
             res.status()
         );
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        if !bytes.is_empty() {
-            let _: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON answers");
-        }
+        // Every answer is JSON, a 405 included.
+        let _: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON answers");
     }
 }
 
@@ -943,4 +943,121 @@ async fn commands_race_with_ticks() {
     }
     ticker.join().expect("the ticker");
     assert!(s.controller.verify_log().expect("replays"));
+}
+
+/// Both routers nest into an application that has state of its own, applied
+/// after them.
+#[tokio::test]
+async fn nests_in_an_app_with_state() {
+    #[derive(Clone)]
+    struct AppState {
+        greeting: &'static str,
+    }
+    let (controller, _clock) = controller();
+    let admin = Admin::builder()
+        .rollout(controller.clone())
+        .token(TOKEN)
+        .build()
+        .expect("builds");
+    let app: Router = Router::new()
+        .route(
+            "/hello",
+            get(|State(s): State<AppState>| async move { s.greeting }),
+        )
+        .nest("/fledge", admin.router())
+        .nest(
+            "/ops",
+            fledge_admin::router([controller], TOKEN).expect("router"),
+        )
+        .with_state(AppState { greeting: "hello" });
+    let get = |path: &str| {
+        Request::get(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let res = app
+        .clone()
+        .oneshot(get("/hello"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(&body[..], b"hello");
+    let res = app
+        .clone()
+        .oneshot(get("/fledge/rollouts"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    let list: RolloutList = serde_json::from_slice(&body).expect("a list");
+    assert_eq!(list.rollouts.len(), 1);
+    let res = app
+        .oneshot(get(&format!("/ops/rollouts/{NAME}")))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Every error is JSON naming what is wrong, whatever the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json() {
+    let s = start(with_operator).await;
+    let json_error = |a: &Answer, status: StatusCode, what: &str| {
+        assert_eq!(a.status, status, "{what}");
+        assert_eq!(a.headers["content-type"], "application/json", "{what}");
+        let error = a.error();
+        assert!(!error.error.is_empty(), "{what}");
+        error
+    };
+    let path = format!("/fledge/rollouts/{NAME}");
+
+    let a = s
+        .send(Method::POST, &format!("{path}/pause"), &[], "")
+        .await;
+    let e = json_error(&a, StatusCode::UNAUTHORIZED, "no token");
+    assert!(e.error.contains("Authorization: Bearer"), "{}", e.error);
+
+    let a = s
+        .post(&format!("{path}/weight"), r#"{"weight": "half"}"#)
+        .await;
+    let e = json_error(&a, StatusCode::BAD_REQUEST, "bad field");
+    assert_eq!(e.field.as_deref(), Some("weight"));
+    assert!(e.error.contains("got a string"), "{}", e.error);
+
+    let a = s.post(&format!("{path}/launch"), "").await;
+    let e = json_error(&a, StatusCode::NOT_FOUND, "unknown command");
+    assert!(
+        e.error.contains("\"launch\"") && e.error.contains("rollback"),
+        "{}",
+        e.error
+    );
+
+    let a = s.get("/fledge/nothing").await;
+    let e = json_error(&a, StatusCode::NOT_FOUND, "no route");
+    assert!(e.error.contains("/nothing"), "{}", e.error);
+
+    let a = s.get(&format!("{path}/pause")).await;
+    let e = json_error(&a, StatusCode::METHOD_NOT_ALLOWED, "GET on a command");
+    assert!(
+        e.error.contains("GET") && e.error.contains("POST"),
+        "{}",
+        e.error
+    );
+    let a = s.post("/fledge/rollouts", "").await;
+    json_error(&a, StatusCode::METHOD_NOT_ALLOWED, "POST on a read");
+
+    let a = s.post(&format!("{path}/approve"), "").await;
+    let e = json_error(&a, StatusCode::CONFLICT, "refused");
+    assert_eq!(
+        Some(e.error),
+        events_of(&s).pop().map(|e| e.reason),
+        "the state machine's reason"
+    );
+
+    let huge = format!(r#"{{"reason": "{}"}}"#, "x".repeat(40_000));
+    let a = s.post(&format!("{path}/pause"), &huge).await;
+    let e = json_error(&a, StatusCode::PAYLOAD_TOO_LARGE, "too large");
+    assert!(e.error.contains("16384 bytes"), "{}", e.error);
 }

@@ -22,7 +22,29 @@ use crate::exposition::{CONTENT_TYPE, render};
 
 /// A router serving `registry` at `GET /metrics`; merge or nest it into the
 /// application's router.
-pub fn router(registry: Arc<Registry>) -> Router {
+///
+/// It carries its own state, so it fits an application of any state type
+/// `S`, before or after the application's `.with_state(..)`:
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, extract::State, routing::get};
+/// use prometheus_client::registry::Registry;
+///
+/// #[derive(Clone)]
+/// struct AppState { model: &'static str }
+///
+/// let registry = Arc::new(Registry::default());
+/// let app: Router = Router::new()
+///     .route("/model", get(|State(s): State<AppState>| async move { s.model }))
+///     .merge(fledge_prometheus::axum::router(registry))
+///     .with_state(AppState { model: "v2" });
+/// # let _ = app;
+/// ```
+pub fn router<S>(registry: Arc<Registry>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/metrics", get(handler))
         .with_state(registry)

@@ -1,10 +1,11 @@
 //! A small blocking client for Prometheus' instant-query endpoint.
 //!
-//! Built on [`ureq`]: synchronous, no async runtime, a global time-out per
-//! request. [`Evaluate`](fledge_rollout::control::Evaluate) is synchronous
-//! and the tokio driver calls it from inside a runtime, where blocking on a
-//! second (hyper) runtime would panic; a plain blocking client has no such
-//! trap and costs a few small dependencies.
+//! Built on [`ureq`]: synchronous, no async runtime, every request bounded
+//! by a connect time-out and an overall (read) time-out.
+//! [`Evaluate`](fledge_rollout::control::Evaluate) is synchronous; a plain
+//! blocking client needs no runtime of its own and costs a few small
+//! dependencies. It **blocks the calling thread** for up to its time-outs:
+//! call it off the async workers (see the [crate docs](crate#blocking)).
 
 use std::fmt;
 use std::time::Duration;
@@ -17,6 +18,12 @@ const MAX_BODY: u64 = 8 << 20;
 
 /// The start of an unexpected body kept in errors.
 const BODY_EXCERPT: usize = 200;
+
+/// The default time-out of a whole query, connection and reading included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default time-out of the name lookup, and of the connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a [`PromClient`] (or a gate's configuration) was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,6 +50,9 @@ pub enum ConfigError {
     /// The time-out is zero.
     #[error("the query time-out must be above zero")]
     ZeroTimeout,
+    /// The connect time-out is zero.
+    #[error("the connect time-out must be above zero")]
+    ZeroConnectTimeout,
     /// No checks were configured.
     #[error("a PromQL gate needs at least one check")]
     NoChecks,
@@ -67,6 +77,7 @@ pub enum ConfigError {
 ///
 /// let client = PromClient::new("http://127.0.0.1:9090")?
 ///     .timeout(Duration::from_secs(2))
+///     .connect_timeout(Duration::from_millis(500))
 ///     .header("X-Scope-OrgID", "team-a")?;
 /// let answer = client.query("sum(rate(fledge_requests_total[1m]))")?;
 /// println!("{:?}", answer.value.single());
@@ -77,6 +88,7 @@ pub struct PromClient {
     base: String,
     endpoint: String,
     timeout: Duration,
+    connect_timeout: Duration,
     headers: Vec<(String, String)>,
     agent: ureq::Agent,
 }
@@ -86,6 +98,7 @@ impl fmt::Debug for PromClient {
         f.debug_struct("PromClient")
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
             // Header values may hold credentials.
             .field(
                 "headers",
@@ -95,9 +108,13 @@ impl fmt::Debug for PromClient {
     }
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+fn agent(timeout: Duration, connect_timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
+        // The whole request, from the name lookup to the answer's last byte.
         .timeout_global(Some(timeout))
+        // Within it, a host that is down or unreachable is given up on sooner.
+        .timeout_resolve(Some(connect_timeout))
+        .timeout_connect(Some(connect_timeout))
         // Read Prometheus' JSON error bodies instead of a bare status.
         .http_status_as_error(false)
         // Prometheus is usually inside the network: no proxy from the environment.
@@ -132,7 +149,8 @@ fn check_header(name: &str, value: &str) -> Result<(), ConfigError> {
 impl PromClient {
     /// A client for the Prometheus server at `url` (its base address, e.g.
     /// `http://prometheus:9090`, or with a path prefix such as
-    /// `http://gateway/prometheus`), with a 5 s time-out.
+    /// `http://gateway/prometheus`), with time-outs of [`DEFAULT_TIMEOUT`]
+    /// for the whole query and [`DEFAULT_CONNECT_TIMEOUT`] to connect.
     pub fn new(url: &str) -> Result<PromClient, ConfigError> {
         let base = url.trim().trim_end_matches('/').to_owned();
         let rest = if let Some(rest) = base.strip_prefix("http://") {
@@ -148,21 +166,31 @@ impl PromClient {
         if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
             return Err(ConfigError::BadUrl(url.to_owned()));
         }
-        let timeout = Duration::from_secs(5);
         Ok(PromClient {
             endpoint: format!("{base}/api/v1/query"),
             base,
-            timeout,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             headers: Vec::new(),
-            agent: agent(timeout),
+            agent: agent(DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
         })
     }
 
-    /// The time-out of a whole request, connection included (default 5 s;
-    /// zero is raised to 1 ms). Keep it below the controller's tick.
+    /// The time-out of a whole request, from connecting to reading the
+    /// answer's last byte (default [`DEFAULT_TIMEOUT`]; zero is raised to
+    /// 1 ms). Keep it below the controller's tick.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
-        self.agent = agent(self.timeout);
+        self.agent = agent(self.timeout, self.connect_timeout);
+        self
+    }
+
+    /// The time-out of the name lookup, and then of the connection (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]; zero is raised to 1 ms). The whole
+    /// request stays within [`timeout`](Self::timeout) whatever this is.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self.agent = agent(self.timeout, self.connect_timeout);
         self
     }
 
@@ -183,7 +211,13 @@ impl PromClient {
         self.timeout
     }
 
-    /// Runs an instant query at Prometheus' current time.
+    /// The connect time-out.
+    pub fn request_connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Runs an instant query at Prometheus' current time. Blocks the
+    /// calling thread until the answer, an error, or the time-outs.
     pub fn query(&self, promql: &str) -> Result<QueryResponse, QueryError> {
         let mut request = self.agent.get(&self.endpoint).query("query", promql);
         for (name, value) in &self.headers {
@@ -275,6 +309,51 @@ mod tests {
                 "{name:?}: {value:?}"
             );
         }
+    }
+
+    #[test]
+    fn timeouts_are_bounded_and_configurable() {
+        let c = PromClient::new("http://localhost:9090").ok();
+        assert_eq!(
+            c.as_ref()
+                .map(|c| (c.request_timeout(), c.request_connect_timeout())),
+            Some((DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT))
+        );
+        let c = c.map(|c| {
+            c.timeout(Duration::from_secs(3))
+                .connect_timeout(Duration::ZERO)
+        });
+        assert_eq!(
+            c.as_ref()
+                .map(|c| (c.request_timeout(), c.request_connect_timeout())),
+            Some((Duration::from_secs(3), Duration::from_millis(1)))
+        );
+    }
+
+    #[test]
+    fn a_server_that_never_answers_times_out() {
+        // Connections are accepted (by the kernel's backlog), never answered.
+        let Ok(hung) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            return;
+        };
+        let url = hung.local_addr().map(|a| format!("http://{a}"));
+        let client = url.as_deref().map_err(ToString::to_string).and_then(|u| {
+            PromClient::new(u)
+                .map(|c| c.timeout(Duration::from_millis(300)))
+                .map_err(|e| e.to_string())
+        });
+        let started = std::time::Instant::now();
+        let e = client.map(|c| c.query("up"));
+        assert!(
+            matches!(e, Ok(Err(QueryError::Transport { .. }))),
+            "not a transport error: {e:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(hung);
     }
 
     #[test]

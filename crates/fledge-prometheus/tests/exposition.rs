@@ -328,3 +328,54 @@ async fn axum_router_serves_metrics() {
         "{text}"
     );
 }
+
+/// The router merges and nests into an application that has state of its
+/// own, applied after it.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn axum_router_in_an_app_with_state() {
+    use axum::extract::State;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[derive(Clone)]
+    struct AppState {
+        model: &'static str,
+    }
+    let (controller, _clock) = controller();
+    let mut registry = Registry::default();
+    FledgeCollector::new()
+        .controller(controller)
+        .register(&mut registry);
+    let registry = Arc::new(registry);
+    let app: axum::Router = axum::Router::new()
+        .route(
+            "/model",
+            get(|State(s): State<AppState>| async move { s.model }),
+        )
+        .merge(fledge_prometheus::axum::router(registry.clone()))
+        .nest("/ops", fledge_prometheus::axum::router(registry))
+        .with_state(AppState { model: "v2" });
+    for (path, expect) in [
+        ("/model", "v2"),
+        ("/metrics", "fledge_rollout_info"),
+        ("/ops/metrics", "fledge_rollout_info"),
+    ] {
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        assert_eq!(response.status(), 200, "{path}");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert!(
+            String::from_utf8_lossy(&body).contains(expect),
+            "{path}: {body:?}"
+        );
+    }
+}

@@ -1,339 +1,20 @@
-//! PromQL gates: judge a rollout's step from fleet-wide metrics in Prometheus.
-//!
-//! A [`PromEvaluator`] implements
-//! [`Evaluate`]: once per tick it runs
-//! each [`PromCheck`]'s query against `/api/v1/query` and holds the value
-//! to the check's `max` / `min`, alone ([`Compare::Absolute`]) or against
-//! the baseline's value ([`Compare::Ratio`], [`Compare::Difference`]).
-//!
-//! # Outcomes
-//!
-//! | what Prometheus answers | check outcome |
-//! |---|---|
-//! | one finite value within the bounds (and enough samples) | Pass |
-//! | one finite value beyond a bound (enough samples) | Fail |
-//! | an empty vector, `NaN`, `±Inf`, several series, a range vector | Inconclusive |
-//! | fewer samples than `min_samples` (the `samples_query`'s value) | Inconclusive |
-//! | a transport, HTTP, API or JSON error | Inconclusive, the error in the detail |
-//!
-//! The step's judgement is Fail if any check fails, else Inconclusive if any
-//! check is, else Pass: too little data never passes. Checks against the
-//! baseline are not run on a 100 % step, whose baseline has no traffic (as
-//! with the plan's own gates).
-//!
-//! # Placeholders
-//!
-//! Queries may use `{candidate}` and `{baseline}` (the versions' ids),
-//! `{version}` (the candidate in `query` and `samples_query`, the baseline
-//! in `baseline_query`, so one template serves both sides), `{rollout}` (the
-//! plan's name) and `{interval}` (the step's bake time, or the configured
-//! `interval`, as a PromQL duration such as `30s`). Other braces, such as
-//! label matchers, are left alone. Version ids and rollout names hold only
-//! letters, digits, `-`, `_` and `.`, so they are safe inside quotes.
+//! Evaluation: a [`PromEvaluator`] runs each check's queries, holds the
+//! values to the bounds, and judges the step ([`Evaluate`]).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use fledge_gate::check::CheckKind;
 use fledge_gate::{CheckResult, Outcome as GateOutcome, Report, Verdict};
 use fledge_rollout::Plan;
 use fledge_rollout::control::{Evaluate, Judgement, StepContext};
-use fledge_rollout::duration::{serde_opt, serde_str};
 use fledge_rollout::machine::Outcome;
 
 use crate::client::{ConfigError, PromClient};
+use crate::gate::config::{Compare, PromCheck, PromConfig};
+use crate::gate::template::{Vars, promql_duration, render};
 use crate::response::{QueryError, QueryResponse};
-
-/// How a check's value is formed from the candidate's and the baseline's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compare {
-    /// The candidate's value itself.
-    #[default]
-    Absolute,
-    /// `candidate / baseline` (`max = 1.2`: at most 20 % above the baseline).
-    /// A zero baseline gives 1 when the candidate is zero too, else
-    /// Inconclusive (use `difference` for values that are often zero).
-    Ratio,
-    /// `candidate − baseline` (`max = 0.005`: at most half a point above).
-    Difference,
-}
-
-/// One PromQL check.
-///
-/// ```
-/// use fledge_prometheus::{Compare, PromCheck};
-///
-/// let errors = PromCheck::new(
-///     "error rate",
-///     r#"sum(rate(fledge_request_errors_total{version="{version}"}[{interval}]))
-///      / sum(rate(fledge_requests_total{version="{version}"}[{interval}]))"#,
-/// )
-/// .max(0.01)
-/// .min_samples(
-///     r#"sum(increase(fledge_requests_total{version="{version}"}[{interval}]))"#,
-///     100.0,
-/// );
-/// let latency = PromCheck::new(
-///     "mean latency vs baseline",
-///     r#"sum(rate(fledge_request_duration_seconds_sum{version="{version}"}[{interval}]))
-///      / sum(rate(fledge_request_duration_seconds_count{version="{version}"}[{interval}]))"#,
-/// )
-/// .compare(Compare::Ratio)
-/// .max(1.2);
-/// # let _ = (errors, latency);
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PromCheck {
-    /// The check's label in judgements and events.
-    pub name: String,
-    /// The PromQL query for the candidate; it must return one value.
-    pub query: String,
-    /// How the value is formed (default: the candidate's value alone).
-    #[serde(default)]
-    pub compare: Compare,
-    /// The baseline's query for `ratio` and `difference` (default: `query`
-    /// with `{version}` standing for the baseline).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_query: Option<String>,
-    /// The highest value that passes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-    /// The lowest value that passes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
-    /// A query counting the candidate's samples (e.g. requests in the
-    /// interval); below `min_samples` the check is Inconclusive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub samples_query: Option<String>,
-    /// The fewest samples a decision needs (with `samples_query`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_samples: Option<f64>,
-}
-
-impl PromCheck {
-    /// A check named `name` running `query`, without bounds yet.
-    pub fn new(name: impl Into<String>, query: impl Into<String>) -> Self {
-        PromCheck {
-            name: name.into(),
-            query: query.into(),
-            compare: Compare::Absolute,
-            baseline_query: None,
-            max: None,
-            min: None,
-            samples_query: None,
-            min_samples: None,
-        }
-    }
-
-    /// The highest value that passes.
-    pub fn max(mut self, max: f64) -> Self {
-        self.max = Some(max);
-        self
-    }
-
-    /// The lowest value that passes.
-    pub fn min(mut self, min: f64) -> Self {
-        self.min = Some(min);
-        self
-    }
-
-    /// Compares with the baseline (see [`Compare`]).
-    pub fn compare(mut self, compare: Compare) -> Self {
-        self.compare = compare;
-        self
-    }
-
-    /// The baseline's own query (default: `query` with `{version}` = baseline).
-    pub fn baseline_query(mut self, query: impl Into<String>) -> Self {
-        self.baseline_query = Some(query.into());
-        self
-    }
-
-    /// Inconclusive while `query` (for the candidate) is below `min`.
-    pub fn min_samples(mut self, query: impl Into<String>, min: f64) -> Self {
-        self.samples_query = Some(query.into());
-        self.min_samples = Some(min);
-        self
-    }
-
-    /// Whether the check needs the baseline's value.
-    pub fn is_relative(&self) -> bool {
-        self.compare != Compare::Absolute
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |reason: &str| {
-            Err(ConfigError::BadCheck {
-                check: self.name.clone(),
-                reason: reason.to_owned(),
-            })
-        };
-        if self.name.trim().is_empty() {
-            return Err(ConfigError::BadCheck {
-                check: self.query.clone(),
-                reason: "the check has no name: give it one".into(),
-            });
-        }
-        if self.query.trim().is_empty() {
-            return bad("the query is empty");
-        }
-        if self.max.is_none() && self.min.is_none() {
-            return bad("set `max`, `min` or both: a check without bounds cannot fail");
-        }
-        if self.max.is_some_and(|v| !v.is_finite()) || self.min.is_some_and(|v| !v.is_finite()) {
-            return bad("`max` and `min` must be finite numbers");
-        }
-        if let (Some(min), Some(max)) = (self.min, self.max) {
-            if min > max {
-                return bad("`min` is above `max`: no value could pass");
-            }
-        }
-        if self.baseline_query.is_some() && !self.is_relative() {
-            return bad("`baseline_query` is only used with compare = \"ratio\" or \"difference\"");
-        }
-        match (&self.samples_query, self.min_samples) {
-            (Some(q), Some(n)) if !q.trim().is_empty() && n.is_finite() && n >= 0.0 => Ok(()),
-            (None, None) => Ok(()),
-            (Some(_), None) | (None, Some(_)) => {
-                bad("`samples_query` and `min_samples` go together: set both or neither")
-            }
-            _ => bad("`samples_query` must not be empty and `min_samples` must be a number ≥ 0"),
-        }
-    }
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
-/// A PromQL gate's configuration, as data (TOML, JSON or YAML through serde).
-///
-/// ```
-/// use fledge_prometheus::PromConfig;
-///
-/// let config: PromConfig = toml::from_str(r#"
-///     url = "http://prometheus:9090"
-///     timeout = "2s"
-///
-///     [[checks]]
-///     name = "error rate"
-///     query = 'sum(rate(fledge_request_errors_total{rollout="{rollout}",version="{version}"}[{interval}])) / sum(rate(fledge_requests_total{rollout="{rollout}",version="{version}"}[{interval}]))'
-///     max = 0.01
-///     samples_query = 'sum(increase(fledge_requests_total{rollout="{rollout}",version="{version}"}[{interval}]))'
-///     min_samples = 100
-/// "#)?;
-/// assert_eq!(config.checks.len(), 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PromConfig {
-    /// Prometheus' base address (`http://prometheus:9090`).
-    pub url: String,
-    /// Time-out of each query (default 5 s). The checks run one after the
-    /// other once per tick, so keep `checks × timeout` below the tick.
-    #[serde(default = "default_timeout", with = "serde_str")]
-    pub timeout: Duration,
-    /// What `{interval}` stands for (default: the step's bake time).
-    #[serde(default, with = "serde_opt", skip_serializing_if = "Option::is_none")]
-    pub interval: Option<Duration>,
-    /// Headers sent with every query (`Authorization`, `X-Scope-OrgID`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// The checks, all of which must pass.
-    pub checks: Vec<PromCheck>,
-}
-
-impl PromConfig {
-    /// A configuration for the server at `url`, with no checks yet.
-    pub fn new(url: impl Into<String>) -> Self {
-        PromConfig {
-            url: url.into(),
-            timeout: default_timeout(),
-            interval: None,
-            headers: BTreeMap::new(),
-            checks: Vec::new(),
-        }
-    }
-
-    /// Adds a check.
-    pub fn check(mut self, check: PromCheck) -> Self {
-        self.checks.push(check);
-        self
-    }
-
-    /// Sets the query time-out.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets what `{interval}` stands for (default: the step's bake time).
-    pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = Some(interval);
-        self
-    }
-
-    /// Adds a header sent with every query.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.insert(name.into(), value.into());
-        self
-    }
-}
-
-/// Writes a duration as PromQL reads it: `90s`, or `1500ms` below whole
-/// seconds (at least `1ms`).
-pub fn promql_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis().max(1))
-    }
-}
-
-/// The values placeholders stand for in one query.
-struct Vars<'a> {
-    rollout: &'a str,
-    baseline: &'a str,
-    candidate: &'a str,
-    version: &'a str,
-    interval: &'a str,
-}
-
-fn render(template: &str, vars: &Vars<'_>) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        let known = [
-            ("{rollout}", vars.rollout),
-            ("{baseline}", vars.baseline),
-            ("{candidate}", vars.candidate),
-            ("{version}", vars.version),
-            ("{interval}", vars.interval),
-        ]
-        .into_iter()
-        .find(|(name, _)| after.starts_with(name));
-        match known {
-            Some((name, value)) => {
-                out.push_str(value);
-                rest = &after[name.len()..];
-            }
-            None => {
-                out.push('{');
-                rest = &after[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
 
 /// A number for a one-line explanation.
 fn num(x: f64) -> String {
@@ -364,7 +45,30 @@ fn value_of(answer: Result<QueryResponse, QueryError>) -> Result<f64, String> {
 
 /// Judges steps with PromQL queries; see the [module docs](crate::gate).
 ///
-/// ```no_run
+/// # It blocks
+///
+/// Each query is a blocking HTTP request: [`judge`](Self::judge), and so
+/// [`Controller::tick`](fledge_rollout::Controller::tick) with this
+/// evaluator, holds the calling thread until Prometheus answers or a
+/// time-out ends the query. **Drive the controller off the async
+/// workers**: tick it from a thread of its own, or from
+/// `tokio::task::spawn_blocking` (see the [crate docs](crate#blocking)).
+/// Ticked on a tokio worker, it stalls every task on that worker meanwhile.
+///
+/// How long a tick can take is bounded by the configuration:
+///
+/// - Prometheus down or unreachable: the first query fails within
+///   [`connect_timeout`](PromConfig::connect_timeout) for the name lookup
+///   and again for the connection (at once when the connection is
+///   refused), and always within [`timeout`](PromConfig::timeout); a
+///   server that accepts and never answers, within `timeout`. The first such transport
+///   failure ends the judgement's queries: the checks not yet run are
+///   Inconclusive with that error, without asking again.
+/// - Prometheus slow but answering: each query within `timeout`, and a
+///   check runs up to three (samples, candidate, baseline), one after the
+///   other: keep `checks × 3 × timeout` below the tick interval.
+///
+/// ```
 /// use fledge_prometheus::{PromCheck, PromConfig, PromEvaluator};
 /// use fledge_rollout::{Controller, Plan};
 ///
@@ -420,19 +124,10 @@ impl PromEvaluator {
         baseline: &str,
         candidate: &str,
     ) -> Result<Self, ConfigError> {
-        if config.checks.is_empty() {
-            return Err(ConfigError::NoChecks);
-        }
-        if config.timeout.is_zero() {
-            return Err(ConfigError::ZeroTimeout);
-        }
-        for (i, check) in config.checks.iter().enumerate() {
-            check.validate()?;
-            if config.checks[..i].iter().any(|c| c.name == check.name) {
-                return Err(ConfigError::DuplicateCheck(check.name.clone()));
-            }
-        }
-        let mut client = PromClient::new(&config.url)?.timeout(config.timeout);
+        config.validate()?;
+        let mut client = PromClient::new(&config.url)?
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout);
         for (name, value) in &config.headers {
             client = client.header(name, value)?;
         }
@@ -459,6 +154,9 @@ impl PromEvaluator {
     /// Runs every check now for a step baking `interval`, where `full` says
     /// the candidate has 100 % (checks against the baseline are skipped).
     /// [`Evaluate::evaluate`] calls this with the step in effect.
+    ///
+    /// Blocks until the queries are answered or time out; see
+    /// [It blocks](Self#it-blocks).
     pub fn judge(&self, interval: Duration, full: bool) -> Judgement {
         self.judge_with(interval, full, &|q: &str| self.client.query(q))
     }
@@ -472,9 +170,28 @@ impl PromEvaluator {
         let interval = promql_duration(self.interval.unwrap_or(interval));
         let (run, skipped): (Vec<&PromCheck>, Vec<&PromCheck>) =
             self.checks.iter().partition(|c| !full || !c.is_relative());
+        // After a transport failure (refused, timed out), the next queries
+        // are not sent: a dead Prometheus holds the tick for one time-out,
+        // not one per query.
+        let unreachable: RefCell<Option<QueryError>> = RefCell::new(None);
+        let guarded = |q: &str| {
+            if let Some(QueryError::Transport { url, message }) = &*unreachable.borrow() {
+                return Err(QueryError::Transport {
+                    url: url.clone(),
+                    message: format!(
+                        "not sent, as an earlier query of this judgement failed: {message}"
+                    ),
+                });
+            }
+            let answer = query(q);
+            if let Err(e @ QueryError::Transport { .. }) = &answer {
+                *unreachable.borrow_mut() = Some(e.clone());
+            }
+            answer
+        };
         let results: Vec<CheckResult> = run
             .iter()
-            .map(|check| self.run_check(check, &interval, query))
+            .map(|check| self.run_check(check, &interval, &guarded))
             .collect();
         let note = if skipped.is_empty() {
             String::new()
@@ -685,34 +402,6 @@ mod tests {
     use super::*;
     use crate::response::parse_response;
 
-    fn vars() -> Vars<'static> {
-        Vars {
-            rollout: "checkout",
-            baseline: "v1",
-            candidate: "v2",
-            version: "v2",
-            interval: "30s",
-        }
-    }
-
-    #[test]
-    fn placeholders() {
-        let q = r#"sum(rate(x{rollout="{rollout}",version="{version}"}[{interval}])) / on() y{v=~"{baseline}|{candidate}"} {unknown} {"#;
-        assert_eq!(
-            render(q, &vars()),
-            r#"sum(rate(x{rollout="checkout",version="v2"}[30s])) / on() y{v=~"v1|v2"} {unknown} {"#
-        );
-        assert_eq!(render("", &vars()), "");
-        assert_eq!(render("{{version}}", &vars()), "{v2}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(promql_duration(Duration::from_secs(90)), "90s");
-        assert_eq!(promql_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(promql_duration(Duration::ZERO), "1ms");
-    }
-
     fn vector(v: &str) -> Result<QueryResponse, QueryError> {
         parse_response(&format!(
             r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"{v}"]}}]}}}}"#
@@ -898,45 +587,11 @@ mod tests {
     }
 
     #[test]
-    fn configuration_is_checked() {
-        let build = |checks: Vec<PromCheck>| {
-            PromEvaluator::with_versions(
-                PromConfig {
-                    checks,
-                    ..PromConfig::new("http://localhost:9090")
-                },
-                "r",
-                "v1",
-                "v2",
-            )
-            .err()
-        };
-        assert_eq!(build(vec![]), Some(ConfigError::NoChecks));
-        assert_eq!(
-            build(vec![abs(), abs()]),
-            Some(ConfigError::DuplicateCheck("errors".into()))
-        );
-        for check in [
-            PromCheck::new("a", "q"),
-            PromCheck::new("a", " ").max(1.0),
-            PromCheck::new("", "q").max(1.0),
-            PromCheck::new("a", "q").max(f64::NAN),
-            PromCheck::new("a", "q").max(1.0).min(2.0),
-            PromCheck::new("a", "q").max(1.0).baseline_query("b"),
-            PromCheck {
-                min_samples: Some(3.0),
-                ..PromCheck::new("a", "q").max(1.0)
-            },
-            PromCheck::new("a", "q").max(1.0).min_samples("n", -1.0),
-        ] {
-            assert!(
-                matches!(
-                    build(vec![check.clone()]),
-                    Some(ConfigError::BadCheck { .. })
-                ),
-                "{check:?}"
-            );
-        }
+    fn evaluator_refuses_a_bad_configuration() {
+        // The configuration's own checks (see `config`), then the client's.
+        let none =
+            PromEvaluator::with_versions(PromConfig::new("http://localhost:9090"), "r", "a", "b");
+        assert_eq!(none.err(), Some(ConfigError::NoChecks));
         let zero = PromEvaluator::with_versions(
             PromConfig::new("http://localhost:9090")
                 .check(abs())
@@ -958,32 +613,30 @@ mod tests {
             "b",
         );
         assert!(matches!(header, Err(ConfigError::BadHeader { .. })));
+        // The time-outs reach the client.
+        let e = PromEvaluator::with_versions(
+            PromConfig::new("http://localhost:9090")
+                .check(abs())
+                .timeout(Duration::from_secs(3))
+                .connect_timeout(Duration::from_millis(400)),
+            "r",
+            "a",
+            "b",
+        );
+        assert_eq!(
+            e.map(|e| (
+                e.client().request_timeout(),
+                e.client().request_connect_timeout()
+            ))
+            .ok(),
+            Some((Duration::from_secs(3), Duration::from_millis(400)))
+        );
     }
 
     #[test]
-    fn config_from_json_and_back() {
-        let json = r#"{
-            "url": "http://prometheus:9090",
-            "interval": "1m",
-            "headers": {"X-Scope-OrgID": "team-a"},
-            "checks": [
-                {"name": "latency", "query": "q", "compare": "ratio", "max": 1.2},
-                {"name": "errors", "query": "e", "max": 0.01, "samples_query": "n", "min_samples": 100}
-            ]
-        }"#;
-        let config: PromConfig = match serde_json::from_str(json) {
-            Ok(c) => c,
-            Err(e) => panic!("{e}"),
-        };
-        assert_eq!(config.timeout, Duration::from_secs(5));
-        assert_eq!(config.interval, Some(Duration::from_secs(60)));
-        assert_eq!(config.checks[0].compare, Compare::Ratio);
-        let back: Result<PromConfig, _> =
-            serde_json::to_string(&config).and_then(|s| serde_json::from_str(&s));
-        assert_eq!(back.ok(), Some(config.clone()));
-        // The configured interval wins over the step's.
+    fn configured_interval_wins_over_the_steps() {
         let probe = PromEvaluator {
-            interval: config.interval,
+            interval: Some(Duration::from_secs(60)),
             ..evaluator(vec![abs()])
         };
         let seen = std::sync::Mutex::new(String::new());
@@ -997,8 +650,72 @@ mod tests {
             seen.into_inner().unwrap_or_default(),
             r#"err{version="v2"}[60s]"#
         );
-        let unknown: Result<PromConfig, _> =
-            serde_json::from_str(r#"{"url": "http://x", "checks": [], "tiemout": "1s"}"#);
-        assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn a_dead_prometheus_is_asked_once_per_judgement() {
+        let ratio = PromCheck::new("latency", "lat{version=\"{version}\"}")
+            .compare(Compare::Ratio)
+            .max(1.2);
+        let samples = abs().min_samples("samples{version=\"{version}\"}", 100.0);
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let third = PromCheck::new("third", "t").max(1.0);
+        let j = judge(vec![samples, ratio, third], false, |_q: &str| {
+            asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(QueryError::Transport {
+                url: "http://127.0.0.1:9/api/v1/query".into(),
+                message: "timed out".into(),
+            })
+        });
+        assert_eq!(asked.into_inner(), 1, "{j}");
+        assert_eq!(j.outcome, Outcome::Inconclusive, "{j}");
+        assert!(j.reason.contains("inconclusive, 0 of 3 checks pass"), "{j}");
+        assert!(
+            j.reason
+                .contains("not sent, as an earlier query of this judgement failed: timed out"),
+            "{j}"
+        );
+        // Other errors (a query Prometheus rejects) do not stop the others.
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let j = judge(
+            vec![abs(), PromCheck::new("b", "b").max(1.0)],
+            false,
+            |_q: &str| {
+                asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(QueryError::Api {
+                    error_type: "bad_data".into(),
+                    error: "parse error".into(),
+                })
+            },
+        );
+        assert_eq!(asked.into_inner(), 2, "{j}");
+    }
+
+    #[test]
+    fn a_hung_prometheus_holds_a_judgement_for_one_timeout() {
+        // Connections are accepted (by the kernel's backlog), never answered.
+        let Ok(hung) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            return;
+        };
+        let Ok(addr) = hung.local_addr() else { return };
+        let config = PromConfig::new(format!("http://{addr}"))
+            .timeout(Duration::from_millis(400))
+            .check(abs().min_samples("n", 1.0))
+            .check(
+                PromCheck::new("ratio", "r")
+                    .compare(Compare::Ratio)
+                    .max(1.0),
+            )
+            .check(PromCheck::new("third", "t").max(1.0));
+        let evaluator = PromEvaluator::with_versions(config, "r", "v1", "v2");
+        let started = std::time::Instant::now();
+        let j = evaluator.map(|e| e.judge(Duration::from_secs(30), false));
+        let took = started.elapsed();
+        let Ok(j) = j else { panic!("{j:?}") };
+        assert_eq!(j.outcome, Outcome::Inconclusive, "{j}");
+        // One time-out, not one per query (five here).
+        assert!(took < Duration::from_millis(1_500), "{took:?}: {j}");
+        assert!(j.reason.contains("not sent"), "{j}");
+        drop(hung);
     }
 }

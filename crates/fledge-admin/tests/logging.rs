@@ -1,0 +1,207 @@
+//! The admin API's log lines: `tracing` events with fields. In a test
+//! binary of its own, so that no other test registers the same callsites
+//! concurrently while the capturing subscriber is being installed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use fledge_admin::Admin;
+use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_rollout::{Controller, Plan};
+use http::{Method, Request, StatusCode};
+use tower::ServiceExt;
+
+const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
+const TOKEN: &str = "test-token-0123456789abcdef";
+const NAME: &str = "predict-v2";
+
+fn controller() -> Arc<Controller> {
+    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    Arc::new(
+        Controller::builder(plan)
+            .clock(clock)
+            .build()
+            .expect("the controller starts"),
+    )
+}
+
+/// A `tracing` subscriber keeping every event's fields, as strings.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<BTreeMap<String, String>>>>);
+
+struct Fields(BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(Default::default());
+        event.record(&mut fields);
+        fields
+            .0
+            .insert("level".into(), event.metadata().level().to_string());
+        if let Ok(mut events) = self.0.lock() {
+            events.push(fields.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+impl Capture {
+    /// The events whose message is `message`, taken out.
+    fn take(&self, message: &str) -> Vec<BTreeMap<String, String>> {
+        let mut events = self.0.lock().expect("lock");
+        let (taken, kept) = events
+            .drain(..)
+            .partition(|e| e.get("message").map(String::as_str) == Some(message));
+        *events = kept;
+        taken
+    }
+}
+
+/// Commands and refusals are logged with fields, not formatted strings.
+/// (A current-thread runtime: the handlers log on this thread, where the
+/// subscriber is the default.)
+#[tokio::test]
+async fn commands_and_refusals_are_logged_with_fields() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let controller = controller();
+    let router: Router = Admin::builder()
+        .rollout(controller)
+        .token(TOKEN)
+        .operator_header("x-forwarded-user")
+        .build()
+        .expect("builds")
+        .router();
+    let send = |method: Method, path: &str, token: bool, body: &str| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-forwarded-user", "alice");
+        if token {
+            req = req.header("authorization", format!("Bearer {TOKEN}"));
+        }
+        let req = req
+            .body(axum::body::Body::from(body.to_owned()))
+            .expect("request");
+        router.clone().oneshot(req)
+    };
+    let field = |e: &BTreeMap<String, String>, name: &str| e.get(name).cloned().unwrap_or_default();
+
+    let res = send(
+        Method::POST,
+        &format!("/rollouts/{NAME}/pause"),
+        true,
+        r#"{"reason": "maintenance window"}"#,
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let applied = capture.take("fledge-admin: command applied");
+    let [e] = applied.as_slice() else {
+        panic!("one applied: {applied:?}")
+    };
+    assert_eq!(field(e, "level"), "INFO");
+    assert_eq!(field(e, "operator"), "alice");
+    assert_eq!(field(e, "command"), "pause");
+    assert_eq!(field(e, "rollout"), NAME);
+    assert_eq!(field(e, "reason"), "maintenance window");
+    assert_eq!(field(e, "event"), "paused");
+
+    // Refused by the state machine: its reason, 409.
+    let res = send(Method::POST, &format!("/rollouts/{NAME}/approve"), true, "")
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let refused = capture.take("fledge-admin: command refused");
+    let [e] = refused.as_slice() else {
+        panic!("one refused: {refused:?}")
+    };
+    assert_eq!(field(e, "level"), "INFO");
+    assert_eq!(field(e, "operator"), "alice");
+    assert_eq!(field(e, "command"), "approve");
+    assert_eq!(field(e, "rollout"), NAME);
+    assert_eq!(field(e, "status"), "409");
+    assert!(
+        field(e, "reason").contains("no step waits for approval"),
+        "{e:?}"
+    );
+
+    // A bad field: named.
+    let res = send(
+        Method::POST,
+        &format!("/rollouts/{NAME}/weight"),
+        true,
+        r#"{"weight": 101}"#,
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let refused = capture.take("fledge-admin: command refused");
+    let [e] = refused.as_slice() else {
+        panic!("one refused: {refused:?}")
+    };
+    assert_eq!(field(e, "field"), "weight");
+    assert_eq!(field(e, "command"), "weight");
+    assert_eq!(field(e, "status"), "400");
+
+    // No token: a warning; the operator is not known yet, the token never logged.
+    let res = send(
+        Method::POST,
+        &format!("/rollouts/{NAME}/rollback"),
+        false,
+        "",
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let refused = capture.take("fledge-admin: command refused");
+    let [e] = refused.as_slice() else {
+        panic!("one refused: {refused:?}")
+    };
+    assert_eq!(field(e, "level"), "WARN");
+    assert_eq!(field(e, "command"), "rollback");
+    assert_eq!(field(e, "rollout"), NAME);
+    assert_eq!(field(e, "status"), "401");
+    assert!(!e.contains_key("operator"), "{e:?}");
+
+    // A read without the token: debug.
+    let res = send(Method::GET, &format!("/rollouts/{NAME}"), false, "")
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let refused = capture.take("fledge-admin: read refused");
+    let [e] = refused.as_slice() else {
+        panic!("one refused read: {refused:?}")
+    };
+    assert_eq!(field(e, "level"), "DEBUG");
+    assert_eq!(field(e, "read"), "status");
+    assert_eq!(field(e, "rollout"), NAME);
+    assert_eq!(field(e, "status"), "401");
+
+    let all = capture.0.lock().expect("lock");
+    assert!(
+        all.iter().all(|e| e.values().all(|v| !v.contains(TOKEN))),
+        "{all:?}"
+    );
+}
