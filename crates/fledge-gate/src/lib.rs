@@ -12,6 +12,9 @@
 //!   [`Totals`].
 //! * [`stats`]: Mann-Whitney U, Hodges-Lehmann, Welch's t, two-proportion z
 //!   and the always-valid mixture SPRT, checked against R, SciPy and Kayenta.
+//! * [`metric`]: [`MetricRef`], the metric a check reads (`error_rate`,
+//!   `latency_p99`, a custom name), and the rules for custom metric names
+//!   that the recorder and the checks share.
 //! * [`check`] and [`Judge`]: serde-configured checks (absolute thresholds,
 //!   baseline-relative bounds, Kayenta-style classification, proportion and
 //!   sequential tests, each Inconclusive below its minimum sample size)
@@ -80,14 +83,17 @@ pub mod clock;
 mod float_serde;
 pub mod judge;
 pub mod kayenta;
+pub mod metric;
 pub mod recorder;
 pub mod stats;
 pub mod window;
 
 #[doc(inline)]
-pub use check::{CheckResult, CheckSpec, MetricRef, Outcome, SpecError, Test};
+pub use check::{CheckResult, CheckSpec, Outcome, SpecError, Test};
 #[doc(inline)]
 pub use judge::{Judge, JudgeSpec, Report, Verdict};
+#[doc(inline)]
+pub use metric::MetricRef;
 #[doc(inline)]
 pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
 #[doc(inline)]

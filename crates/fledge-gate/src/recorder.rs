@@ -45,6 +45,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
 use crate::clock::Timestamp;
+use crate::metric::validate_custom_name;
 use crate::stats::Moments;
 use crate::window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};
 
@@ -132,26 +133,6 @@ pub enum RecorderError {
 /// histogram of tens of kilobytes), so only a mistaken configuration meets it,
 /// and it keeps the sizes free of arithmetic overflow.
 const MAX_CELLS: usize = 1 << 24;
-
-/// Checks a custom metric name (also used by check specs).
-pub(crate) fn validate_metric_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("it is empty");
-    }
-    if name.len() > 64 {
-        return Err("it is longer than 64 bytes");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
-        return Err("use only ASCII letters, digits, `_`, `-` and `.`");
-    }
-    if crate::check::is_reserved_metric_name(name) {
-        return Err("names starting with `latency` or `error` are reserved for built-in metrics");
-    }
-    Ok(())
-}
 
 /// Construction parameters of a [`Recorder`].
 ///
@@ -431,7 +412,7 @@ impl Recorder {
             return Err(RecorderError::NoSlots);
         }
         for (i, name) in config.metrics.iter().enumerate() {
-            validate_metric_name(name).map_err(|reason| RecorderError::InvalidMetricName {
+            validate_custom_name(name).map_err(|reason| RecorderError::InvalidMetricName {
                 name: name.clone(),
                 reason,
             })?;

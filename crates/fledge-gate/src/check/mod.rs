@@ -6,12 +6,10 @@
 
 mod spec;
 
+pub use crate::metric::{MetricParseError, MetricRef};
 pub use spec::{
-    CheckKind, CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD_CONFIDENCE, MetricParseError,
-    MetricRef, SpecError, Test,
+    CheckKind, CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD_CONFIDENCE, SpecError, Test,
 };
-
-pub(crate) use spec::is_reserved_metric_name;
 
 use std::fmt;
 
