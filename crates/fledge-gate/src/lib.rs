@@ -20,6 +20,8 @@
 //!   sequential tests, each Inconclusive below its minimum sample size)
 //!   combined into a [`Verdict`]: Pass, Fail or Inconclusive, with a
 //!   per-check explanation.
+//! * [`explain`]: how explanations write numbers (values, p-values,
+//!   percentages, statistics), for other crates to match.
 //! * [`clock`]: injected time ([`clock::Timestamp`], [`clock::ManualClock`]),
 //!   so nothing sleeps in tests.
 //!
@@ -80,6 +82,7 @@
 
 pub mod check;
 pub mod clock;
+pub mod explain;
 mod float_serde;
 pub mod judge;
 pub mod kayenta;

@@ -2,12 +2,14 @@
 //! rules for custom metric names shared by the [`Recorder`](crate::Recorder)
 //! (which declares them) and check specs (which refer to them).
 //!
-//! A leaf: it uses no other module of the crate.
+//! Uses only [`explain`](crate::explain) (to print quantiles).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::explain;
 
 /// The metric a check reads from a [`Window`](crate::Window).
 ///
@@ -149,10 +151,7 @@ impl fmt::Display for MetricRef {
             MetricRef::Latency => f.write_str("latency"),
             MetricRef::LatencyMean => f.write_str("latency_mean"),
             MetricRef::LatencyQuantile(q) => {
-                let percent = q * 100.0;
-                let text = format!("{percent:.6}");
-                let text = text.trim_end_matches('0').trim_end_matches('.');
-                write!(f, "latency_p{text}")
+                write!(f, "latency_p{}", explain::trimmed(q * 100.0, 6))
             }
             MetricRef::Custom(name) => f.write_str(name),
         }

@@ -15,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::explain::{self, fixed, number, p_value, percent};
 use crate::kayenta::{self, Classification, ClassifierConfig, Direction};
 use crate::stats::{self, AlwaysValid, Moments};
 use crate::window::{Totals, Window};
@@ -129,32 +130,6 @@ impl CheckState {
     }
 }
 
-fn fmt_value(v: Option<f64>, unit: &str) -> String {
-    match v {
-        Some(x) => format!("{}{unit}", fmt_num(x)),
-        None => "n/a".to_owned(),
-    }
-}
-
-fn fmt_num(x: f64) -> String {
-    if x == 0.0 {
-        "0".to_owned()
-    } else if x.abs() >= 1e5 || x.abs() < 1e-3 {
-        format!("{x:.3e}")
-    } else {
-        let s = format!("{x:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
-}
-
-fn fmt_p(p: f64) -> String {
-    if p < 1e-4 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.4}")
-    }
-}
-
 /// Number of samples a window holds for `metric`.
 fn samples(window: &Window, metric: &MetricRef) -> u64 {
     match metric {
@@ -242,7 +217,10 @@ fn beyond(
             let tail = stats::binomial_tail(k, n, p).ok()?;
             Some(Beyond {
                 p_value: tail.at_least,
-                evidence: format!("{k} of {n} samples {word} {}", fmt_value(Some(limit), unit)),
+                evidence: format!(
+                    "{k} of {n} samples {word} {}",
+                    explain::value(Some(limit), unit)
+                ),
             })
         }
         MetricRef::ErrorRate => {
@@ -269,9 +247,9 @@ fn beyond(
             Some(Beyond {
                 p_value,
                 evidence: format!(
-                    "{end} {} % bound {} over {} samples",
-                    fmt_num(confidence * 100.0),
-                    fmt_value(Some(bound), unit),
+                    "{end} {} bound {} over {} samples",
+                    percent(confidence),
+                    explain::value(Some(bound), unit),
                     moments.count
                 ),
             })
@@ -292,7 +270,7 @@ fn threshold(
     min: Option<f64>,
 ) {
     let unit = spec.metric.unit();
-    let shown = fmt_value(Some(value), unit);
+    let shown = explain::value(Some(value), unit);
     let confidence = spec.threshold_confidence();
     let alpha = 1.0 - confidence;
     let crossed = max
@@ -305,11 +283,11 @@ fn threshold(
         r.detail = match (max, min) {
             (Some(hi), Some(lo)) => format!(
                 "canary {shown} within [{}, {}]",
-                fmt_value(Some(lo), unit),
-                fmt_value(Some(hi), unit)
+                explain::value(Some(lo), unit),
+                explain::value(Some(hi), unit)
             ),
-            (Some(hi), None) => format!("canary {shown} <= max {}", fmt_value(Some(hi), unit)),
-            (None, Some(lo)) => format!("canary {shown} >= min {}", fmt_value(Some(lo), unit)),
+            (Some(hi), None) => format!("canary {shown} <= max {}", explain::value(Some(hi), unit)),
+            (None, Some(lo)) => format!("canary {shown} >= min {}", explain::value(Some(lo), unit)),
             (None, None) => format!("canary {shown}"),
         };
         return;
@@ -329,38 +307,38 @@ fn threshold(
         MetricRef::Custom(name) => format!("mean {name}"),
         _ => "error rate".to_owned(),
     };
-    let lim = fmt_value(Some(limit), unit);
+    let lim = explain::value(Some(limit), unit);
     if confidence == 0.0 {
         r.outcome = Outcome::Fail;
         r.detail =
             format!("canary {shown} {op} {name} {lim} (confidence 0: the value alone decides)");
         return;
     }
-    let percent = fmt_num(confidence * 100.0);
+    let percent = percent(confidence);
     match beyond(canary, &spec.metric, limit, side, confidence) {
         Some(b) if b.p_value <= alpha => {
             r.outcome = Outcome::Fail;
             r.p_value = Some(b.p_value);
             r.detail = format!(
-                "canary {shown} {op} {name} {lim}: {what} {op} {lim} with {percent} % confidence: {} (p = {} were {what} {not_op} {lim})",
+                "canary {shown} {op} {name} {lim}: {what} {op} {lim} with {percent} confidence: {} (p = {} were {what} {not_op} {lim})",
                 b.evidence,
-                fmt_p(b.p_value)
+                p_value(b.p_value)
             );
         }
         Some(b) => {
             r.outcome = Outcome::Inconclusive;
             r.p_value = Some(b.p_value);
             r.detail = format!(
-                "canary {shown} {op} {name} {lim}, but not with {percent} % confidence: {} (p = {} > {}): waiting for more data",
+                "canary {shown} {op} {name} {lim}, but not with {percent} confidence: {} (p = {} > {}): waiting for more data",
                 b.evidence,
-                fmt_p(b.p_value),
-                fmt_num(alpha)
+                p_value(b.p_value),
+                number(alpha)
             );
         }
         None => {
             r.outcome = Outcome::Inconclusive;
             r.detail = format!(
-                "canary {shown} {op} {name} {lim}, but too few values to bound it with {percent} % confidence"
+                "canary {shown} {op} {name} {lim}, but too few values to bound it with {percent} confidence"
             );
         }
     }
@@ -460,28 +438,28 @@ pub(crate) fn evaluate(
                 .into_iter()
                 .flatten()
                 .reduce(f64::max);
-            let (cs, bs) = (fmt_value(Some(c), unit), fmt_value(Some(b), unit));
+            let (cs, bs) = (explain::value(Some(c), unit), explain::value(Some(b), unit));
             if let Some(u) = upper.filter(|u| c > *u) {
                 r.outcome = Outcome::Fail;
                 r.bound = Some(u);
                 r.detail = format!(
                     "canary {cs} > limit {} (baseline {bs})",
-                    fmt_value(Some(u), unit)
+                    explain::value(Some(u), unit)
                 );
             } else if let Some(l) = lower.filter(|l| c < *l) {
                 r.outcome = Outcome::Fail;
                 r.bound = Some(l);
                 r.detail = format!(
                     "canary {cs} < limit {} (baseline {bs})",
-                    fmt_value(Some(l), unit)
+                    explain::value(Some(l), unit)
                 );
             } else {
                 r.outcome = Outcome::Pass;
                 r.bound = upper.or(lower);
                 r.detail = format!(
                     "canary {cs} within limits [{}, {}] (baseline {bs})",
-                    fmt_value(lower, unit),
-                    fmt_value(upper, unit)
+                    explain::value(lower, unit),
+                    explain::value(upper, unit)
                 );
             }
         }
@@ -531,25 +509,25 @@ pub(crate) fn evaluate(
                         .map(|s| {
                             format!(
                                 ", shift {} [{}, {}]",
-                                fmt_value(Some(s.estimate), unit),
-                                fmt_num(s.low),
-                                fmt_num(s.high)
+                                explain::value(Some(s.estimate), unit),
+                                number(s.low),
+                                number(s.high)
                             )
                         })
                         .unwrap_or_default();
                     let p = c
                         .p_value
-                        .map(|p| format!(", p = {}", fmt_p(p)))
+                        .map(|p| format!(", p = {}", p_value(p)))
                         .unwrap_or_default();
                     let effect = c
                         .effect_size
-                        .map(|e| format!(", effect {}", fmt_num(e)))
+                        .map(|e| format!(", effect {}", number(e)))
                         .unwrap_or_default();
                     let head = format!(
                         "{} (direction {direction}): canary median {} vs baseline {}",
                         c.classification,
-                        fmt_value(r.canary, unit),
-                        fmt_value(r.baseline, unit)
+                        explain::value(r.canary, unit),
+                        explain::value(r.baseline, unit)
                     );
                     r.detail = format!("{head}{shift}{effect}{p}");
                     match c.classification {
@@ -586,15 +564,15 @@ pub(crate) fn evaluate(
                 Ok(z) => {
                     let sign = significance(&mut r, z.p_value, *alpha, *direction);
                     r.detail = format!(
-                        "canary {} vs baseline {} ({}/{} vs {}/{}), z = {:.2}, p = {} {} alpha {}",
-                        fmt_value(r.canary, ""),
-                        fmt_value(r.baseline, ""),
+                        "canary {} vs baseline {} ({}/{} vs {}/{}), z = {}, p = {} {} alpha {}",
+                        explain::value(r.canary, ""),
+                        explain::value(r.baseline, ""),
                         canary.errors(),
                         canary.requests(),
                         baseline.errors(),
                         baseline.requests(),
-                        z.z,
-                        fmt_p(z.p_value),
+                        fixed(z.z, 2),
+                        p_value(z.p_value),
                         sign,
                         alpha
                     );
@@ -615,12 +593,12 @@ pub(crate) fn evaluate(
                             r.p_value = Some(z.p_value.max(2.0 * p).min(1.0));
                             r.detail.push_str(&format!(
                                 "; exact conditional binomial p = {} ({} of {} errors on the canary, share {}) {} {}",
-                                fmt_p(p),
+                                p_value(p),
                                 canary.errors(),
                                 e.events,
-                                fmt_num(e.share),
+                                number(e.share),
                                 if agrees { "<=" } else { ">" },
-                                fmt_num(alpha / 2.0)
+                                number(alpha / 2.0)
                             ));
                             if !agrees {
                                 r.outcome = Outcome::Pass;
@@ -656,12 +634,12 @@ pub(crate) fn evaluate(
                 Ok(t) => {
                     let sign = significance(&mut r, t.p_value, *alpha, *direction);
                     r.detail = format!(
-                        "canary mean {} vs baseline {}, t = {:.2} (df {:.1}), p = {} {} alpha {}",
-                        fmt_value(r.canary, unit),
-                        fmt_value(r.baseline, unit),
-                        t.t,
-                        t.df,
-                        fmt_p(t.p_value),
+                        "canary mean {} vs baseline {}, t = {} (df {}), p = {} {} alpha {}",
+                        explain::value(r.canary, unit),
+                        explain::value(r.baseline, unit),
+                        fixed(t.t, 2),
+                        fixed(t.df, 1),
+                        p_value(t.p_value),
                         sign,
                         alpha
                     );
@@ -749,31 +727,31 @@ pub(crate) fn evaluate(
                         };
                         confirmation = format!(
                             "; exact always-valid test p = {} ({} of {} errors on the canary, share {})",
-                            fmt_p(p_exact),
+                            p_value(p_exact),
                             tc.errors,
                             e.events,
-                            fmt_num(e.share)
+                            number(e.share)
                         );
                         if (up || down) && !bad {
                             confirmation.push_str(&format!(
                                 " > {}: too few errors to confirm the mSPRT's rejection, not failed",
-                                fmt_num(level)
+                                number(level)
                             ));
                         }
                         r.p_value = Some(av.p_value.max(p_exact));
                     }
                     r.outcome = if bad { Outcome::Fail } else { Outcome::Pass };
                     r.detail = format!(
-                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {}% interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks){confirmation}",
-                        fmt_value(r.canary, unit),
-                        fmt_value(r.baseline, unit),
+                        "since step start canary {} vs baseline {} ({} vs {} samples), difference {} with always-valid {} interval [{}, {}], p = {} (alpha {alpha}, tau {tau}, {} looks){confirmation}",
+                        explain::value(r.canary, unit),
+                        explain::value(r.baseline, unit),
                         r.canary_samples,
                         r.baseline_samples,
-                        fmt_num(look.difference),
-                        fmt_num((1.0 - alpha) * 100.0),
-                        fmt_num(av.low),
-                        fmt_num(av.high),
-                        fmt_p(av.p_value),
+                        number(look.difference),
+                        percent(1.0 - alpha),
+                        number(av.low),
+                        number(av.high),
+                        p_value(av.p_value),
                         av.looks
                     );
                 }
