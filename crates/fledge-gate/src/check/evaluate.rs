@@ -1,9 +1,10 @@
 //! Evaluating one check: a fresh [`CheckResult`], then the kind's own
 //! function (one file per kind).
 
+use super::kind::Test;
 use super::result::{CheckResult, Outcome};
 use super::sequential::{self, CheckState};
-use super::spec::{CheckSpec, Test};
+use super::spec::CheckSpec;
 use super::{mann_whitney, proportion, read, relative, t_test, threshold};
 use crate::kayenta::{ClassifierConfig, NanStrategy};
 use crate::window::{Totals, Window};

@@ -8,7 +8,11 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `spec.rs` | [`CheckSpec`], [`CheckKind`], [`Test`], [`SpecError`]: the serde spec and its validation |
+//! | `kind.rs` | [`CheckKind`] and [`Test`]: which test a check runs, with its parameters |
+//! | `spec.rs` | [`CheckSpec`]: one check (metric, test, weight, criticality) and its defaults |
+//! | `raw.rs` | the serde form of a [`CheckSpec`]: a flat table whose fields are checked against the kind |
+//! | `validate.rs` | [`CheckSpec::validate`]: the metric suits the test, every number is in range |
+//! | `error.rs` | [`SpecError`]: why a spec was rejected, naming the check and the field |
 //! | `result.rs` | [`Outcome`], [`CheckResult`]: what a check answers |
 //! | `evaluate.rs` | evaluating one check: a fresh result, then the kind's function |
 //! | `threshold.rs`, `relative.rs`, `mann_whitney.rs`, `proportion.rs`, `t_test.rs`, `sequential.rs` | one check kind each (`sequential.rs` also keeps its state across looks) |
@@ -16,9 +20,12 @@
 //! | `decide.rs` | rules the kinds share: the minimum sample size, significance in a direction |
 
 mod decide;
+mod error;
 mod evaluate;
+mod kind;
 mod mann_whitney;
 mod proportion;
+mod raw;
 mod read;
 mod relative;
 mod result;
@@ -26,12 +33,13 @@ mod sequential;
 mod spec;
 mod t_test;
 mod threshold;
+mod validate;
 
 pub use crate::metric::{MetricParseError, MetricRef};
+pub use error::SpecError;
+pub use kind::{CheckKind, Test};
 pub use result::{CheckResult, Outcome};
-pub use spec::{
-    CheckKind, CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD_CONFIDENCE, SpecError, Test,
-};
+pub use spec::{CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD_CONFIDENCE};
 
 pub(crate) use evaluate::evaluate;
 pub(crate) use sequential::CheckState;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::CheckKind;
+use super::kind::CheckKind;
 use crate::kayenta::Classification;
 
 /// Pass, Fail or Inconclusive: the answer of a check, and the kind of a

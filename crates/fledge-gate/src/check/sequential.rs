@@ -4,8 +4,9 @@
 //! it keeps across looks ([`CheckState`]).
 
 use super::decide::too_few;
+use super::kind::Test;
 use super::result::{CheckResult, Outcome};
-use super::spec::{CheckSpec, Test};
+use super::spec::CheckSpec;
 use crate::explain::{self, number, p_value, percent};
 use crate::kayenta::Direction;
 use crate::metric::MetricRef;
