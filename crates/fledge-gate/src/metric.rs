@@ -2,7 +2,7 @@
 //! rules for custom metric names shared by the [`Recorder`](crate::Recorder)
 //! (which declares them) and check specs (which refer to them).
 //!
-//! Uses only [`explain`](crate::explain) (to print quantiles).
+//! Uses only [`crate::explain`] (to print quantiles).
 
 use std::fmt;
 use std::str::FromStr;

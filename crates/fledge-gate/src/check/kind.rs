@@ -49,7 +49,7 @@ impl fmt::Display for CheckKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
     /// Fail when the canary's value is above `max` (or below `min`) and the
-    /// data shows it with the check's [`confidence`](CheckSpec::confidence)
+    /// data shows it with the check's [`confidence`](crate::CheckSpec::confidence)
     /// (99 % by default): for a quantile, a binomial test on the number of
     /// samples beyond the limit; for the error rate, a binomial test on the
     /// errors; for a mean, a one-sided t bound. A value beyond the limit
