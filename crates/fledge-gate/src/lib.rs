@@ -28,6 +28,24 @@
 //! No async, no HTTP, no dependency on other fledge crates. Minimum Rust
 //! version: 1.85.
 //!
+//! # Modules
+//!
+//! | module | job | uses |
+//! |---|---|---|
+//! | [`clock`] | injected time | – |
+//! | [`explain`] | how explanations write numbers | – |
+//! | [`stats`] | the statistical tests | – |
+//! | [`metric`] | metric names and the custom-name rules | `explain` |
+//! | [`kayenta`] | Kayenta's classifiers | `stats` |
+//! | [`window`] | window snapshots and cumulative totals | `clock`, `stats` |
+//! | [`recorder`] | the sharded recorder: request-path writes, control-path reads | `clock`, `metric`, `stats`, `window` |
+//! | [`check`] | check specs, one file per check kind, results | `explain`, `kayenta`, `metric`, `stats`, `window` |
+//! | [`judge`] | checks combined into a [`Verdict`] | `check`, `explain`, `window` |
+//!
+//! No module uses one listed below it (`check` and `judge` also use the
+//! private `float_serde`), and inside `stats`, `recorder` and `check` no two
+//! files import each other: the crate's module graph has no cycles.
+//!
 //! # Example
 //!
 //! ```
