@@ -24,8 +24,9 @@ pub(super) fn scalar(window: &Window, metric: &MetricRef) -> Option<f64> {
     }
 }
 
-/// The moments of a mean-valued `metric` (`latency_mean` in ms, or a
-/// custom metric), or `None` for a custom metric the window does not hold.
+/// The moments of a mean-valued `metric`: a custom metric's, or `None` when
+/// the window does not hold it; for built-in metrics (`latency_mean`), the
+/// latencies' in ms.
 pub(super) fn moments(window: &Window, metric: &MetricRef) -> Option<Moments> {
     match metric {
         MetricRef::Custom(name) => window.metric(name).map(|m| *m.moments()),
