@@ -60,6 +60,7 @@
 //! | `rollout.store_failed` | `fledge_rollout::store` | ERROR | `rollout`, `store` ([`Store::kind`](crate::store::Store::kind)), `op` (`load`, `save`), `origin` (the file, or URL and key), `error_kind` (`io`, `corrupt`, `foreign`, `conflict`, `serialize`), `expected`, `found` (conflicts), `last_seq` (the last event the controller holds), `suppressed`, `error` |
 //! | `rollout.evaluator_panicked` | `fledge_rollout::gate` | ERROR | `rollout`, `step`, `attempt`, `panic`, `suppressed`; the tick goes on with an inconclusive judgement |
 //! | `rollout.hook_panicked` | `fledge_rollout::hook` | ERROR | `rollout`, `hook`, `step`, `panic`, `suppressed`; the step keeps waiting |
+//! | `rollout.tick_failed` | `fledge_rollout::driver` | ERROR | `rollout`, `error_kind`, `error`, `suppressed` (the tokio driver; store failures are logged where they happen instead) |
 //!
 //! Failures that repeat every tick (a store that is down, a panicking
 //! evaluator) are rate-limited with [`RateLimited`]: the first is logged,
@@ -76,7 +77,7 @@ use std::time::{Duration, Instant};
 
 use fledge_gate::Outcome;
 
-use crate::control::Judgement;
+use crate::control::{ControlError, Judgement};
 use crate::machine::{Event, EventKind, Input, PhaseName};
 use crate::plan::{CheckedPlan, Step};
 use crate::store::StoreError;
@@ -89,6 +90,9 @@ pub(crate) const GATE: &str = "fledge_rollout::gate";
 pub(crate) const STORE: &str = "fledge_rollout::store";
 /// The target of confirm-hook failures.
 pub(crate) const HOOK: &str = "fledge_rollout::hook";
+/// The target of the tokio driver's events.
+#[cfg(feature = "tokio")]
+pub(crate) const DRIVER: &str = "fledge_rollout::driver";
 
 /// Lets one log line through per window and counts the ones held back: a
 /// lock-free limiter for events that can repeat on every tick or every
@@ -527,6 +531,30 @@ pub(crate) fn hook_panicked(
         suppressed,
         "rollout confirm hook panicked; the step keeps waiting"
     );
+}
+
+/// The kind of a controller error, for the `error_kind` field.
+#[cfg(feature = "tokio")]
+pub(crate) fn error_kind(error: &ControlError) -> &'static str {
+    match error {
+        ControlError::Plan(_) => "plan",
+        ControlError::Store(e) => store_error_parts(e).0,
+        ControlError::ForeignSnapshot { .. } => "foreign_snapshot",
+        ControlError::PlanChanged { .. } => "plan_changed",
+        ControlError::BadSnapshot { .. } => "bad_snapshot",
+        ControlError::StoreBehind { .. } => "store_behind",
+        ControlError::Incompatible { .. } => "incompatible",
+        ControlError::Rejected { .. } => "rejected",
+        ControlError::Recorder(_) => "recorder",
+        ControlError::Select(_) => "select",
+    }
+}
+
+/// Whether the controller logged this error where it happened (store
+/// failures), so a driver need not log it again.
+#[cfg(feature = "tokio")]
+pub(crate) fn logged_at_source(error: &ControlError) -> bool {
+    matches!(error, ControlError::Store(_))
 }
 
 #[cfg(test)]

@@ -409,3 +409,169 @@ fn plan_replacement_and_resync_are_logged() {
     // resync is one line of its own.
     assert_eq!(capture.named("rollout.paused").len(), 1);
 }
+
+#[cfg(feature = "tokio")]
+mod driver {
+    use super::*;
+    use fledge_rollout::driver::{Driver, TokioClock};
+
+    fn driven(store: Arc<Flaky>) -> Arc<Controller> {
+        let plan = PlanBuilder::canary("driven", "v1", "v2")
+            .interval(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let c = Controller::builder(plan)
+            .clock(TokioClock::starting_at(t0()))
+            .store(store)
+            .build()
+            .unwrap();
+        Arc::new(c)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tick_failures_are_logged_without_on_error_and_ticking_goes_on() {
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(Registry::default().with(capture.clone()));
+        let store = Arc::new(Flaky::default());
+        let c = driven(store.clone());
+        store.broken.store(true, Ordering::SeqCst);
+        let driver = Driver::builder(c.clone())
+            .interval(Duration::from_secs(1))
+            .spawn();
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        driver.shutdown().await;
+        // Two steps taken, neither saved: each failure logged where it
+        // happened, and no second line from the driver.
+        assert_eq!(c.traffic().candidate.bps(), 5_000);
+        let failed = capture.named("rollout.store_failed");
+        assert_eq!(failed.len(), 2, "{failed:#?}");
+        assert!(failed.iter().all(|l| l.field("op") == "save"));
+        assert!(capture.named("rollout.tick_failed").is_empty());
+        assert_eq!(capture.named("rollout.step_taken").len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_tick_is_logged_once_per_window_and_ticking_goes_on() {
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(Registry::default().with(capture.clone()));
+        let store = Arc::new(Flaky {
+            panics: true,
+            ..Flaky::default()
+        });
+        let c = driven(store.clone());
+        store.broken.store(true, Ordering::SeqCst);
+        let errors = Arc::new(Mutex::new(0));
+        let seen = errors.clone();
+        let driver = Driver::builder(c.clone())
+            .interval(Duration::from_secs(1))
+            .on_error(move |_| *seen.lock().unwrap() += 1)
+            .spawn();
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        driver.shutdown().await;
+        // Each step panicked in its save, after publishing: the driver went on.
+        assert_eq!(c.traffic().candidate.bps(), 5_000);
+        let line = capture.one("rollout.tick_panicked");
+        assert_eq!(line.level, Level::ERROR);
+        assert_eq!(line.target, "fledge_rollout::driver");
+        assert_eq!(line.field("rollout"), "driven");
+        assert_eq!(line.field("op"), "tick");
+        assert_eq!(line.field("panic"), "the store fell over");
+        assert_eq!(*errors.lock().unwrap(), 0, "a panic is not a ControlError");
+    }
+
+    /// Blocks in `evaluate` until the async side says so.
+    #[derive(Debug)]
+    struct WaitsForTheRuntime {
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+        runtime_thread: std::thread::ThreadId,
+        ran_elsewhere: Arc<AtomicBool>,
+    }
+
+    impl Evaluate for WaitsForTheRuntime {
+        fn evaluate(&self, _: &StepContext<'_>) -> Judgement {
+            let other = std::thread::current().id() != self.runtime_thread;
+            self.ran_elsewhere.store(other, Ordering::SeqCst);
+            // On the runtime's only thread this would wait forever: the
+            // task that releases it could never run.
+            let released = self
+                .release
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10));
+            let blocked = released == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
+            assert!(!blocked, "the tick blocked the runtime");
+            Judgement::new(Outcome::Inconclusive, "released")
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocking_evaluator_leaves_the_runtime_free() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ran_elsewhere = Arc::new(AtomicBool::new(false));
+        let plan = PlanBuilder::canary("blocking", "v1", "v2").build().unwrap();
+        let c = Controller::builder(plan)
+            .clock(TokioClock::starting_at(t0()))
+            .evaluator(WaitsForTheRuntime {
+                release: Mutex::new(rx),
+                runtime_thread: std::thread::current().id(),
+                ran_elsewhere: ran_elsewhere.clone(),
+            })
+            .judge_every_step()
+            .build()
+            .unwrap();
+        let c = Arc::new(c);
+        let driver = Driver::builder(c.clone())
+            .interval(Duration::from_secs(1))
+            .spawn();
+        // Runs on the same (only) runtime thread while the tick blocks.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+            tx.send(()).unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        drop(tx); // a tick in progress ends at once
+        driver.shutdown().await;
+        assert!(ran_elsewhere.load(Ordering::SeqCst));
+        assert!(c.last_judgement().is_some());
+    }
+
+    #[derive(Debug)]
+    struct PanickingHook;
+
+    impl fledge_rollout::driver::AsyncConfirmHook for PanickingHook {
+        fn name(&self) -> &str {
+            "deploy-bot"
+        }
+        fn confirm(
+            &self,
+            _: fledge_rollout::control::StepRequest,
+        ) -> fledge_rollout::driver::BoxFuture<HookDecision> {
+            Box::pin(async { panic!("deploy-bot is down") })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_async_hook_is_logged_once_per_window_and_asked_again() {
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(Registry::default().with(capture.clone()));
+        let plan = PlanBuilder::canary("asked", "v1", "v2").build().unwrap();
+        let c = Controller::builder(plan)
+            .clock(TokioClock::starting_at(t0()))
+            .confirm_steps()
+            .build()
+            .unwrap();
+        let c = Arc::new(c);
+        let driver = Driver::builder(c.clone())
+            .interval(Duration::from_secs(1))
+            .confirm_hook(PanickingHook)
+            .spawn();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        driver.shutdown().await;
+        assert_eq!(c.state().phase.name(), PhaseName::AwaitingApproval);
+        let line = capture.one("rollout.hook_panicked");
+        assert_eq!(line.target, "fledge_rollout::driver");
+        assert_eq!(line.field("rollout"), "asked");
+        assert_eq!(line.field("hook"), "deploy-bot");
+        assert_eq!(line.field("panic"), "deploy-bot is down");
+    }
+}
