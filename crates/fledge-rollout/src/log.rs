@@ -77,7 +77,9 @@ use std::time::{Duration, Instant};
 
 use fledge_gate::Outcome;
 
-use crate::control::{ControlError, Judgement};
+#[cfg(feature = "tokio")]
+use crate::control::ControlError;
+use crate::control::Judgement;
 use crate::machine::{Event, EventKind, Input, PhaseName};
 use crate::plan::{CheckedPlan, Step};
 use crate::store::StoreError;
@@ -210,8 +212,9 @@ impl Default for Limits {
     }
 }
 
-/// An event kind as in the event log's JSON (`snake_case`).
-pub(crate) fn kind_name(kind: EventKind) -> &'static str {
+/// An event kind as written in the event log's JSON and in the `event`
+/// field of log events (`snake_case`: `rolled_back`).
+pub fn kind_name(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Started => "started",
         EventKind::StepTaken => "step_taken",
@@ -230,8 +233,9 @@ pub(crate) fn kind_name(kind: EventKind) -> &'static str {
     }
 }
 
-/// A phase as in the event log's JSON (`snake_case`).
-pub(crate) fn phase_name(phase: PhaseName) -> &'static str {
+/// A phase as written in the event log's JSON and in the `phase` field of
+/// log events (`snake_case`: `awaiting_approval`).
+pub fn phase_name(phase: PhaseName) -> &'static str {
     match phase {
         PhaseName::Progressing => "progressing",
         PhaseName::Paused => "paused",
