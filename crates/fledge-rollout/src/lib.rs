@@ -72,6 +72,7 @@
 //! | [`strategy`] | A/B/n tests with a sample-size calculator and reports, champion / challenger, blue-green, shadow-first |
 //! | [`driver`] | the tokio driver (feature `tokio`) |
 //! | [`duration`] | `"30s"`-style durations |
+//! | [`log`] | the structured `tracing` events the controller and the driver emit, and [`log::RateLimited`] |
 //!
 //! # Features
 //!
@@ -88,6 +89,7 @@ pub mod control;
 pub mod driver;
 pub mod duration;
 mod gates;
+pub mod log;
 pub mod machine;
 pub mod plan;
 pub mod registry;

@@ -84,6 +84,13 @@ pub use fledge_redis as redis;
 #[doc(inline)]
 pub use fledge_prometheus as prometheus;
 
+/// Notifications (feature `notify`): a webhook posting chosen rollout
+/// events (Slack-compatible JSON) from a background thread. See
+/// [`fledge_notify`].
+#[cfg(feature = "notify")]
+#[doc(inline)]
+pub use fledge_notify as notify;
+
 /// The README's Rust code blocks, compiled and run as doctests.
 #[cfg(all(doctest, feature = "axum", feature = "tokio"))]
 #[doc = include_str!("../../../README.md")]
