@@ -17,7 +17,9 @@
 //!    same tick switches everyone back to blue.
 //! 3. **Operator switch back** while blue is still warm after confirmation.
 //!
-//! Requests go over real HTTP on loopback; time between ticks is simulated.
+//! The plan comes from `BlueGreenBuilder`; the controller runs it like any
+//! plan and `BlueGreenStatus::of` says where the release stands. Requests go
+//! over real HTTP on loopback; time between ticks is simulated.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,8 +35,10 @@ use fledge_axum::{CanaryLayer, Version};
 use fledge_examples::{HttpClient, http_client, send_all, serve_loopback};
 use fledge_gate::clock::{Clock, ManualClock, Timestamp};
 use fledge_gate::{CheckSpec, MetricRef, Test};
-use fledge_rollout::Controller;
-use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
+use fledge_rollout::control::BlueGreenStatus;
+use fledge_rollout::plan::{BlueGreenBuilder, Plan};
+use fledge_rollout::{Controller, Event, EventKind};
+use fledge_select::Weight;
 use http_body_util::Full;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -135,7 +139,8 @@ async fn search(
 }
 
 struct Run {
-    bg: BlueGreen,
+    controller: Controller,
+    plan: Plan,
     clock: ManualClock,
     addr: SocketAddr,
     client: HttpClient,
@@ -156,7 +161,7 @@ fn max_errors(name: &str) -> CheckSpec {
 
 impl Run {
     async fn start(green_bug: bool, seed: u64) -> Result<Run, Box<dyn std::error::Error>> {
-        let plan = BlueGreen::builder("search-green", "blue", "green")
+        let plan = BlueGreenBuilder::new("search-green", "blue", "green")
             .preview_gate(max_errors("preview errors"))
             .preview_gate(
                 CheckSpec::new(
@@ -173,10 +178,11 @@ impl Run {
             .preview_for(Duration::from_secs(300))
             .watch_for(Duration::from_secs(120))
             .keep_warm(Duration::from_secs(600))
-            .plan()?;
+            .build()?;
         let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-        let controller = Controller::builder(plan).clock(clock.clone()).build()?;
-        let bg = BlueGreen::new(Arc::new(controller))?;
+        let controller = Controller::builder(plan.clone())
+            .clock(clock.clone())
+            .build()?;
         let mut rng = SmallRng::seed_from_u64(seed);
         let app = Router::new()
             .route("/search", get(search))
@@ -184,9 +190,10 @@ impl Run {
                 index: Arc::new(index(&mut rng)),
                 green_bug,
             })
-            .layer(CanaryLayer::new(bg.routing().clone()));
+            .layer(CanaryLayer::new(controller.routing().clone()));
         Ok(Run {
-            bg,
+            controller,
+            plan,
             clock,
             addr: serve_loopback(app).await?,
             client: http_client(),
@@ -214,7 +221,7 @@ impl Run {
                 http::Request::get(format!("http://{}/search?q={}", self.addr, q.join("+")))
                     .header("x-user-id", format!("user-{}", (i * 7919) % 5_000));
             if preview {
-                let (name, value) = self.bg.preview_header();
+                let (name, value) = self.plan.preview_header().ok_or("no preview step")?;
                 req = req.header(name, value);
             }
             reqs.push(req.body(Full::new(Bytes::new()))?);
@@ -245,11 +252,15 @@ impl Run {
 
     fn tick(&self, after: u64) -> Result<(), Box<dyn std::error::Error>> {
         let now = self.clock.advance(Duration::from_secs(after));
-        for e in self.bg.tick(now)? {
-            print_event(&e, self.clock.now());
+        for e in self.controller.tick(now)?.events {
+            print_event(&e);
         }
-        println!("  status: {}", self.bg.status(now));
+        println!("  status: {}", self.status());
         Ok(())
+    }
+
+    fn status(&self) -> BlueGreenStatus {
+        BlueGreenStatus::of(&self.controller.state(), &self.plan, self.clock.now())
     }
 }
 
@@ -266,12 +277,16 @@ fn short(status: &BlueGreenStatus) -> String {
     }
 }
 
-fn print_event(e: &BlueGreenEvent, now: Timestamp) {
-    let _ = now;
-    match e {
-        BlueGreenEvent::Rollout(_) => {}
-        e => println!("  event: {e}"),
-    }
+/// The rollout events that matter in a blue-green release, in its words.
+fn print_event(e: &Event) {
+    let what = match e.kind {
+        EventKind::StepTaken if e.weight == Weight::FULL => "switched to green",
+        EventKind::AwaitingApproval => "preview passed, switch awaits approval",
+        EventKind::Promoted => "green confirmed",
+        EventKind::RolledBack => "switched back to blue",
+        _ => return,
+    };
+    println!("  event: {}: {what}: {}", e.at, e.reason);
 }
 
 #[tokio::main]
@@ -291,7 +306,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run.tick(121)?;
     run.show("users while blue is warm", 200, false).await?;
     run.tick(601)?;
-    let result1 = short(&run.bg.status(run.clock.now()));
+    let result1 = short(&run.status());
 
     println!("\nrun 2: green fails on long queries (QA only tried short ones)");
     let mut run = Run::start(true, 2).await?;
@@ -302,7 +317,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run.show("users after the switch", 300, false).await?;
     run.tick(1)?;
     run.show("users after the switch back", 300, false).await?;
-    let result2 = short(&run.bg.status(run.clock.now()));
+    let result2 = short(&run.status());
 
     println!("\nrun 3: an operator switches back while blue is warm");
     let mut run = Run::start(false, 3).await?;
@@ -312,11 +327,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run.show("users after the switch", 200, false).await?;
     run.tick(121)?;
     let e = run
-        .bg
-        .switch_back("oncall", "support tickets about result order")?;
-    print_event(&e, run.clock.now());
+        .controller
+        .rollback("oncall", Some("support tickets about result order"))?;
+    print_event(&e);
     run.show("users after the switch back", 200, false).await?;
-    let result3 = short(&run.bg.status(run.clock.now()));
+    let result3 = short(&run.status());
 
     println!(
         "\nresult: run 1 {result1}; run 2 {result2}; run 3 {result3} ({:.1} s wall clock)",

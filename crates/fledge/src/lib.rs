@@ -38,14 +38,12 @@ pub use fledge_rollout as rollout;
 #[doc(inline)]
 pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, RolloutRouting};
 
-/// Experiment strategies: A/B/n tests (reports, sample sizes), champion /
-/// challenger, blue-green and shadow-first. See [`fledge_rollout::strategy`].
+/// Experiment strategies: A/B/n tests (reports, sample sizes) and champion /
+/// challenger. See [`fledge_rollout::strategy`].
 #[doc(inline)]
 pub use fledge_rollout::strategy;
 #[doc(inline)]
-pub use fledge_rollout::strategy::{
-    AbTest, BlueGreen, ChampionChallenger, ExperimentRouting, SampleSize, ShadowFirst,
-};
+pub use fledge_rollout::strategy::{AbTest, ChampionChallenger, ExperimentRouting, SampleSize};
 
 /// The tower layer (feature `tower`): [`CanaryLayer`](fledge_tower::CanaryLayer),
 /// [`VersionRouter`](fledge_tower::VersionRouter), shadow mirroring. See

@@ -1,13 +1,13 @@
-//! Experiment strategies beyond the canary: A/B/n tests, champion /
-//! challenger, blue-green and shadow-first flows.
+//! Experiment strategies beyond the canary: A/B/n tests and champion /
+//! challenger. Blue-green and shadow-first are plans
+//! ([`plan::BlueGreenBuilder`](crate::plan::BlueGreenBuilder),
+//! [`plan::ShadowFirstBuilder`](crate::plan::ShadowFirstBuilder)).
 //!
 //! | strategy | what | built on |
 //! |---|---|---|
 //! | [`AbTest`] | fixed split over 2+ variants, sticky, optional segment; business metrics (conversions, means, per-exposure values); lift, interval, p-value, Holm / Bonferroni correction, fixed-horizon or sequential stopping; a [`Report`]; optional promotion of the winner | its own selector, [`ExperimentRouting`], fledge-gate's statistics |
 //! | [`SampleSize`] | exposures per variant for a baseline rate (or standard deviation), a minimum detectable effect, power and alpha | closed forms checked against SciPy and statsmodels |
 //! | [`ChampionChallenger`] | one champion with most traffic, challengers with a small share each, evaluated continuously (always-valid test + fledge-gate guard checks); winners promoted, losers retired, every change kept with its evidence | [`ExperimentRouting`], fledge-gate's judge |
-//! | [`BlueGreen`] | header preview of green, pre-switch gate, one atomic switch, instant switch back (failing verdict or operator), blue kept warm then released | [`PlanBuilder::blue_green`](crate::plan::PlanBuilder::blue_green), the [`Controller`](crate::Controller) |
-//! | [`ShadowFirst`] | a plan that mirrors before it serves: gates on shadow latency, errors and agreement with the primary, then a canary | [`PlanBuilder::shadow_first`](crate::plan::PlanBuilder::shadow_first), the [`Controller`](crate::Controller) |
 //!
 //! Multi-armed bandits live in the `fledge-bandit` crate.
 //!
@@ -72,18 +72,15 @@
 
 mod ab;
 mod analysis;
-mod blue_green;
 mod champion;
 mod error;
 mod metric;
 mod report;
 mod routing;
 mod sample_size;
-mod shadow;
 
 pub use ab::{AbBuilder, AbConfig, AbTest, VariantShare};
 pub use analysis::{ArmSummary, Comparison, Decision, MetricReport};
-pub use blue_green::{BlueGreen, BlueGreenBuilder, BlueGreenEvent, BlueGreenStatus};
 pub use champion::{
     ChampionBuilder, ChampionChallenger, ChampionConfig, ChampionReport, ChampionState, Change,
     ChangeKind, Evidence, OldChampion, Role, Standing,
@@ -93,4 +90,3 @@ pub use metric::{Correction, Goal, MetricKind, MetricSpec, Stopping};
 pub use report::{Conclusion, Report};
 pub use routing::{Assignment, Condition, ExperimentRouting};
 pub use sample_size::{Mde, Method, SampleSize};
-pub use shadow::{ShadowFirst, agreement};

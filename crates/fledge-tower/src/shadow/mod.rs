@@ -19,6 +19,7 @@
 //! [`CanaryLayer`](crate::CanaryLayer): requests the canary already sent to
 //! the shadow version are not mirrored again.
 
+pub mod agreement;
 mod layer;
 mod service;
 pub(crate) mod tee;
