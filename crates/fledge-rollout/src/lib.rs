@@ -69,8 +69,7 @@
 //! | [`control`] | [`Controller`], [`RolloutRouting`], the gate evaluator, confirm hooks, subscribers, [`control::BlueGreenStatus`] |
 //! | [`store`] | the [`store::Store`] trait, [`store::MemoryStore`], [`store::FileStore`] |
 //! | [`registry`] | named versions (`Arc<T>`) and atomically repointed aliases |
-//! | [`strategy`] | A/B/n tests with a sample-size calculator and reports, champion / challenger |
-//! | [`driver`] | the tokio driver (feature `tokio`) |
+//! //! | [`driver`] | the tokio driver (feature `tokio`) |
 //! | [`duration`] | `"30s"`-style durations |
 //!
 //! # Features
@@ -92,7 +91,6 @@ pub mod machine;
 pub mod plan;
 pub mod registry;
 pub mod store;
-pub mod strategy;
 
 #[doc(inline)]
 pub use control::{ControlError, Controller, RolloutRouting, Routed};

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use fledge_gate::clock::Timestamp;
 use fledge_select::{Split, VersionId};
 
-use super::analysis::{Comparison, MetricReport};
-use super::metric::{Correction, MetricKind, Stopping};
-use super::routing::Condition;
+use crate::analysis::{Comparison, MetricReport};
+use crate::metric::{Correction, MetricKind, Stopping};
+use crate::routing::Condition;
 
 /// How an experiment ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

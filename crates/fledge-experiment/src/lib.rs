@@ -1,34 +1,18 @@
-//! Experiment strategies beyond the canary: A/B/n tests and champion /
-//! challenger. Blue-green and shadow-first are plans
-//! ([`plan::BlueGreenBuilder`](crate::plan::BlueGreenBuilder),
-//! [`plan::ShadowFirstBuilder`](crate::plan::ShadowFirstBuilder)).
+//! Experiments for fledge: A/B/n tests with a sample-size calculator and
+//! reports, and champion / challenger, over sticky [`ExperimentRouting`].
 //!
-//! | strategy | what | built on |
-//! |---|---|---|
-//! | [`AbTest`] | fixed split over 2+ variants, sticky, optional segment; business metrics (conversions, means, per-exposure values); lift, interval, p-value, Holm / Bonferroni correction, fixed-horizon or sequential stopping; a [`Report`]; optional promotion of the winner | its own selector, [`ExperimentRouting`], fledge-gate's statistics |
-//! | [`SampleSize`] | exposures per variant for a baseline rate (or standard deviation), a minimum detectable effect, power and alpha | closed forms checked against SciPy and statsmodels |
-//! | [`ChampionChallenger`] | one champion with most traffic, challengers with a small share each, evaluated continuously (always-valid test + fledge-gate guard checks); winners promoted, losers retired, every change kept with its evidence | [`ExperimentRouting`], fledge-gate's judge |
+//! An experiment owns its split over two or more variants, counts exposures
+//! on the request path (lock-free), reads business metrics recorded through
+//! the feedback path, and decides with fledge-gate's statistics on every
+//! `tick`. Rollouts of one candidate over a baseline (canary, blue-green,
+//! shadow-first) are plans in `fledge-rollout`; bandits are in
+//! `fledge-bandit`.
 //!
-//! Multi-armed bandits live in the `fledge-bandit` crate.
-//!
-//! # Exposures and metrics
-//!
-//! An A/B test or champion / challenger counts **exposures** (requests in
-//! the experiment) with [`ExperimentRouting::route`] or
-//! [`ExperimentRouting::expose`] (behind the `fledge-tower` layer, the layer
-//! counts them), and reads **business metrics** recorded
-//! through the feedback path into [`ExperimentRouting::recorder`] under the
-//! variant that served the request. A [`MetricSpec`] says how to read them:
-//! [`MetricKind::Conversion`] (events per exposure, two-proportion z-test),
-//! [`MetricKind::Mean`] (mean of the values, Welch's t-test) or
-//! [`MetricKind::PerExposure`] (sum of the values per exposure, missing
-//! values as 0, Welch's t-test).
-//!
-//! # Example: an A/B/n test with a segment and a sequential stop
+//! An A/B/n test with a segment and a sequential stop:
 //!
 //! ```
 //! use fledge_gate::clock::Timestamp;
-//! use fledge_rollout::strategy::{AbTest, Condition, MetricSpec, Mde, SampleSize};
+//! use fledge_experiment::{AbTest, Condition, MetricSpec, Mde, SampleSize};
 //!
 //! // How long would a fixed-horizon test take? 4 % baseline, +25 % relative lift.
 //! let n = SampleSize::proportions(0.04, Mde::Relative(0.25)).comparisons(2).per_variant()?;
@@ -69,6 +53,15 @@
 //! assert_eq!(report.conclusion.as_ref().and_then(|c| c.winner()).map(|v| v.as_str()), Some("personal"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # What is here
+#![doc = include_str!("docs/overview.md")]
+//!
+//! # Exposures and metrics
+#![doc = include_str!("docs/metrics.md")]
+//!
+//! The minimum supported Rust version is 1.85.
+#![forbid(unsafe_code)]
 
 mod ab;
 mod analysis;
@@ -85,7 +78,7 @@ pub use champion::{
     ChampionBuilder, ChampionChallenger, ChampionConfig, ChampionReport, ChampionState, Change,
     ChangeKind, Evidence, OldChampion, Role, Standing,
 };
-pub use error::StrategyError;
+pub use error::ExperimentError;
 pub use metric::{Correction, Goal, MetricKind, MetricSpec, Stopping};
 pub use report::{Conclusion, Report};
 pub use routing::{Assignment, Condition, ExperimentRouting};

@@ -15,13 +15,13 @@ use fledge_gate::{
 };
 use fledge_select::{Selector, Split, VersionId, VersionIndex, VersionWeight, Weight};
 
-use super::StrategyError;
-use super::ab::{bucketer, check_alpha, check_ids, check_metrics};
-use super::analysis::{ArmData, ArmSummary, Comparison, Decision, Rules, compare};
-use super::metric::{Correction, MetricSpec, Stopping};
-use super::report::{fmt_lift, fmt_p, fmt_value, p_clause};
-use crate::duration;
-use crate::plan::Sticky;
+use crate::ab::{bucketer, check_alpha, check_ids, check_metrics};
+use crate::analysis::{ArmData, ArmSummary, Comparison, Decision, Rules, compare};
+use crate::error::ExperimentError;
+use crate::metric::{Correction, MetricSpec, Stopping};
+use crate::report::{fmt_lift, fmt_p, fmt_value, p_clause};
+use fledge_rollout::duration;
+use fledge_rollout::plan::Sticky;
 
 /// What happens to the champion a challenger dethrones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -394,11 +394,11 @@ impl ChampionBuilder {
     }
 
     /// The configuration, with ids checked.
-    pub fn config(self) -> Result<ChampionConfig, StrategyError> {
+    pub fn config(self) -> Result<ChampionConfig, ExperimentError> {
         let id = |s: String| {
-            VersionId::new(&s).map_err(|source| StrategyError::InvalidId { id: s, source })
+            VersionId::new(&s).map_err(|source| ExperimentError::InvalidId { id: s, source })
         };
-        let champion = self.champion.ok_or(StrategyError::TooFewVariants {
+        let champion = self.champion.ok_or(ExperimentError::TooFewVariants {
             strategy: "champion / challenger",
             count: 0,
             min: 2,
@@ -414,7 +414,7 @@ impl ChampionBuilder {
                 .collect::<Result<_, _>>()?,
             standby: self.standby.into_iter().map(id).collect::<Result<_, _>>()?,
             challenger_share: self.share,
-            metric: self.metric.ok_or(StrategyError::NoMetric)?,
+            metric: self.metric.ok_or(ExperimentError::NoMetric)?,
             tau: self.tau.unwrap_or(f64::NAN),
             guards: self.guards,
             guard_window: self.guard_window,
@@ -427,7 +427,7 @@ impl ChampionBuilder {
     }
 
     /// Builds the setup, starting at `now`.
-    pub fn build(self, now: Timestamp) -> Result<ChampionChallenger, StrategyError> {
+    pub fn build(self, now: Timestamp) -> Result<ChampionChallenger, ExperimentError> {
         ChampionChallenger::new(self.config()?, now)
     }
 }
@@ -471,7 +471,7 @@ struct Inner {
 /// ```
 /// use std::time::Duration;
 /// use fledge_gate::clock::Timestamp;
-/// use fledge_rollout::strategy::{ChampionChallenger, ChangeKind, MetricSpec, Role};
+/// use fledge_experiment::{ChampionChallenger, ChangeKind, MetricSpec, Role};
 ///
 /// let t0 = Timestamp::from_millis(0);
 /// let cc = ChampionChallenger::builder("forecast")
@@ -495,7 +495,7 @@ struct Inner {
 /// ```
 pub struct ChampionChallenger {
     config: ChampionConfig,
-    routing: super::ExperimentRouting,
+    routing: crate::routing::ExperimentRouting,
     share: Weight,
     spec: Option<JudgeSpec>,
     inner: Mutex<Inner>,
@@ -560,7 +560,7 @@ impl ChampionChallenger {
 
     /// Checks `config` and starts at `now`: the champion and the
     /// challengers get their shares, standby variants none.
-    pub fn new(config: ChampionConfig, now: Timestamp) -> Result<Self, StrategyError> {
+    pub fn new(config: ChampionConfig, now: Timestamp) -> Result<Self, ExperimentError> {
         let ids: Vec<VersionId> = std::iter::once(config.champion.clone())
             .chain(config.challengers.iter().cloned())
             .chain(config.standby.iter().cloned())
@@ -575,16 +575,16 @@ impl ChampionChallenger {
 
     /// Restores a setup from its [`state`](Self::state) at `now`: roles and
     /// history as saved; evaluations restart with fresh counters.
-    pub fn from_state(state: ChampionState, now: Timestamp) -> Result<Self, StrategyError> {
+    pub fn from_state(state: ChampionState, now: Timestamp) -> Result<Self, ExperimentError> {
         let champions = state
             .roles
             .iter()
             .filter(|(_, r)| *r == Role::Champion)
             .count();
         if champions != 1 {
-            return Err(StrategyError::Refused(format!(
-                "the saved state has {champions} champions; it needs exactly one"
-            )));
+            return Err(ExperimentError::BadState {
+                problem: format!("it has {champions} champions; it needs exactly one"),
+            });
         }
         Self::start(state.config, state.roles, state.history, now)
     }
@@ -594,11 +594,9 @@ impl ChampionChallenger {
         pairs: Vec<(VersionId, Role)>,
         history: Vec<Change>,
         now: Timestamp,
-    ) -> Result<Self, StrategyError> {
+    ) -> Result<Self, ExperimentError> {
         if config.name.trim().is_empty() {
-            return Err(StrategyError::Refused(
-                "the setup needs a name (it salts the sticky buckets)".to_owned(),
-            ));
+            return Err(ExperimentError::NoName { what: "the setup" });
         }
         check_ids(
             pairs.iter().map(|(id, _)| id),
@@ -616,7 +614,7 @@ impl ChampionChallenger {
             .ok()
             .filter(|w| !w.is_zero())
             .ok_or_else(|| {
-                StrategyError::range(
+                ExperimentError::range(
                     "challenger_share",
                     config.challenger_share,
                     "a share in percent, > 0 and small (e.g. 5)",
@@ -624,7 +622,7 @@ impl ChampionChallenger {
             })?;
         let active = pairs.iter().filter(|(_, r)| *r == Role::Challenger).count();
         if !fits(active, share) {
-            return Err(StrategyError::BadShares {
+            return Err(ExperimentError::BadShares {
                 detail: format!(
                     "{active} challengers of {} % each leave the champion less than half: lower challenger_share or start some as standby",
                     config.challenger_share
@@ -632,7 +630,7 @@ impl ChampionChallenger {
             });
         }
         if config.guard_window < Duration::from_secs(1) {
-            return Err(StrategyError::range(
+            return Err(ExperimentError::range(
                 "guard_window",
                 config.guard_window.as_secs_f64(),
                 "at least 1 second",
@@ -642,7 +640,7 @@ impl ChampionChallenger {
             None
         } else {
             let spec = JudgeSpec::new(config.guards.clone());
-            Judge::new(spec.clone()).map_err(|e| StrategyError::BadGuard {
+            Judge::new(spec.clone()).map_err(|e| ExperimentError::BadGuard {
                 name: config
                     .guards
                     .iter()
@@ -680,10 +678,10 @@ impl ChampionChallenger {
                 .slots(slots.min(10_000))
                 .metrics(metrics),
         )
-        .map_err(|e| StrategyError::Recorder(e.to_string()))?;
+        .map_err(|e| ExperimentError::Recorder(e.to_string()))?;
         let control = VersionIndex::new(champion)
-            .ok_or_else(|| StrategyError::Refused("no champion".to_owned()))?;
-        let routing = super::ExperimentRouting::new(
+            .ok_or_else(|| ExperimentError::Refused("no champion".to_owned()))?;
+        let routing = crate::routing::ExperimentRouting::new(
             selector,
             bucketer(&config.sticky, format!("cc/{}", config.name))?,
             Arc::new(recorder),
@@ -783,7 +781,7 @@ impl ChampionChallenger {
         change
     }
 
-    fn publish(&self, inner: &Inner) -> Result<(), StrategyError> {
+    fn publish(&self, inner: &Inner) -> Result<(), ExperimentError> {
         let selector = self.routing.selector();
         let split = selector
             .split()
@@ -794,7 +792,7 @@ impl ChampionChallenger {
 
     /// The serving handle: route requests (sticky), count exposures, record
     /// latency, errors and the metric.
-    pub fn routing(&self) -> &super::ExperimentRouting {
+    pub fn routing(&self) -> &crate::routing::ExperimentRouting {
         &self.routing
     }
 
@@ -842,20 +840,20 @@ impl ChampionChallenger {
 
     /// Makes a standby (or retired) variant a challenger now, if its share
     /// still leaves the champion at least half.
-    pub fn enter(&self, id: &str, by: &str, now: Timestamp) -> Result<Change, StrategyError> {
+    pub fn enter(&self, id: &str, by: &str, now: Timestamp) -> Result<Change, ExperimentError> {
         let i = self.index(id)?;
         let mut inner = self.lock();
         match inner.roles[i] {
             Role::Standby | Role::Retired => {}
             role => {
-                return Err(StrategyError::Refused(format!(
+                return Err(ExperimentError::Refused(format!(
                     "{id} is already the {role}; only standby or retired variants can enter"
                 )));
             }
         }
         let active = challengers(&inner.roles);
         if !fits(active + 1, self.share) {
-            return Err(StrategyError::BadShares {
+            return Err(ExperimentError::BadShares {
                 detail: format!(
                     "one more challenger of {} % would leave the champion less than half: retire one first",
                     self.config.challenger_share
@@ -877,11 +875,11 @@ impl ChampionChallenger {
     }
 
     /// Retires a challenger (or standby variant) now, by an operator.
-    pub fn retire(&self, id: &str, by: &str, now: Timestamp) -> Result<Change, StrategyError> {
+    pub fn retire(&self, id: &str, by: &str, now: Timestamp) -> Result<Change, ExperimentError> {
         let i = self.index(id)?;
         let mut inner = self.lock();
         if inner.roles[i] == Role::Champion {
-            return Err(StrategyError::Refused(format!(
+            return Err(ExperimentError::Refused(format!(
                 "{id} is the champion: promote a challenger instead of retiring it"
             )));
         }
@@ -898,11 +896,11 @@ impl ChampionChallenger {
         ))
     }
 
-    fn index(&self, id: &str) -> Result<usize, StrategyError> {
+    fn index(&self, id: &str) -> Result<usize, ExperimentError> {
         self.routing
             .index_of(id)
             .map(VersionIndex::get)
-            .ok_or_else(|| StrategyError::UnknownVariant {
+            .ok_or_else(|| ExperimentError::UnknownVariant {
                 id: id.to_owned(),
                 known: self
                     .routing
@@ -1217,6 +1215,6 @@ mod tests {
             .challenger("b")
             .build(Timestamp::from_millis(0))
             .unwrap_err();
-        assert!(matches!(err, StrategyError::NoMetric));
+        assert!(matches!(err, ExperimentError::NoMetric));
     }
 }

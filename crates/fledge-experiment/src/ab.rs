@@ -15,12 +15,12 @@ use fledge_select::{
 };
 use fledge_sticky::Bucketer;
 
-use super::StrategyError;
-use super::analysis::{ArmData, Decision, MetricReport, Rules, compare};
-use super::metric::{Correction, MetricSpec, Stopping};
-use super::report::{Conclusion, Report};
-use super::routing::{Condition, ExperimentRouting};
-use crate::plan::Sticky;
+use crate::analysis::{ArmData, Decision, MetricReport, Rules, compare};
+use crate::error::ExperimentError;
+use crate::metric::{Correction, MetricSpec, Stopping};
+use crate::report::{Conclusion, Report};
+use crate::routing::{Condition, ExperimentRouting};
+use fledge_rollout::plan::Sticky;
 
 /// One variant of an experiment and its share of traffic, in percent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,17 +191,17 @@ impl AbBuilder {
     }
 
     /// The configuration, with variant ids checked.
-    pub fn config(self) -> Result<AbConfig, StrategyError> {
+    pub fn config(self) -> Result<AbConfig, ExperimentError> {
         let variants = self
             .variants
             .into_iter()
             .map(|(id, weight)| {
                 VersionId::new(&id)
                     .map(|id| VariantShare { id, weight })
-                    .map_err(|source| StrategyError::InvalidId { id, source })
+                    .map_err(|source| ExperimentError::InvalidId { id, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let stopping = self.stopping.ok_or(StrategyError::NoStopping)?;
+        let stopping = self.stopping.ok_or(ExperimentError::NoStopping)?;
         Ok(AbConfig {
             name: self.name,
             variants,
@@ -217,19 +217,19 @@ impl AbBuilder {
     }
 
     /// Builds the test, starting at `now`.
-    pub fn build(self, now: Timestamp) -> Result<AbTest, StrategyError> {
+    pub fn build(self, now: Timestamp) -> Result<AbTest, ExperimentError> {
         AbTest::new(self.config()?, now)
     }
 }
 
 /// The sticky bucketer of a strategy from its settings.
-pub(crate) fn bucketer(sticky: &Sticky, default_salt: String) -> Result<Bucketer, StrategyError> {
-    let mode = sticky.mode()?;
+pub(crate) fn bucketer(sticky: &Sticky, default_salt: String) -> Result<Bucketer, ExperimentError> {
+    let mode = sticky.mode().map_err(|_| ExperimentError::UnknownHash {
+        hash: sticky.hash.clone().unwrap_or_default(),
+    })?;
     let salt = sticky.salt.clone().unwrap_or(default_salt);
     if salt.is_empty() {
-        return Err(StrategyError::Refused(
-            "the sticky salt is empty: give a non-empty salt or leave it unset".to_owned(),
-        ));
+        return Err(ExperimentError::EmptySalt);
     }
     Ok(Bucketer::new(mode, &salt))
 }
@@ -239,17 +239,17 @@ pub(crate) fn check_ids<'a>(
     ids: impl IntoIterator<Item = &'a VersionId>,
     strategy: &'static str,
     what: &'static str,
-) -> Result<usize, StrategyError> {
+) -> Result<usize, ExperimentError> {
     let mut seen = HashSet::new();
     let mut count = 0;
     for id in ids {
         if !seen.insert(id.as_str()) {
-            return Err(StrategyError::DuplicateVariant { id: id.to_string() });
+            return Err(ExperimentError::DuplicateVariant { id: id.to_string() });
         }
         count += 1;
     }
     if count < 2 {
-        return Err(StrategyError::TooFewVariants {
+        return Err(ExperimentError::TooFewVariants {
             strategy,
             count,
             min: 2,
@@ -257,7 +257,7 @@ pub(crate) fn check_ids<'a>(
         });
     }
     if count > MAX_VERSIONS {
-        return Err(StrategyError::TooManyVariants {
+        return Err(ExperimentError::TooManyVariants {
             count,
             max: MAX_VERSIONS,
         });
@@ -266,14 +266,14 @@ pub(crate) fn check_ids<'a>(
 }
 
 /// Checks the metrics: at least one, valid and distinct names.
-pub(crate) fn check_metrics(metrics: &[MetricSpec]) -> Result<(), StrategyError> {
+pub(crate) fn check_metrics(metrics: &[MetricSpec]) -> Result<(), ExperimentError> {
     if metrics.is_empty() {
-        return Err(StrategyError::NoMetric);
+        return Err(ExperimentError::NoMetric);
     }
     for (i, m) in metrics.iter().enumerate() {
         m.validate()?;
         if metrics[..i].iter().any(|o| o.name == m.name) {
-            return Err(StrategyError::BadMetric {
+            return Err(ExperimentError::BadMetric {
                 name: m.name.clone(),
                 problem: "listed twice".to_owned(),
             });
@@ -282,11 +282,11 @@ pub(crate) fn check_metrics(metrics: &[MetricSpec]) -> Result<(), StrategyError>
     Ok(())
 }
 
-pub(crate) fn check_alpha(alpha: f64) -> Result<(), StrategyError> {
+pub(crate) fn check_alpha(alpha: f64) -> Result<(), ExperimentError> {
     if alpha > 0.0 && alpha < 0.5 {
         Ok(())
     } else {
-        Err(StrategyError::range(
+        Err(ExperimentError::range(
             "alpha",
             alpha,
             "a significance level in (0, 0.5), e.g. 0.05",
@@ -295,7 +295,7 @@ pub(crate) fn check_alpha(alpha: f64) -> Result<(), StrategyError> {
 }
 
 /// A split over `ids` giving everything to `winner`.
-pub(crate) fn all_to(split: &Split, winner: VersionIndex) -> Result<Split, StrategyError> {
+pub(crate) fn all_to(split: &Split, winner: VersionIndex) -> Result<Split, ExperimentError> {
     let weights: Vec<Weight> = (0..split.len())
         .map(|i| {
             if i == winner.get() {
@@ -330,7 +330,7 @@ struct AbInner {
 ///
 /// ```
 /// use fledge_gate::clock::Timestamp;
-/// use fledge_rollout::strategy::{AbTest, Decision, MetricSpec};
+/// use fledge_experiment::{AbTest, Decision, MetricSpec};
 ///
 /// let t0 = Timestamp::from_millis(0);
 /// let ab = AbTest::builder("checkout")
@@ -391,12 +391,12 @@ impl AbTest {
 
     /// Checks `config` and starts the test at `now`: the split is published
     /// and the counters start at zero.
-    pub fn new(config: AbConfig, now: Timestamp) -> Result<Self, StrategyError> {
+    pub fn new(config: AbConfig, now: Timestamp) -> Result<Self, ExperimentError> {
         let _ = now;
         if config.name.trim().is_empty() {
-            return Err(StrategyError::Refused(
-                "the experiment needs a name (it salts the sticky buckets)".to_owned(),
-            ));
+            return Err(ExperimentError::NoName {
+                what: "the experiment",
+            });
         }
         check_ids(
             config.variants.iter().map(|v| &v.id),
@@ -407,14 +407,14 @@ impl AbTest {
         let mut total = 0u32;
         for (i, v) in config.variants.iter().enumerate() {
             let w = Weight::from_percent(v.weight).map_err(|_| {
-                StrategyError::range(
+                ExperimentError::range(
                     format!("variants[{i}].weight"),
                     v.weight,
                     "a share in percent, 0 < weight <= 100",
                 )
             })?;
             if w.is_zero() {
-                return Err(StrategyError::range(
+                return Err(ExperimentError::range(
                     format!("variants[{i}].weight"),
                     v.weight,
                     "a positive share: remove the variant instead of giving it 0 %",
@@ -425,7 +425,7 @@ impl AbTest {
             variants.push(VersionWeight::new(v.id.clone(), w));
         }
         if total != Weight::MAX_BPS {
-            return Err(StrategyError::BadShares {
+            return Err(ExperimentError::BadShares {
                 detail: format!(
                     "the shares add up to {} % but must add up to exactly 100 %",
                     f64::from(total) / 100.0
@@ -448,13 +448,13 @@ impl AbTest {
         let split = Split::new(variants)?;
         let selector = Arc::new(Selector::new(split));
         let control = selector.index_of(control_id.as_str()).ok_or_else(|| {
-            StrategyError::Refused("the control is missing from the split".into())
+            ExperimentError::Refused("the control is missing from the split".into())
         })?;
         let recorder = Recorder::new(
             RecorderConfig::new(selector.len())
                 .metrics(config.metrics.iter().map(|m| m.name.clone())),
         )
-        .map_err(|e| StrategyError::Recorder(e.to_string()))?;
+        .map_err(|e| ExperimentError::Recorder(e.to_string()))?;
         let bucketer = bucketer(&config.sticky, format!("ab/{}", config.name))?;
         let routing =
             ExperimentRouting::new(selector, bucketer, Arc::new(recorder), segment, control);
@@ -609,8 +609,8 @@ impl AbTest {
                 "{} beats the control on {} (lift {}, adjusted {} <= alpha {})",
                 w.arm.variant,
                 primary.metric.name,
-                super::report::fmt_lift(primary.metric.kind, w.lift.unwrap_or(0.0)),
-                super::report::p_clause(w.adjusted_p_value),
+                crate::report::fmt_lift(primary.metric.kind, w.lift.unwrap_or(0.0)),
+                crate::report::p_clause(w.adjusted_p_value),
                 self.config.alpha
             );
             let others = primary
@@ -660,7 +660,7 @@ impl AbTest {
         })
     }
 
-    fn publish_all_to(&self, variant: &VersionId) -> Result<(), StrategyError> {
+    fn publish_all_to(&self, variant: &VersionId) -> Result<(), ExperimentError> {
         let selector = self.routing.selector();
         let index = selector
             .index_of(variant.as_str())
@@ -669,8 +669,8 @@ impl AbTest {
         Ok(())
     }
 
-    fn unknown(&self, id: &str) -> StrategyError {
-        StrategyError::UnknownVariant {
+    fn unknown(&self, id: &str) -> ExperimentError {
+        ExperimentError::UnknownVariant {
             id: id.to_owned(),
             known: self
                 .config
@@ -684,7 +684,7 @@ impl AbTest {
 
     /// Gives `variant` 100 % of the experiment's traffic now and concludes
     /// the test with it as the winner (an operator's decision).
-    pub fn promote(&self, variant: &str, by: &str, now: Timestamp) -> Result<(), StrategyError> {
+    pub fn promote(&self, variant: &str, by: &str, now: Timestamp) -> Result<(), ExperimentError> {
         let id = VersionId::new(variant).map_err(|_| self.unknown(variant))?;
         self.publish_all_to(&id)?;
         self.lock().conclusion = Some(Conclusion::Winner {
