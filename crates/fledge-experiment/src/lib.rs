@@ -67,10 +67,12 @@ mod ab;
 mod analysis;
 mod champion;
 mod error;
+mod format;
 mod metric;
 mod report;
 mod routing;
 mod sample_size;
+mod validate;
 
 pub use ab::{AbBuilder, AbConfig, AbTest, VariantShare};
 pub use analysis::{ArmSummary, Comparison, Decision, MetricReport};
