@@ -34,7 +34,7 @@
 //!
 //! The decision reads a [`RoutingSource`] source: the rollout controller's serving
 //! handle, an experiment's
-//! [`ExperimentRouting`](fledge_rollout::strategy::ExperimentRouting) (A/B/n,
+//! [`ExperimentRouting`](fledge_experiment::ExperimentRouting) (A/B/n,
 //! champion / challenger: the layer also counts its exposures), or a
 //! [`FixedRouting`] (a selector someone else publishes to, e.g. a bandit).
 //! Latency is timed with a [`Stopwatch`].

@@ -4,8 +4,8 @@
 
 use std::convert::Infallible;
 
+use fledge_experiment::{AbTest, Condition, MetricSpec};
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::strategy::{AbTest, Condition, MetricSpec};
 use fledge_tower::isolation::{Isolation, Overflow};
 use fledge_tower::{CanaryLayer, Chosen, QaOverride, Reason};
 use http::{Request, Response};

@@ -1,9 +1,9 @@
 //! fledge: progressive delivery inside your Rust serving process.
 //!
 //! The facade crate. It re-exports the public API of the `fledge-*` crates as
-//! they land; optional worlds (tokio, tower, axum, actix-web, the admin API,
-//! Redis, Prometheus) sit behind features so that `fledge` with default
-//! features builds without them.
+//! they land; optional worlds (tokio, experiments, bandits, tower, axum,
+//! actix-web, the admin API, Redis, Prometheus) sit behind features so that
+//! `fledge` with default features builds without them.
 
 /// The weighted selector: weights, splits, lock-free picking. See
 /// [`fledge_select`].
@@ -26,11 +26,6 @@ pub use fledge_gate as gate;
 #[doc(inline)]
 pub use fledge_gate::{CheckSpec, Judge, Recorder, RecorderConfig, Verdict};
 
-/// Multi-armed bandits: Thompson sampling, UCB1, epsilon-greedy. See
-/// [`fledge_bandit`].
-#[doc(inline)]
-pub use fledge_bandit as bandit;
-
 /// Rollouts: plans, the state machine, the controller, stores, the version
 /// registry and (feature `tokio`) the driver. See [`fledge_rollout`].
 #[doc(inline)]
@@ -38,14 +33,20 @@ pub use fledge_rollout as rollout;
 #[doc(inline)]
 pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, RolloutRouting};
 
-/// Experiment strategies: A/B/n tests (reports, sample sizes), champion /
-/// challenger, blue-green and shadow-first. See [`fledge_rollout::strategy`].
+/// Experiments (feature `experiment`): A/B/n tests with sample sizes and
+/// reports, champion / challenger. See [`fledge_experiment`].
+#[cfg(feature = "experiment")]
 #[doc(inline)]
-pub use fledge_rollout::strategy;
+pub use fledge_experiment as experiment;
+#[cfg(feature = "experiment")]
 #[doc(inline)]
-pub use fledge_rollout::strategy::{
-    AbTest, BlueGreen, ChampionChallenger, ExperimentRouting, SampleSize, ShadowFirst,
-};
+pub use fledge_experiment::{AbTest, ChampionChallenger, ExperimentRouting, SampleSize};
+
+/// Multi-armed bandits (feature `bandit`): Thompson sampling, UCB1,
+/// epsilon-greedy. See [`fledge_bandit`].
+#[cfg(feature = "bandit")]
+#[doc(inline)]
+pub use fledge_bandit as bandit;
 
 /// The tower layer (feature `tower`): [`CanaryLayer`](fledge_tower::CanaryLayer),
 /// [`VersionRouter`](fledge_tower::VersionRouter), shadow mirroring. See

@@ -11,6 +11,7 @@
 //! [`RolloutRouting::route`] (targeting rules → sticky bucket → selector) and
 //! [`RolloutRouting::recorder`] (latency and errors per version).
 
+mod blue_green;
 mod evaluate;
 mod gate;
 pub mod hook;
@@ -33,6 +34,7 @@ use crate::machine::{
 use crate::plan::{CheckedPlan, Plan, PlanError};
 use crate::store::{MemoryStore, Snapshot, Store, StoreError};
 
+pub use blue_green::BlueGreenStatus;
 pub use evaluate::{Evaluate, Judgement, StepContext};
 pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};

@@ -9,7 +9,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use fledge_gate::stats::{self, AlwaysValid, Moments};
 use fledge_select::VersionId;
 
-use super::metric::{Correction, MetricKind, MetricSpec, Stopping};
+use crate::metric::{Correction, MetricKind, MetricSpec, Stopping};
 
 /// What one variant has for one metric.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -11,10 +11,10 @@
 //!    treatment never move it from winner to "no difference" or loser;
 //!    Holm never adjusts above Bonferroni and is monotone in the raw p-values.
 
-use fledge_gate::clock::Timestamp;
-use fledge_rollout::strategy::{
+use fledge_experiment::{
     AbTest, ChampionChallenger, Condition, Correction, Decision, MetricSpec, Role,
 };
+use fledge_gate::clock::Timestamp;
 use fledge_select::VersionIndex;
 use proptest::prelude::*;
 

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use fledge_gate::clock::Timestamp;
 use fledge_select::{Split, VersionId};
 
-use super::analysis::{Comparison, MetricReport};
-use super::metric::{Correction, MetricKind, Stopping};
-use super::routing::Condition;
+use crate::analysis::{Comparison, MetricReport};
+use crate::format::{fmt_lift, fmt_num, fmt_p, fmt_value};
+use crate::metric::{Correction, Stopping};
+use crate::routing::Condition;
 
 /// How an experiment ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,57 +118,7 @@ impl Report {
     }
 }
 
-pub(crate) fn fmt_value(kind: MetricKind, v: Option<f64>) -> String {
-    match (kind, v) {
-        (_, None) => "-".to_owned(),
-        (MetricKind::Conversion, Some(v)) => format!("{:.3}%", v * 100.0),
-        (_, Some(v)) => fmt_num(v),
-    }
-}
-
-pub(crate) fn fmt_lift(kind: MetricKind, v: f64) -> String {
-    match kind {
-        MetricKind::Conversion => format!("{:+.3}pp", v * 100.0),
-        _ => {
-            let s = fmt_num(v);
-            if v >= 0.0 { format!("+{s}") } else { s }
-        }
-    }
-}
-
-pub(crate) fn fmt_num(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e6).contains(&a) {
-        format!("{v:.3e}")
-    } else if a >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-/// `p = 0.0123` or `p < 0.0001`, for sentences.
-pub(crate) fn p_clause(p: Option<f64>) -> String {
-    match p {
-        None => "no p-value".to_owned(),
-        Some(p) if p < 1e-4 => "p < 0.0001".to_owned(),
-        Some(p) => format!("p = {p:.4}"),
-    }
-}
-
-pub(crate) fn fmt_p(p: Option<f64>) -> String {
-    match p {
-        None => "-".to_owned(),
-        Some(p) if p < 1e-4 => "<0.0001".to_owned(),
-        Some(p) => format!("{p:.4}"),
-    }
-}
-
-pub(crate) fn write_metric(
-    f: &mut fmt::Formatter<'_>,
-    m: &MetricReport,
-    label: &str,
-) -> fmt::Result {
+fn write_metric(f: &mut fmt::Formatter<'_>, m: &MetricReport, label: &str) -> fmt::Result {
     let kind = m.metric.kind;
     writeln!(
         f,
@@ -262,7 +213,7 @@ impl fmt::Display for Report {
     }
 }
 
-pub(crate) fn describe(c: &Condition) -> String {
+fn describe(c: &Condition) -> String {
     let what = match (&c.header, &c.attribute) {
         (Some(h), _) => format!("header {h}"),
         (None, Some(a)) => format!("attribute {a}"),

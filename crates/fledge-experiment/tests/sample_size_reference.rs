@@ -3,7 +3,7 @@
 //! (`NormalIndPower` for Cohen's h and for means): see
 //! `testdata/make_sample_size.py` and `testdata/sample_size.json`.
 
-use fledge_rollout::strategy::{Mde, Method, SampleSize};
+use fledge_experiment::{Mde, Method, SampleSize};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {

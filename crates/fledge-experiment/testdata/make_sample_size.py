@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference sample sizes for fledge-rollout's SampleSize, from SciPy and statsmodels.
+"""Reference sample sizes for fledge-experiment's SampleSize, from SciPy and statsmodels.
 
 Run from this directory:  python3 make_sample_size.py  (needs scipy, statsmodels)
 Writes sample_size.json next to this script; tests/sample_size_reference.rs reads it.

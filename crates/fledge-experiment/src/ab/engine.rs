@@ -1,301 +1,32 @@
-//! [`AbTest`]: A/B/n tests with fixed splits, segments, business metrics and
-//! a statistical report.
+//! [`AbTest`]: the running A/B/n test: its routing, its sequential state,
+//! the analysis on every tick and the promotion of the winner.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use serde::{Deserialize, Serialize};
 
 use fledge_gate::clock::Timestamp;
 use fledge_gate::stats::AlwaysValid;
 use fledge_gate::{Recorder, RecorderConfig};
-use fledge_select::{
-    MAX_VERSIONS, Selector, Split, VersionId, VersionIndex, VersionWeight, Weight,
-};
-use fledge_sticky::Bucketer;
+use fledge_select::{Selector, Split, VersionId, VersionIndex, VersionWeight, Weight};
 
-use super::StrategyError;
-use super::analysis::{ArmData, Decision, MetricReport, Rules, compare};
-use super::metric::{Correction, MetricSpec, Stopping};
-use super::report::{Conclusion, Report};
-use super::routing::{Condition, ExperimentRouting};
-use crate::plan::Sticky;
-
-/// One variant of an experiment and its share of traffic, in percent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VariantShare {
-    /// The variant's id.
-    pub id: VersionId,
-    /// Its share of the experiment's traffic, in percent (`0 < weight ≤ 100`).
-    pub weight: f64,
-}
-
-fn default_alpha() -> f64 {
-    0.05
-}
-
-fn default_min_exposures() -> u64 {
-    100
-}
-
-/// An A/B/n test as data (TOML, JSON or YAML through serde,
-/// `deny_unknown_fields`), or built with [`AbTest::builder`].
-///
-/// ```toml
-/// name = "checkout-button"
-/// variants = [
-///   { id = "blue", weight = 50 },     # the first is the control
-///   { id = "green", weight = 25 },
-///   { id = "orange", weight = 25 },
-/// ]
-/// metrics = [
-///   { name = "purchase", kind = "conversion" },    # the first decides
-///   { name = "revenue", kind = "per_exposure", tau = 0.5 },
-/// ]
-/// segment = [{ attribute = "country", in = ["fr", "de"] }]
-/// stopping = { kind = "sequential", tau = 0.01 }
-/// correction = "holm"
-/// auto_promote = true
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AbConfig {
-    /// The experiment's name (the default sticky salt is `"ab/<name>"`).
-    pub name: String,
-    /// The variants and their shares; the first is the control. Shares must
-    /// add up to 100.
-    pub variants: Vec<VariantShare>,
-    /// The metrics; the first decides, the others are reported.
-    pub metrics: Vec<MetricSpec>,
-    /// Who enters the experiment: requests matching every condition. Others
-    /// are served by the control and not counted. Empty: everyone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub segment: Vec<Condition>,
-    /// The family-wise significance level per metric (default 0.05).
-    #[serde(default = "default_alpha")]
-    pub alpha: f64,
-    /// The correction for several treatments (default Holm).
-    #[serde(default)]
-    pub correction: Correction,
-    /// When the test may decide.
-    pub stopping: Stopping,
-    /// Samples each arm needs before any decision (default 100).
-    #[serde(default = "default_min_exposures")]
-    pub min_exposures: u64,
-    /// Give the winner 100 % of the experiment's traffic when it is found.
-    #[serde(default)]
-    pub auto_promote: bool,
-    /// Sticky bucketing: hash mode and salt (default salt `"ab/<name>"`).
-    #[serde(default)]
-    pub sticky: Sticky,
-}
-
-/// Builds an [`AbConfig`] in code; see [`AbTest::builder`].
-#[derive(Debug, Clone)]
-pub struct AbBuilder {
-    name: String,
-    variants: Vec<(String, f64)>,
-    metrics: Vec<MetricSpec>,
-    segment: Vec<Condition>,
-    alpha: f64,
-    correction: Correction,
-    stopping: Option<Stopping>,
-    min_exposures: u64,
-    auto_promote: bool,
-    sticky: Sticky,
-}
+use super::config::{AbBuilder, AbConfig};
+use crate::analysis::{ArmData, Decision, MetricReport, Rules, compare};
+use crate::error::ExperimentError;
+use crate::format::{fmt_lift, p_clause};
+use crate::metric::Stopping;
+use crate::report::{Conclusion, Report};
+use crate::routing::ExperimentRouting;
+use crate::validate::{bucketer, check_alpha, check_ids, check_metrics};
 
 impl AbBuilder {
-    /// The control and its share in percent (listed first).
-    pub fn control(mut self, id: &str, percent: f64) -> Self {
-        self.variants.insert(0, (id.to_owned(), percent));
-        self
-    }
-
-    /// A treatment and its share in percent.
-    pub fn variant(mut self, id: &str, percent: f64) -> Self {
-        self.variants.push((id.to_owned(), percent));
-        self
-    }
-
-    /// A metric; the first added decides.
-    pub fn metric(mut self, metric: MetricSpec) -> Self {
-        self.metrics.push(metric);
-        self
-    }
-
-    /// Only requests matching `condition` (and any other) enter.
-    pub fn segment(mut self, condition: Condition) -> Self {
-        self.segment.push(condition);
-        self
-    }
-
-    /// The significance level (default 0.05).
-    pub fn alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    /// The multiple-comparison correction (default Holm).
-    pub fn correction(mut self, correction: Correction) -> Self {
-        self.correction = correction;
-        self
-    }
-
-    /// A fixed-horizon test deciding at `exposures` per variant.
-    pub fn fixed_horizon(mut self, exposures: u64) -> Self {
-        self.stopping = Some(Stopping::FixedHorizon { exposures });
-        self
-    }
-
-    /// A sequential (always-valid) test; `tau` is the difference worth
-    /// detecting in the primary metric's units.
-    pub fn sequential(mut self, tau: f64) -> Self {
-        self.stopping = Some(Stopping::Sequential {
-            tau,
-            max_exposures: None,
-        });
-        self
-    }
-
-    /// Any stopping rule.
-    pub fn stopping(mut self, stopping: Stopping) -> Self {
-        self.stopping = Some(stopping);
-        self
-    }
-
-    /// Samples each arm needs before any decision (default 100).
-    pub fn min_exposures(mut self, n: u64) -> Self {
-        self.min_exposures = n;
-        self
-    }
-
-    /// Give the winner 100 % when it is found.
-    pub fn auto_promote(mut self, on: bool) -> Self {
-        self.auto_promote = on;
-        self
-    }
-
-    /// The sticky salt (default `"ab/<name>"`).
-    pub fn salt(mut self, salt: &str) -> Self {
-        self.sticky.salt = Some(salt.to_owned());
-        self
-    }
-
-    /// The sticky hash: `fledge`, `unleash`, `growthbook-v1`, `growthbook-v2`.
-    pub fn hash(mut self, mode: &str) -> Self {
-        self.sticky.hash = Some(mode.to_owned());
-        self
-    }
-
-    /// The configuration, with variant ids checked.
-    pub fn config(self) -> Result<AbConfig, StrategyError> {
-        let variants = self
-            .variants
-            .into_iter()
-            .map(|(id, weight)| {
-                VersionId::new(&id)
-                    .map(|id| VariantShare { id, weight })
-                    .map_err(|source| StrategyError::InvalidId { id, source })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let stopping = self.stopping.ok_or(StrategyError::NoStopping)?;
-        Ok(AbConfig {
-            name: self.name,
-            variants,
-            metrics: self.metrics,
-            segment: self.segment,
-            alpha: self.alpha,
-            correction: self.correction,
-            stopping,
-            min_exposures: self.min_exposures,
-            auto_promote: self.auto_promote,
-            sticky: self.sticky,
-        })
-    }
-
     /// Builds the test, starting at `now`.
-    pub fn build(self, now: Timestamp) -> Result<AbTest, StrategyError> {
+    pub fn build(self, now: Timestamp) -> Result<AbTest, ExperimentError> {
         AbTest::new(self.config()?, now)
     }
 }
 
-/// The sticky bucketer of a strategy from its settings.
-pub(crate) fn bucketer(sticky: &Sticky, default_salt: String) -> Result<Bucketer, StrategyError> {
-    let mode = sticky.mode()?;
-    let salt = sticky.salt.clone().unwrap_or(default_salt);
-    if salt.is_empty() {
-        return Err(StrategyError::Refused(
-            "the sticky salt is empty: give a non-empty salt or leave it unset".to_owned(),
-        ));
-    }
-    Ok(Bucketer::new(mode, &salt))
-}
-
-/// Checks a list of variant ids: count and uniqueness.
-pub(crate) fn check_ids<'a>(
-    ids: impl IntoIterator<Item = &'a VersionId>,
-    strategy: &'static str,
-    what: &'static str,
-) -> Result<usize, StrategyError> {
-    let mut seen = HashSet::new();
-    let mut count = 0;
-    for id in ids {
-        if !seen.insert(id.as_str()) {
-            return Err(StrategyError::DuplicateVariant { id: id.to_string() });
-        }
-        count += 1;
-    }
-    if count < 2 {
-        return Err(StrategyError::TooFewVariants {
-            strategy,
-            count,
-            min: 2,
-            what,
-        });
-    }
-    if count > MAX_VERSIONS {
-        return Err(StrategyError::TooManyVariants {
-            count,
-            max: MAX_VERSIONS,
-        });
-    }
-    Ok(count)
-}
-
-/// Checks the metrics: at least one, valid and distinct names.
-pub(crate) fn check_metrics(metrics: &[MetricSpec]) -> Result<(), StrategyError> {
-    if metrics.is_empty() {
-        return Err(StrategyError::NoMetric);
-    }
-    for (i, m) in metrics.iter().enumerate() {
-        m.validate()?;
-        if metrics[..i].iter().any(|o| o.name == m.name) {
-            return Err(StrategyError::BadMetric {
-                name: m.name.clone(),
-                problem: "listed twice".to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn check_alpha(alpha: f64) -> Result<(), StrategyError> {
-    if alpha > 0.0 && alpha < 0.5 {
-        Ok(())
-    } else {
-        Err(StrategyError::range(
-            "alpha",
-            alpha,
-            "a significance level in (0, 0.5), e.g. 0.05",
-        ))
-    }
-}
-
 /// A split over `ids` giving everything to `winner`.
-pub(crate) fn all_to(split: &Split, winner: VersionIndex) -> Result<Split, StrategyError> {
+fn all_to(split: &Split, winner: VersionIndex) -> Result<Split, ExperimentError> {
     let weights: Vec<Weight> = (0..split.len())
         .map(|i| {
             if i == winner.get() {
@@ -321,7 +52,7 @@ struct AbInner {
 /// metrics through feedback; per variant against the control: lift,
 /// confidence interval, p-value (two-proportion z-test for conversions,
 /// Welch's t-test for means), corrected for several variants
-/// ([`Correction`]), fixed-horizon or sequential ([`Stopping`]); a
+/// ([`Correction`](crate::Correction)), fixed-horizon or sequential ([`Stopping`]); a
 /// [`Report`]; optional promotion of the winner.
 ///
 /// All methods take `&self`: share it in an `Arc` between the request path
@@ -330,7 +61,7 @@ struct AbInner {
 ///
 /// ```
 /// use fledge_gate::clock::Timestamp;
-/// use fledge_rollout::strategy::{AbTest, Decision, MetricSpec};
+/// use fledge_experiment::{AbTest, Decision, MetricSpec};
 ///
 /// let t0 = Timestamp::from_millis(0);
 /// let ab = AbTest::builder("checkout")
@@ -375,28 +106,17 @@ impl fmt::Debug for AbTest {
 impl AbTest {
     /// Starts building a test named `name`.
     pub fn builder(name: &str) -> AbBuilder {
-        AbBuilder {
-            name: name.to_owned(),
-            variants: Vec::new(),
-            metrics: Vec::new(),
-            segment: Vec::new(),
-            alpha: default_alpha(),
-            correction: Correction::default(),
-            stopping: None,
-            min_exposures: default_min_exposures(),
-            auto_promote: false,
-            sticky: Sticky::default(),
-        }
+        AbBuilder::new(name)
     }
 
     /// Checks `config` and starts the test at `now`: the split is published
     /// and the counters start at zero.
-    pub fn new(config: AbConfig, now: Timestamp) -> Result<Self, StrategyError> {
+    pub fn new(config: AbConfig, now: Timestamp) -> Result<Self, ExperimentError> {
         let _ = now;
         if config.name.trim().is_empty() {
-            return Err(StrategyError::Refused(
-                "the experiment needs a name (it salts the sticky buckets)".to_owned(),
-            ));
+            return Err(ExperimentError::NoName {
+                what: "the experiment",
+            });
         }
         check_ids(
             config.variants.iter().map(|v| &v.id),
@@ -407,14 +127,14 @@ impl AbTest {
         let mut total = 0u32;
         for (i, v) in config.variants.iter().enumerate() {
             let w = Weight::from_percent(v.weight).map_err(|_| {
-                StrategyError::range(
+                ExperimentError::range(
                     format!("variants[{i}].weight"),
                     v.weight,
                     "a share in percent, 0 < weight <= 100",
                 )
             })?;
             if w.is_zero() {
-                return Err(StrategyError::range(
+                return Err(ExperimentError::range(
                     format!("variants[{i}].weight"),
                     v.weight,
                     "a positive share: remove the variant instead of giving it 0 %",
@@ -425,7 +145,7 @@ impl AbTest {
             variants.push(VersionWeight::new(v.id.clone(), w));
         }
         if total != Weight::MAX_BPS {
-            return Err(StrategyError::BadShares {
+            return Err(ExperimentError::BadShares {
                 detail: format!(
                     "the shares add up to {} % but must add up to exactly 100 %",
                     f64::from(total) / 100.0
@@ -448,13 +168,13 @@ impl AbTest {
         let split = Split::new(variants)?;
         let selector = Arc::new(Selector::new(split));
         let control = selector.index_of(control_id.as_str()).ok_or_else(|| {
-            StrategyError::Refused("the control is missing from the split".into())
+            ExperimentError::Refused("the control is missing from the split".into())
         })?;
         let recorder = Recorder::new(
             RecorderConfig::new(selector.len())
                 .metrics(config.metrics.iter().map(|m| m.name.clone())),
         )
-        .map_err(|e| StrategyError::Recorder(e.to_string()))?;
+        .map_err(|e| ExperimentError::Recorder(e.to_string()))?;
         let bucketer = bucketer(&config.sticky, format!("ab/{}", config.name))?;
         let routing =
             ExperimentRouting::new(selector, bucketer, Arc::new(recorder), segment, control);
@@ -609,8 +329,8 @@ impl AbTest {
                 "{} beats the control on {} (lift {}, adjusted {} <= alpha {})",
                 w.arm.variant,
                 primary.metric.name,
-                super::report::fmt_lift(primary.metric.kind, w.lift.unwrap_or(0.0)),
-                super::report::p_clause(w.adjusted_p_value),
+                fmt_lift(primary.metric.kind, w.lift.unwrap_or(0.0)),
+                p_clause(w.adjusted_p_value),
                 self.config.alpha
             );
             let others = primary
@@ -660,7 +380,7 @@ impl AbTest {
         })
     }
 
-    fn publish_all_to(&self, variant: &VersionId) -> Result<(), StrategyError> {
+    fn publish_all_to(&self, variant: &VersionId) -> Result<(), ExperimentError> {
         let selector = self.routing.selector();
         let index = selector
             .index_of(variant.as_str())
@@ -669,8 +389,8 @@ impl AbTest {
         Ok(())
     }
 
-    fn unknown(&self, id: &str) -> StrategyError {
-        StrategyError::UnknownVariant {
+    fn unknown(&self, id: &str) -> ExperimentError {
+        ExperimentError::UnknownVariant {
             id: id.to_owned(),
             known: self
                 .config
@@ -684,7 +404,7 @@ impl AbTest {
 
     /// Gives `variant` 100 % of the experiment's traffic now and concludes
     /// the test with it as the winner (an operator's decision).
-    pub fn promote(&self, variant: &str, by: &str, now: Timestamp) -> Result<(), StrategyError> {
+    pub fn promote(&self, variant: &str, by: &str, now: Timestamp) -> Result<(), ExperimentError> {
         let id = VersionId::new(variant).map_err(|_| self.unknown(variant))?;
         self.publish_all_to(&id)?;
         self.lock().conclusion = Some(Conclusion::Winner {

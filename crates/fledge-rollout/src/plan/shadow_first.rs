@@ -1,59 +1,21 @@
-//! [`ShadowFirst`]: a plan that mirrors traffic to the candidate before it
-//! serves any, gates on the shadow's latency, errors and agreement with the
-//! primary, then moves into a canary.
+//! [`ShadowFirstBuilder`]: a plan that mirrors traffic to the candidate
+//! before it serves any, gates on the shadow's latency, errors and agreement
+//! with the primary, then moves into a canary.
 
 use std::time::Duration;
 
 use fledge_gate::{CheckSpec, MetricRef, Test};
 
-use super::StrategyError;
-use crate::plan::{Plan, PlanBuilder};
-
-/// Comparators for shadow traffic: turn the primary's and the shadow's
-/// response bodies into a gate metric (pass them to the serving layer's
-/// shadow comparator, e.g. `fledge_tower::shadow::ShadowLayer::compare`).
-///
-/// ```
-/// use fledge_rollout::strategy::agreement;
-///
-/// assert_eq!(agreement::abs_diff(b"41.5", b" 40.0\n"), Some(1.5));
-/// assert_eq!(agreement::mismatch(b"cat", b"cat"), Some(0.0));
-/// assert_eq!(agreement::mismatch(b"cat", b"dog"), Some(1.0));
-/// assert_eq!(agreement::abs_diff(b"41.5", b"oops"), None); // recorded as nothing
-/// ```
-pub mod agreement {
-    fn number(body: &[u8]) -> Option<f64> {
-        let v: f64 = std::str::from_utf8(body).ok()?.trim().parse().ok()?;
-        v.is_finite().then_some(v)
-    }
-
-    /// `|primary − shadow|` of two bodies holding one number each (UTF-8,
-    /// surrounding whitespace ignored); `None` if either is not a finite number.
-    pub fn abs_diff(primary: &[u8], shadow: &[u8]) -> Option<f64> {
-        Some((number(primary)? - number(shadow)?).abs())
-    }
-
-    /// `|primary − shadow| / |primary|` (the primary taken as the reference;
-    /// `None` when it is 0 or either body is not a number).
-    pub fn rel_diff(primary: &[u8], shadow: &[u8]) -> Option<f64> {
-        let p = number(primary)?;
-        let s = number(shadow)?;
-        (p != 0.0).then(|| (p - s).abs() / p.abs())
-    }
-
-    /// `0.0` when the bodies are byte-for-byte equal, `1.0` otherwise: its
-    /// mean is the disagreement rate.
-    pub fn mismatch(primary: &[u8], shadow: &[u8]) -> Option<f64> {
-        Some(if primary == shadow { 0.0 } else { 1.0 })
-    }
-}
+use super::Plan;
+use super::builder::PlanBuilder;
+use super::error::PlanError;
 
 /// Builds a shadow-first [`Plan`] on top of
 /// [`PlanBuilder::shadow_first`]: a `shadow` step serving the candidate 0 %
 /// while mirroring a share of requests to it, judged by the shadow gates
 /// (the shadow's latency and errors against the primary's, and its
 /// agreement with the primary's output), then canary steps judged by the
-/// canary gates.
+/// canary gates. The controller runs it like any plan.
 ///
 /// What makes the shadow step judge correctly:
 ///
@@ -62,10 +24,11 @@ pub mod agreement {
 ///   baseline's holds the requests served; relative checks (latency ratio,
 ///   error rates) compare the two directly.
 /// - The agreement metric is recorded only while mirroring (under the
-///   candidate; the baseline has none), so its gate is a `threshold` check
-///   on the shadow step only. On a canary step there is no mirroring: a gate
-///   on it would stay inconclusive and stall the rollout. [`plan`](Self::plan)
-///   refuses that.
+///   candidate; the baseline has none), by the serving layer's comparator
+///   (e.g. `fledge_tower::shadow::agreement::abs_diff`), so its gate is a
+///   `threshold` check on the shadow step only. On a canary step there is no
+///   mirroring: a gate on it would stay inconclusive and stall the rollout.
+///   [`build`](Self::build) refuses that.
 /// - Gates are scoped by step: shadow gates judge the shadow step, canary
 ///   gates the canary steps, [`gate`](Self::gate) both. Unnamed gates get
 ///   `"shadow "` / `"canary "` prefixed to their labels so both sets can use
@@ -77,16 +40,16 @@ pub mod agreement {
 ///
 /// ```
 /// use std::time::Duration;
-/// use fledge_rollout::strategy::ShadowFirst;
+/// use fledge_rollout::plan::ShadowFirstBuilder;
 ///
-/// let plan = ShadowFirst::new("predict-v2", "v1", "v2")
+/// let plan = ShadowFirstBuilder::new("predict-v2", "v1", "v2")
 ///     .mirror(100.0, Duration::from_secs(120))
 ///     .agreement("shadow_diff", 0.5)
 ///     .shadow_gate(toml::from_str("kind = \"relative\"\nmetric = \"latency_p99\"\nmax_ratio = 1.5")?)
 ///     .canary_gate(toml::from_str("kind = \"threshold\"\nmetric = \"latency_p99\"\nmax = 50.0")?)
 ///     .gate(toml::from_str("name = \"errors\"\nkind = \"proportion\"\nmetric = \"error_rate\"\nalpha = 0.01")?)
 ///     .steps([5.0, 25.0, 50.0, 100.0])
-///     .plan()?;
+///     .build()?;
 /// let checked = plan.check()?;
 /// let shadow = &checked.steps()[0];
 /// assert_eq!((shadow.weight.bps(), shadow.mirror.bps()), (0, 10_000));
@@ -94,58 +57,32 @@ pub mod agreement {
 /// assert_eq!(checked.steps()[1].gates.len(), 2); // canary latency, errors
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
-pub struct ShadowFirst {
-    name: String,
-    baseline: String,
-    candidate: String,
+#[derive(Debug, Clone)]
+pub struct ShadowFirstBuilder {
+    inner: PlanBuilder,
     mirror: f64,
     shadow_for: Duration,
     steps: Vec<f64>,
-    interval: Duration,
     shadow: Vec<CheckSpec>,
     canary: Vec<CheckSpec>,
     both: Vec<CheckSpec>,
     agreement: Option<String>,
-    extra: Option<PlanBuilderFn>,
 }
 
-type PlanBuilderFn = std::sync::Arc<dyn Fn(PlanBuilder) -> PlanBuilder + Send + Sync>;
-
-impl std::fmt::Debug for ShadowFirst {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShadowFirst")
-            .field("name", &self.name)
-            .field("baseline", &self.baseline)
-            .field("candidate", &self.candidate)
-            .field("mirror", &self.mirror)
-            .field("shadow_for", &self.shadow_for)
-            .field("steps", &self.steps)
-            .field("shadow_gates", &self.shadow)
-            .field("canary_gates", &self.canary)
-            .field("gates", &self.both)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ShadowFirst {
+impl ShadowFirstBuilder {
     /// A shadow-first rollout of `candidate` over `baseline`: mirror 100 %
     /// for 5 minutes, then a canary at 5 / 25 / 50 / 100 % baking 1 minute
     /// per step.
     pub fn new(name: &str, baseline: &str, candidate: &str) -> Self {
-        ShadowFirst {
-            name: name.to_owned(),
-            baseline: baseline.to_owned(),
-            candidate: candidate.to_owned(),
+        ShadowFirstBuilder {
+            inner: PlanBuilder::new(name, baseline, candidate).interval(Duration::from_secs(60)),
             mirror: 100.0,
             shadow_for: Duration::from_secs(300),
             steps: vec![5.0, 25.0, 50.0, 100.0],
-            interval: Duration::from_secs(60),
             shadow: Vec::new(),
             canary: Vec::new(),
             both: Vec::new(),
             agreement: None,
-            extra: None,
         }
     }
 
@@ -165,7 +102,7 @@ impl ShadowFirst {
 
     /// The bake time of each canary step.
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval;
+        self.inner = self.inner.interval(interval);
         self
     }
 
@@ -208,18 +145,17 @@ impl ShadowFirst {
         self
     }
 
-    /// Adjusts anything else (failure limit, salt, limits, approvals) on the
-    /// underlying [`PlanBuilder`].
-    pub fn configure(
-        mut self,
-        f: impl Fn(PlanBuilder) -> PlanBuilder + Send + Sync + 'static,
-    ) -> Self {
-        self.extra = Some(std::sync::Arc::new(f));
+    /// Adjusts anything else (failure limit, salt, limits, metrics) on the
+    /// underlying [`PlanBuilder`]. The steps come from
+    /// [`steps`](Self::steps) and [`mirror`](Self::mirror).
+    pub fn configure(mut self, f: impl FnOnce(PlanBuilder) -> PlanBuilder) -> Self {
+        self.inner = f(self.inner);
         self
     }
 
-    /// The plan.
-    pub fn plan(self) -> Result<Plan, StrategyError> {
+    /// Builds and checks the plan. A gate on the agreement metric outside
+    /// the shadow step is [`PlanError::BadGate`].
+    pub fn build(self) -> Result<Plan, PlanError> {
         let prefixed = |mut c: CheckSpec, prefix: &str| {
             if c.name.is_none() {
                 c.name = Some(format!("{prefix} {}", c.label()));
@@ -242,23 +178,20 @@ impl ShadowFirst {
                 .chain(&self.both)
                 .find(|c| matches!(&c.metric, MetricRef::Custom(m) if m == metric))
             {
-                return Err(StrategyError::BadGuard {
-                    name: c.label(),
+                return Err(PlanError::BadGate {
+                    gate: c.label(),
                     message: format!(
                         "the agreement metric {metric} is recorded only while mirroring, so a canary step would never have data for it: judge it on the shadow step only (shadow_gate or agreement)"
                     ),
                 });
             }
         }
-        let mut b = PlanBuilder::new(&self.name, &self.baseline, &self.candidate)
-            .interval(self.interval)
+        let mut b = self
+            .inner
             .steps(self.steps.iter().copied())
             .shadow_first(self.mirror, self.shadow_for);
         if let Some(metric) = &self.agreement {
             b = b.metric(metric);
-        }
-        if let Some(f) = &self.extra {
-            b = f(b);
         }
         for c in shadow.iter().chain(&canary).chain(&self.both) {
             b = b.gate(c.clone());
@@ -276,5 +209,53 @@ impl ShadowFirst {
         }
         plan.check()?;
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threshold(metric: MetricRef, max: f64) -> CheckSpec {
+        CheckSpec::new(
+            metric,
+            Test::Threshold {
+                max: Some(max),
+                min: None,
+            },
+        )
+    }
+
+    #[test]
+    fn the_agreement_metric_is_judged_on_the_shadow_step_only() {
+        let err = ShadowFirstBuilder::new("x", "v1", "v2")
+            .agreement("shadow_diff", 0.5)
+            .canary_gate(threshold(MetricRef::Custom("shadow_diff".into()), 1.0))
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, PlanError::BadGate { .. }), "{err}");
+        assert!(err.to_string().contains("only while mirroring"), "{err}");
+    }
+
+    #[test]
+    fn unnamed_gates_are_prefixed_by_their_scope() {
+        let plan = ShadowFirstBuilder::new("x", "v1", "v2")
+            .shadow_gate(threshold(MetricRef::ErrorRate, 0.05))
+            .canary_gate(threshold(MetricRef::ErrorRate, 0.01))
+            .configure(|b| b.failure_limit(2))
+            .build()
+            .unwrap();
+        let checked = plan.check().unwrap();
+        assert_eq!(plan.failure_limit, 2);
+        assert_eq!(checked.steps().len(), 5);
+        let labels = |step: usize| -> Vec<String> {
+            checked.steps()[step]
+                .gates
+                .iter()
+                .map(|&g| plan.gates[g].label())
+                .collect()
+        };
+        assert_eq!(labels(0), ["shadow error_rate threshold"]);
+        assert_eq!(labels(1), ["canary error_rate threshold"]);
     }
 }

@@ -11,8 +11,8 @@ use fledge_gate::Recorder;
 use fledge_select::{Selector, VersionId, VersionIndex};
 use fledge_sticky::Bucketer;
 
-use super::StrategyError;
-use crate::plan::{Attributes, TargetRule};
+use crate::error::ExperimentError;
+use fledge_rollout::plan::{Attributes, TargetRule};
 
 /// A condition on one request header or attribute: who enters an
 /// experiment's segment.
@@ -99,7 +99,7 @@ impl Condition {
 
     /// Whether a request with these headers and attributes matches.
     pub fn matches<A: Attributes + ?Sized>(&self, request: &A) -> bool {
-        crate::plan::targeting::matches(
+        fledge_rollout::plan::targeting::matches(
             request,
             self.header.as_deref(),
             self.attribute.as_deref(),
@@ -112,10 +112,10 @@ impl Condition {
         &self,
         index: usize,
         control: &VersionId,
-    ) -> Result<TargetRule, StrategyError> {
+    ) -> Result<TargetRule, ExperimentError> {
         let rule = self.rule(control.clone());
         match rule.problem() {
-            Some(problem) => Err(StrategyError::BadCondition { index, problem }),
+            Some(problem) => Err(ExperimentError::BadCondition { index, problem }),
             None => Ok(rule),
         }
     }
@@ -145,8 +145,8 @@ pub struct Assignment {
     pub in_experiment: bool,
 }
 
-/// The serving handle of an experiment ([`AbTest`](super::AbTest),
-/// [`ChampionChallenger`](super::ChampionChallenger)): the selector over its
+/// The serving handle of an experiment ([`AbTest`](crate::AbTest),
+/// [`ChampionChallenger`](crate::ChampionChallenger)): the selector over its
 /// variants, the sticky bucketer, the segment, the recorder and the exposure
 /// counters. Cheap to clone (an `Arc` inside); every method is lock-free and
 /// allocation-free.

@@ -5,8 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::StrategyError;
-use crate::gates;
+use fledge_gate::MetricRef;
+
+use crate::error::ExperimentError;
 
 /// A business metric compared between variants.
 ///
@@ -14,7 +15,7 @@ use crate::gates;
 /// experiment's recorder under the variant that served the request
 /// (`recorder().record_feedback(variant, name, value)`). Exposures are
 /// counted by the experiment's routing handle (see
-/// [`ExperimentRouting::expose`](super::ExperimentRouting::expose)).
+/// [`ExperimentRouting::expose`](crate::routing::ExperimentRouting::expose)).
 ///
 /// Serde: `{ name = "purchase", kind = "conversion", goal = "increase" }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,15 +140,15 @@ impl MetricSpec {
     }
 
     /// Checks the name (a valid custom metric name of the recorder).
-    pub fn validate(&self) -> Result<(), StrategyError> {
-        if let Some(problem) = gates::custom_metric_problem(&self.name) {
-            return Err(StrategyError::BadMetric {
+    pub fn validate(&self) -> Result<(), ExperimentError> {
+        if let Some(problem) = custom_metric_problem(&self.name) {
+            return Err(ExperimentError::BadMetric {
                 name: self.name.clone(),
                 problem,
             });
         }
         match self.tau {
-            Some(tau) if !(tau.is_finite() && tau > 0.0) => Err(StrategyError::BadMetric {
+            Some(tau) if !(tau.is_finite() && tau > 0.0) => Err(ExperimentError::BadMetric {
                 name: self.name.clone(),
                 problem: format!(
                     "tau = {tau}: give a positive difference worth detecting, in this metric's units"
@@ -163,14 +164,14 @@ impl MetricSpec {
         &self,
         stopping: Stopping,
         primary: bool,
-    ) -> Result<Stopping, StrategyError> {
+    ) -> Result<Stopping, ExperimentError> {
         match stopping {
             Stopping::Sequential { tau, max_exposures } => {
                 let tau = match (self.tau, primary) {
                     (Some(t), _) => t,
                     (None, true) => tau,
                     (None, false) => {
-                        return Err(StrategyError::BadMetric {
+                        return Err(ExperimentError::BadMetric {
                             name: self.name.clone(),
                             problem: "a sequential test needs the difference worth detecting in this metric's units: set its tau (MetricSpec::tau)".to_owned(),
                         });
@@ -186,6 +187,15 @@ impl MetricSpec {
 impl fmt::Display for MetricSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}, {})", self.name, self.kind, self.goal)
+    }
+}
+
+/// Why `name` cannot be a custom metric of the recorder, if it cannot.
+fn custom_metric_problem(name: &str) -> Option<String> {
+    match name.parse::<MetricRef>() {
+        Ok(MetricRef::Custom(_)) => None,
+        Ok(_) => Some("this is a built-in metric: do not declare it".to_owned()),
+        Err(e) => Some(e.reason),
     }
 }
 
@@ -279,7 +289,7 @@ impl fmt::Display for Correction {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Stopping {
     /// Classic test: decide once every variant has `exposures` (from
-    /// [`SampleSize`](super::SampleSize)); earlier reports show the numbers
+    /// [`SampleSize`](crate::SampleSize)); earlier reports show the numbers
     /// but decide nothing, since peeking at a fixed-horizon test inflates
     /// false positives.
     FixedHorizon {
@@ -302,15 +312,15 @@ pub enum Stopping {
 
 impl Stopping {
     /// Checks the parameters.
-    pub fn validate(&self) -> Result<(), StrategyError> {
+    pub fn validate(&self) -> Result<(), ExperimentError> {
         match *self {
-            Stopping::FixedHorizon { exposures } if exposures < 2 => Err(StrategyError::range(
+            Stopping::FixedHorizon { exposures } if exposures < 2 => Err(ExperimentError::range(
                 "stopping.exposures",
                 exposures as f64,
                 "at least 2 exposures per variant; use SampleSize to plan it",
             )),
             Stopping::Sequential { tau, .. } if !(tau.is_finite() && tau > 0.0) => {
-                Err(StrategyError::range(
+                Err(ExperimentError::range(
                     "stopping.tau",
                     tau,
                     "a positive difference worth detecting, in the metric's units (e.g. 0.01)",

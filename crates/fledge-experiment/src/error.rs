@@ -1,23 +1,19 @@
-//! [`StrategyError`]: what can go wrong building or driving a strategy.
+//! [`ExperimentError`]: what can go wrong building or driving an experiment.
 
 use fledge_select::SelectError;
 
-use crate::control::ControlError;
-use crate::plan::PlanError;
-
-/// Why a strategy could not be built, restored or driven.
+/// Why an experiment could not be built, restored or driven.
 ///
 /// Every variant comes from user input (a configuration value, a variant id,
-/// a persisted state) or from the controller underneath; none is a bug, and
-/// nothing in [`strategy`](super) panics on user input. Messages say what to
-/// change.
+/// a persisted state or an operator's command); none is a bug, and nothing
+/// in this crate panics on user input. Messages say what to change.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StrategyError {
-    /// Fewer variants than the strategy needs.
+pub enum ExperimentError {
+    /// Fewer variants than the experiment needs.
     #[error("{strategy} needs at least {min} variants, got {count}: add {what}")]
     TooFewVariants {
-        /// The strategy (`"an A/B test"`).
+        /// The kind of experiment (`"an A/B test"`).
         strategy: &'static str,
         /// Variants given.
         count: usize,
@@ -111,18 +107,25 @@ pub enum StrategyError {
     /// Publishing a split failed.
     #[error("cannot publish the split: {0}")]
     Select(#[from] SelectError),
-    /// A plan the strategy builds or was given is invalid.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    /// The rollout controller underneath refused or failed.
-    #[error(transparent)]
-    Control(#[from] ControlError),
-    /// A plan that does not have the shape the strategy needs.
-    #[error("this plan cannot run as {strategy}: {problem}")]
-    WrongShape {
-        /// The strategy (`"blue-green"`).
-        strategy: &'static str,
-        /// What is missing, and how to get it.
+    /// The experiment has no name.
+    #[error("{what} needs a name (it salts the sticky buckets)")]
+    NoName {
+        /// What is missing a name (`"the experiment"`).
+        what: &'static str,
+    },
+    /// An empty sticky salt.
+    #[error("the sticky salt is empty: give a non-empty salt or leave it unset")]
+    EmptySalt,
+    /// An unknown sticky hash mode.
+    #[error("`sticky.hash` = {hash:?}: use fledge, unleash, growthbook-v1 or growthbook-v2")]
+    UnknownHash {
+        /// The value given.
+        hash: String,
+    },
+    /// A saved state that cannot be restored.
+    #[error("cannot restore the saved state: {problem}")]
+    BadState {
+        /// What is wrong with it.
         problem: String,
     },
     /// A command that does not apply in the current state.
@@ -130,9 +133,9 @@ pub enum StrategyError {
     Refused(String),
 }
 
-impl StrategyError {
+impl ExperimentError {
     pub(crate) fn range(field: impl Into<String>, value: f64, expected: &'static str) -> Self {
-        StrategyError::OutOfRange {
+        ExperimentError::OutOfRange {
             field: field.into(),
             value,
             expected,

@@ -8,7 +8,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use fledge_gate::stats::normal_quantile;
 
-use super::StrategyError;
+use crate::error::ExperimentError;
 
 /// The smallest effect worth detecting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ enum Target {
 /// the control, with equal exposures per variant.
 ///
 /// ```
-/// use fledge_rollout::strategy::{Mde, SampleSize};
+/// use fledge_experiment::{Mde, SampleSize};
 ///
 /// // A 5 % conversion rate; detect a 10 % relative lift (5 % → 5.5 %)
 /// // at alpha 0.05 with 80 % power.
@@ -59,7 +59,7 @@ enum Target {
 /// let plan = SampleSize::proportions(0.05, Mde::Relative(0.10)).comparisons(3);
 /// let days = plan.duration(20_000.0, 4)?.as_secs_f64() / 86_400.0;
 /// assert!(days > 8.0 && days < 9.0, "{days}");
-/// # Ok::<(), fledge_rollout::strategy::StrategyError>(())
+/// # Ok::<(), fledge_experiment::ExperimentError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SampleSize {
@@ -130,18 +130,18 @@ impl SampleSize {
         self
     }
 
-    fn check(&self) -> Result<(f64, f64), StrategyError> {
+    fn check(&self) -> Result<(f64, f64), ExperimentError> {
         let unit = |field: &str, v: f64| {
             if v > 0.0 && v < 1.0 {
                 Ok(())
             } else {
-                Err(StrategyError::range(field, v, "strictly between 0 and 1"))
+                Err(ExperimentError::range(field, v, "strictly between 0 and 1"))
             }
         };
         unit("alpha", self.alpha)?;
         unit("power", self.power)?;
         if self.comparisons == 0 {
-            return Err(StrategyError::range(
+            return Err(ExperimentError::range(
                 "comparisons",
                 0.0,
                 "at least 1 treatment compared with the control",
@@ -154,14 +154,14 @@ impl SampleSize {
             }
             (Target::Means { std_dev, baseline }, m) => {
                 if !(std_dev.is_finite() && std_dev > 0.0) {
-                    return Err(StrategyError::range(
+                    return Err(ExperimentError::range(
                         "std_dev",
                         std_dev,
                         "a positive, finite standard deviation per exposure",
                     ));
                 }
                 if !baseline.is_finite() {
-                    return Err(StrategyError::range(
+                    return Err(ExperimentError::range(
                         "baseline_mean",
                         baseline,
                         "a finite mean",
@@ -175,7 +175,7 @@ impl SampleSize {
             Mde::Relative(r) => r * base,
         };
         if !(delta.is_finite() && delta != 0.0) {
-            return Err(StrategyError::range(
+            return Err(ExperimentError::range(
                 "mde",
                 delta,
                 "a non-zero, finite effect (a relative MDE needs a non-zero baseline)",
@@ -188,13 +188,13 @@ impl SampleSize {
     }
 
     /// The treated rate or mean the MDE aims at.
-    pub fn target_value(&self) -> Result<f64, StrategyError> {
+    pub fn target_value(&self) -> Result<f64, ExperimentError> {
         let (base, delta) = self.check()?;
         Ok(base + delta)
     }
 
     /// Exposures per variant, unrounded.
-    pub fn per_variant_exact(&self) -> Result<f64, StrategyError> {
+    pub fn per_variant_exact(&self) -> Result<f64, ExperimentError> {
         let (base, delta) = self.check()?;
         let alpha = self.alpha / self.comparisons as f64;
         let za = normal_quantile(1.0 - alpha / 2.0);
@@ -224,7 +224,7 @@ impl SampleSize {
         if n.is_finite() && n > 0.0 {
             Ok(n)
         } else {
-            Err(StrategyError::range(
+            Err(ExperimentError::range(
                 "mde",
                 delta,
                 "an effect large enough for a finite sample size",
@@ -233,7 +233,7 @@ impl SampleSize {
     }
 
     /// Exposures per variant, rounded up.
-    pub fn per_variant(&self) -> Result<u64, StrategyError> {
+    pub fn per_variant(&self) -> Result<u64, ExperimentError> {
         let n = self.per_variant_exact()?.ceil();
         Ok(if n >= u64::MAX as f64 {
             u64::MAX
@@ -243,7 +243,7 @@ impl SampleSize {
     }
 
     /// Exposures over `variants` variants (control included).
-    pub fn total(&self, variants: usize) -> Result<u64, StrategyError> {
+    pub fn total(&self, variants: usize) -> Result<u64, ExperimentError> {
         Ok(self.per_variant()?.saturating_mul(variants as u64))
     }
 
@@ -253,16 +253,16 @@ impl SampleSize {
         &self,
         daily_exposures: f64,
         variants: usize,
-    ) -> Result<Duration, StrategyError> {
+    ) -> Result<Duration, ExperimentError> {
         if !(daily_exposures.is_finite() && daily_exposures > 0.0) {
-            return Err(StrategyError::range(
+            return Err(ExperimentError::range(
                 "daily_exposures",
                 daily_exposures,
                 "a positive number of exposures per day",
             ));
         }
         if variants < 2 {
-            return Err(StrategyError::range(
+            return Err(ExperimentError::range(
                 "variants",
                 variants as f64,
                 "at least 2 variants (a control and a treatment)",
@@ -270,7 +270,7 @@ impl SampleSize {
         }
         let days = self.total(variants)? as f64 / daily_exposures;
         Duration::try_from_secs_f64(days * 86_400.0)
-            .map_err(|_| StrategyError::range("duration", days, "a representable number of days"))
+            .map_err(|_| ExperimentError::range("duration", days, "a representable number of days"))
     }
 }
 
