@@ -18,7 +18,7 @@ use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
 use crate::clock::Stopwatch;
 use crate::error::ConfigError;
-use crate::isolation::{Admission, Bulkheads, Contained, Fallback, Isolation, IsolationHandle};
+use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
 use crate::routes::RoutingSource;
@@ -149,11 +149,6 @@ impl Decider {
     /// Whether panics are contained.
     pub fn catch_panics(&self) -> bool {
         self.settings.catch_panics
-    }
-
-    /// The isolation settings.
-    pub fn isolation_config(&self) -> &Isolation {
-        &self.settings.isolation
     }
 
     /// A handle to the isolation counters (shared with every clone made
