@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use fledge_rollout::Controller;
 use fledge_rollout::plan::Plan;
-use fledge_tower::{CanaryLayer, Decider, NoKey};
+use fledge_tower::{CanaryLayer, Decider, NoKey, Settings};
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, Response};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -56,9 +56,9 @@ fn the_request_path_allocates_nothing() {
 
     // The routing decision: key, sticky bucket, split, pick; or a random
     // pick without a key.
-    let decider = Decider::new(routing.clone());
-    let mut stable = Decider::new(routing.clone());
-    stable.set_no_key(NoKey::Stable);
+    let decider = Decider::new(routing.clone(), Settings::new()).expect("decider");
+    let stable =
+        Decider::new(routing.clone(), Settings::new().no_key(NoKey::Stable)).expect("decider");
     let decide =
         |req: &Request<()>, d: &Decider| d.decide_http(req.uri(), req.headers(), req.extensions());
     decide(&anonymous, &decider); // first use on this thread
@@ -79,8 +79,8 @@ fn the_request_path_allocates_nothing() {
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         future::ready(Ok::<_, Infallible>(res))
     });
-    let layered = CanaryLayer::new(routing.clone())
-        .extension(false)
+    let layered = CanaryLayer::with_settings(routing.clone(), Settings::new().extension(false))
+        .expect("settings")
         .layer(inner);
     let send_all = |requests: Vec<Request<()>>, through_layer: bool| {
         allocations(|| {

@@ -20,10 +20,10 @@ use tower::util::{Oneshot, ServiceExt};
 use tower_http::classify::{ClassifiedResponse, ClassifyResponse};
 use tower_service::Service;
 
-use crate::BoxError;
-use crate::body::{EosRecord, ResponseBody};
+use super::body::{EosRecord, ResponseBody};
 use crate::chosen::Chosen;
 use crate::decide::Decider;
+use crate::error::BoxError;
 use crate::isolation::{FallbackRetry, NoRetry, Permit, ReplayBody, Slot};
 
 /// What the future needs to finish one attempt: how to classify it, when it
@@ -50,7 +50,7 @@ pin_project! {
 }
 
 pin_project! {
-    /// The response future of [`Canary`](crate::Canary) and
+    /// The response future of [`CanaryService`](crate::CanaryService) and
     /// [`VersionRouter`](crate::VersionRouter).
     ///
     /// `R` is [`NoRetry`], or [`FallbackRetry`] for services built with
@@ -370,7 +370,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         poll_attempts(self.project(), cx, |plan: FallbackRetry<S, C>, decider| {
-            let replay = plan.replay::<ReqB>(decider)?;
+            let replay = plan.replay::<ReqB>(decider.bulkheads(), decider.extension())?;
             Some(Restart {
                 fut: replay.service.oneshot(replay.request),
                 classifier: replay.classifier,

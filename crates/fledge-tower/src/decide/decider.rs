@@ -1,5 +1,6 @@
-//! [`Decider`]: the per-request routing decision, shared by the tower
-//! services and the other framework adapters.
+//! [`Decider`]: the per-request routing decision, built from a routing
+//! source and [`Settings`], shared by the tower services and the other
+//! framework adapters.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,17 +13,15 @@ use fledge_select::{BUCKETS, VersionIndex};
 use http::header::HeaderName;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
 
+use super::settings::Settings;
 use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
 use crate::clock::Stopwatch;
 use crate::error::ConfigError;
-use crate::isolation::{Admission, Bulkheads, Contained, Fallback, Isolation, IsolationHandle};
+use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
 use crate::routes::RoutingSource;
-
-/// The default response header naming the version that served a request.
-pub const DEFAULT_VERSION_HEADER: &str = "x-fledge-version";
 
 /// Counters of the decisions, shared by every clone of a layer.
 #[derive(Debug, Default)]
@@ -30,28 +29,26 @@ struct Stats {
     overrides_rejected: AtomicU64,
 }
 
-/// Everything the request path needs to choose a version: the routing
-/// source, the key source, what to do without a key, the QA override, and how
-/// to announce the choice (extension, response header).
+/// A routing source joined with [`Settings`], checked: everything the
+/// request path needs to choose a version, admit it through its bulkhead and
+/// announce it.
 ///
 /// [`CanaryLayer`](crate::CanaryLayer) and
 /// [`VersionRouter`](crate::VersionRouter) hold one; framework adapters with
-/// their own request types (actix-web) call [`Decider::decide`] directly.
+/// their own request types (actix-web) build one with [`Decider::new`] and
+/// call [`decide`](Decider::decide), [`admit`](Decider::admit),
+/// [`timeout`](Decider::timeout) and
+/// [`record_contained`](Decider::record_contained) themselves. Clones share
+/// the routing source, the counters and the bulkheads.
 #[derive(Clone)]
 pub struct Decider {
     routes: Arc<dyn RoutingSource>,
-    key: KeySource,
-    no_key: NoKey,
-    qa: Option<QaOverride>,
+    settings: Settings,
     ids: Arc<[&'static str]>,
     values: Arc<[HeaderValue]>,
-    response_header: Option<HeaderName>,
-    extension: bool,
     stats: Arc<Stats>,
-    isolation: Isolation,
     bulkheads: Arc<Bulkheads>,
     fallback: Option<Fallback>,
-    catch_panics: bool,
     /// Whether any version has a timeout (the request path skips the
     /// lookup otherwise).
     timeouts: bool,
@@ -60,15 +57,39 @@ pub struct Decider {
 }
 
 impl Decider {
-    /// A decider reading `routes`, with the defaults: key from the
-    /// `x-user-id` header, random pick without a key, no QA override,
-    /// `x-fledge-version` response header, [`Chosen`] request extension.
-    pub fn new<R: RoutingSource>(routes: R) -> Self {
-        Self::from_arc(Arc::new(routes))
+    /// Joins `routes` with `settings`: checks the isolation's version ids
+    /// and limits against the routing source.
+    pub fn new<R: RoutingSource>(routes: R, settings: Settings) -> Result<Self, ConfigError> {
+        Self::from_arc(Arc::new(routes), settings)
     }
 
     /// [`Decider::new`] for a shared source.
-    pub fn from_arc(routes: Arc<dyn RoutingSource>) -> Self {
+    pub fn from_arc(
+        routes: Arc<dyn RoutingSource>,
+        settings: Settings,
+    ) -> Result<Self, ConfigError> {
+        let mut decider = Self::defaults(routes);
+        let bulkheads = Bulkheads::new(&settings.isolation, decider.ids.clone(), decider.stable())?;
+        decider.timeouts = (0..decider.ids.len()).any(|i| bulkheads.timeout(i).is_some());
+        decider.bulkheads = Arc::new(bulkheads);
+        decider.settings = Settings {
+            // Re-made from an interned name so that cloning it per request
+            // is free.
+            response_header: settings
+                .response_header
+                .as_ref()
+                .map(|n| HeaderName::from_static(intern(n.as_str()))),
+            ..settings
+        };
+        Ok(decider)
+    }
+
+    /// `routes` with the default [`Settings`], which need no check.
+    pub fn with_defaults<R: RoutingSource>(routes: R) -> Self {
+        Self::defaults(Arc::new(routes))
+    }
+
+    fn defaults(routes: Arc<dyn RoutingSource>) -> Self {
         let ids: Arc<[&'static str]> = routes
             .selector()
             .ids()
@@ -92,41 +113,32 @@ impl Decider {
         let exposures = routes.counts_exposures();
         Decider {
             routes,
-            key: KeySource::default(),
-            no_key: NoKey::default(),
-            qa: None,
+            settings: Settings::default(),
             ids,
             values,
-            response_header: Some(HeaderName::from_static(DEFAULT_VERSION_HEADER)),
-            extension: true,
             stats: Arc::default(),
-            isolation: Isolation::default(),
             bulkheads,
             fallback: None,
-            catch_panics: true,
             timeouts: false,
             exposures,
         }
     }
 
-    /// Per-version bulkheads and timeouts, and where overflow goes. Version
-    /// ids are checked against the routing source. The counters start anew:
-    /// take [`isolation`](Self::isolation) handles after this call.
-    pub fn set_isolation(&mut self, isolation: Isolation) -> Result<(), ConfigError> {
-        let default_stable = self.bulkheads.stable();
-        let bulkheads = Bulkheads::new(&isolation, self.ids.clone(), default_stable)?;
-        self.timeouts = (0..self.ids.len()).any(|i| bulkheads.timeout(i).is_some());
-        self.bulkheads = Arc::new(bulkheads);
-        self.isolation = isolation;
-        Ok(())
+    /// The stable version: where overflow and fallback go.
+    fn stable(&self) -> VersionIndex {
+        self.bulkheads.stable()
     }
 
-    /// Retries failed requests once on stable where `fallback` allows.
-    /// Only the tower services built through
-    /// [`CanaryLayer::fallback`](crate::CanaryLayer::fallback) can replay a
-    /// request body.
-    pub fn set_fallback(&mut self, fallback: Option<Fallback>) {
+    /// Retries failed requests once on stable where `fallback` allows: set
+    /// by [`CanaryLayer::fallback`](crate::CanaryLayer::fallback), the only
+    /// adapter that can replay a request body.
+    pub(crate) fn set_fallback(&mut self, fallback: Option<Fallback>) {
         self.fallback = fallback;
+    }
+
+    /// The settings this decider was built with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The fallback, if one is set.
@@ -134,21 +146,9 @@ impl Decider {
         self.fallback.as_ref()
     }
 
-    /// Whether a panic in a version's service is caught and answered with a
-    /// 500 (default: yes). When off, it is recorded as that version's
-    /// failure and propagated.
-    pub fn set_catch_panics(&mut self, on: bool) {
-        self.catch_panics = on;
-    }
-
     /// Whether panics are contained.
     pub fn catch_panics(&self) -> bool {
-        self.catch_panics
-    }
-
-    /// The isolation settings.
-    pub fn isolation_config(&self) -> &Isolation {
-        &self.isolation
+        self.settings.catch_panics
     }
 
     /// A handle to the isolation counters (shared with every clone made
@@ -226,32 +226,6 @@ impl Decider {
         self.fallback.as_ref().map_or(0, |f| f.body_limit)
     }
 
-    /// Where the routing key comes from.
-    pub fn set_key(&mut self, key: KeySource) {
-        self.key = key;
-    }
-
-    /// What to do without a key.
-    pub fn set_no_key(&mut self, no_key: NoKey) {
-        self.no_key = no_key;
-    }
-
-    /// Honour a QA override header with a secret.
-    pub fn set_qa_override(&mut self, qa: Option<QaOverride>) {
-        self.qa = qa;
-    }
-
-    /// The response header naming the version, or `None` for no header.
-    pub fn set_response_header(&mut self, name: Option<HeaderName>) {
-        // Re-made from an interned name so that cloning it per request is free.
-        self.response_header = name.map(|n| HeaderName::from_static(intern(n.as_str())));
-    }
-
-    /// Whether to insert [`Chosen`] into the request's extensions.
-    pub fn set_extension(&mut self, on: bool) {
-        self.extension = on;
-    }
-
     /// The routing source.
     pub fn routes(&self) -> &Arc<dyn RoutingSource> {
         &self.routes
@@ -259,22 +233,22 @@ impl Decider {
 
     /// The key source.
     pub fn key(&self) -> &KeySource {
-        &self.key
+        &self.settings.key
     }
 
     /// The QA override, if any.
     pub fn qa_override(&self) -> Option<&QaOverride> {
-        self.qa.as_ref()
+        self.settings.qa.as_ref()
     }
 
     /// The response header, if any.
     pub fn response_header(&self) -> Option<&HeaderName> {
-        self.response_header.as_ref()
+        self.settings.response_header.as_ref()
     }
 
     /// Whether [`Chosen`] goes into the request's extensions.
     pub fn extension(&self) -> bool {
-        self.extension
+        self.settings.extension
     }
 
     /// The version ids, in selector order.
@@ -322,7 +296,7 @@ impl Decider {
         override_value: Option<&[u8]>,
         attributes: &dyn Attributes,
     ) -> Chosen {
-        if let (Some(qa), Some(value)) = (&self.qa, override_value) {
+        if let (Some(qa), Some(value)) = (&self.settings.qa, override_value) {
             match qa
                 .check(value)
                 .and_then(|id| self.routes.selector().index_of(id))
@@ -343,7 +317,7 @@ impl Decider {
             Routed::Sticky(index) => self.chosen(index, Reason::Sticky),
             Routed::NoKey => {
                 let selector = self.routes.selector();
-                match self.no_key {
+                match self.settings.no_key {
                     NoKey::Random => self.chosen(selector.pick_random(), Reason::Random),
                     NoKey::Stable => {
                         self.chosen(selector.pick_by_bucket(BUCKETS - 1), Reason::Stable)
@@ -360,8 +334,9 @@ impl Decider {
             headers,
             extensions,
         };
-        let key = self.key.extract(&head);
+        let key = self.settings.key.extract(&head);
         let override_value = self
+            .settings
             .qa
             .as_ref()
             .and_then(|qa| headers.get(qa.header_name()))
@@ -375,15 +350,9 @@ impl fmt::Debug for Decider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decider")
             .field("routes", &self.routes)
-            .field("key", &self.key)
-            .field("no_key", &self.no_key)
-            .field("qa", &self.qa)
+            .field("settings", &self.settings)
             .field("ids", &self.ids)
-            .field("response_header", &self.response_header)
-            .field("extension", &self.extension)
-            .field("isolation", &self.isolation)
             .field("fallback", &self.fallback)
-            .field("catch_panics", &self.catch_panics)
             .finish()
     }
 }

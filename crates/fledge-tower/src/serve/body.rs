@@ -49,7 +49,7 @@ impl<E: ClassifyEos> EosRecord<E> {
 
 pin_project! {
     /// The body of a response that went through a
-    /// [`Canary`](crate::Canary) or [`VersionRouter`](crate::VersionRouter):
+    /// [`CanaryService`](crate::CanaryService) or [`VersionRouter`](crate::VersionRouter):
     /// the inner body, frame for frame, or an empty body for a response the
     /// layer made itself (503 overflow, 504 timeout, 500 panic).
     pub struct ResponseBody<B, E> {

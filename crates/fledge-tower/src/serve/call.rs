@@ -1,6 +1,5 @@
-//! The request path shared by [`Canary`](crate::Canary) and
-//! [`VersionRouter`](crate::VersionRouter): decide, admit through the
-//! bulkhead, arm the timeout, call (containing panics), plan the fallback.
+//! The start of every call: decide, admit through the bulkhead, arm the
+//! timeout, call (containing panics), plan the fallback.
 
 use crate::clock::Stopwatch;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,8 +15,8 @@ use tower::util::{Oneshot, ServiceExt};
 use tower_http::classify::MakeClassifier;
 use tower_service::Service;
 
+use super::future::{Pending, ResponseFuture};
 use crate::decide::Decider;
-use crate::future::{Pending, ResponseFuture};
 use crate::isolation::{self, Admission, FallbackRetry, ReplayBody};
 use crate::shadow::TeeBody;
 
