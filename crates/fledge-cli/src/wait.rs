@@ -98,9 +98,11 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let mut last = None;
     let mut where_it_is = String::from("not answering");
     let mut checked_step = false;
+    let mut failing = false;
     loop {
         match poller.status()? {
             Ok(status) => {
+                failing = false;
                 if let (Until::Step(n), false) = (args.until, checked_step) {
                     checked_step = true;
                     if n > status.steps.len() {
@@ -141,9 +143,11 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
                 }
             }
             Err(e) => {
-                if !args.quiet {
-                    eprintln!("warning: {e}; asking again");
+                // Once per outage, not once per poll.
+                if !args.quiet && !failing {
+                    eprintln!("warning: {e}; asking again until the time-out");
                 }
+                failing = true;
             }
         }
         let now = Instant::now();

@@ -150,6 +150,51 @@ fn commands_change_the_rollout_and_print_their_event() {
 }
 
 #[test]
+fn wait_for_approval_then_approve() {
+    let plan = support::PLAN.replace(
+        "steps = [5, 25, 50, 100]",
+        "steps = [5, { weight = 25, approval = true }, 50, 100]",
+    );
+    let s = Service::with_plans(&[&plan], Series::Absent);
+    let mut wait = Running::start(&mut s.fledge(&[
+        "wait",
+        "--until",
+        "awaiting-approval",
+        "--interval",
+        "50ms",
+    ]));
+    wait.line("the first report", |l| l.contains("progressing"));
+    for _ in 0..100 {
+        if s.phase() == PhaseName::AwaitingApproval {
+            break;
+        }
+        s.round(100, 5);
+    }
+    let r = wait.finish().expect(0);
+    assert!(
+        r.out.contains("predict-v2 is awaiting approval"),
+        "{}",
+        r.out
+    );
+    let r = s.run(&["status"]).expect(0);
+    assert!(
+        r.out.contains("phase     awaiting approval (manual)"),
+        "{}",
+        r.out
+    );
+    let r = s
+        .run(&["approve", "--reason", "figures look right"])
+        .expect(0);
+    assert!(
+        r.out.contains("by alice: ") && r.out.contains("step 2"),
+        "{}",
+        r.out
+    );
+    assert_eq!(s.controller.state().step, Some(1));
+    assert_eq!(s.phase(), PhaseName::Progressing);
+}
+
+#[test]
 fn a_refused_command_exits_1_with_the_state_machines_reason() {
     let s = Service::start(Series::Absent);
     let before = s.controller.state().phase;
