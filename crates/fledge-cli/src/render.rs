@@ -138,8 +138,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// A span of milliseconds as plans write durations (`1m30s`).
 pub(crate) fn span(ms: u64) -> String {
-    // Whole seconds past a minute: a watch need not count milliseconds.
-    let ms = if ms >= 60_000 { ms / 1000 * 1000 } else { ms };
+    // Whole seconds from a second on: nobody waiting counts milliseconds.
+    let ms = if ms >= 1_000 { ms / 1000 * 1000 } else { ms };
     out::duration(Duration::from_millis(ms))
 }
 
@@ -244,7 +244,9 @@ pub(crate) fn command_of(e: &Event) -> Option<String> {
 /// An event on one line: `#7 paused by alice: lunch -> paused, step 2, 25%`.
 pub(crate) fn event(e: &Event) -> String {
     let mut s = format!("#{} {}", e.seq, e.kind);
-    if let Some(by) = &e.by {
+    if let Some(by) = &e.by
+        && !e.reason.contains(&format!("by {by}"))
+    {
         let _ = write!(s, " by {by}");
     }
     if !e.reason.is_empty() {
@@ -344,7 +346,7 @@ pub(crate) fn status(st: &Status) -> String {
     let c = &st.counters;
     let _ = writeln!(
         s,
-        "  counters  {} events, {} failing evaluation(s) and {} inconclusive interval(s) in this step, attempt {}",
+        "  counters  {} event(s), {} failing evaluation(s) and {} inconclusive interval(s) in this step, attempt {}",
         c.events, c.failures, c.inconclusives, c.attempt
     );
     if let Some(e) = st.recent_events.last() {

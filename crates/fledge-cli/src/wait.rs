@@ -125,11 +125,12 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
                 );
                 if args.until.reached(&status) {
                     out::print(&format!(
-                        "{} is {}: {} (after {})\n",
+                        "{} is {} after {} ({}, step {})\n",
                         status.name,
                         args.until,
+                        render::span(elapsed_ms(started)),
                         render::phase(&status),
-                        render::span(elapsed_ms(started))
+                        render::step_progress(&status)
                     ))?;
                     return Ok(());
                 }

@@ -128,7 +128,7 @@ const RESTORE: &str = "\x1b[?25h\x1b[?1049l";
 
 impl Screen {
     fn enter() -> Result<Screen, Failure> {
-        // Ctrl-C: put the terminal back, then exit as interrupted (130).
+        // Ctrl-C (and SIGTERM, SIGHUP): put the terminal back, exit 130.
         // Set once per process; a second `watch` in one process cannot happen.
         let _ = ctrlc::set_handler(|| {
             let mut stdout = io::stdout().lock();
@@ -145,7 +145,7 @@ impl Screen {
     fn draw(&self, frame: &str) -> Result<(), Failure> {
         let mut s = String::from("\x1b[H");
         for line in frame.lines() {
-            let _ = write!(s, "{line}\x1b[K\r\n");
+            let _ = write!(s, "{line}\x1b[K\n");
         }
         s.push_str("\x1b[J");
         out::print(&s)?;

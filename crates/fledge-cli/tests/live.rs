@@ -86,14 +86,16 @@ fn commands_change_the_rollout_and_print_their_event() {
 
     let r = s.run(&["pause", "--reason", "lunch"]).expect(0);
     assert!(
-        r.out.contains("paused by alice") && r.out.contains("lunch"),
+        r.out.starts_with(
+            "predict-v2: #1 paused: pause by alice: lunch -> paused, step 1, candidate 5%"
+        ),
         "{}",
         r.out
     );
     assert_eq!(s.phase(), PhaseName::Paused);
 
     let r = s.run(&["resume", "--by", "bob"]).expect(0);
-    assert!(r.out.contains("resumed by bob"), "{}", r.out);
+    assert!(r.out.contains("resumed: resume by bob"), "{}", r.out);
     assert_eq!(s.phase(), PhaseName::Progressing);
 
     // Below the step's weight (5 %): above it, the API asks to promote instead.
