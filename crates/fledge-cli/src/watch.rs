@@ -145,7 +145,7 @@ impl Screen {
     fn draw(&self, frame: &str) -> Result<(), Failure> {
         let mut s = String::from("\x1b[H");
         for line in frame.lines() {
-            let _ = write!(s, "{line}\x1b[K\n");
+            let _ = writeln!(s, "{line}\x1b[K");
         }
         s.push_str("\x1b[J");
         out::print(&s)?;
