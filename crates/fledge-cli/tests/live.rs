@@ -376,14 +376,40 @@ fn watch_live_without_a_series_endpoint_uses_the_status() {
     for _ in 0..3 {
         s.round(100, 5);
     }
-    let watch =
+    // Requests through the selector while the view runs: its counts give req/s.
+    let serving = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let traffic = {
+        let (controller, serving) = (s.controller.clone(), serving.clone());
+        std::thread::spawn(move || {
+            let routing = controller.routing();
+            let mut user = 0_u64;
+            while serving.load(Ordering::SeqCst) {
+                for _ in 0..50 {
+                    user += 1;
+                    let _ = routing.route(Some(format!("user-{user}").as_bytes()), &());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+    let mut watch =
         Running::start(&mut s.fledge(&["watch", "--display", "live", "--interval", "20ms"]));
-    s.until("a few polls", || s.requests.load(Ordering::SeqCst) >= 6);
+    let rate = |l: &str| {
+        l.split("v1 baseline")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|r| r.parse::<f64>().ok())
+    };
+    let line = watch.line("a rate for v1", |l| rate(l).is_some_and(|r| r > 0.0));
+    assert!(line.contains("ms"), "p99 from the verdict: {line}");
+    serving.store(false, Ordering::SeqCst);
+    traffic.join().expect("the traffic thread");
     s.run(&["abort", "--reason", "enough"]).expect(0);
     let r = watch.finish().expect(1);
     let last = r.out.rsplit("\x1b[?1049l").next().expect("a last view");
     assert!(last.contains("this API serves no series"), "{last}");
     assert!(last.contains("phase    aborted: "), "{last}");
+    assert!(last.contains("p99 (≤50.00ms)"), "{last}");
     assert!(!last.contains('▁'), "no sparklines: {last}");
     assert!(r.err.contains("predict-v2 was aborted"), "{}", r.err);
 }
@@ -533,7 +559,7 @@ fn ctrl_c_restores_the_terminal() {
 }
 
 /// Not a test: a demo rollout to point `fledge` at by hand, with the series
-/// stand-in, ticking a second of healthy traffic every second for
+/// stand-in (unless FLEDGE_DEMO_SERIES=absent), ticking a second of healthy traffic every second for
 /// FLEDGE_DEMO_SECS (default 300) seconds.
 ///
 /// ```text
@@ -543,7 +569,12 @@ fn ctrl_c_restores_the_terminal() {
 #[test]
 #[ignore = "a demo service, run by hand"]
 fn demo() {
-    let s = Service::start(Series::StandIn);
+    // FLEDGE_DEMO_SERIES=absent: an admin API without the series route.
+    let series = match std::env::var("FLEDGE_DEMO_SERIES").as_deref() {
+        Ok("absent") => Series::Absent,
+        _ => Series::StandIn,
+    };
+    let s = Service::start(series);
     let secs: u64 = std::env::var("FLEDGE_DEMO_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
