@@ -33,7 +33,7 @@ fn latency(i: u64) -> Duration {
 
 #[inline]
 fn is_error(i: u64) -> bool {
-    i % 100 == 0
+    i.is_multiple_of(100)
 }
 
 struct Baseline {

@@ -18,10 +18,10 @@ use support::{client, controller, flood, plan, recorded, send, users};
 use tokio::sync::Semaphore;
 
 async fn work(version: Version, gate: web::Data<Arc<Semaphore>>) -> HttpResponse {
-    if version.id() == "v2" {
-        if let Ok(permit) = gate.acquire().await {
-            permit.forget();
-        }
+    if version.id() == "v2"
+        && let Ok(permit) = gate.acquire().await
+    {
+        permit.forget();
     }
     HttpResponse::Ok().body(format!("{}/{}", version.id(), version.reason()))
 }

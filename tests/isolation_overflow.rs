@@ -22,10 +22,10 @@ use support::{Reply, client, controller, isolated, plan, recorded, serve, users}
 use tokio::sync::Semaphore;
 
 async fn work(version: Version, State(gate): State<Arc<Semaphore>>) -> String {
-    if version.id() == "v2" {
-        if let Ok(permit) = gate.acquire().await {
-            permit.forget();
-        }
+    if version.id() == "v2"
+        && let Ok(permit) = gate.acquire().await
+    {
+        permit.forget();
     }
     format!("{}/{}", version.id(), version.reason())
 }

@@ -329,10 +329,10 @@ where
                             Ok(mut res) => {
                                 let failed = res.status().is_server_error();
                                 recorder.record(index.get(), this.start.elapsed(), failed);
-                                if let Some((name, values)) = &this.shared.header {
-                                    if let Some(value) = values.get(index.get()) {
-                                        res.headers_mut().insert(name.clone(), value.clone());
-                                    }
+                                if let Some((name, values)) = &this.shared.header
+                                    && let Some(value) = values.get(index.get())
+                                {
+                                    res.headers_mut().insert(name.clone(), value.clone());
                                 }
                                 Ok(res)
                             }

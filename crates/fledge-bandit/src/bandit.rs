@@ -326,10 +326,10 @@ impl Bandit {
     /// is set, that reward is recorded for the evicted decision's arm.
     pub fn record_decision(&mut self, request_id: u64, arm: usize) -> Result<(), BanditError> {
         self.check_arm(arm)?;
-        if let Some(evicted) = self.journal.record(request_id, arm)? {
-            if let Some(value) = self.config.missing_feedback_reward {
-                self.record_reward(evicted.arm, value)?;
-            }
+        if let Some(evicted) = self.journal.record(request_id, arm)?
+            && let Some(value) = self.config.missing_feedback_reward
+        {
+            self.record_reward(evicted.arm, value)?;
         }
         Ok(())
     }

@@ -204,12 +204,16 @@ fn summary(variant: &VersionId, kind: MetricKind, data: &ArmData) -> ArmSummary 
 fn t_quantile(a: f64, df: f64) -> f64 {
     let p = 1.0 - a / 2.0;
     // statrs asserts `p` in [0, 1]: check it (and df) first.
-    if p > 0.0 && p < 1.0 && df.is_finite() && df > 0.0 && df < 1e7 {
-        if let Ok(t) = StudentsT::new(0.0, 1.0, df) {
-            let q = t.inverse_cdf(p);
-            if q.is_finite() {
-                return q;
-            }
+    if p > 0.0
+        && p < 1.0
+        && df.is_finite()
+        && df > 0.0
+        && df < 1e7
+        && let Ok(t) = StudentsT::new(0.0, 1.0, df)
+    {
+        let q = t.inverse_cdf(p);
+        if q.is_finite() {
+            return q;
         }
     }
     stats::normal_quantile(p)
@@ -367,14 +371,15 @@ pub(crate) fn compare(
         .zip(adjusted)
         .map(|((mut row, ready), adj)| {
             row.adjusted_p_value = adj;
-            if let (true, Some(p), Some(lift)) = (ready, adj, row.lift) {
-                if p <= rules.alpha && lift != 0.0 {
-                    row.decision = if lift * metric.goal.sign() > 0.0 {
-                        Decision::Winner
-                    } else {
-                        Decision::Loser
-                    };
-                }
+            if let (true, Some(p), Some(lift)) = (ready, adj, row.lift)
+                && p <= rules.alpha
+                && lift != 0.0
+            {
+                row.decision = if lift * metric.goal.sign() > 0.0 {
+                    Decision::Winner
+                } else {
+                    Decision::Loser
+                };
             }
             row
         })

@@ -228,7 +228,7 @@ fn traffic(healthy: Arc<Controller>, broken: Arc<Controller>, bg: &mut Backgroun
                     recorder.record(
                         routing.baseline().get(),
                         Duration::from_millis(10),
-                        k % 100 == 0,
+                        k.is_multiple_of(100),
                     );
                     let (ms, error) = if bad {
                         (40, k % 10 < 3)

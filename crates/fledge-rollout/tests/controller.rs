@@ -403,10 +403,10 @@ fn callbacks_may_call_back_into_the_controller() {
     let (c2, s2) = (Arc::downgrade(&c), seen.clone());
     c.subscribe_fn(move |e| {
         s2.lock().unwrap().push(e.kind);
-        if e.kind == EventKind::StepTaken {
-            if let Some(c) = c2.upgrade() {
-                let _ = c.pause("watchdog", None);
-            }
+        if e.kind == EventKind::StepTaken
+            && let Some(c) = c2.upgrade()
+        {
+            let _ = c.pause("watchdog", None);
         }
     });
     c.subscribe_fn(|_| panic!("a broken subscriber"));

@@ -45,10 +45,10 @@ pub trait RoutingSource: Send + Sync + fmt::Debug + 'static {
     /// [`selector`](RoutingSource::selector); a source that publishes its rules and
     /// salt together overrides it to read them once.
     fn resolve(&self, key: Option<&[u8]>, request: &dyn Attributes) -> Routed {
-        if self.has_targeting() {
-            if let Some(index) = self.target(request) {
-                return Routed::Targeted(index);
-            }
+        if self.has_targeting()
+            && let Some(index) = self.target(request)
+        {
+            return Routed::Targeted(index);
         }
         match key {
             Some(key) => Routed::Sticky(self.selector().pick_by_bucket(self.bucket(key))),

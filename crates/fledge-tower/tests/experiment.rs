@@ -104,10 +104,10 @@ async fn overflow_to_the_control_is_not_an_exposure() {
         let hold_rx = hold_rx.clone();
         async move {
             let chosen = req.extensions().get::<Chosen>().copied();
-            if chosen.map(|c| c.id()) == Some("b") {
-                if let Some(rx) = hold_rx.lock().await.take() {
-                    let _ = rx.await;
-                }
+            if chosen.map(|c| c.id()) == Some("b")
+                && let Some(rx) = hold_rx.lock().await.take()
+            {
+                let _ = rx.await;
             }
             Ok::<_, Infallible>(Response::new(chosen))
         }

@@ -227,10 +227,8 @@ impl AbTest {
         let mut inner = self.lock();
         let concluded = inner.conclusion.is_some();
         let metrics = self.analyze(&mut inner, concluded);
-        if !concluded {
-            if let Some(c) = self.decide(&metrics, now) {
-                inner.conclusion = Some(c);
-            }
+        if !concluded && let Some(c) = self.decide(&metrics, now) {
+            inner.conclusion = Some(c);
         }
         let status = match &inner.conclusion {
             Some(Conclusion::Winner {

@@ -180,10 +180,10 @@ impl ChampionConfig {
         };
         let mut metrics = vec![self.metric.name.clone()];
         for g in &self.guards {
-            if let MetricRef::Custom(name) = &g.metric {
-                if !metrics.contains(name) {
-                    metrics.push(name.clone());
-                }
+            if let MetricRef::Custom(name) = &g.metric
+                && !metrics.contains(name)
+            {
+                metrics.push(name.clone());
             }
         }
         Ok(Checked {

@@ -154,10 +154,10 @@ impl PromCheck {
         if self.max.is_some_and(|v| !v.is_finite()) || self.min.is_some_and(|v| !v.is_finite()) {
             return bad("`max` and `min` must be finite numbers");
         }
-        if let (Some(min), Some(max)) = (self.min, self.max) {
-            if min > max {
-                return bad("`min` is above `max`: no value could pass");
-            }
+        if let (Some(min), Some(max)) = (self.min, self.max)
+            && min > max
+        {
+            return bad("`min` is above `max`: no value could pass");
         }
         if self.baseline_query.is_some() && !self.is_relative() {
             return bad("`baseline_query` is only used with compare = \"ratio\" or \"difference\"");

@@ -353,22 +353,22 @@ fn restore(
         });
     }
     let state = snapshot.state;
-    if let Some(step) = state.step {
-        if step >= checked.steps().len() {
-            return Err(ControlError::BadSnapshot {
-                detail: format!(
-                    "it is at step {step} but the plan has {} steps",
-                    checked.steps().len()
-                ),
-            });
-        }
+    if let Some(step) = state.step
+        && step >= checked.steps().len()
+    {
+        return Err(ControlError::BadSnapshot {
+            detail: format!(
+                "it is at step {step} but the plan has {} steps",
+                checked.steps().len()
+            ),
+        });
     }
-    if let Some(step) = state.traffic.rules_of {
-        if step >= checked.steps().len() {
-            return Err(ControlError::BadSnapshot {
-                detail: format!("its targeting rules come from step {step}, which does not exist"),
-            });
-        }
+    if let Some(step) = state.traffic.rules_of
+        && step >= checked.steps().len()
+    {
+        return Err(ControlError::BadSnapshot {
+            detail: format!("its targeting rules come from step {step}, which does not exist"),
+        });
     }
     if state.seq != snapshot.events.len() as u64 {
         return Err(ControlError::BadSnapshot {
@@ -545,47 +545,45 @@ impl Controller {
             judgement = Some(j);
         }
         // 3. Sync confirm hooks.
-        if !self.hooks.is_empty() {
-            if let Some(request) = self.pending_confirmation() {
-                let mut vetoed = None;
-                let mut all = true;
-                for hook in &self.hooks {
-                    let answer = catch_unwind(AssertUnwindSafe(|| hook.confirm(&request)));
-                    let answer = answer.unwrap_or_else(|payload| {
-                        let panic = crate::log::panic_message(payload.as_ref());
-                        crate::log::hook_panicked(
-                            &request.rollout,
-                            hook.name(),
-                            request.step,
-                            panic,
-                            &self.limits.hook,
-                        );
-                        HookDecision::Pending
-                    });
-                    match answer {
-                        HookDecision::Confirm => {}
-                        HookDecision::Pending => all = false,
-                        HookDecision::Veto { reason } => {
-                            vetoed = Some((hook.name().to_owned(), reason));
-                            break;
-                        }
+        if !self.hooks.is_empty()
+            && let Some(request) = self.pending_confirmation()
+        {
+            let mut vetoed = None;
+            let mut all = true;
+            for hook in &self.hooks {
+                let answer = catch_unwind(AssertUnwindSafe(|| hook.confirm(&request)));
+                let answer = answer.unwrap_or_else(|payload| {
+                    let panic = crate::log::panic_message(payload.as_ref());
+                    crate::log::hook_panicked(
+                        &request.rollout,
+                        hook.name(),
+                        request.step,
+                        panic,
+                        &self.limits.hook,
+                    );
+                    HookDecision::Pending
+                });
+                match answer {
+                    HookDecision::Confirm => {}
+                    HookDecision::Pending => all = false,
+                    HookDecision::Veto { reason } => {
+                        vetoed = Some((hook.name().to_owned(), reason));
+                        break;
                     }
                 }
-                let names: Vec<&str> = self.hooks.iter().map(|h| h.name()).collect();
-                let decision = match vetoed {
-                    Some((name, reason)) => {
-                        Some((format!("hook:{name}"), HookDecision::Veto { reason }))
-                    }
-                    None if all => {
-                        Some((format!("hook:{}", names.join(",")), HookDecision::Confirm))
-                    }
-                    None => None,
-                };
-                if let Some((by, decision)) = decision {
-                    if let Err(e) = self.resolve_inner(&request, decision, &by, now, events) {
-                        first_error.get_or_insert(e);
-                    }
+            }
+            let names: Vec<&str> = self.hooks.iter().map(|h| h.name()).collect();
+            let decision = match vetoed {
+                Some((name, reason)) => {
+                    Some((format!("hook:{name}"), HookDecision::Veto { reason }))
                 }
+                None if all => Some((format!("hook:{}", names.join(",")), HookDecision::Confirm)),
+                None => None,
+            };
+            if let Some((by, decision)) = decision
+                && let Err(e) = self.resolve_inner(&request, decision, &by, now, events)
+            {
+                first_error.get_or_insert(e);
             }
         }
         (judgement, first_error)
@@ -870,15 +868,15 @@ impl Controller {
                 reason: "it changes `sticky`, which would move users between versions".into(),
             });
         }
-        if let Some(step) = inner.state.step {
-            if step >= checked.steps().len() {
-                return Err(ControlError::Incompatible {
-                    reason: format!(
-                        "the rollout is at step {step} and the new plan has {} steps",
-                        checked.steps().len()
-                    ),
-                });
-            }
+        if let Some(step) = inner.state.step
+            && step >= checked.steps().len()
+        {
+            return Err(ControlError::Incompatible {
+                reason: format!(
+                    "the rollout is at step {step} and the new plan has {} steps",
+                    checked.steps().len()
+                ),
+            });
         }
         let confirm = inner.machine.confirms();
         let judge_all = inner.machine.is_judged_always();

@@ -119,12 +119,12 @@ impl Plan {
             });
         }
         self.sticky.mode()?;
-        if let Some(salt) = &self.sticky.salt {
-            if salt.is_empty() {
-                return Err(PlanError::Empty {
-                    field: "sticky.salt".into(),
-                });
-            }
+        if let Some(salt) = &self.sticky.salt
+            && salt.is_empty()
+        {
+            return Err(PlanError::Empty {
+                field: "sticky.salt".into(),
+            });
         }
         nonzero_duration(self.interval, "interval")?;
         if self.failure_limit == 0 {
@@ -163,14 +163,14 @@ impl Plan {
             if weight.is_zero() && mirror.is_zero() && targeting.is_empty() {
                 return Err(PlanError::EmptyStep { step: index });
             }
-            if let Some((prev, prev_percent)) = previous {
-                if weight <= prev {
-                    return Err(PlanError::NotIncreasing {
-                        step: index,
-                        percent: detail.weight,
-                        previous: prev_percent,
-                    });
-                }
+            if let Some((prev, prev_percent)) = previous
+                && weight <= prev
+            {
+                return Err(PlanError::NotIncreasing {
+                    step: index,
+                    percent: detail.weight,
+                    previous: prev_percent,
+                });
             }
             previous = Some((weight, detail.weight));
             if let Some(interval) = detail.interval {
@@ -196,12 +196,12 @@ impl Plan {
             for (i, rule) in detail.targeting.iter().enumerate() {
                 self.check_rule(rule, &format!("steps[{index}].targeting[{i}]"))?;
             }
-            if let Some(name) = &detail.name {
-                if name.trim().is_empty() {
-                    return Err(PlanError::Empty {
-                        field: field("name"),
-                    });
-                }
+            if let Some(name) = &detail.name
+                && name.trim().is_empty()
+            {
+                return Err(PlanError::Empty {
+                    field: field("name"),
+                });
             }
             steps.push(Step {
                 index,
@@ -335,19 +335,19 @@ impl Plan {
                 ("judge.pass_score", judge.pass_score),
                 ("judge.marginal_score", judge.marginal_score),
             ] {
-                if let Some(v) = value {
-                    if !(0.0..=100.0).contains(&v) {
-                        return Err(PlanError::BadScore { field, value: v });
-                    }
+                if let Some(v) = value
+                    && !(0.0..=100.0).contains(&v)
+                {
+                    return Err(PlanError::BadScore { field, value: v });
                 }
             }
-            if let (Some(pass), Some(marginal)) = (judge.pass_score, judge.marginal_score) {
-                if marginal > pass {
-                    return Err(PlanError::BadScore {
-                        field: "judge.marginal_score",
-                        value: marginal,
-                    });
-                }
+            if let (Some(pass), Some(marginal)) = (judge.pass_score, judge.marginal_score)
+                && marginal > pass
+            {
+                return Err(PlanError::BadScore {
+                    field: "judge.marginal_score",
+                    value: marginal,
+                });
             }
         }
         let mut names: Vec<String> = Vec::with_capacity(self.gates.len());
@@ -356,19 +356,19 @@ impl Plan {
             if names.contains(&name) {
                 return Err(PlanError::DuplicateGate { name });
             }
-            if let Some(metric) = gates::custom_metric_of(gate) {
-                if !self.metrics.iter().any(|m| m == metric) {
-                    let mut known = gates::BUILTIN_METRICS.to_owned();
-                    for m in &self.metrics {
-                        known.push_str(", ");
-                        known.push_str(m);
-                    }
-                    return Err(PlanError::UnknownMetric {
-                        gate: name,
-                        metric: metric.to_owned(),
-                        known,
-                    });
+            if let Some(metric) = gates::custom_metric_of(gate)
+                && !self.metrics.iter().any(|m| m == metric)
+            {
+                let mut known = gates::BUILTIN_METRICS.to_owned();
+                for m in &self.metrics {
+                    known.push_str(", ");
+                    known.push_str(m);
                 }
+                return Err(PlanError::UnknownMetric {
+                    gate: name,
+                    metric: metric.to_owned(),
+                    known,
+                });
             }
             gates::validate(gate).map_err(|message| PlanError::BadGate {
                 gate: name.clone(),

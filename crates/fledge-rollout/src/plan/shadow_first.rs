@@ -172,19 +172,18 @@ impl ShadowFirstBuilder {
             .into_iter()
             .map(|c| prefixed(c, "canary"))
             .collect();
-        if let Some(metric) = &self.agreement {
-            if let Some(c) = canary
+        if let Some(metric) = &self.agreement
+            && let Some(c) = canary
                 .iter()
                 .chain(&self.both)
                 .find(|c| matches!(&c.metric, MetricRef::Custom(m) if m == metric))
-            {
-                return Err(PlanError::BadGate {
-                    gate: c.label(),
-                    message: format!(
-                        "the agreement metric {metric} is recorded only while mirroring, so a canary step would never have data for it: judge it on the shadow step only (shadow_gate or agreement)"
-                    ),
-                });
-            }
+        {
+            return Err(PlanError::BadGate {
+                gate: c.label(),
+                message: format!(
+                    "the agreement metric {metric} is recorded only while mirroring, so a canary step would never have data for it: judge it on the shadow step only (shadow_gate or agreement)"
+                ),
+            });
         }
         let mut b = self
             .inner

@@ -180,12 +180,11 @@ impl Decider {
                 permit: None,
             }
         };
-        if self.exposures {
-            if let Admission::Admitted { chosen, .. } = &admission {
-                if chosen.reason() == Reason::Sticky {
-                    self.routes.expose(chosen.index());
-                }
-            }
+        if self.exposures
+            && let Admission::Admitted { chosen, .. } = &admission
+            && chosen.reason() == Reason::Sticky
+        {
+            self.routes.expose(chosen.index());
         }
         admission
     }

@@ -230,10 +230,10 @@ impl Fallback {
 
     /// Whether a request may be retried on stable.
     pub fn allows(&self, method: &Method, uri: &Uri) -> bool {
-        if let Some(routes) = &self.routes {
-            if !routes(method, uri) {
-                return false;
-            }
+        if let Some(routes) = &self.routes
+            && !routes(method, uri)
+        {
+            return false;
         }
         method.is_idempotent()
             || self

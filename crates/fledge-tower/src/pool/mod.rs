@@ -254,10 +254,10 @@ impl PoolBuilder {
         if self.threads == 0 {
             return Err(BuildError::NoThreads);
         }
-        if let Priority::Nice(n) = self.priority {
-            if !(1..=19).contains(&n) {
-                return Err(BuildError::Nice(n));
-            }
+        if let Priority::Nice(n) = self.priority
+            && !(1..=19).contains(&n)
+        {
+            return Err(BuildError::Nice(n));
         }
         // Unbounded channel, bounded by the `outstanding` count instead, so
         // that admission is exact (a thread between two jobs is free).

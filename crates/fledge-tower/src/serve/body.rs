@@ -114,10 +114,10 @@ where
         let frame = ready!(inner.poll_frame(cx));
         match &frame {
             Some(Ok(f)) => {
-                if let Some(trailers) = f.trailers_ref() {
-                    if let Some(eos) = this.eos.take() {
-                        eos.finish(Some(trailers));
-                    }
+                if let Some(trailers) = f.trailers_ref()
+                    && let Some(eos) = this.eos.take()
+                {
+                    eos.finish(Some(trailers));
                 }
             }
             Some(Err(_)) => {

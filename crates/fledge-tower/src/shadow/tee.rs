@@ -107,10 +107,10 @@ where
                     } else if let Some(c) = this.copy.as_mut() {
                         c.buf.extend_from_slice(data);
                     }
-                } else if f.is_trailers() {
-                    if let Some(c) = this.copy.take() {
-                        c.finish();
-                    }
+                } else if f.is_trailers()
+                    && let Some(c) = this.copy.take()
+                {
+                    c.finish();
                 }
             }
             Some(Err(_)) => {
@@ -124,10 +124,11 @@ where
                 }
             }
         }
-        if this.copy.is_some() && this.inner.is_end_stream() {
-            if let Some(c) = this.copy.take() {
-                c.finish();
-            }
+        if this.copy.is_some()
+            && this.inner.is_end_stream()
+            && let Some(c) = this.copy.take()
+        {
+            c.finish();
         }
         Poll::Ready(frame)
     }
