@@ -15,7 +15,7 @@ mod evaluate;
 mod gate;
 pub mod hook;
 mod routing;
-mod series;
+pub mod series;
 mod subscribe;
 
 use std::fmt;

@@ -46,7 +46,7 @@ use fledge_gate::stats::Moments;
 use fledge_gate::{Test, Totals};
 use serde::{Deserialize, Serialize};
 
-/// How much history the controller keeps; see the [module docs](self).
+/// How much history the controller keeps; see the [module docs](crate::control::series).
 ///
 /// ```
 /// use std::time::Duration;
