@@ -45,6 +45,10 @@
 //!
 #![doc = include_str!("docs/routes.md")]
 //!
+//! # Series
+//!
+#![doc = include_str!("docs/series.md")]
+//!
 //! # Security
 //!
 #![doc = include_str!("docs/security.md")]
@@ -53,7 +57,7 @@
 //!
 #![doc = include_str!("docs/logging.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 
@@ -76,8 +80,9 @@ pub use config::{Admin, AdminBuilder, AdminError, DEFAULT_OPERATOR, MAX_TOKEN_LE
 pub use dashboard::DASHBOARD_HTML;
 pub use state::{MAX_OPERATOR_LEN, ReadAccess};
 pub use view::{
-    CheckView, Counters, ErrorBody, EventPage, EventView, RECENT_EVENTS, Role, RolloutList,
-    RolloutStatus, StepView, VerdictView, VersionWeight,
+    CheckView, Counters, ErrorBody, EventPage, EventView, MetricMean, RECENT_EVENTS, Role,
+    RolloutList, RolloutStatus, Series, SeriesLimit, SeriesPoint, StepView, VerdictView,
+    VersionPoint, VersionWeight,
 };
 
 /// The admin routes over `controllers` with `token`, reads behind the token
