@@ -1,8 +1,10 @@
 //! Control API and live dashboard for fledge rollouts, on axum.
 //!
 //! Mount [`Admin::router`] in your service (e.g. under `/fledge`) and an
-//! operator can see where each rollout stands, read why it did what it did,
-//! and take the wheel: promote, pause, resume, roll back, set the weight.
+//! operator can see where each rollout stands, how each version has served
+//! since it started (charts on the dashboard, the series endpoint for
+//! tools), read why it did what it did, and take the wheel: promote, pause,
+//! resume, roll back, set the weight.
 //! The router carries its own state, so it nests into an application of any
 //! state type.
 //!
@@ -49,6 +51,10 @@
 //!
 #![doc = include_str!("docs/series.md")]
 //!
+//! # Dashboard
+//!
+#![doc = include_str!("docs/dashboard.md")]
+//!
 //! # Security
 //!
 #![doc = include_str!("docs/security.md")]
@@ -64,6 +70,7 @@
 mod api;
 mod command;
 mod config;
+mod csp;
 mod dashboard;
 mod error;
 mod state;

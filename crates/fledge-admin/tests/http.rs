@@ -629,13 +629,30 @@ async fn dashboard_is_served_and_polls_the_status() {
         );
         let csp = a.headers["content-security-policy"].to_str().expect("csp");
         assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
+        // The inline script and style are allowed by hash, nothing else inline.
+        assert!(csp.contains("script-src 'sha256-") && csp.contains("style-src 'sha256-"));
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
         let html = String::from_utf8(a.body.to_vec()).expect("utf-8");
         assert!(html.contains("\"/rollouts\""), "polls the status endpoint");
+        assert!(html.contains("/series?since="), "loads the history");
+        assert!(html.contains("/events?since="), "loads the events");
         assert!(html.contains("setInterval(poll, 1000)"));
+        // Reads need the token here: the page waits for it before reading.
+        assert!(html.contains(r#"<meta name="fledge-reads" content="token">"#));
         // Self-contained: no external scripts, styles or images.
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
         assert!(!html.contains("<script src") && !html.contains("<link"));
+        assert_eq!(html, fledge_admin::DASHBOARD_HTML);
     }
+    // With open reads, the page reads without a token; same policy.
+    let open = start(|b| b.read_access(ReadAccess::Open)).await;
+    let a = open.send(Method::GET, "/fledge", &[], "").await;
+    let html = String::from_utf8(a.body.to_vec()).expect("utf-8");
+    assert!(html.contains(r#"<meta name="fledge-reads" content="open">"#));
+    assert_eq!(
+        a.headers["content-security-policy"],
+        s.send(Method::GET, "/fledge", &[], "").await.headers["content-security-policy"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1086,11 +1103,22 @@ async fn series_answers_the_documented_json() {
     let v: serde_json::Value = a.json();
     assert_eq!(
         keys(&v),
-        ["baseline", "candidate", "limits", "next", "points", "rollout", "versions"]
+        [
+            "baseline",
+            "candidate",
+            "limits",
+            "next",
+            "points",
+            "rollout",
+            "versions"
+        ]
     );
     assert_eq!(v["rollout"], NAME);
     assert_eq!(v["versions"], serde_json::json!(["v2", "v1"]));
-    assert_eq!((&v["candidate"], &v["baseline"]), (&"v2".into(), &"v1".into()));
+    assert_eq!(
+        (&v["candidate"], &v["baseline"]),
+        (&"v2".into(), &"v1".into())
+    );
     // The canonical plan's one threshold gate.
     assert_eq!(
         v["limits"],
@@ -1099,7 +1127,10 @@ async fn series_answers_the_documented_json() {
     let points = v["points"].as_array().expect("points");
     assert_eq!(points.len(), 3);
     let first = &points[0];
-    assert_eq!(keys(first), ["at", "span_ms", "step", "versions", "weight_bps"]);
+    assert_eq!(
+        keys(first),
+        ["at", "span_ms", "step", "versions", "weight_bps"]
+    );
     assert_eq!(first["at"], t0().as_millis() + 1000);
     assert_eq!(first["span_ms"], 1000);
     assert_eq!(first["step"], 0);
@@ -1182,8 +1213,6 @@ async fn series_refuses_a_bad_since_and_needs_read_access() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     // A command path's method is still checked: POST on series is 405.
-    let a = s
-        .post(&format!("/fledge/rollouts/{NAME}/series"), "")
-        .await;
+    let a = s.post(&format!("/fledge/rollouts/{NAME}/series"), "").await;
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
 }
