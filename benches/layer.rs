@@ -8,7 +8,7 @@
 //! - `identity_layer`: the router behind a layer that does nothing
 //!   (`tower::util::MapResponseLayer` with `identity`): what wrapping a
 //!   service and its future costs any middleware.
-//! - `fledge_layer`: `CanaryLayer` (defaults: `Chosen` extension,
+//! - `fledge_layer`: `CanaryLayer` (default `Settings`: `Chosen` extension,
 //!   `x-fledge-version` response header) wrapped around the router, reading
 //!   the rollout controller's `RolloutRouting` at a 5 % step: key extraction,
 //!   sticky hash, split load and pick, two clock reads, one recorder write.
@@ -40,7 +40,7 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fledge_rollout::Controller;
 use fledge_rollout::plan::Plan;
-use fledge_tower::CanaryLayer;
+use fledge_tower::{CanaryLayer, Settings};
 use http::Request;
 use tower::{Layer, Service, ServiceExt};
 
@@ -183,22 +183,24 @@ fn layer(c: &mut Criterion) {
         &mut group,
         &run,
         "fledge_layer_no_extension",
-        CanaryLayer::new(routing.clone())
-            .extension(false)
+        CanaryLayer::with_settings(routing.clone(), Settings::new().extension(false))
+            .unwrap_or_else(|e| panic!("settings: {e}"))
             .layer(app.clone()),
     );
     bench(
         &mut group,
         &run,
         "fledge_layer_lean",
-        CanaryLayer::new(routing.clone())
-            .extension(false)
-            .response_header(None)
-            .layer(app),
+        CanaryLayer::with_settings(
+            routing.clone(),
+            Settings::new().extension(false).response_header(None),
+        )
+        .unwrap_or_else(|e| panic!("settings: {e}"))
+        .layer(app),
     );
 
     // The parts, for reading the difference.
-    let decider = fledge_tower::Decider::new(routing.clone());
+    let decider = fledge_tower::Decider::with_defaults(routing.clone());
     let req = request(7);
     part(&mut group, &run, "part_decide", || {
         black_box(decider.decide_http(req.uri(), req.headers(), req.extensions()));

@@ -5,8 +5,13 @@
 //! ```
 //!
 //! Blue ranks documents by term overlap; green by TF-IDF. Both stay warm in
-//! this process; the canary layer sends each request to the one the release
-//! says. Three runs:
+//! this process, held as `Arc`s in a version `Registry`; the canary layer
+//! routes each request, and the handler loads the model behind the routed
+//! side from the registry's `stable` / `canary` aliases (one atomic load, no
+//! lock). The registry follows the rollout's events: a promotion points both
+//! aliases at green, a switch back points them at blue (a rollback by
+//! pointer), and once blue's keep-warm is over it is unregistered and its
+//! model dropped. Three runs:
 //!
 //! 1. **Healthy green**: QA previews green with the `x-fledge-preview:
 //!    green` header while users stay on blue; the pre-switch gate judges the
@@ -17,7 +22,9 @@
 //!    same tick switches everyone back to blue.
 //! 3. **Operator switch back** while blue is still warm after confirmation.
 //!
-//! Requests go over real HTTP on loopback; time between ticks is simulated.
+//! The plan comes from `BlueGreenBuilder`; the controller runs it like any
+//! plan and `BlueGreenStatus::of` says where the release stands. Requests go
+//! over real HTTP on loopback; time between ticks is simulated.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,12 +36,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use bytes::Bytes;
+use fledge::rollout::control::BlueGreenStatus;
+use fledge::rollout::plan::{BlueGreenBuilder, Plan};
+use fledge::rollout::registry::{Alias, CANARY, Registry, STABLE};
 use fledge_axum::{CanaryLayer, Version};
 use fledge_examples::{HttpClient, http_client, send_all, serve_loopback};
 use fledge_gate::clock::{Clock, ManualClock, Timestamp};
 use fledge_gate::{CheckSpec, MetricRef, Test};
-use fledge_rollout::Controller;
-use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
+use fledge_rollout::{Controller, Event, EventKind};
+use fledge_select::{VersionIndex, Weight};
 use http_body_util::Full;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -46,6 +56,7 @@ const WORDS: &[&str] = &[
     "future", "stream", "server", "client", "router", "layer", "service", "request", "response",
 ];
 
+#[derive(Clone)]
 struct Index {
     docs: Vec<HashMap<&'static str, f64>>,
     idf: HashMap<&'static str, f64>,
@@ -102,11 +113,22 @@ impl Index {
     }
 }
 
+/// A search model, registered under its version.
+struct Ranker {
+    index: Index,
+    /// TF-IDF (green) or term overlap (blue).
+    tf_idf: bool,
+    /// Fails on queries of 4 terms or more (green in run 2).
+    fails_on_long_queries: bool,
+}
+
 #[derive(Clone)]
 struct App {
-    index: Arc<Index>,
-    /// Green fails on queries of 4 terms or more (run 2).
-    green_bug: bool,
+    /// The routing's index of green, the candidate: requests routed there
+    /// use the `canary` alias, the others `stable`.
+    green: VersionIndex,
+    stable: Alias<Ranker>,
+    canary: Alias<Ranker>,
 }
 
 #[derive(Deserialize)]
@@ -123,19 +145,27 @@ async fn search(
         q.q.split(|c: char| c == '+' || c.is_whitespace())
             .filter_map(|t| WORDS.iter().find(|w| **w == t).copied())
             .collect();
-    let green = version.id() == "green";
-    if green && app.green_bug && terms.len() >= 4 {
+    // Lock-free: one atomic load of the alias behind the routed side.
+    let alias = if version.index() == app.green {
+        &app.canary
+    } else {
+        &app.stable
+    };
+    let ranker = alias.load();
+    if ranker.fails_on_long_queries && terms.len() >= 4 {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             "index shard overflow".to_owned(),
         );
     }
-    let hits = app.index.search(green, &terms);
+    let hits = ranker.index.search(ranker.tf_idf, &terms);
     (StatusCode::OK, format!("{hits:?}"))
 }
 
 struct Run {
-    bg: BlueGreen,
+    controller: Controller,
+    plan: Plan,
+    registry: Registry<Ranker>,
     clock: ManualClock,
     addr: SocketAddr,
     client: HttpClient,
@@ -156,7 +186,7 @@ fn max_errors(name: &str) -> CheckSpec {
 
 impl Run {
     async fn start(green_bug: bool, seed: u64) -> Result<Run, Box<dyn std::error::Error>> {
-        let plan = BlueGreen::builder("search-green", "blue", "green")
+        let plan = BlueGreenBuilder::new("search-green", "blue", "green")
             .preview_gate(max_errors("preview errors"))
             .preview_gate(
                 CheckSpec::new(
@@ -173,20 +203,47 @@ impl Run {
             .preview_for(Duration::from_secs(300))
             .watch_for(Duration::from_secs(120))
             .keep_warm(Duration::from_secs(600))
-            .plan()?;
+            .build()?;
         let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-        let controller = Controller::builder(plan).clock(clock.clone()).build()?;
-        let bg = BlueGreen::new(Arc::new(controller))?;
+        let controller = Controller::builder(plan.clone())
+            .clock(clock.clone())
+            .build()?;
         let mut rng = SmallRng::seed_from_u64(seed);
+        let docs = index(&mut rng);
+        // Both models, registered by version; the aliases start at blue
+        // (stable) and green (canary) and follow the rollout's events.
+        let registry: Registry<Ranker> = Registry::new();
+        let blue = Ranker {
+            index: docs.clone(),
+            tf_idf: false,
+            fails_on_long_queries: false,
+        };
+        let green = Ranker {
+            index: docs,
+            tf_idf: true,
+            fails_on_long_queries: green_bug,
+        };
+        registry.register("blue", Arc::new(blue))?;
+        registry.register("green", Arc::new(green))?;
+        let stable = registry.point(STABLE, "blue")?;
+        let canary = registry.point(CANARY, "green")?;
+        let follower = registry.clone();
+        controller.subscribe_fn(move |event| {
+            let _ = follower.follow(event, "blue", "green");
+        });
+        let routing = controller.routing().clone();
         let app = Router::new()
             .route("/search", get(search))
             .with_state(App {
-                index: Arc::new(index(&mut rng)),
-                green_bug,
+                green: routing.candidate(),
+                stable,
+                canary,
             })
-            .layer(CanaryLayer::new(bg.routing().clone()));
+            .layer(CanaryLayer::new(routing));
         Ok(Run {
-            bg,
+            controller,
+            plan,
+            registry,
             clock,
             addr: serve_loopback(app).await?,
             client: http_client(),
@@ -214,7 +271,7 @@ impl Run {
                 http::Request::get(format!("http://{}/search?q={}", self.addr, q.join("+")))
                     .header("x-user-id", format!("user-{}", (i * 7919) % 5_000));
             if preview {
-                let (name, value) = self.bg.preview_header();
+                let (name, value) = self.plan.preview_header().ok_or("no preview step")?;
                 req = req.header(name, value);
             }
             reqs.push(req.body(Full::new(Bytes::new()))?);
@@ -245,11 +302,41 @@ impl Run {
 
     fn tick(&self, after: u64) -> Result<(), Box<dyn std::error::Error>> {
         let now = self.clock.advance(Duration::from_secs(after));
-        for e in self.bg.tick(now)? {
-            print_event(&e, self.clock.now());
+        for e in self.controller.tick(now)?.events {
+            print_event(&e);
         }
-        println!("  status: {}", self.bg.status(now));
+        println!("  status: {} ({})", self.status(), self.aliases());
         Ok(())
+    }
+
+    /// Where the registry's aliases point.
+    fn aliases(&self) -> String {
+        let at = |alias: &str| {
+            self.registry
+                .alias(alias)
+                .map_or("-".to_owned(), |a| a.version())
+        };
+        format!("stable → {}, canary → {}", at(STABLE), at(CANARY))
+    }
+
+    /// Once blue may be released: unregisters it (refused while an alias
+    /// still points at it) and drops the model.
+    fn release_blue(&self) -> Result<(), Box<dyn std::error::Error>> {
+        if self.status() != BlueGreenStatus::BlueReleasable {
+            println!("  blue stays registered: {}", self.status());
+            return Ok(());
+        }
+        let blue = self.registry.unregister("blue")?;
+        println!(
+            "  released blue: unregistered ({} handle left, dropped now); versions: {:?}",
+            Arc::strong_count(&blue),
+            self.registry.versions()
+        );
+        Ok(())
+    }
+
+    fn status(&self) -> BlueGreenStatus {
+        BlueGreenStatus::of(&self.controller.state(), &self.plan, self.clock.now())
     }
 }
 
@@ -266,12 +353,16 @@ fn short(status: &BlueGreenStatus) -> String {
     }
 }
 
-fn print_event(e: &BlueGreenEvent, now: Timestamp) {
-    let _ = now;
-    match e {
-        BlueGreenEvent::Rollout(_) => {}
-        e => println!("  event: {e}"),
-    }
+/// The rollout events that matter in a blue-green release, in its words.
+fn print_event(e: &Event) {
+    let what = match e.kind {
+        EventKind::StepTaken if e.weight == Weight::FULL => "switched to green",
+        EventKind::AwaitingApproval => "preview passed, switch awaits approval",
+        EventKind::Promoted => "green confirmed",
+        EventKind::RolledBack => "switched back to blue",
+        _ => return,
+    };
+    println!("  event: {}: {what}: {}", e.at, e.reason);
 }
 
 #[tokio::main]
@@ -291,7 +382,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run.tick(121)?;
     run.show("users while blue is warm", 200, false).await?;
     run.tick(601)?;
-    let result1 = short(&run.bg.status(run.clock.now()));
+    run.release_blue()?;
+    let result1 = short(&run.status());
 
     println!("\nrun 2: green fails on long queries (QA only tried short ones)");
     let mut run = Run::start(true, 2).await?;
@@ -302,7 +394,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run.show("users after the switch", 300, false).await?;
     run.tick(1)?;
     run.show("users after the switch back", 300, false).await?;
-    let result2 = short(&run.bg.status(run.clock.now()));
+    let result2 = short(&run.status());
 
     println!("\nrun 3: an operator switches back while blue is warm");
     let mut run = Run::start(false, 3).await?;
@@ -312,11 +404,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run.show("users after the switch", 200, false).await?;
     run.tick(121)?;
     let e = run
-        .bg
-        .switch_back("oncall", "support tickets about result order")?;
-    print_event(&e, run.clock.now());
+        .controller
+        .rollback("oncall", Some("support tickets about result order"))?;
+    print_event(&e);
+    println!("  status: {} ({})", run.status(), run.aliases());
     run.show("users after the switch back", 200, false).await?;
-    let result3 = short(&run.bg.status(run.clock.now()));
+    let result3 = short(&run.status());
 
     println!(
         "\nresult: run 1 {result1}; run 2 {result2}; run 3 {result3} ({:.1} s wall clock)",

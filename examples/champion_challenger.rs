@@ -23,9 +23,9 @@
 
 use std::time::{Duration, Instant};
 
+use fledge::experiment::{ChampionChallenger, ChangeKind, MetricSpec, OldChampion, Role};
 use fledge_gate::clock::Timestamp;
 use fledge_gate::{CheckSpec, MetricRef, Test};
-use fledge_rollout::strategy::{ChampionChallenger, ChangeKind, MetricSpec, OldChampion};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -181,7 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let challengers = cc
             .roles()
             .iter()
-            .filter(|(_, r)| *r == fledge_rollout::strategy::Role::Challenger)
+            .filter(|(_, r)| *r == Role::Challenger)
             .count();
         if holt_entered && challengers == 0 {
             println!("minute {minute:>2}: no challenger left");

@@ -9,14 +9,13 @@
 //!
 //! The example starts its two upstreams itself (plain axum servers that know
 //! nothing about fledge: v1 a moving average, v2 exponential smoothing), then
-//! a gateway whose `/predict` is a [`fledge_tower::VersionRouter`] over two
+//! a gateway whose `/predict` is a [`fledge::tower::VersionRouter`] over two
 //! proxy services (a hyper-util client each pointed at one upstream). An
 //! upstream that answers 5xx or cannot be reached (502) counts against its
 //! version. A load generator calls the gateway only.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,10 +24,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
+use fledge::{Canary, Plan};
 use fledge_examples::{follow, http_client, parse_duration, serve_loopback};
-use fledge_rollout::Controller;
-use fledge_rollout::plan::Plan;
-use fledge_tower::CanaryLayer;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -163,10 +160,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let v1 = start_upstream("v1", false).await?;
     let v2 = start_upstream("v2", args.regress == Regress::Errors).await?;
 
-    let controller = Arc::new(Controller::builder(plan(args.bake)?).build()?);
-    let routing = controller.routing().clone();
+    let canary = Canary::from_plan(plan(args.bake)?)?;
     let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
-    let split = CanaryLayer::new(routing.clone()).router([
+    // One service per version: the layer becomes a router over them.
+    let split = canary.layer().router([
         ("v1", upstream(client.clone(), v1)),
         ("v2", upstream(client, v2)),
     ])?;
@@ -203,7 +200,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
 
-    let result = follow(&controller, args.bake * 12, |w| {
+    let result = follow(canary.controller(), args.bake * 12, |w| {
         format!(
             "{:>4} req {:>3} err p99 {:>6}",
             w.requests(),

@@ -33,13 +33,11 @@ use axum::extract::State;
 use axum::routing::post;
 use bytes::Bytes;
 use clap::Parser;
-use fledge_axum::{CanaryLayer, Version};
+use fledge::axum::Version;
+use fledge::tower::isolation::{Fallback, IsolationHandle};
+use fledge::tower::pool::{Priority, VersionPool};
+use fledge::{Canary, Plan, RolloutRouting, Weight};
 use fledge_examples::{HttpClient, parse_series, serve_loopback};
-use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, RolloutRouting};
-use fledge_select::Weight;
-use fledge_tower::isolation::{Fallback, Isolation, IsolationHandle};
-use fledge_tower::pool::{Priority, VersionPool};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -305,8 +303,16 @@ overflow = "stable"
         // Queue wait (2 jobs) + its own service time, with room.
         (args.stable_us * args.slowdown * 4 / 1_000).max(20)
     ))?;
-    let controller = Controller::builder(plan).build()?;
-    let routing = controller.routing().clone();
+    let mut plan = plan;
+    if args.naive {
+        // No isolation at all: the plan without its limits.
+        plan.limits.clear();
+    }
+    // The controller and the layer, the plan's limits applied (bulkhead,
+    // overflow, timeout on v2).
+    let canary = Canary::from_plan(plan)?;
+    let controller = canary.controller().clone();
+    let routing = canary.routing().clone();
 
     let models = Models {
         stable: VersionPool::builder("v1").threads(2).queue(256).build()?,
@@ -326,16 +332,17 @@ overflow = "stable"
     let routes = Router::new()
         .route("/predict", post(predict))
         .with_state(models.clone());
-    let (app, handle) = if args.naive {
-        let layer = CanaryLayer::new(routing.clone());
-        let handle = layer.isolation_handle();
-        (routes.layer(layer), handle)
+    let handle = canary.isolation();
+    let app = if args.naive {
+        routes.layer(canary.layer())
     } else {
-        let layer = CanaryLayer::new(routing.clone())
-            .isolation(Isolation::from_plan(&controller.plan()))?
-            .fallback(Fallback::idempotent().declare_idempotent(Method::POST, "/predict"));
-        let handle = layer.isolation_handle();
-        (routes.layer(layer), handle)
+        // The fallback is tower's own (it replays the request body): set on
+        // the layer.
+        routes.layer(
+            canary
+                .layer()
+                .fallback(Fallback::idempotent().declare_idempotent(Method::POST, "/predict")),
+        )
     };
     let addr = serve_loopback(app).await?;
     let client: HttpClient = Client::builder(TokioExecutor::new())

@@ -20,10 +20,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use clap::Parser;
-use fledge_rollout::Controller;
-use fledge_rollout::plan::Plan;
-use fledge_tower::CanaryLayer;
-use fledge_tower::isolation::Isolation;
+use fledge::{Canary, Plan};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
@@ -67,11 +64,11 @@ concurrency = 64
 timeout = "250ms"
 "#,
     )?;
-    let controller = Controller::builder(plan).build()?;
-    let routing = controller.routing().clone();
-    let layer =
-        CanaryLayer::new(routing.clone()).isolation(Isolation::from_plan(&controller.plan()))?;
-    let handle = layer.isolation_handle();
+    // The controller and the layer, the plan's limits applied.
+    let canary = Canary::from_plan(plan)?;
+    let routing = canary.routing().clone();
+    let layer = canary.layer();
+    let handle = canary.isolation();
     let mut service = layer.layer(tower::service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(Response::new(()))
     }));

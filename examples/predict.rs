@@ -38,12 +38,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use clap::{Parser, ValueEnum};
-use fledge_axum::{CanaryLayer, Feedback, RequestId, Version};
+use fledge::axum::{Feedback, RequestId, Version};
+use fledge::gate::clock::Timestamp;
+use fledge::rollout::machine::Phase;
+use fledge::{Canary, Plan, RolloutRouting};
 use fledge_examples::{ending, http_client, parse_duration, post_json, serve};
-use fledge_gate::clock::Timestamp;
-use fledge_rollout::machine::Phase;
-use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, RolloutRouting};
 use http_body_util::BodyExt;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -291,7 +290,7 @@ fn version_stats(routing: &RolloutRouting, id: &str, now: Timestamp, span: Durat
 /// and mean absolute error since the step started.
 fn line_for(
     routing: &RolloutRouting,
-    report: &fledge_rollout::control::TickReport,
+    report: &fledge::rollout::control::TickReport,
     started: Instant,
 ) -> String {
     let state = &report.state;
@@ -337,8 +336,12 @@ fn shorten(text: &str, max: usize) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let plan = plan(&args)?;
-    let controller = Arc::new(Controller::builder(plan.clone()).build()?);
-    let routing = controller.routing().clone();
+    // The controller and the layer, the plan's limits applied. This example
+    // ticks the controller itself (below) to print each tick's report; an
+    // application would call `canary.spawn()`.
+    let canary = Canary::from_plan(plan.clone())?;
+    let controller = canary.controller().clone();
+    let routing = canary.routing().clone();
 
     // The service: one route, both models, the canary layer in front.
     let feedback = Feedback::new(routing.clone(), "abs_error")?
@@ -348,17 +351,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(App {
             regress: args.regress,
         })
-        .layer(CanaryLayer::new(routing.clone()))
+        .layer(canary.layer())
         .merge(feedback.router());
 
     // Operations, outside the canary layer: Prometheus and the admin API.
     let mut registry = prometheus_client::registry::Registry::default();
-    fledge_prometheus::FledgeCollector::new()
+    fledge::prometheus::FledgeCollector::new()
         .controller(controller.clone())
         .register(&mut registry);
-    let mut app = app.merge(fledge_prometheus::axum::router(Arc::new(registry)));
+    let mut app = app.merge(fledge::prometheus::axum::router(Arc::new(registry)));
     if let Some(token) = &args.admin_token {
-        let admin = fledge_admin::Admin::builder()
+        let admin = fledge::admin::Admin::builder()
             .rollout(controller.clone())
             .token(token.clone())
             .build()?;

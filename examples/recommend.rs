@@ -7,7 +7,7 @@
 //! ```
 //!
 //! `POST /api/v1/recommend` keeps its path while v2 is canaried: the
-//! [`fledge_actix::Canary`] middleware picks the ranker per user
+//! actix-web middleware of [`fledge::Canary`] picks the ranker per user
 //! (`x-user-id`), the handler calls it, and the response says which one
 //! answered. v1 ranks by global popularity; v2 ranks by co-occurrence with the
 //! user's history (item-item similarity over a synthetic catalog). Clicks come
@@ -15,15 +15,13 @@
 //! must be at least 0.9 × v1's), next to p99 latency and error-rate gates.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use clap::{Parser, ValueEnum};
-use fledge_actix::{Canary, Version};
+use fledge::actix::Version;
+use fledge::{Canary, Plan, RolloutRouting};
 use fledge_examples::{follow, http_client, parse_duration, post_json};
-use fledge_rollout::plan::Plan;
-use fledge_rollout::{Controller, RolloutRouting};
 use http_body_util::BodyExt;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -247,9 +245,9 @@ async fn generate_load(addr: SocketAddr) {
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let controller = Arc::new(Controller::builder(plan(args.bake)?).build()?);
-    let routing = controller.routing().clone();
-    let canary = Canary::new(routing.clone());
+    let canary = Canary::from_plan(plan(args.bake)?)?;
+    let routing = canary.routing().clone();
+    let middleware = canary.actix();
     let state = web::Data::new(AppState {
         catalog: Catalog::new(),
         regress: args.regress,
@@ -263,7 +261,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .route("/api/v1/click", web::post().to(click))
             .service(
                 web::scope("/api/v1/recommend")
-                    .wrap(canary.clone())
+                    .wrap(middleware.clone())
                     .route("", web::post().to(recommend)),
             )
     })
@@ -283,7 +281,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     generate_load(addr).await;
 
-    let result = follow(&controller, args.bake * 12, |w| {
+    let result = follow(canary.controller(), args.bake * 12, |w| {
         format!(
             "{:>4} req ctr {:>5}",
             w.requests(),

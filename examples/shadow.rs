@@ -29,12 +29,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::post;
 use bytes::Bytes;
+use fledge::rollout::plan::ShadowFirstBuilder;
+use fledge::tower::shadow::agreement;
 use fledge_axum::{CanaryLayer, Version};
 use fledge_examples::{HttpClient, http_client, parse_series, send_all, serve_loopback};
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_gate::{CheckSpec, MetricRef, Test};
 use fledge_rollout::Controller;
-use fledge_rollout::strategy::{ShadowFirst, agreement};
 use fledge_tower::shadow::{ShadowHandle, ShadowLayer};
 use http_body_util::{BodyExt, Full};
 use rand::rngs::SmallRng;
@@ -80,7 +81,7 @@ fn threshold(name: &str, metric: MetricRef, max: f64) -> CheckSpec {
 
 impl Run {
     async fn start(broken: bool) -> Result<Run, Box<dyn std::error::Error>> {
-        let plan = ShadowFirst::new("forecast-v2", "v1", "v2")
+        let plan = ShadowFirstBuilder::new("forecast-v2", "v1", "v2")
             .mirror(100.0, Duration::from_secs(600))
             .agreement("shadow_diff", 1.5)
             .shadow_gate(threshold(
@@ -96,7 +97,7 @@ impl Run {
             .gate(threshold("errors", MetricRef::ErrorRate, 0.01))
             .steps([10.0, 50.0, 100.0])
             .interval(Duration::from_secs(300))
-            .plan()?;
+            .build()?;
         let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
         let controller = Arc::new(Controller::builder(plan).clock(clock.clone()).build()?);
         let routing = controller.routing().clone();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use fledge_actix::{Canary, Version};
+use fledge_actix::{CanaryMiddleware, Settings, Version};
 use fledge_tower::isolation::Isolation;
 use http::{Method, StatusCode};
 use support::{client, controller, flood, plan, recorded, send, users};
@@ -34,7 +34,7 @@ async fn crash(version: Version) -> HttpResponse {
 }
 
 fn start(
-    canary: Canary,
+    canary: CanaryMiddleware,
     gate: Arc<Semaphore>,
 ) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
     let data = web::Data::new(gate);
@@ -60,9 +60,8 @@ fn actix_bulkhead_sends_overflow_to_stable() {
     actix_web::rt::System::new().block_on(async {
         let (controller, _clock) = controller(plan("[limits.v2]\nconcurrency = 2\n"));
         let routing = controller.routing().clone();
-        let canary = Canary::new(routing.clone())
-            .isolation(Isolation::from_plan(&controller.plan()))
-            .expect("isolation");
+        let settings = Settings::new().isolation(Isolation::from_plan(&controller.plan()));
+        let canary = CanaryMiddleware::with_settings(routing.clone(), settings).expect("isolation");
         let isolation = canary.isolation_handle();
         let gate = Arc::new(Semaphore::new(0));
         let (addr, server) = start(canary, gate.clone());
@@ -103,9 +102,8 @@ fn actix_timeout_and_panic_are_contained_and_counted() {
     actix_web::rt::System::new().block_on(async {
         let (controller, _clock) = controller(plan("[limits.v2]\ntimeout = \"50ms\"\n"));
         let routing = controller.routing().clone();
-        let canary = Canary::new(routing.clone())
-            .isolation(Isolation::from_plan(&controller.plan()))
-            .expect("isolation");
+        let settings = Settings::new().isolation(Isolation::from_plan(&controller.plan()));
+        let canary = CanaryMiddleware::with_settings(routing.clone(), settings).expect("isolation");
         let isolation = canary.isolation_handle();
         // Never opened: v2's /work waits until its timeout.
         let (addr, server) = start(canary, Arc::new(Semaphore::new(0)));

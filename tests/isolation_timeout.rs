@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fledge_tower::isolation::{Fallback, Isolation};
-use fledge_tower::{CanaryLayer, Chosen};
+use fledge_tower::{CanaryLayer, Chosen, Settings};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use support::{controller, isolated, plan, recorded, users};
@@ -109,8 +109,9 @@ async fn a_candidate_timeout_is_a_failure() {
 async fn a_candidate_timeout_falls_back_to_stable_where_enabled() {
     let (controller, _clock) = controller(plan(""));
     let routing = controller.routing().clone();
-    let layer = CanaryLayer::new(routing.clone())
-        .isolation(Isolation::new().timeout("v2", Duration::from_millis(250)))
+    let settings =
+        Settings::new().isolation(Isolation::new().timeout("v2", Duration::from_millis(250)));
+    let layer = CanaryLayer::with_settings(routing.clone(), settings)
         .expect("isolation")
         .fallback(Fallback::idempotent());
     let handle = layer.isolation_handle();

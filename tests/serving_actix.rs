@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
-use fledge_actix::{Canary, Version};
+use fledge_actix::{CanaryMiddleware, Version};
 use fledge_rollout::machine::PhaseName;
 use http_body_util::Full;
 use support::{HttpClient, client, plan};
@@ -37,7 +37,7 @@ async fn ask(client: &HttpClient, addr: std::net::SocketAddr, user: &str) -> (u1
 fn actix_middleware_routes_records_and_rolls_back() {
     actix_web::rt::System::new().block_on(async {
         let (controller, clock) = fledge_tests::controller(plan());
-        let canary = Canary::new(controller.routing().clone());
+        let canary = CanaryMiddleware::new(controller.routing().clone());
         let fail = Arc::new(AtomicBool::new(false));
         let data = web::Data::new(fail.clone());
         let server = HttpServer::new(move || {

@@ -14,7 +14,7 @@ use fledge_axum::Version;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::{CanaryLayer, FixedRouting, QaOverride};
+use fledge_tower::{CanaryLayer, FixedRouting, QaOverride, Settings};
 use http_body_util::Full;
 use support::{HttpClient, client, serve};
 
@@ -42,8 +42,8 @@ async fn override_needs_the_secret() {
     let recorder = Arc::new(Recorder::new(RecorderConfig::new(2)).expect("recorder"));
     let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "qa"), recorder);
 
-    let with_qa =
-        CanaryLayer::new(routes.clone()).qa_override(QaOverride::new(SECRET).expect("secret"));
+    let settings = Settings::new().qa_override(QaOverride::new(SECRET).expect("secret"));
+    let with_qa = CanaryLayer::with_settings(routes.clone(), settings).expect("settings");
     let decider = with_qa.decider().clone();
     let guarded = serve(Router::new().route("/who", get(who)).layer(with_qa)).await;
     let unguarded = serve(

@@ -14,8 +14,8 @@ use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
+use fledge_experiment::{AbTest, Conclusion, Condition, Decision, MetricSpec, Report};
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::strategy::{AbTest, Conclusion, Condition, Decision, MetricSpec, Report};
 use http_body_util::{BodyExt, Full};
 use support::{client, serve};
 

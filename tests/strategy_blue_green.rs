@@ -3,7 +3,9 @@
 //! traffic, one tick switches every user to green at once, a failing gate
 //! while blue is kept warm switches everyone back within the tick, an
 //! operator can switch back, and blue is released after its keep-warm.
-//! Time is a manual clock; ticks are explicit.
+//! The plan comes from `BlueGreenBuilder`; the controller runs it and
+//! `BlueGreenStatus::of` reads its state. Time is a manual clock; ticks are
+//! explicit.
 
 #[path = "serving/support.rs"]
 mod support;
@@ -20,7 +22,10 @@ use bytes::Bytes;
 use fledge_axum::{CanaryLayer, Version};
 use fledge_gate::clock::{Clock, ManualClock};
 use fledge_gate::{CheckSpec, MetricRef, Test};
-use fledge_rollout::strategy::{BlueGreen, BlueGreenEvent, BlueGreenStatus};
+use fledge_rollout::control::BlueGreenStatus;
+use fledge_rollout::plan::{BlueGreenBuilder, Plan};
+use fledge_rollout::{Controller, Event, EventKind};
+use fledge_select::Weight;
 use http_body_util::Full;
 use support::{HttpClient, client, serve, users};
 
@@ -45,7 +50,8 @@ fn max_errors(name: &str) -> CheckSpec {
 }
 
 struct Bg {
-    bg: BlueGreen,
+    controller: Arc<Controller>,
+    plan: Plan,
     clock: ManualClock,
     addr: std::net::SocketAddr,
     client: HttpClient,
@@ -54,25 +60,25 @@ struct Bg {
 
 impl Bg {
     async fn start() -> Bg {
-        let plan = BlueGreen::builder("bg-test", "blue", "green")
+        let plan = BlueGreenBuilder::new("bg-test", "blue", "green")
             .preview_gate(max_errors("preview errors"))
             .switch_gate(max_errors("green errors"))
             .preview_for(Duration::from_secs(10))
             .watch_for(Duration::from_secs(10))
             .keep_warm(Duration::from_secs(60))
             .configure(|b| b.salt("bg-test"))
-            .plan()
+            .build()
             .expect("plan");
-        let (controller, clock) = fledge_tests::controller(plan);
-        let bg = BlueGreen::new(controller).expect("blue-green");
+        let (controller, clock) = fledge_tests::controller(plan.clone());
         let fail_green = Arc::new(AtomicBool::new(false));
         let app = Router::new()
             .route("/who", get(who))
             .with_state(fail_green.clone())
-            .layer(CanaryLayer::new(bg.routing().clone()));
+            .layer(CanaryLayer::new(controller.routing().clone()));
         let addr = serve(app).await;
         Bg {
-            bg,
+            controller,
+            plan,
             clock,
             addr,
             client: client(),
@@ -84,7 +90,7 @@ impl Bg {
         let mut req =
             http::Request::get(format!("http://{}/who", self.addr)).header("x-user-id", user);
         if preview {
-            let (name, value) = self.bg.preview_header();
+            let (name, value) = self.plan.preview_header().expect("a preview header");
             req = req.header(name, value);
         }
         let req = req.body(Full::new(Bytes::new())).expect("request");
@@ -103,20 +109,25 @@ impl Bg {
         out
     }
 
-    fn tick_after(&self, secs: u64) -> Vec<BlueGreenEvent> {
+    fn tick_after(&self, secs: u64) -> Vec<Event> {
         let now = self.clock.advance(Duration::from_secs(secs));
-        self.bg.tick(now).expect("tick")
+        self.controller.tick(now).expect("tick").events
     }
+
+    fn status(&self) -> BlueGreenStatus {
+        BlueGreenStatus::of(&self.controller.state(), &self.plan, self.clock.now())
+    }
+}
+
+fn switched(e: &Event) -> bool {
+    e.kind == EventKind::StepTaken && e.weight == Weight::FULL
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_gate_switch_and_switch_back_on_failure() {
     let h = Bg::start().await;
     let people = users(60);
-    assert!(matches!(
-        h.bg.status(h.clock.now()),
-        BlueGreenStatus::Previewing { .. }
-    ));
+    assert!(matches!(h.status(), BlueGreenStatus::Previewing { .. }));
 
     // Preview: the header reaches green, nobody else does.
     assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
@@ -129,13 +140,8 @@ async fn preview_gate_switch_and_switch_back_on_failure() {
 
     // The pre-switch gate judges the 30 preview requests: pass → one switch.
     let events = h.tick_after(11);
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, BlueGreenEvent::Switched { .. })),
-        "{events:?}"
-    );
-    assert_eq!(h.bg.routing().traffic().candidate.bps(), 10_000);
+    assert!(events.iter().any(switched), "{events:?}");
+    assert_eq!(h.controller.routing().traffic().candidate.bps(), 10_000);
     assert!(
         h.versions(&people, false)
             .await
@@ -146,19 +152,11 @@ async fn preview_gate_switch_and_switch_back_on_failure() {
     // Watched for 10 s at 100 %, then confirmed; blue stays warm for 60 s.
     let events = h.tick_after(11);
     assert!(
-        events.iter().any(|e| matches!(
-            e,
-            BlueGreenEvent::Confirmed {
-                warm_until: Some(_),
-                ..
-            }
-        )),
+        events.iter().any(|e| e.kind == EventKind::Promoted),
         "{events:?}"
     );
-    assert!(matches!(
-        h.bg.status(h.clock.now()),
-        BlueGreenStatus::BlueWarm { .. }
-    ));
+    assert!(h.controller.warm_until().is_some());
+    assert!(matches!(h.status(), BlueGreenStatus::BlueWarm { .. }));
 
     // Green breaks while blue is warm: the next tick switches everyone back.
     h.clock.advance(Duration::from_secs(11));
@@ -170,16 +168,17 @@ async fn preview_gate_switch_and_switch_back_on_failure() {
             .all(|(s, _)| *s == StatusCode::INTERNAL_SERVER_ERROR)
     );
     let events = h.tick_after(1);
-    let back = events.iter().find_map(|e| match e {
-        BlueGreenEvent::SwitchedBack { reason, .. } => Some(reason.clone()),
-        _ => None,
-    });
+    let back = events
+        .iter()
+        .find(|e| e.kind == EventKind::RolledBack)
+        .map(|e| e.reason.clone());
     let reason = back.unwrap_or_else(|| panic!("no switch back: {events:?}"));
     assert!(
         reason.contains("green errors") && reason.contains("switched back to blue"),
         "{reason}"
     );
-    assert_eq!(h.bg.routing().traffic().candidate.bps(), 0);
+    assert_eq!(h.controller.routing().traffic().candidate.bps(), 0);
+    assert!(matches!(h.status(), BlueGreenStatus::SwitchedBack { .. }));
     assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
 }
 
@@ -196,26 +195,25 @@ async fn operator_switches_back_and_blue_is_released_after_keep_warm() {
             .iter()
             .all(|v| v == "green")
     );
-    let e =
-        h.bg.switch_back("alice", "customer reports")
-            .expect("switch back");
-    assert!(matches!(e, BlueGreenEvent::SwitchedBack { .. }), "{e:?}");
+    let e = h
+        .controller
+        .rollback("alice", Some("customer reports"))
+        .expect("switch back");
+    assert_eq!(e.kind, EventKind::RolledBack, "{e:?}");
     assert!(h.versions(&people, false).await.iter().all(|v| v == "blue"));
 
-    // 2. A healthy release: blue is released once, after keep-warm.
+    // 2. A healthy release: blue may be released after keep-warm.
     let h = Bg::start().await;
     h.versions(&users(30), true).await;
     h.tick_after(11); // switch
     h.versions(&users(30), false).await;
     h.tick_after(11); // confirmed, blue warm for 60 s
     assert!(h.tick_after(30).is_empty());
-    let events = h.tick_after(31);
-    assert!(
-        matches!(events.as_slice(), [BlueGreenEvent::BlueReleasable { blue, .. }] if blue.as_str() == "blue"),
-        "{events:?}"
-    );
-    assert_eq!(h.bg.status(h.clock.now()), BlueGreenStatus::BlueReleasable);
-    assert!(h.tick_after(10).is_empty(), "released once");
+    assert!(matches!(h.status(), BlueGreenStatus::BlueWarm { .. }));
+    assert!(!h.controller.is_finished(h.clock.now()));
+    assert!(h.tick_after(31).is_empty());
+    assert_eq!(h.status(), BlueGreenStatus::BlueReleasable);
+    assert!(h.controller.is_finished(h.clock.now()));
     // After keep-warm a switch back is refused: blue may be gone.
-    assert!(h.bg.switch_back("bob", "too late").is_err());
+    assert!(h.controller.rollback("bob", Some("too late")).is_err());
 }

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use fledge_gate::clock::Timestamp;
-use fledge_gate::{CheckSpec, MetricRef, Outcome, Test};
-use fledge_rollout::strategy::{
+use fledge_experiment::{
     ChampionChallenger, ChampionState, ChangeKind, MetricSpec, OldChampion, Role,
 };
+use fledge_gate::clock::Timestamp;
+use fledge_gate::{CheckSpec, MetricRef, Outcome, Test};
 
 /// A seeded generator (splitmix64).
 struct Rng(u64);

@@ -19,8 +19,8 @@ use fledge_gate::clock::ManualClock;
 use fledge_gate::{CheckSpec, MetricRef, Test};
 use fledge_rollout::Controller;
 use fledge_rollout::machine::PhaseName;
-use fledge_rollout::strategy::{ShadowFirst, agreement};
-use fledge_tower::shadow::{ShadowHandle, ShadowLayer};
+use fledge_rollout::plan::ShadowFirstBuilder;
+use fledge_tower::shadow::{ShadowHandle, ShadowLayer, agreement};
 use http_body_util::Full;
 use support::{HttpClient, client, serve, users};
 
@@ -46,7 +46,7 @@ struct Rig {
 }
 
 async fn start(v2_answer: &'static str) -> Rig {
-    let plan = ShadowFirst::new("sf-test", "v1", "v2")
+    let plan = ShadowFirstBuilder::new("sf-test", "v1", "v2")
         .mirror(100.0, Duration::from_secs(10))
         .agreement("shadow_diff", 0.5)
         .shadow_gate(threshold(
@@ -63,7 +63,7 @@ async fn start(v2_answer: &'static str) -> Rig {
         .steps([10.0, 50.0, 100.0])
         .interval(Duration::from_secs(10))
         .configure(|b| b.salt("sf-test"))
-        .plan()
+        .build()
         .expect("plan");
     let (controller, clock) = fledge_tests::controller(plan);
     let routing = controller.routing().clone();

@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fledge_gate::Window;
-use fledge_rollout::Controller;
-use fledge_rollout::control::{ControlError, TickReport};
-use fledge_rollout::machine::Phase;
+use fledge::Controller;
+use fledge::gate::Window;
+use fledge::rollout::control::{ControlError, TickReport};
+use fledge::rollout::machine::Phase;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -48,7 +48,7 @@ pub async fn serve_loopback(app: axum::Router) -> std::io::Result<SocketAddr> {
 
 /// A `clap` value parser for durations such as `4s`, `500ms`, `2m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    fledge_rollout::duration::parse(text).map_err(|e| e.to_string())
+    fledge::rollout::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// The numbers of a comma-separated series (what is not a number is skipped).

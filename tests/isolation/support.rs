@@ -76,8 +76,9 @@ pub async fn get(client: &HttpClient, addr: SocketAddr, path: &str, user: &str) 
 
 /// The canary layer enforcing the plan's `limits`.
 pub fn isolated(controller: &Controller) -> fledge_tower::CanaryLayer {
-    fledge_tower::CanaryLayer::new(controller.routing().clone())
-        .isolation(Isolation::from_plan(&controller.plan()))
+    let settings =
+        fledge_tower::Settings::new().isolation(Isolation::from_plan(&controller.plan()));
+    fledge_tower::CanaryLayer::with_settings(controller.routing().clone(), settings)
         .expect("isolation")
 }
 

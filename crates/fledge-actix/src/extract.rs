@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
 use fledge_tower::Chosen;
 
-/// The version the [`Canary`](crate::Canary) middleware chose for this
+/// The version the [`CanaryMiddleware`](crate::CanaryMiddleware) chose for this
 /// request. Fails with [`MissingVersion`] (500) when the middleware is not
 /// installed; take `Option<Version>` to tolerate that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,9 +23,9 @@ impl Deref for Version {
 }
 
 /// No chosen version on the request: wrap the app with
-/// [`Canary`](crate::Canary).
+/// [`CanaryMiddleware`](crate::CanaryMiddleware).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no fledge version on this request: wrap the app with fledge_actix::Canary")]
+#[error("no fledge version on this request: wrap the app with fledge_actix::CanaryMiddleware")]
 pub struct MissingVersion;
 
 impl ResponseError for MissingVersion {

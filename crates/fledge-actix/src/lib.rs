@@ -1,33 +1,17 @@
-//! actix-web adapter for fledge.
+//! actix-web adapter for fledge: [`CanaryMiddleware`] chooses a version for
+//! every request, records its outcome into the gates and names it; the
+//! [`Version`] extractor hands it to a handler.
 //!
-//! - [`Canary`]: a middleware ([`Transform`](actix_web::dev::Transform)) that
-//!   chooses a version for every request exactly like `fledge-tower`'s layer
-//!   (QA override → targeting rules → sticky key → no-key policy), records
-//!   latency and outcome (5xx and errors are failures) into the gates, names
-//!   the version in an `x-fledge-version` response header and puts a
-//!   [`Chosen`] into the request's extensions. Its state is behind an `Arc`:
-//!   every worker's app shares the same routing handle and recorder.
-//! - **Isolation** ([`Canary::isolation`]): per-version bulkheads (overflow
-//!   to stable, or a 503), timeouts (a 504) and panic containment (a 500
-//!   instead of unwinding through the actix worker), counted and recorded as
-//!   the version's failures like `fledge-tower`'s. Not available with
-//!   actix-web: the fallback to stable (replaying a request needs its payload
-//!   buffered and a second pass through the app, which actix's
-//!   `ServiceRequest` does not allow from a middleware), and the version
-//!   header on those 503/504/500 answers (they are actix errors, turned into
-//!   responses by actix). Run CPU-heavy models on a
-//!   [`VersionPool`](fledge_tower::pool::VersionPool) as with axum.
-//! - [`Version`]: the extractor giving a handler the chosen version.
-//! - [`ActixAttributes`]: actix-web's request seen as targeting
-//!   [`Attributes`](fledge_rollout::plan::Attributes) (actix-web 4 has its own
-//!   HTTP types).
+//! Most applications get the middleware from the `fledge` crate
+//! (`fledge::Canary::from_plan(plan)?.actix()`, feature `actix`), which
+//! applies the plan's limits. Here it is built on any routing source.
 //!
 //! # Example
 //!
 //! ```
 //! use std::sync::Arc;
 //! use actix_web::{App, HttpResponse, web};
-//! use fledge_actix::{Canary, Version};
+//! use fledge_actix::{CanaryMiddleware, Version};
 //! use fledge_gate::{Recorder, RecorderConfig};
 //! use fledge_select::{Selector, Split};
 //! use fledge_sticky::{Bucketer, HashMode};
@@ -41,7 +25,7 @@
 //! let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 1_000), ("v1", 9_000)])?));
 //! let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
 //! let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "rec"), recorder);
-//! let canary = Canary::new(routes);
+//! let canary = CanaryMiddleware::new(routes);
 //!
 //! // In `HttpServer::new(move || ...)`, each worker wraps its app with a clone.
 //! let make_app = move || {
@@ -54,6 +38,9 @@
 //! # }
 //! ```
 //!
+//! # What it does
+#![doc = include_str!("docs/overview.md")]
+//!
 //! The minimum supported Rust version is 1.85.
 
 #![forbid(unsafe_code)]
@@ -64,9 +51,11 @@ mod middleware;
 
 pub use attributes::ActixAttributes;
 pub use extract::{MissingVersion, Version};
-pub use middleware::{Canary, CanaryMiddleware, CanaryResponseFuture};
+pub use middleware::{CanaryMiddleware, CanaryMiddlewareService, CanaryResponseFuture};
 
 #[doc(inline)]
+pub use fledge_tower::isolation;
+#[doc(inline)]
 pub use fledge_tower::{
-    Chosen, Decider, FixedRouting, KeySource, NoKey, QaOverride, Reason, RoutingSource,
+    Chosen, Decider, FixedRouting, KeySource, NoKey, QaOverride, Reason, RoutingSource, Settings,
 };

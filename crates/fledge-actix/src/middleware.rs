@@ -1,4 +1,4 @@
-//! [`Canary`]: the actix-web middleware.
+//! [`CanaryMiddleware`]: the actix-web middleware.
 
 use fledge_tower::Stopwatch;
 use std::borrow::Cow;
@@ -13,9 +13,9 @@ use actix_web::HttpMessage;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::{ErrorGatewayTimeout, ErrorInternalServerError, ErrorServiceUnavailable};
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
-use fledge_tower::isolation::{Admission, Contained, Isolation, IsolationHandle, Permit};
+use fledge_tower::isolation::{Admission, Contained, IsolationHandle, Permit};
 use fledge_tower::key::{KeyKind, cookie_value, query_value};
-use fledge_tower::{Chosen, ConfigError, Decider, KeySource, NoKey, QaOverride, RoutingSource};
+use fledge_tower::{Chosen, ConfigError, Decider, RoutingSource, Settings};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -50,6 +50,11 @@ impl Shared {
     }
 
     fn key<'r>(&self, req: &'r ServiceRequest) -> Option<Cow<'r, [u8]>> {
+        if let Some(f) = &self.key_fn {
+            return f(req)
+                .filter(|k| !k.is_empty())
+                .map(|s| Cow::Owned(s.into_bytes()));
+        }
         let key = match self.decider.key().kind() {
             KeyKind::Header(name) => req.headers().get(name).map(|v| Cow::Borrowed(v.as_bytes())),
             KeyKind::Cookie(name) => req
@@ -58,11 +63,9 @@ impl Shared {
                 .find_map(|v| cookie_value(v.as_bytes(), name))
                 .map(Cow::Borrowed),
             KeyKind::Query(name) => query_value(req.query_string(), name),
-            _ => self
-                .key_fn
-                .as_ref()
-                .and_then(|f| f(req))
-                .map(|s| Cow::Owned(s.into_bytes())),
+            // A `KeySource::from_fn` closure reads `http` requests, which
+            // actix-web does not have: `key_fn` is actix's own.
+            _ => None,
         };
         key.filter(|k| !k.is_empty())
     }
@@ -82,87 +85,54 @@ impl Shared {
 
 /// The canary middleware for actix-web: wrap an `App` with it.
 ///
-/// Cheap to clone: every clone (one per worker) shares the routing handle,
-/// the recorder and the counters.
+/// How it decides and announces the version is `fledge-tower`'s
+/// [`Settings`], the same as the tower layer's; only the key closure over
+/// actix's request ([`key_fn`](Self::key_fn)) is actix's own. Cheap to
+/// clone: every clone (one per worker) shares the routing handle, the
+/// recorder and the counters.
 #[derive(Clone)]
-pub struct Canary {
+pub struct CanaryMiddleware {
     shared: Arc<Shared>,
 }
 
-impl Canary {
-    /// A middleware reading `routes` (the rollout's `RolloutRouting` or a
-    /// `FixedRouting`) with the defaults of `fledge-tower`: key from the
+impl CanaryMiddleware {
+    /// A middleware reading `routing` (the rollout's `RolloutRouting` or a
+    /// `FixedRouting`) with the default [`Settings`]: key from the
     /// `x-user-id` header, random pick without one, `x-fledge-version`
-    /// response header.
-    pub fn new<R: RoutingSource>(routes: R) -> Self {
-        Self::from_decider(Decider::new(routes))
+    /// response header, panics contained.
+    pub fn new<R: RoutingSource>(routing: R) -> Self {
+        Self::from_decider(Decider::with_defaults(routing))
     }
 
-    /// A middleware around a configured [`Decider`] (key source, no-key
-    /// policy, QA override, response header).
+    /// A middleware reading `routing` with `settings`: per-version bulkheads
+    /// (overflow to stable or 503) and timeouts (504) as in `fledge-tower`
+    /// (see [`fledge_tower::isolation`]). Fails on an unknown version or a
+    /// zero limit. The fallback to stable is not available with actix-web
+    /// (see the crate docs).
+    pub fn with_settings<R: RoutingSource>(
+        routing: R,
+        settings: Settings,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self::from_decider(Decider::new(routing, settings)?))
+    }
+
+    /// A middleware around a [`Decider`] already built (e.g. shared with a
+    /// tower layer: clones share its counters and bulkheads).
     pub fn from_decider(decider: Decider) -> Self {
-        Canary {
+        CanaryMiddleware {
             shared: Arc::new(Shared::new(decider, None)),
         }
     }
 
-    fn rebuild(self, f: impl FnOnce(&mut Decider, &mut Option<KeyFn>)) -> Self {
-        let mut decider = self.shared.decider.clone();
-        let mut key_fn = self.shared.key_fn.clone();
-        f(&mut decider, &mut key_fn);
-        Canary {
-            shared: Arc::new(Shared::new(decider, key_fn)),
-        }
-    }
-
-    /// Where the routing key comes from (header, cookie or query parameter).
-    pub fn key(self, key: KeySource) -> Self {
-        self.rebuild(|d, _| d.set_key(key))
-    }
-
-    /// Computes the routing key with a closure over the actix request.
+    /// Computes the routing key with a closure over the actix request,
+    /// instead of the settings' key source.
     pub fn key_fn<F>(self, f: F) -> Self
     where
         F: Fn(&ServiceRequest) -> Option<String> + Send + Sync + 'static,
     {
-        self.rebuild(|d, k| {
-            d.set_key(KeySource::from_fn(|_| None));
-            *k = Some(Arc::new(f));
-        })
-    }
-
-    /// What to do with requests without a key.
-    pub fn no_key(self, no_key: NoKey) -> Self {
-        self.rebuild(|d, _| d.set_no_key(no_key))
-    }
-
-    /// Honour a QA override header carrying a secret.
-    pub fn qa_override(self, qa: QaOverride) -> Self {
-        self.rebuild(|d, _| d.set_qa_override(Some(qa)))
-    }
-
-    /// The response header naming the version; `None` for no header.
-    pub fn response_header(self, name: Option<http::HeaderName>) -> Self {
-        self.rebuild(|d, _| d.set_response_header(name))
-    }
-
-    /// Per-version bulkheads (overflow to stable or 503) and timeouts (504),
-    /// as in `fledge-tower` (see [`fledge_tower::isolation`]). Fails on an
-    /// unknown version or a zero limit. Fallback to stable is not available
-    /// with actix-web (see the crate docs).
-    pub fn isolation(self, isolation: Isolation) -> Result<Self, ConfigError> {
-        let mut decider = self.shared.decider.clone();
-        decider.set_isolation(isolation)?;
-        Ok(Canary {
-            shared: Arc::new(Shared::new(decider, self.shared.key_fn.clone())),
-        })
-    }
-
-    /// Whether a panic in the app is caught, counted, recorded as its
-    /// version's failure and answered with a 500 (default: yes), instead of
-    /// unwinding through the actix worker.
-    pub fn catch_panics(self, on: bool) -> Self {
-        self.rebuild(|d, _| d.set_catch_panics(on))
+        CanaryMiddleware {
+            shared: Arc::new(Shared::new(self.shared.decider.clone(), Some(Arc::new(f)))),
+        }
     }
 
     /// The isolation counters (shared by every worker).
@@ -174,47 +144,54 @@ impl Canary {
     pub fn decider(&self) -> &Decider {
         &self.shared.decider
     }
+
+    /// The settings the middleware runs with.
+    pub fn settings(&self) -> &Settings {
+        self.shared.decider.settings()
+    }
 }
 
-impl fmt::Debug for Canary {
+impl fmt::Debug for CanaryMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Canary")
+        f.debug_struct("CanaryMiddleware")
             .field("decider", &self.shared.decider)
+            .field("key_fn", &self.shared.key_fn.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for Canary
+impl<S, B> Transform<S, ServiceRequest> for CanaryMiddleware
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     type Response = ServiceResponse<B>;
     type Error = actix_web::Error;
-    type Transform = CanaryMiddleware<S>;
+    type Transform = CanaryMiddlewareService<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(CanaryMiddleware {
+        ready(Ok(CanaryMiddlewareService {
             service,
             shared: self.shared.clone(),
         }))
     }
 }
 
-/// The service [`Canary`] wraps around an app.
-pub struct CanaryMiddleware<S> {
+/// The service [`CanaryMiddleware`] wraps around an app.
+pub struct CanaryMiddlewareService<S> {
     service: S,
     shared: Arc<Shared>,
 }
 
-impl<S> fmt::Debug for CanaryMiddleware<S> {
+impl<S> fmt::Debug for CanaryMiddlewareService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CanaryMiddleware").finish_non_exhaustive()
+        f.debug_struct("CanaryMiddlewareService")
+            .finish_non_exhaustive()
     }
 }
 
-impl<S, B> Service<ServiceRequest> for CanaryMiddleware<S>
+impl<S, B> Service<ServiceRequest> for CanaryMiddlewareService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
@@ -275,7 +252,7 @@ pin_project! {
 }
 
 pin_project! {
-    /// The response future of [`CanaryMiddleware`]: records the outcome and
+    /// The response future of [`CanaryMiddlewareService`]: records the outcome and
     /// names the version in the response; enforces the version's timeout
     /// (504) and contains panics (500).
     pub struct CanaryResponseFuture<F> {

@@ -1,25 +1,11 @@
-//! axum adapter for fledge.
+//! axum adapter for fledge: the canary layer on a `Router`, the [`Version`]
+//! extractor naming the version a request was given, and a [`Feedback`]
+//! route joining delayed ground truth to that version.
 //!
-//! - **The layer**: [`CanaryLayer`] (re-exported from `fledge-tower`) plugs
-//!   into [`Router::layer`](axum::Router::layer) or wraps the whole router.
-//!   Every request gets a version, a `x-fledge-version` response header, and
-//!   its latency and outcome recorded into the gates.
-//! - **The extractor**: [`Version`] gives a handler the chosen version — the
-//!   common ML case where both models live in one process and the handler
-//!   calls the chosen one.
-//! - **Feedback**: ground truth often arrives after the response (the actual
-//!   value of a forecast, a click). [`Version::request_id`] makes a request
-//!   id that *encodes the version* (and an optional payload such as the
-//!   prediction), so joining feedback to its version needs no state at all;
-//!   [`Feedback`] mounts `POST /feedback` which decodes it and records a
-//!   value into a gate metric.
-//! - **Isolation** ([`isolation`], [`pool`], re-exported from
-//!   `fledge-tower`): per-version bulkheads and timeouts (a plan's `limits`),
-//!   panic containment, a fallback to stable for idempotent routes
-//!   (`CanaryLayer::fallback`; axum's routes accept its replayable body), and
-//!   a bounded pool of OS threads per version for CPU-heavy models, so that
-//!   a slow candidate does not slow stable's users. See
-//!   `examples/isolation.rs`.
+//! Most applications get the layer from the `fledge` crate
+//! (`fledge::Canary::from_plan(plan)?.layer()`, features `axum`), which
+//! builds the controller and applies the plan's limits. Here it is built on
+//! any routing source.
 //!
 //! # Example
 //!
@@ -58,6 +44,9 @@
 //! # }
 //! ```
 //!
+//! # What it does
+#![doc = include_str!("docs/overview.md")]
+//!
 //! The minimum supported Rust version is 1.85.
 
 #![forbid(unsafe_code)]
@@ -72,7 +61,7 @@ pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
 #[doc(inline)]
 pub use fledge_tower::{
-    CanaryLayer, Chosen, FixedRouting, KeySource, NoKey, QaOverride, RoutingSource,
+    CanaryLayer, Chosen, FixedRouting, KeySource, NoKey, QaOverride, RoutingSource, Settings,
 };
 #[doc(inline)]
 pub use fledge_tower::{isolation, pool};

@@ -1,9 +1,7 @@
 //! [`RequestId`]: a request id that names its version, so feedback can be
 //! joined to the version without any state.
 
-use std::cell::Cell;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 
 use axum::response::{IntoResponseParts, ResponseParts};
 use http::HeaderValue;
@@ -34,23 +32,6 @@ const MAX_PAYLOAD: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestId(String);
 
-thread_local! {
-    static RNG: Cell<u64> = const { Cell::new(0) };
-}
-
-fn nonce() -> u64 {
-    RNG.with(|rng| {
-        let mut state = rng.get();
-        if state == 0 {
-            state = RandomState::new().hash_one(0x1d_u64) | 1;
-        }
-        state = state.wrapping_add(0xa076_1d64_78bd_642f);
-        rng.set(state);
-        let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
-    })
-}
-
 impl RequestId {
     /// A fresh id for `version` with `payload`. Payload bytes outside
     /// `A-Z a-z 0-9 - _ . : + ,` are replaced by `_`, and it is cut at 128
@@ -59,7 +40,7 @@ impl RequestId {
         let mut id = String::with_capacity(version.len() + 18 + payload.len().min(MAX_PAYLOAD));
         id.push_str(version);
         id.push('~');
-        id.push_str(&format!("{:016x}", nonce()));
+        id.push_str(&format!("{:016x}", fledge_select::fast_random_u64()));
         if !payload.is_empty() {
             id.push('~');
             id.extend(payload.chars().take(MAX_PAYLOAD).map(|c| {

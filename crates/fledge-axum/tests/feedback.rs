@@ -116,3 +116,72 @@ async fn feedback_is_joined_through_the_request_id() {
     assert_eq!(&body[..], b"None");
     assert!(Feedback::new(routes, "missing").is_err());
 }
+
+/// The application's own state, which its handlers extract.
+#[derive(Clone)]
+struct AppState {
+    unit: &'static str,
+}
+
+async fn with_state(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    version: Version,
+) -> String {
+    format!("{} {}", version.id(), state.unit)
+}
+
+#[tokio::test]
+async fn the_feedback_router_merges_into_an_app_with_state() {
+    let selector = Arc::new(Selector::new(
+        Split::from_pairs([("v2", 5_000), ("v1", 5_000)]).unwrap(),
+    ));
+    let recorder = Arc::new(Recorder::new(RecorderConfig::new(2).metric("clicks")).unwrap());
+    let routes = FixedRouting::new(
+        selector,
+        Bucketer::new(HashMode::Fledge, "state"),
+        recorder.clone(),
+    );
+    let feedback = Feedback::new(routes.clone(), "clicks").unwrap();
+    // `Router<AppState>` until `with_state`: the feedback router is merged
+    // while the app still needs its state.
+    let app: Router<AppState> = Router::new()
+        .route("/rank", post(with_state))
+        .layer(CanaryLayer::new(routes))
+        .merge(feedback.router::<AppState>());
+    let app: Router = app.with_state(AppState { unit: "ranked" });
+
+    let res = app
+        .clone()
+        .oneshot(
+            Request::post("/rank")
+                .header("x-user-id", "u1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let version = res.headers()["x-fledge-version"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, format!("{version} ranked").as_bytes());
+
+    let id = RequestId::new(&version, "");
+    let req = Request::post("/feedback")
+        .header("content-type", "application/json")
+        .body(Body::from(format!(
+            "{{\"request_id\":\"{}\",\"value\":1.0}}",
+            id.as_str()
+        )))
+        .unwrap();
+    assert_eq!(
+        app.oneshot(req).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let index = usize::from(version == "v1");
+    let w = recorder
+        .window(index, Timestamp::from_millis(1), Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(w.metric("clicks").unwrap().count(), 1);
+}

@@ -19,6 +19,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, CheckResult, CheckSpec, CheckState, Outcome, SpecError};
+use crate::explain;
 use crate::window::{Totals, Window};
 
 fn default_pass_score() -> f64 {
@@ -184,7 +185,7 @@ impl fmt::Display for Verdict {
         let r = self.report();
         write!(f, "{}", self.outcome())?;
         if let Some(s) = r.score {
-            write!(f, " (score {s:.1})")?;
+            write!(f, " (score {})", explain::fixed(s, 1))?;
         }
         write!(f, ": {}", r.summary)?;
         for c in &r.checks {

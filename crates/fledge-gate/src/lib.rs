@@ -12,16 +12,39 @@
 //!   [`Totals`].
 //! * [`stats`]: Mann-Whitney U, Hodges-Lehmann, Welch's t, two-proportion z
 //!   and the always-valid mixture SPRT, checked against R, SciPy and Kayenta.
+//! * [`metric`]: [`MetricRef`], the metric a check reads (`error_rate`,
+//!   `latency_p99`, a custom name), and the rules for custom metric names
+//!   that the recorder and the checks share.
 //! * [`check`] and [`Judge`]: serde-configured checks (absolute thresholds,
 //!   baseline-relative bounds, Kayenta-style classification, proportion and
 //!   sequential tests, each Inconclusive below its minimum sample size)
 //!   combined into a [`Verdict`]: Pass, Fail or Inconclusive, with a
 //!   per-check explanation.
+//! * [`explain`]: how explanations write numbers (values, p-values,
+//!   percentages, statistics), for other crates to match.
 //! * [`clock`]: injected time ([`clock::Timestamp`], [`clock::ManualClock`]),
 //!   so nothing sleeps in tests.
 //!
 //! No async, no HTTP, no dependency on other fledge crates. Minimum Rust
 //! version: 1.85.
+//!
+//! # Modules
+//!
+//! | module | job | uses |
+//! |---|---|---|
+//! | [`clock`] | injected time | – |
+//! | [`explain`] | how explanations write numbers | – |
+//! | [`stats`] | the statistical tests | – |
+//! | [`metric`] | metric names and the custom-name rules | `explain` |
+//! | [`kayenta`] | Kayenta's classifiers | `stats` |
+//! | [`window`] | window snapshots and cumulative totals | `clock`, `stats` |
+//! | [`recorder`] | the sharded recorder: request-path writes, control-path reads | `clock`, `metric`, `stats`, `window` |
+//! | [`check`] | check specs, one file per check kind, results | `explain`, `kayenta`, `metric`, `stats`, `window` |
+//! | [`judge`] | checks combined into a [`Verdict`] | `check`, `explain`, `window` |
+//!
+//! No module uses one listed below it (`check` and `judge` also use the
+//! private `float_serde`), and inside `stats`, `recorder` and `check` no two
+//! files import each other: the crate's module graph has no cycles.
 //!
 //! # Example
 //!
@@ -77,17 +100,21 @@
 
 pub mod check;
 pub mod clock;
+pub mod explain;
 mod float_serde;
 pub mod judge;
 pub mod kayenta;
+pub mod metric;
 pub mod recorder;
 pub mod stats;
 pub mod window;
 
 #[doc(inline)]
-pub use check::{CheckResult, CheckSpec, MetricRef, Outcome, SpecError, Test};
+pub use check::{CheckResult, CheckSpec, Outcome, SpecError, Test};
 #[doc(inline)]
 pub use judge::{Judge, JudgeSpec, Report, Verdict};
+#[doc(inline)]
+pub use metric::MetricRef;
 #[doc(inline)]
 pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
 #[doc(inline)]

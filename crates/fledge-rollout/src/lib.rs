@@ -64,14 +64,14 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`plan`] | [`Plan`] (serde, `deny_unknown_fields`), validation with [`plan::PlanError`], builders (canary, linear, blue-green, phased audiences), targeting rules |
+//! | [`plan`] | [`Plan`] (serde, `deny_unknown_fields`), validation with [`plan::PlanError`], builders (canary, linear, phased audiences, [`plan::BlueGreenBuilder`], [`plan::ShadowFirstBuilder`]), targeting rules |
 //! | [`machine`] | the pure state machine `(state, input, now) -> (state, actions)`, events, replay |
-//! | [`control`] | [`Controller`], [`RolloutRouting`], the gate evaluator, confirm hooks, subscribers |
+//! | [`control`] | [`Controller`], [`RolloutRouting`], the gate evaluator, confirm hooks, subscribers, [`control::BlueGreenStatus`] |
 //! | [`store`] | the [`store::Store`] trait, [`store::MemoryStore`], [`store::FileStore`] |
 //! | [`registry`] | named versions (`Arc<T>`) and atomically repointed aliases |
-//! | [`strategy`] | A/B/n tests with a sample-size calculator and reports, champion / challenger, blue-green, shadow-first |
-//! | [`driver`] | the tokio driver (feature `tokio`) |
+//! //! | [`driver`] | the tokio driver (feature `tokio`) |
 //! | [`duration`] | `"30s"`-style durations |
+//! | [`log`] | the structured `tracing` events the controller and the driver emit, and [`log::RateLimited`] |
 //!
 //! # Features
 //!
@@ -88,11 +88,11 @@ pub mod control;
 pub mod driver;
 pub mod duration;
 mod gates;
+pub mod log;
 pub mod machine;
 pub mod plan;
 pub mod registry;
 pub mod store;
-pub mod strategy;
 
 #[doc(inline)]
 pub use control::{ControlError, Controller, RolloutRouting, Routed};

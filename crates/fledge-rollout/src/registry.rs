@@ -232,9 +232,10 @@ impl<T> Registry<T> {
     }
 
     /// Moves the [`STABLE`] and [`CANARY`] aliases the way a rollout's event
-    /// says: promoted → both point at the candidate; rolled back or aborted →
-    /// `canary` points back at the baseline (a rollback by pointer). Other
-    /// events change nothing. Subscribe it to a controller with
+    /// says: started → `stable` at the baseline, `canary` at the candidate;
+    /// promoted → both at the candidate; rolled back or aborted → both at
+    /// the baseline (a rollback by pointer, also after a promotion whose
+    /// baseline is kept warm, as in blue-green). Other events change nothing. Subscribe it to a controller with
     /// [`Controller::subscribe_fn`](crate::control::Controller::subscribe_fn):
     ///
     /// ```
@@ -268,6 +269,7 @@ impl<T> Registry<T> {
                 self.point(CANARY, candidate)?;
             }
             EventKind::RolledBack | EventKind::Aborted => {
+                self.point(STABLE, baseline)?;
                 self.point(CANARY, baseline)?;
             }
             EventKind::Started | EventKind::Restarted => {

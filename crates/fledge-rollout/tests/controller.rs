@@ -442,6 +442,34 @@ fn the_registry_follows_promotion_and_rollback() {
     assert!(registry.unregister("v2").is_err());
 }
 
+#[test]
+fn the_registry_switches_back_after_a_promotion_kept_warm() {
+    let registry: Registry<&'static str> = Registry::new();
+    registry.register("blue", Arc::new("term overlap")).unwrap();
+    registry.register("green", Arc::new("tf-idf")).unwrap();
+    let plan = PlanBuilder::blue_green("reg-bg", "blue", "green")
+        .build()
+        .unwrap();
+    let (c, _clock) = on_clock(plan);
+    let r = registry.clone();
+    c.subscribe_fn(move |e| {
+        r.follow(e, "blue", "green").unwrap();
+    });
+    registry.follow(&c.events()[0], "blue", "green").unwrap();
+    let stable = registry.alias("stable").unwrap();
+    let canary = registry.alias("canary").unwrap();
+    c.promote_full("alice").unwrap();
+    assert_eq!((*stable.load(), *canary.load()), ("tf-idf", "tf-idf"));
+    // Blue is kept warm: the switch back points both aliases at it again.
+    c.rollback("bob", Some("tickets")).unwrap();
+    assert_eq!(
+        (*stable.load(), *canary.load()),
+        ("term overlap", "term overlap")
+    );
+    assert!(registry.unregister("blue").is_err());
+    assert!(registry.unregister("green").is_ok());
+}
+
 #[derive(Debug)]
 struct Scripted(Mutex<Vec<Outcome>>);
 

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::control::{Controller, HookDecision, StepRequest};
+use fledge_rollout::control::{
+    Controller, Evaluate, HookDecision, Judgement, StepContext, StepRequest,
+};
 use fledge_rollout::driver::{AsyncConfirmHook, BoxFuture, Driver, TokioClock};
-use fledge_rollout::machine::{EventKind, Phase};
+use fledge_rollout::machine::{EventKind, Outcome, Phase};
 use fledge_rollout::plan::PlanBuilder;
 
 fn controller(confirm: bool) -> Arc<Controller> {
@@ -117,4 +119,57 @@ async fn async_hooks_confirm_and_veto_steps() {
         last.reason
     );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+/// Tells when `evaluate` starts, then blocks until released.
+#[derive(Debug)]
+struct Gatekeeper {
+    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Evaluate for Gatekeeper {
+    fn evaluate(&self, _: &StepContext<'_>) -> Judgement {
+        if let Some(tx) = self.entered.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+        self.done.store(true, Ordering::SeqCst);
+        Judgement::new(Outcome::Inconclusive, "waited")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_the_tick_in_progress() {
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let plan = PlanBuilder::canary("slow-judge", "v1", "v2")
+        .build()
+        .unwrap();
+    let c = Controller::builder(plan)
+        .clock(TokioClock::starting_at(Timestamp::from_millis(0)))
+        .evaluator(Gatekeeper {
+            entered: std::sync::Mutex::new(Some(entered_tx)),
+            release: std::sync::Mutex::new(release_rx),
+            done: done.clone(),
+        })
+        .judge_every_step()
+        .build()
+        .unwrap();
+    let driver = Driver::builder(Arc::new(c)).spawn();
+    entered.await.unwrap(); // the first tick is judging, off this thread
+    let shutdown = tokio::spawn(driver.shutdown());
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!shutdown.is_finished(), "shutdown returned during a tick");
+    release.send(()).unwrap();
+    shutdown.await.unwrap();
+    assert!(done.load(Ordering::SeqCst));
 }

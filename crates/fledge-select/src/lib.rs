@@ -62,3 +62,23 @@ pub const BUCKETS: u32 = 10_000;
 
 /// The most versions a [`Split`] may hold.
 pub const MAX_VERSIONS: usize = 64;
+
+/// A uniformly random bucket in `0..10_000` ([`BUCKETS`]), from this
+/// thread's generator (see [`fast_random_u64`]); what
+/// [`Selector::pick_random`] uses. For sampling a share of requests on the
+/// request path: no lock, no allocation, no system call after the thread's
+/// first draw.
+#[inline]
+pub fn random_bucket() -> u32 {
+    local::random_bucket()
+}
+
+/// A fast random `u64` from this thread's generator: Wang Yi's wyrand, seeded
+/// once per thread from the OS-seeded `RandomState`. Statistically sound
+/// (passes BigCrush and PractRand) and unpredictable across processes, but
+/// **not cryptographic**: use it for sampling and nonces that only need to be
+/// unique, never for secrets.
+#[inline]
+pub fn fast_random_u64() -> u64 {
+    local::next_u64()
+}

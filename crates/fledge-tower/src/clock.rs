@@ -98,9 +98,11 @@ mod tests {
             }
             let ours = watch.elapsed();
             let theirs = os.elapsed();
-            // Ours started later and ended earlier; allow scheduling noise.
+            // Ours started later and ended earlier; allow scheduling noise
+            // and the counter's calibration error (a loaded machine has
+            // been seen 0.05 % off over 12 ms).
             assert!(
-                ours <= theirs + Duration::from_micros(1),
+                ours <= theirs + Duration::from_micros(1) + theirs / 500,
                 "{ours:?} vs {theirs:?}"
             );
             assert!(

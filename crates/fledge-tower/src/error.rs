@@ -63,3 +63,6 @@ pub enum ConfigError {
         field: String,
     },
 }
+
+/// A boxed error, for services whose errors are type-erased.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -2,42 +2,10 @@
 //! rollout's current split, record its latency and outcome into the gates,
 //! and mirror shadow traffic.
 //!
-//! # Overview
-//!
-//! - [`CanaryLayer`] → [`Canary`]: wraps **one** service (an axum `Router`, a
-//!   hyper service). For each request it picks a version, inserts a
-//!   [`Chosen`] request extension naming it, calls the inner service, adds an
-//!   `x-fledge-version` response header and records latency and outcome
-//!   under that version. The common ML case: both models live in one
-//!   process and the handler calls the chosen one.
-//! - [`CanaryLayer::router`] → [`VersionRouter`]: **one service per version**
-//!   (two model servers, two clients); the chosen one is cloned and driven
-//!   with `oneshot`.
-//! - [`shadow::ShadowLayer`] → [`shadow::Shadow`]: copies a share of
-//!   requests to a shadow version on a spawned task; its response is
-//!   discarded, its latency and errors recorded, its output compared with
-//!   the primary's into a gate metric.
-//! - [`isolation`]: per-version bulkheads and timeouts (from a plan's
-//!   `limits` or in code), panic containment, and a fallback to stable for
-//!   idempotent routes ([`CanaryLayer::isolation`],
-//!   [`CanaryLayer::fallback`]); [`pool::VersionPool`]: a bounded pool of OS
-//!   threads per version for CPU-heavy inference.
-//!
-//! The routing decision ([`Decider`]), in order: a valid QA override
-//! ([`QaOverride`], honoured only with its secret) → a targeting rule → the
-//! key's sticky bucket ([`KeySource`]: header `x-user-id` by default, cookie,
-//! query parameter or closure) → without a key, [`NoKey`] (random or stable).
-//! Outcomes are classified with `tower-http`'s
-//! [`classify`]: by default 5xx responses and service
-//! errors are failures; `GrpcErrorsAsFailures` reads gRPC status from headers
-//! or trailers.
-//!
-//! The decision reads a [`RoutingSource`] source: the rollout controller's serving
-//! handle, an experiment's
-//! [`ExperimentRouting`](fledge_rollout::strategy::ExperimentRouting) (A/B/n,
-//! champion / challenger: the layer also counts its exposures), or a
-//! [`FixedRouting`] (a selector someone else publishes to, e.g. a bandit).
-//! Latency is timed with a [`Stopwatch`].
+//! Most applications start from the `fledge` crate's `Canary::from_plan`,
+//! which builds the controller and this crate's [`CanaryLayer`] with the
+//! plan's limits applied. Use this crate directly for a routing source of
+//! your own ([`FixedRouting`], an experiment) or another framework.
 //!
 //! # Example
 //!
@@ -75,6 +43,9 @@
 //! # }
 //! ```
 //!
+//! # Overview
+#![doc = include_str!("docs/overview.md")]
+//!
 //! # Readiness and back-pressure
 #![doc = include_str!("docs/readiness.md")]
 //!
@@ -89,39 +60,33 @@
 #![forbid(unsafe_code)]
 
 mod attributes;
-mod body;
-mod call;
 mod canary;
 mod chosen;
 mod clock;
 mod decide;
 mod error;
-mod future;
 pub mod isolation;
 pub mod key;
 pub mod pool;
 mod qa;
 mod router;
 mod routes;
+mod serve;
 pub mod shadow;
 
 pub use attributes::{HttpAttributes, RequestAttributes};
-pub use body::ResponseBody;
-pub use canary::{Canary, CanaryLayer};
+pub use canary::{CanaryLayer, CanaryService};
 pub use chosen::{Chosen, Reason};
 pub use clock::Stopwatch;
-pub use decide::{DEFAULT_VERSION_HEADER, Decider};
-pub use error::ConfigError;
-pub use future::ResponseFuture;
+pub use decide::{DEFAULT_VERSION_HEADER, Decider, Settings};
+pub use error::{BoxError, ConfigError};
 pub use key::{KeySource, NoKey, RequestHead};
 pub use qa::{DEFAULT_OVERRIDE_HEADER, MIN_SECRET_LEN, QaOverride};
 pub use router::VersionRouter;
 pub use routes::{FixedRouting, RoutingSource};
+pub use serve::{ResponseBody, ResponseFuture};
 
 /// Re-exported: the targeting attributes trait rules read.
 pub use fledge_rollout::plan::Attributes;
 /// Re-exported: `tower-http`'s response classifiers.
 pub use tower_http::classify;
-
-/// A boxed error, for services whose errors are type-erased.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

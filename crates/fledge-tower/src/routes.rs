@@ -4,9 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use fledge_experiment::ExperimentRouting;
 use fledge_gate::Recorder;
 use fledge_rollout::plan::Attributes;
-use fledge_rollout::strategy::ExperimentRouting;
 use fledge_rollout::{RolloutRouting, Routed};
 use fledge_select::{Selector, VersionIndex, Weight};
 use fledge_sticky::Bucketer;
@@ -155,8 +155,8 @@ impl RoutingSource for RolloutRouting {
 }
 
 /// An experiment's serving handle
-/// ([`AbTest::routing`](fledge_rollout::strategy::AbTest::routing),
-/// [`ChampionChallenger::routing`](fledge_rollout::strategy::ChampionChallenger::routing)):
+/// ([`AbTest::routing`](fledge_experiment::AbTest::routing),
+/// [`ChampionChallenger::routing`](fledge_experiment::ChampionChallenger::routing)):
 /// requests outside its segment go to the control (counted as
 /// [`Reason::Targeted`](crate::Reason::Targeted)), the others by their
 /// sticky bucket. The layer counts an exposure for every request it admits

@@ -4,10 +4,10 @@
 
 use std::convert::Infallible;
 
+use fledge_experiment::{AbTest, Condition, MetricSpec};
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::strategy::{AbTest, Condition, MetricSpec};
 use fledge_tower::isolation::{Isolation, Overflow};
-use fledge_tower::{CanaryLayer, Chosen, QaOverride, Reason};
+use fledge_tower::{CanaryLayer, Chosen, QaOverride, Reason, Settings};
 use http::{Request, Response};
 use tower::{Layer, ServiceExt};
 
@@ -47,8 +47,8 @@ async fn echo(req: Request<()>) -> Result<Response<Option<Chosen>>, Infallible> 
 async fn the_layer_counts_in_segment_sticky_requests_only() {
     let ab = ab();
     let routing = ab.routing().clone();
-    let layer =
-        CanaryLayer::new(routing.clone()).qa_override(QaOverride::new(SECRET).expect("secret"));
+    let settings = Settings::new().qa_override(QaOverride::new(SECRET).expect("secret"));
+    let layer = CanaryLayer::with_settings(routing.clone(), settings).expect("settings");
     let service = layer.layer(tower::service_fn(echo));
     let send = |req| {
         let service = service.clone();
@@ -93,12 +93,10 @@ async fn overflow_to_the_control_is_not_an_exposure() {
     let ab = ab();
     let routing = ab.routing().clone();
     // "b" takes no request at all: a limit of one, held by a pending call.
-    let layer = CanaryLayer::new(routing.clone())
-        .isolation(
-            Isolation::new()
-                .concurrency("b", 1)
-                .overflow("b", Overflow::Stable),
-        )
+    let isolation = Isolation::new()
+        .concurrency("b", 1)
+        .overflow("b", Overflow::Stable);
+    let layer = CanaryLayer::with_settings(routing.clone(), Settings::new().isolation(isolation))
         .expect("isolation");
     let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
     let hold_rx = std::sync::Arc::new(tokio::sync::Mutex::new(Some(hold_rx)));

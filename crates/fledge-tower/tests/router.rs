@@ -13,7 +13,7 @@ use fledge_gate::clock::Timestamp;
 use fledge_gate::{Recorder, RecorderConfig, Window};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
-use fledge_tower::{CanaryLayer, Chosen, FixedRouting, NoKey, Reason};
+use fledge_tower::{CanaryLayer, Chosen, FixedRouting, NoKey, Reason, Settings};
 use http::{Request, Response, StatusCode};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
@@ -156,8 +156,8 @@ async fn no_key_policies() {
             chosen.reason()
         )))
     });
-    let stable = CanaryLayer::new(routes.clone())
-        .no_key(NoKey::Stable)
+    let stable = CanaryLayer::with_settings(routes.clone(), Settings::new().no_key(NoKey::Stable))
+        .unwrap()
         .layer(echo);
     for _ in 0..50 {
         let res = stable.clone().oneshot(req(None)).await.unwrap();
@@ -196,10 +196,12 @@ async fn header_and_extension_can_be_turned_off() {
             req.extensions().get::<Chosen>().is_some().to_string(),
         ))
     });
-    let quiet = CanaryLayer::new(routes)
-        .response_header(None)
-        .extension(false)
-        .layer(handler);
+    let quiet = CanaryLayer::with_settings(
+        routes,
+        Settings::new().response_header(None).extension(false),
+    )
+    .unwrap()
+    .layer(handler);
     let res = quiet.oneshot(req(Some("u1"))).await.unwrap();
     assert!(res.headers().get("x-fledge-version").is_none());
     assert_eq!(res.body().get_ref().map(String::as_str), Some("false"));
@@ -264,8 +266,8 @@ async fn a_panicking_version_is_counted_as_failing() {
         }
         Ok::<_, BoxError>(Response::new(String::new()))
     }));
-    let router = CanaryLayer::new(routes2)
-        .catch_panics(false)
+    let router = CanaryLayer::with_settings(routes2, Settings::new().catch_panics(false))
+        .unwrap()
         .router([
             ("v1", answering("v1", StatusCode::OK, Arc::default())),
             ("v2", v2),

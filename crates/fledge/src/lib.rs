@@ -1,9 +1,65 @@
-//! fledge: progressive delivery inside your Rust serving process.
+//! fledge: progressive delivery inside your Rust serving process. Register
+//! v2 next to v1, add one layer, and fledge sends a sticky, weighted share of
+//! traffic to v2, judges it with gates, and promotes it step by step or
+//! rolls it back.
 //!
-//! The facade crate. It re-exports the public API of the `fledge-*` crates as
-//! they land; optional worlds (tokio, tower, axum, actix-web, the admin API,
-//! Redis, Prometheus) sit behind features so that `fledge` with default
-//! features builds without them.
+//! [`Canary`] is the front door (feature `tower`, or `axum` / `actix`):
+//!
+//! ```
+//! # #[cfg(all(feature = "axum", feature = "tokio"))]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::post};
+//! use fledge::axum::Version;
+//!
+//! // Both models live in this process; the handler calls the one fledge chose.
+//! async fn predict(version: Version, body: String) -> String {
+//!     format!("{} answered {body}", version.id())
+//! }
+//!
+//! let plan = fledge::Plan::from_toml(r#"
+//!     name = "predict-v2"
+//!     baseline = "v1"
+//!     candidate = "v2"
+//!     steps = [5, 25, 50, 100]
+//!     interval = "30s"
+//!
+//!     [[gates]]
+//!     name = "p99 latency"
+//!     kind = "threshold"
+//!     metric = "latency_p99"
+//!     max = 50.0
+//!
+//!     [limits.v2]          # enforced by the layer: at most 32 in flight, 200 ms each
+//!     concurrency = 32
+//!     timeout = "200ms"
+//! "#)?;
+//! let canary = fledge::Canary::from_plan(plan)?; // controller + layer, plan limits applied
+//! let app: Router = Router::new().route("/predict", post(predict)).layer(canary.layer());
+//! let driver = canary.spawn(); // ticks every second: promote, or roll back
+//! # let _ = app;
+//! // axum::serve(listener, app).await?;
+//! driver.shutdown().await;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "axum", feature = "tokio")))]
+//! # fn main() {}
+//! ```
+//!
+//! Everything else is re-exported from the `fledge-*` crates below; optional
+//! worlds (tokio, experiments, bandits, tower, axum, actix-web, the admin API,
+//! Redis, Prometheus, notifications)
+//! sit behind features, so `fledge` with default features builds without
+//! them.
+//!
+//! # Features
+#![doc = include_str!("docs/features.md")]
+
+#[cfg(feature = "tower")]
+mod canary;
+
+#[cfg(feature = "tower")]
+pub use canary::{Canary, CanaryBuilder, CanaryError, DEFAULT_TICK};
 
 /// The weighted selector: weights, splits, lock-free picking. See
 /// [`fledge_select`].
@@ -26,11 +82,6 @@ pub use fledge_gate as gate;
 #[doc(inline)]
 pub use fledge_gate::{CheckSpec, Judge, Recorder, RecorderConfig, Verdict};
 
-/// Multi-armed bandits: Thompson sampling, UCB1, epsilon-greedy. See
-/// [`fledge_bandit`].
-#[doc(inline)]
-pub use fledge_bandit as bandit;
-
 /// Rollouts: plans, the state machine, the controller, stores, the version
 /// registry and (feature `tokio`) the driver. See [`fledge_rollout`].
 #[doc(inline)]
@@ -38,16 +89,23 @@ pub use fledge_rollout as rollout;
 #[doc(inline)]
 pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, RolloutRouting};
 
-/// Experiment strategies: A/B/n tests (reports, sample sizes), champion /
-/// challenger, blue-green and shadow-first. See [`fledge_rollout::strategy`].
+/// Experiments (feature `experiment`): A/B/n tests with sample sizes and
+/// reports, champion / challenger. See [`fledge_experiment`].
+#[cfg(feature = "experiment")]
 #[doc(inline)]
-pub use fledge_rollout::strategy;
+pub use fledge_experiment as experiment;
+#[cfg(feature = "experiment")]
 #[doc(inline)]
-pub use fledge_rollout::strategy::{
-    AbTest, BlueGreen, ChampionChallenger, ExperimentRouting, SampleSize, ShadowFirst,
-};
+pub use fledge_experiment::{AbTest, ChampionChallenger, ExperimentRouting, SampleSize};
+
+/// Multi-armed bandits (feature `bandit`): Thompson sampling, UCB1,
+/// epsilon-greedy. See [`fledge_bandit`].
+#[cfg(feature = "bandit")]
+#[doc(inline)]
+pub use fledge_bandit as bandit;
 
 /// The tower layer (feature `tower`): [`CanaryLayer`](fledge_tower::CanaryLayer),
+/// its [`Settings`](fledge_tower::Settings),
 /// [`VersionRouter`](fledge_tower::VersionRouter), shadow mirroring. See
 /// [`fledge_tower`].
 #[cfg(feature = "tower")]
@@ -60,7 +118,7 @@ pub use fledge_tower as tower;
 #[doc(inline)]
 pub use fledge_axum as axum;
 
-/// The actix-web adapter (feature `actix`): the `Canary` middleware and the
+/// The actix-web adapter (feature `actix`): the `CanaryMiddleware` and the
 /// `Version` extractor. See [`fledge_actix`].
 #[cfg(feature = "actix")]
 #[doc(inline)]
@@ -83,6 +141,13 @@ pub use fledge_redis as redis;
 #[cfg(feature = "prometheus")]
 #[doc(inline)]
 pub use fledge_prometheus as prometheus;
+
+/// Notifications (feature `notify`): a webhook posting chosen rollout
+/// events (Slack-compatible JSON) from a background thread. See
+/// [`fledge_notify`].
+#[cfg(feature = "notify")]
+#[doc(inline)]
+pub use fledge_notify as notify;
 
 /// The README's Rust code blocks, compiled and run as doctests.
 #[cfg(all(doctest, feature = "axum", feature = "tokio"))]

@@ -112,6 +112,21 @@ pub(crate) fn check_len(len: u64, sample: Sample, min: usize) -> Result<(), Stat
     Ok(())
 }
 
+/// Checks event counts: at least one trial, no more events than trials.
+pub(crate) fn check_counts(events: u64, trials: u64, sample: Sample) -> Result<(), StatsError> {
+    if trials == 0 {
+        return Err(StatsError::Empty { sample, min: 1 });
+    }
+    if events > trials {
+        return Err(StatsError::EventsExceedTrials {
+            sample,
+            events,
+            trials,
+        });
+    }
+    Ok(())
+}
+
 /// Checks that a sample is non-empty, long enough and finite.
 pub(crate) fn check_sample(values: &[f64], sample: Sample, min: usize) -> Result<(), StatsError> {
     check_len(values.len() as u64, sample, min)?;

@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Moments;
 use super::dist;
-use super::error::{Sample, StatsError, check_len, finite};
+use super::error::{Sample, StatsError, check_counts, check_len, finite};
+use super::moments::Moments;
 
 /// Both tails of a binomial count: see [`binomial_tail`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub struct BinomialTail {
 /// # Ok::<(), fledge_gate::stats::StatsError>(())
 /// ```
 pub fn binomial_tail(events: u64, trials: u64, p: f64) -> Result<BinomialTail, StatsError> {
-    super::check_counts(events, trials, Sample::Canary)?;
+    check_counts(events, trials, Sample::Canary)?;
     if !(0.0..=1.0).contains(&p) {
         return Err(StatsError::InvalidParameter {
             name: "p",
@@ -139,8 +139,8 @@ fn conditioned(
     baseline_events: u64,
     baseline_n: u64,
 ) -> Result<(u64, f64), StatsError> {
-    super::check_counts(canary_events, canary_n, Sample::Canary)?;
-    super::check_counts(baseline_events, baseline_n, Sample::Baseline)?;
+    check_counts(canary_events, canary_n, Sample::Canary)?;
+    check_counts(baseline_events, baseline_n, Sample::Baseline)?;
     let share = canary_n as f64 / (canary_n as f64 + baseline_n as f64);
     // Events ≤ trials on each side, so the sum fits whenever the trials' sum
     // does; saturate anyway rather than overflow on absurd counts.

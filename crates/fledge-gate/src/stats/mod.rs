@@ -36,6 +36,7 @@
 mod dist;
 mod error;
 mod exact;
+mod moments;
 pub(crate) mod rank;
 mod sequential;
 
@@ -44,8 +45,9 @@ pub use exact::{
     BinomialTail, ConditionalBinomial, ConditionalMixture, OneSampleT, binomial_tail,
     conditional_binomial_msprt, conditional_binomial_test, one_sample_t_test,
 };
+pub use moments::Moments;
 pub use rank::{MannWhitney, ShiftEstimate};
-pub use sequential::{AlwaysValid, Moments, Msprt, msprt_means, msprt_proportions};
+pub use sequential::{AlwaysValid, Msprt, msprt_means, msprt_proportions};
 
 pub(crate) use rank::Weighted;
 
@@ -250,8 +252,8 @@ pub fn two_proportion_z_test(
     baseline_events: u64,
     baseline_n: u64,
 ) -> Result<ProportionZ, StatsError> {
-    check_counts(canary_events, canary_n, Sample::Canary)?;
-    check_counts(baseline_events, baseline_n, Sample::Baseline)?;
+    error::check_counts(canary_events, canary_n, Sample::Canary)?;
+    error::check_counts(baseline_events, baseline_n, Sample::Baseline)?;
     let (x1, n1) = (canary_events as f64, canary_n as f64);
     let (x2, n2) = (baseline_events as f64, baseline_n as f64);
     let p1 = x1 / n1;
@@ -264,20 +266,6 @@ pub fn two_proportion_z_test(
         z,
         p_value: dist::normal_two_sided(z),
     })
-}
-
-pub(crate) fn check_counts(events: u64, trials: u64, sample: Sample) -> Result<(), StatsError> {
-    if trials == 0 {
-        return Err(StatsError::Empty { sample, min: 1 });
-    }
-    if events > trials {
-        return Err(StatsError::EventsExceedTrials {
-            sample,
-            events,
-            trials,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! [`RolloutRouting::route`] (targeting rules → sticky bucket → selector) and
 //! [`RolloutRouting::recorder`] (latency and errors per version).
 
+mod blue_green;
 mod evaluate;
 mod gate;
 pub mod hook;
@@ -19,6 +20,7 @@ pub mod series;
 mod subscribe;
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -33,6 +35,7 @@ use crate::machine::{
 use crate::plan::{CheckedPlan, Plan, PlanError};
 use crate::store::{MemoryStore, Snapshot, Store, StoreError};
 
+pub use blue_green::BlueGreenStatus;
 pub use evaluate::{Evaluate, Judgement, StepContext};
 pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};
@@ -150,6 +153,7 @@ pub struct Controller {
     /// The per-tick history ([`Controller::series`]); its own lock, taken
     /// after the state lock is released.
     series: Mutex<SeriesRing>,
+    limits: crate::log::Limits,
 }
 
 impl fmt::Debug for Controller {
@@ -291,7 +295,9 @@ impl ControllerBuilder {
             )?),
         };
 
-        let restored = self.store.load()?;
+        let restored = self.store.load().inspect_err(|e| {
+            crate::log::store_failed(&plan.name, self.store.kind(), "load", None, e, None);
+        })?;
         let (state, events, version, fresh) = match restored {
             Some(snapshot) => {
                 let (state, events) = restore(&machine, &checked, snapshot.clone())?;
@@ -323,6 +329,7 @@ impl ControllerBuilder {
             }),
             hub: subscribe::Hub::default(),
             series: Mutex::new(SeriesRing::new(self.series, plan.metrics.clone(), now)),
+            limits: crate::log::Limits::default(),
         };
         let mut inner = controller.lock();
         match fresh {
@@ -524,8 +531,29 @@ impl Controller {
                 since,
                 now,
             };
-            let j = self.evaluator.evaluate(&ctx);
+            let started = std::time::Instant::now();
+            let evaluated = catch_unwind(AssertUnwindSafe(|| self.evaluator.evaluate(&ctx)));
+            let elapsed = started.elapsed();
             let mut inner = self.lock();
+            let rollout = inner.machine.plan().plan().name.clone();
+            let j = evaluated.unwrap_or_else(|payload| {
+                let panic = crate::log::panic_message(payload.as_ref());
+                crate::log::evaluator_panicked(
+                    &rollout,
+                    &step,
+                    attempt,
+                    panic,
+                    &self.limits.evaluator,
+                );
+                Judgement::new(
+                    fledge_gate::Outcome::Inconclusive,
+                    format!("the evaluator panicked: {panic}"),
+                )
+            });
+            crate::log::verdict(&rollout, &step, attempt, seq, &j, elapsed);
+            // Set before applying, so that the event's log line can name
+            // the failing checks.
+            inner.last = Some(j.clone());
             if inner.state.seq == seq {
                 let input = Input::verdict(j.outcome, j.reason.clone());
                 let t = inner.machine.transition(&inner.state, &input, now);
@@ -533,7 +561,6 @@ impl Controller {
                     first_error.get_or_insert(e);
                 }
             }
-            inner.last = Some(j.clone());
             judgement = Some(j);
         }
         // 3. Sync confirm hooks.
@@ -542,7 +569,19 @@ impl Controller {
                 let mut vetoed = None;
                 let mut all = true;
                 for hook in &self.hooks {
-                    match hook.confirm(&request) {
+                    let answer = catch_unwind(AssertUnwindSafe(|| hook.confirm(&request)));
+                    let answer = answer.unwrap_or_else(|payload| {
+                        let panic = crate::log::panic_message(payload.as_ref());
+                        crate::log::hook_panicked(
+                            &request.rollout,
+                            hook.name(),
+                            request.step,
+                            panic,
+                            &self.limits.hook,
+                        );
+                        HookDecision::Pending
+                    });
+                    match answer {
                         HookDecision::Confirm => {}
                         HookDecision::Pending => all = false,
                         HookDecision::Veto { reason } => {
@@ -592,6 +631,11 @@ impl Controller {
                     }
                 }
                 Action::Emit(event) => {
+                    let judgement = match &event.input {
+                        Input::Verdict { .. } => inner.last.as_ref(),
+                        _ => None,
+                    };
+                    crate::log::event(inner.machine.plan(), &event, judgement);
                     inner.events.push(event.clone());
                     self.hub.queue(event.clone());
                     events.push(event);
@@ -606,6 +650,14 @@ impl Controller {
                     match self.store.save(&snapshot, inner.version) {
                         Ok(v) => inner.version = Some(v),
                         Err(e) => {
+                            crate::log::store_failed(
+                                &snapshot.plan.name,
+                                self.store.kind(),
+                                "save",
+                                inner.state.seq.checked_sub(1),
+                                &e,
+                                None,
+                            );
                             if result.is_ok() {
                                 result = Err(e.into());
                             }
@@ -849,9 +901,20 @@ impl Controller {
         }
         let confirm = inner.machine.confirms();
         let judge_all = inner.machine.is_judged_always();
+        let previous_steps = inner.machine.plan().steps().len() as u64;
+        let steps = checked.steps().len() as u64;
         inner.machine = Machine::new(checked)
             .with_confirmation(confirm)
             .with_every_step_judged(judge_all);
+        tracing::info!(
+            name: "rollout.plan_replaced",
+            target: crate::log::EVENTS,
+            rollout = plan.name.as_str(),
+            step = inner.state.step.map(|s| s as u64),
+            steps,
+            previous_steps,
+            "rollout plan replaced"
+        );
         Ok(())
     }
 
@@ -882,8 +945,13 @@ impl Controller {
     /// gates' per-step state (sequential tests since the step started)
     /// restarts from the snapshot's step start on the next tick.
     pub fn resync(&self) -> Result<bool, ControlError> {
-        let loaded = self.store.load()?;
+        let loaded = self.store.load();
         let mut inner = self.lock();
+        let loaded = loaded.inspect_err(|e| {
+            let rollout = &inner.machine.plan().plan().name;
+            let (seq, limit) = (inner.state.seq.checked_sub(1), Some(&self.limits.load));
+            crate::log::store_failed(rollout, self.store.kind(), "load", seq, e, limit);
+        })?;
         let snapshot = match (loaded, inner.version) {
             (None, None) => return Ok(false),
             (None, Some(ours)) => {
@@ -913,6 +981,19 @@ impl Controller {
         for event in &events[fresh..] {
             self.hub.queue(event.clone());
         }
+        tracing::info!(
+            name: "rollout.resync",
+            target: crate::log::EVENTS,
+            rollout = inner.machine.plan().plan().name.as_str(),
+            version,
+            seq = state.seq,
+            new_events = (events.len() - fresh) as u64,
+            rewritten = !extends,
+            phase = crate::log::phase_name(state.phase.name()),
+            step = state.step.map(|s| s as u64),
+            weight_bps = state.traffic.candidate.bps(),
+            "rollout resynced from the store"
+        );
         inner.state = state;
         inner.events = events;
         inner.version = Some(version);

@@ -31,9 +31,11 @@
 //! ]
 //! ```
 
+mod blue_green;
 mod builder;
 mod check;
 mod error;
+mod shadow_first;
 mod step;
 pub mod targeting;
 
@@ -48,7 +50,9 @@ use fledge_select::VersionId;
 use crate::duration;
 pub use fledge_gate::CheckSpec;
 
+pub use blue_green::BlueGreenBuilder;
 pub use builder::{PREVIEW_HEADER, PhasedBuilder, PlanBuilder};
+pub use shadow_first::ShadowFirstBuilder;
 
 pub use check::{CheckedPlan, MAX_STEPS, Step};
 pub use error::{Format, PlanError};

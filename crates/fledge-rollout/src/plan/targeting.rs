@@ -138,8 +138,10 @@ impl TargetRule {
         )
     }
 
-    /// Checks the rule's shape; `Err` holds what is wrong.
-    pub(crate) fn problem(&self) -> Option<&'static str> {
+    /// What is wrong with the rule's shape (both or neither of `header` and
+    /// `attribute`, an invalid header name, both `equals` and `in`, an empty
+    /// `in`), if anything.
+    pub fn problem(&self) -> Option<&'static str> {
         match (&self.header, &self.attribute) {
             (Some(_), Some(_)) => {
                 return Some("set either `header` or `attribute`, not both");
@@ -187,10 +189,10 @@ fn is_header_char(b: u8) -> bool {
         )
 }
 
-/// The test of a [`TargetRule`] (and of a strategy's segment condition):
-/// the header (else the attribute) is present and, with `equals` or
-/// `one_of`, has the value or one of the values.
-pub(crate) fn matches<A: Attributes + ?Sized>(
+/// The test of a [`TargetRule`] (and of an experiment's segment condition,
+/// which has no version): the header (else the attribute) is present and,
+/// with `equals` or `one_of`, has the value or one of the values.
+pub fn matches<A: Attributes + ?Sized>(
     request: &A,
     header: Option<&str>,
     attribute: Option<&str>,

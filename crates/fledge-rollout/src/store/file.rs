@@ -114,4 +114,8 @@ impl Store for FileStore {
         }
         Ok(saved.version)
     }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
 }

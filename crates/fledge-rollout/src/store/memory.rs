@@ -40,4 +40,8 @@ impl Store for MemoryStore {
         *slot = Some(saved);
         Ok(version)
     }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
 }

@@ -204,6 +204,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// nothing stored yet); returns the new version. A mismatch is
     /// [`StoreError::Conflict`] and changes nothing.
     fn save(&self, snapshot: &Snapshot, expected: Option<u64>) -> Result<u64, StoreError>;
+
+    /// A short name for the kind of store (`"memory"`, `"file"`), the
+    /// `store` field of the controller's `rollout.store_failed` log events
+    /// (see [`crate::log`]). Defaults to the type's name.
+    fn kind(&self) -> &'static str {
+        let name = std::any::type_name::<Self>();
+        let name = name.split('<').next().unwrap_or(name);
+        name.rsplit("::").next().unwrap_or(name)
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -213,6 +222,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn save(&self, snapshot: &Snapshot, expected: Option<u64>) -> Result<u64, StoreError> {
         (**self).save(snapshot, expected)
     }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
 }
 
 impl<S: Store + ?Sized> Store for Box<S> {
@@ -221,5 +233,8 @@ impl<S: Store + ?Sized> Store for Box<S> {
     }
     fn save(&self, snapshot: &Snapshot, expected: Option<u64>) -> Result<u64, StoreError> {
         (**self).save(snapshot, expected)
+    }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
     }
 }

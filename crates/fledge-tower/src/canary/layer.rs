@@ -2,16 +2,13 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use http::header::HeaderName;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_layer::Layer;
 
-use super::Canary;
-use crate::decide::Decider;
+use super::service::CanaryService;
+use crate::decide::{Decider, Settings};
 use crate::error::ConfigError;
-use crate::isolation::{Fallback, Isolation, IsolationHandle, NoFallback, WithFallback};
-use crate::key::{KeySource, NoKey};
-use crate::qa::QaOverride;
+use crate::isolation::{Fallback, IsolationHandle, NoFallback, WithFallback};
 use crate::router::VersionRouter;
 use crate::routes::RoutingSource;
 
@@ -19,36 +16,51 @@ use crate::routes::RoutingSource;
 /// users add to their service.
 ///
 /// - [`Layer::layer`] wraps one service (an axum `Router`, a handler) in a
-///   [`Canary`]: the chosen version travels as a [`Chosen`](crate::Chosen)
-///   request extension and the handler calls that version's model.
+///   [`CanaryService`]: the chosen version travels as a
+///   [`Chosen`](crate::Chosen) request extension and the handler calls that
+///   version's model.
 /// - [`CanaryLayer::router`] builds a [`VersionRouter`] over one service per
 ///   version (two model servers, two clients).
+///
+/// How the version is chosen and announced (key, no-key policy, QA
+/// override, response header, extension, isolation, panic containment) is
+/// [`Settings`], shared with the other adapters:
+/// [`CanaryLayer::new`] takes the defaults,
+/// [`CanaryLayer::with_settings`] checks and applies others. What only the
+/// tower layer can do is set here: the response classifier
+/// ([`classifier`](Self::classifier)) and the fallback to stable
+/// ([`fallback`](Self::fallback)).
 ///
 /// `M` makes the classifier telling success from failure
 /// (`tower-http`'s [`MakeClassifier`](tower_http::classify::MakeClassifier));
 /// by default 5xx responses and service errors are failures. `P` is
 /// [`NoFallback`] or, after [`fallback`](Self::fallback), [`WithFallback`].
 ///
-/// Isolation between versions (bulkheads, timeouts, panic containment,
-/// fallback) is set with [`isolation`](Self::isolation) and
-/// [`fallback`](Self::fallback); see [`crate::isolation`].
-///
 /// ```
 /// use std::sync::Arc;
+/// use std::time::Duration;
 /// use fledge_gate::{Recorder, RecorderConfig};
 /// use fledge_select::{Selector, Split};
 /// use fledge_sticky::{Bucketer, HashMode};
-/// use fledge_tower::{CanaryLayer, KeySource, NoKey, FixedRouting};
+/// use fledge_tower::isolation::{Isolation, Overflow};
+/// use fledge_tower::{CanaryLayer, FixedRouting, KeySource, NoKey, Settings};
 ///
 /// let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
 /// let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
 /// let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
 ///
-/// let layer = CanaryLayer::new(routes)
+/// let settings = Settings::new()
 ///     .key(KeySource::cookie("uid"))
 ///     .no_key(NoKey::Stable)
-///     .response_header(None); // no x-fledge-version header
-/// # let _ = layer;
+///     .isolation(
+///         Isolation::new()
+///             .concurrency("v2", 16)
+///             .overflow("v2", Overflow::Reject)
+///             .timeout("v2", Duration::from_millis(200)),
+///     );
+/// let layer = CanaryLayer::with_settings(routes, settings)?;
+/// let stats = layer.isolation_handle().stats("v2").unwrap();
+/// assert_eq!(stats.limit, Some(16));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct CanaryLayer<M = SharedClassifier<ServerErrorsAsFailures>, P = NoFallback> {
@@ -68,16 +80,29 @@ impl<M: Clone, P> Clone for CanaryLayer<M, P> {
 }
 
 impl CanaryLayer {
-    /// A layer reading `routes` (the rollout's serving handle or a
-    /// [`FixedRouting`](crate::FixedRouting)) with the defaults: key from the
-    /// `x-user-id` header, a random pick without one, the `x-fledge-version`
-    /// response header, the [`Chosen`](crate::Chosen) extension, 5xx and
-    /// errors as failures.
-    pub fn new<R: RoutingSource>(routes: R) -> Self {
-        Self::from_decider(Decider::new(routes))
+    /// A layer reading `routing` (the rollout's
+    /// [`RolloutRouting`](fledge_rollout::RolloutRouting), an experiment's
+    /// routing or a [`FixedRouting`](crate::FixedRouting)) with the default
+    /// [`Settings`]: key from the `x-user-id` header, a random pick without
+    /// one, the `x-fledge-version` response header, the
+    /// [`Chosen`](crate::Chosen) extension, no limits, panics contained, 5xx
+    /// and errors as failures.
+    pub fn new<R: RoutingSource>(routing: R) -> Self {
+        Self::from_decider(Decider::with_defaults(routing))
     }
 
-    /// A layer around a configured [`Decider`].
+    /// A layer reading `routing` with `settings`. Fails when the settings'
+    /// isolation names a version the routing source does not have, or sets
+    /// a zero limit.
+    pub fn with_settings<R: RoutingSource>(
+        routing: R,
+        settings: Settings,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self::from_decider(Decider::new(routing, settings)?))
+    }
+
+    /// A layer around a [`Decider`] already built (shared with another
+    /// adapter: clones share its counters and bulkheads).
     pub fn from_decider(decider: Decider) -> Self {
         CanaryLayer {
             decider,
@@ -88,44 +113,6 @@ impl CanaryLayer {
 }
 
 impl<M, P> CanaryLayer<M, P> {
-    /// Where the routing key comes from (default: the `x-user-id` header).
-    pub fn key(mut self, key: KeySource) -> Self {
-        self.decider.set_key(key);
-        self
-    }
-
-    /// What to do with requests without a key (default: random pick).
-    pub fn no_key(mut self, no_key: NoKey) -> Self {
-        self.decider.set_no_key(no_key);
-        self
-    }
-
-    /// Honour a QA override header carrying a secret.
-    pub fn qa_override(mut self, qa: QaOverride) -> Self {
-        self.decider.set_qa_override(Some(qa));
-        self
-    }
-
-    /// The response header naming the version (default `x-fledge-version`);
-    /// `None` sends no header. `http` hashes a custom header name byte by
-    /// byte, so this header is one of the dearer parts of the layer (see
-    /// "What it costs" in the crate docs): turn it off where clients do not
-    /// need it.
-    pub fn response_header(mut self, name: Option<HeaderName>) -> Self {
-        self.decider.set_response_header(name);
-        self
-    }
-
-    /// Whether to insert the [`Chosen`](crate::Chosen) request extension
-    /// (default: yes). `http` boxes every extension value, so inserting it is
-    /// one small allocation per request (three when the request has no
-    /// extensions yet; axum's router creates the map anyway). Turn it off
-    /// when no handler reads it.
-    pub fn extension(mut self, on: bool) -> Self {
-        self.decider.set_extension(on);
-        self
-    }
-
     /// Classifies responses with `make_classifier` instead, e.g.
     /// `SharedClassifier::new(GrpcErrorsAsFailures::new())` for gRPC.
     pub fn classifier<M2>(self, make_classifier: M2) -> CanaryLayer<M2, P> {
@@ -134,38 +121,6 @@ impl<M, P> CanaryLayer<M, P> {
             make_classifier,
             mode: PhantomData,
         }
-    }
-
-    /// Per-version bulkheads and timeouts, and where overflow goes (see
-    /// [`crate::isolation`]). Fails on a version the routing source does not
-    /// have, or a zero limit.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::time::Duration;
-    /// # use fledge_gate::{Recorder, RecorderConfig};
-    /// # use fledge_select::{Selector, Split};
-    /// # use fledge_sticky::{Bucketer, HashMode};
-    /// # use fledge_tower::FixedRouting;
-    /// use fledge_tower::CanaryLayer;
-    /// use fledge_tower::isolation::{Isolation, Overflow};
-    /// # let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
-    /// # let recorder = Arc::new(Recorder::new(RecorderConfig::new(2))?);
-    /// # let routes = FixedRouting::new(selector, Bucketer::new(HashMode::Fledge, "demo"), recorder);
-    ///
-    /// let layer = CanaryLayer::new(routes).isolation(
-    ///     Isolation::new()
-    ///         .concurrency("v2", 16)
-    ///         .overflow("v2", Overflow::Reject)
-    ///         .timeout("v2", Duration::from_millis(200)),
-    /// )?;
-    /// let stats = layer.isolation_handle().stats("v2").unwrap();
-    /// assert_eq!(stats.limit, Some(16));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn isolation(mut self, isolation: Isolation) -> Result<Self, ConfigError> {
-        self.decider.set_isolation(isolation)?;
-        Ok(self)
     }
 
     /// Retries a failed request once on stable where `fallback` allows it
@@ -181,17 +136,7 @@ impl<M, P> CanaryLayer<M, P> {
         }
     }
 
-    /// Whether a panic in a version's service is caught, counted, recorded
-    /// as its failure and answered with a 500 (default: yes). When off it is
-    /// recorded and then propagated.
-    pub fn catch_panics(mut self, on: bool) -> Self {
-        self.decider.set_catch_panics(on);
-        self
-    }
-
     /// The isolation counters (shared by every service this layer makes).
-    /// [`isolation`](Self::isolation) starts them anew: take the handle after
-    /// it.
     pub fn isolation_handle(&self) -> IsolationHandle {
         self.decider.isolation()
     }
@@ -199,6 +144,11 @@ impl<M, P> CanaryLayer<M, P> {
     /// The decider, e.g. to read [`Decider::overrides_rejected`].
     pub fn decider(&self) -> &Decider {
         &self.decider
+    }
+
+    /// The settings the layer runs with.
+    pub fn settings(&self) -> &Settings {
+        self.decider.settings()
     }
 
     /// A [`VersionRouter`] sending each request to the service of its version.
@@ -213,10 +163,10 @@ impl<M, P> CanaryLayer<M, P> {
 }
 
 impl<S, M: Clone, P> Layer<S> for CanaryLayer<M, P> {
-    type Service = Canary<S, M, P>;
+    type Service = CanaryService<S, M, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Canary::new(
+        CanaryService::new(
             inner,
             Arc::new(self.decider.clone()),
             self.make_classifier.clone(),

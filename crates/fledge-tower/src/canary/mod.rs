@@ -6,4 +6,4 @@ mod layer;
 mod service;
 
 pub use layer::CanaryLayer;
-pub use service::Canary;
+pub use service::CanaryService;

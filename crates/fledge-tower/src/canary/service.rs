@@ -9,12 +9,10 @@ use http_body::Body;
 use tower_http::classify::MakeClassifier;
 use tower_service::Service;
 
-use crate::BoxError;
-use crate::body::ResponseBody;
-use crate::call::{FallbackFuture, call_direct, call_with_fallback};
 use crate::decide::Decider;
-use crate::future::ResponseFuture;
+use crate::error::BoxError;
 use crate::isolation::{NoFallback, ReplayBody, WithFallback};
+use crate::serve::{FallbackFuture, ResponseBody, ResponseFuture, call_direct, call_with_fallback};
 
 /// The service of [`CanaryLayer`](super::CanaryLayer): chooses a version for
 /// each request, hands it to the one inner service as a
@@ -27,16 +25,16 @@ use crate::isolation::{NoFallback, ReplayBody, WithFallback};
 /// panic containment apply around that call; with a fallback
 /// ([`WithFallback`]) the ready service is taken in `call` (a clone left in
 /// its place) and a second clone is kept for the retry on stable.
-pub struct Canary<S, M, P = NoFallback> {
+pub struct CanaryService<S, M, P = NoFallback> {
     inner: S,
     decider: Arc<Decider>,
     make_classifier: M,
     mode: PhantomData<fn() -> P>,
 }
 
-impl<S, M, P> Canary<S, M, P> {
+impl<S, M, P> CanaryService<S, M, P> {
     pub(crate) fn new(inner: S, decider: Arc<Decider>, make_classifier: M) -> Self {
-        Canary {
+        CanaryService {
             inner,
             decider,
             make_classifier,
@@ -55,9 +53,9 @@ impl<S, M, P> Canary<S, M, P> {
     }
 }
 
-impl<S: Clone, M: Clone, P> Clone for Canary<S, M, P> {
+impl<S: Clone, M: Clone, P> Clone for CanaryService<S, M, P> {
     fn clone(&self) -> Self {
-        Canary {
+        CanaryService {
             inner: self.inner.clone(),
             decider: self.decider.clone(),
             make_classifier: self.make_classifier.clone(),
@@ -66,7 +64,7 @@ impl<S: Clone, M: Clone, P> Clone for Canary<S, M, P> {
     }
 }
 
-impl<S, M, ReqB, ResB> Service<Request<ReqB>> for Canary<S, M, NoFallback>
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryService<S, M, NoFallback>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     M: MakeClassifier,
@@ -80,7 +78,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let Canary {
+        let CanaryService {
             inner,
             decider,
             make_classifier,
@@ -90,7 +88,7 @@ where
     }
 }
 
-impl<S, M, ReqB, ResB> Service<Request<ReqB>> for Canary<S, M, WithFallback>
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for CanaryService<S, M, WithFallback>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone,
     M: MakeClassifier,
@@ -109,7 +107,7 @@ where
         // Take the service made ready, leave a clone in its place.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        let Canary {
+        let CanaryService {
             inner,
             decider,
             make_classifier,
@@ -119,9 +117,9 @@ where
     }
 }
 
-impl<S: fmt::Debug, M, P> fmt::Debug for Canary<S, M, P> {
+impl<S: fmt::Debug, M, P> fmt::Debug for CanaryService<S, M, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Canary")
+        f.debug_struct("CanaryService")
             .field("inner", &self.inner)
             .field("decider", &self.decider)
             .finish_non_exhaustive()

@@ -18,9 +18,10 @@ type RoutePredicate = Arc<dyn Fn(&Method, &Uri) -> bool + Send + Sync>;
 /// and fallback go.
 ///
 /// Every setting is per version id; versions without one are not limited.
-/// Hand it to [`CanaryLayer::isolation`](crate::CanaryLayer::isolation) (or
-/// [`Decider::set_isolation`](crate::Decider::set_isolation)), which checks
-/// the ids against the routing source.
+/// Hand it to [`Settings::isolation`](crate::Settings::isolation); the
+/// layer built with those settings
+/// ([`CanaryLayer::with_settings`](crate::CanaryLayer::with_settings))
+/// checks the ids against the routing source.
 ///
 /// ```
 /// use std::time::Duration;
@@ -122,6 +123,23 @@ impl Isolation {
         self
     }
 
+    /// `self` with `top` laid over it: a version `top` names gets exactly
+    /// `top`'s limits for it, the others keep `self`'s; `top`'s stable
+    /// version, when set, replaces `self`'s. E.g. a plan's limits
+    /// ([`from_plan`](Self::from_plan)) with some set in code on top.
+    pub fn overlay(mut self, top: Isolation) -> Self {
+        self.limits.extend(top.limits);
+        if top.stable.is_some() {
+            self.stable = top.stable;
+        }
+        self
+    }
+
+    /// Whether nothing is set: no limits, no stable version.
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty() && self.stable.is_none()
+    }
+
     fn entry(&mut self, version: &str) -> &mut VersionLimits {
         self.limits.entry(version.to_owned()).or_default()
     }
@@ -217,21 +235,12 @@ impl Fallback {
                 return false;
             }
         }
-        is_idempotent(method)
+        method.is_idempotent()
             || self
                 .declared
                 .iter()
                 .any(|(m, p)| m == method && p == uri.path())
     }
-}
-
-/// `GET`, `HEAD`, `PUT`, `DELETE` and `OPTIONS` (RFC 9110 §9.2.2; `TRACE`
-/// too, though nobody routes it).
-pub fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
 }
 
 impl fmt::Debug for Fallback {
@@ -247,6 +256,32 @@ impl fmt::Debug for Fallback {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlay_replaces_the_versions_it_names() {
+        let base = Isolation::new()
+            .concurrency("v2", 8)
+            .timeout("v1", Duration::from_secs(1));
+        let top = Isolation::new().timeout("v2", Duration::from_millis(50));
+        let both = base.overlay(top);
+        let v2 = both.limits_of("v2").unwrap();
+        assert_eq!(
+            (v2.concurrency, v2.timeout),
+            (None, Some(Duration::from_millis(50)))
+        );
+        assert_eq!(
+            both.limits_of("v1").unwrap().timeout,
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(both.stable, None);
+        assert!(Isolation::new().is_empty() && !both.is_empty());
+        assert_eq!(
+            both.overlay(Isolation::new().stable("v2"))
+                .stable
+                .as_deref(),
+            Some("v2")
+        );
+    }
 
     #[test]
     fn fallback_only_for_idempotent_or_declared() {

@@ -52,21 +52,17 @@
 
 mod bulkhead;
 mod config;
-
-use std::fmt;
-
-use bytes::Bytes;
-use http::Request;
-use http_body_util::{Either, Full};
+mod replay;
 
 pub use bulkhead::{Admission, IsolationHandle, Permit, VersionStats};
-pub use config::{DEFAULT_FALLBACK_BODY_LIMIT, Fallback, Isolation, is_idempotent};
+pub use config::{DEFAULT_FALLBACK_BODY_LIMIT, Fallback, Isolation};
 /// Re-exported from the plan: what a full bulkhead does.
 pub use fledge_rollout::plan::Overflow;
 /// Re-exported from the plan: one version's limits.
 pub use fledge_rollout::plan::VersionLimits;
 
 pub(crate) use bulkhead::{Bulkheads, Slot, sleep};
+pub use replay::{FallbackRetry, NoFallback, NoRetry, ReplayBody, WithFallback};
 
 /// What [`Decider::record_contained`](crate::Decider::record_contained)
 /// records.
@@ -85,77 +81,4 @@ pub enum Contained {
 /// request then runs without a deadline rather than panicking).
 pub fn timer(timeout: std::time::Duration) -> Option<tokio::time::Sleep> {
     bulkhead::timer(timeout)
-}
-
-use crate::chosen::Chosen;
-use crate::decide::Decider;
-use crate::shadow::TeeBody;
-use crate::shadow::tee::CopyReceiver;
-
-/// The request body the inner services of a layer with fallback see: the
-/// original body, passed through and (for requests that may be retried)
-/// copied up to the limit as it is read; or, on the retry, the copy.
-pub type ReplayBody<B> = Either<TeeBody<B>, Full<Bytes>>;
-
-/// Type-state of a layer without fallback (the default): inner services see
-/// the request body unchanged.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoFallback;
-
-/// Type-state of a layer with fallback
-/// ([`CanaryLayer::fallback`](crate::CanaryLayer::fallback)): inner
-/// services see a [`ReplayBody`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WithFallback;
-
-/// The retry plan of a future without fallback: there is none.
-#[derive(Debug, Clone, Copy)]
-pub enum NoRetry {}
-
-/// The retry plan of a request that may fall back to stable: stable's
-/// service, the request head and the body copy.
-pub struct FallbackRetry<S, C> {
-    pub(crate) service: S,
-    pub(crate) head: http::request::Parts,
-    pub(crate) copy: CopyReceiver,
-    pub(crate) classifier: C,
-}
-
-/// A retry, ready to send.
-pub(crate) struct Replay<S, C, B> {
-    pub(crate) service: S,
-    pub(crate) request: Request<ReplayBody<B>>,
-    pub(crate) classifier: C,
-    pub(crate) chosen: Chosen,
-    pub(crate) permit: Option<Permit>,
-}
-
-impl<S, C> FallbackRetry<S, C> {
-    /// The retry on stable, if the whole body was copied and stable has
-    /// room.
-    pub(crate) fn replay<B>(mut self, decider: &Decider) -> Option<Replay<S, C, B>> {
-        let Ok(Ok(body)) = self.copy.try_recv() else {
-            return None;
-        };
-        let (chosen, permit) = decider.bulkheads().admit_stable()?;
-        if decider.extension() {
-            self.head.extensions.insert(chosen);
-        }
-        Some(Replay {
-            service: self.service,
-            request: Request::from_parts(self.head, Either::Right(Full::new(body))),
-            classifier: self.classifier,
-            chosen,
-            permit,
-        })
-    }
-}
-
-impl<S, C> fmt::Debug for FallbackRetry<S, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FallbackRetry")
-            .field("method", &self.head.method)
-            .field("uri", &self.head.uri)
-            .finish_non_exhaustive()
-    }
 }

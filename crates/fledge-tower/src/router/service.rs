@@ -10,15 +10,13 @@ use tower::util::{Oneshot, ServiceExt};
 use tower_http::classify::MakeClassifier;
 use tower_service::Service;
 
-use crate::BoxError;
-use crate::body::ResponseBody;
-use crate::call::{FallbackFuture, call_direct, call_with_fallback};
 use crate::decide::Decider;
+use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::future::ResponseFuture;
 use crate::isolation::{NoFallback, ReplayBody, WithFallback};
+use crate::serve::{FallbackFuture, ResponseBody, ResponseFuture, call_direct, call_with_fallback};
 
-/// RoutingSource each request to the service of its version (one per version of the
+/// Routes each request to the service of its version (one per version of the
 /// selector), names the version in a response header, hands it on as a
 /// [`Chosen`](crate::Chosen) extension and records the outcome.
 ///
@@ -35,7 +33,7 @@ use crate::isolation::{NoFallback, ReplayBody, WithFallback};
 /// other version's, and an error from its `poll_ready` is returned for that
 /// request and counted as that version's failure. To bound the waiting, set
 /// per-version bulkheads and timeouts with
-/// [`CanaryLayer::isolation`](crate::CanaryLayer::isolation) (or wrap each
+/// [`Settings::isolation`](crate::Settings::isolation) (or wrap each
 /// service in tower's `ConcurrencyLimitLayer`, `LoadShedLayer`,
 /// `TimeoutLayer` before handing it here). This is the pattern axum
 /// recommends for routers that decide per request.

@@ -1,15 +1,12 @@
-use std::cell::Cell;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use fledge_gate::MetricId;
-use fledge_select::{VersionIndex, Weight};
+use fledge_select::Weight;
 use tower_layer::Layer;
 
-use super::Shadow;
+use super::service::{Config, Shadow};
 use crate::chosen::intern;
 use crate::error::ConfigError;
 use crate::routes::RoutingSource;
@@ -34,97 +31,6 @@ pub struct ShadowStats {
     pub errors: u64,
     /// Comparator values recorded.
     pub compared: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) mirrored: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) compared: AtomicU64,
-}
-
-/// What can change or count while serving, shared by the layer's services
-/// and its handles.
-#[derive(Default)]
-pub(crate) struct Runtime {
-    pub(crate) share_bps: AtomicU32,
-    pub(crate) in_flight: AtomicUsize,
-    pub(crate) counters: Counters,
-}
-
-/// A shadow layer's settings, fixed once its services are made.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) routes: Arc<dyn RoutingSource>,
-    pub(crate) index: VersionIndex,
-    pub(crate) id: &'static str,
-    pub(crate) follow_routes: bool,
-    pub(crate) max_in_flight: usize,
-    pub(crate) body_limit: usize,
-    pub(crate) comparator: Option<(MetricId, Comparator)>,
-    pub(crate) rt: Arc<Runtime>,
-}
-
-impl Config {
-    /// The share to mirror now, in basis points.
-    pub(crate) fn share(&self) -> u32 {
-        let own = self.rt.share_bps.load(Ordering::Relaxed);
-        match self.routes.mirror() {
-            Some(w) if self.follow_routes => own.max(w.bps()),
-            _ => own,
-        }
-    }
-
-    /// Takes an in-flight slot, or counts the request as dropped.
-    pub(crate) fn acquire(self: &Arc<Self>) -> Option<Permit> {
-        let in_flight = &self.rt.in_flight;
-        let mut current = in_flight.load(Ordering::Relaxed);
-        loop {
-            if current >= self.max_in_flight {
-                self.rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            match in_flight.compare_exchange_weak(
-                current,
-                current + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(Permit(self.rt.clone())),
-                Err(now) => current = now,
-            }
-        }
-    }
-}
-
-/// An in-flight slot, released on drop.
-pub(crate) struct Permit(Arc<Runtime>);
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-thread_local! {
-    static RNG: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A uniformly random bucket in `0..10_000` from a per-thread wyrand.
-pub(crate) fn random_bucket() -> u32 {
-    RNG.with(|rng| {
-        let mut state = rng.get();
-        if state == 0 {
-            state = RandomState::new().hash_one(0x5eed_u64) | 1;
-        }
-        state = state.wrapping_add(0xa076_1d64_78bd_642f);
-        rng.set(state);
-        let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
-        let r = ((t >> 64) as u64) ^ (t as u64);
-        (((r >> 32) * 10_000) >> 32) as u32
-    })
 }
 
 /// A handle to change the mirrored share at run time and read the counters.

@@ -1,7 +1,7 @@
 //! Shadow mirroring: a copy of a share of requests goes to a shadow version;
 //! its response is discarded, its latency and errors are recorded, and a
 //! user-supplied comparator turns "primary vs shadow output" into a gate
-//! metric.
+//! metric ([`agreement`] has ready-made ones).
 //!
 //! Guarantees:
 //!
@@ -19,6 +19,7 @@
 //! [`CanaryLayer`](crate::CanaryLayer): requests the canary already sent to
 //! the shadow version are not mirrored again.
 
+pub mod agreement;
 mod layer;
 mod service;
 pub(crate) mod tee;

@@ -3,7 +3,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -15,10 +15,88 @@ use tokio::sync::oneshot;
 use tower::util::ServiceExt;
 use tower_service::Service;
 
-use super::layer::{Config, Permit, random_bucket};
+use fledge_gate::MetricId;
+use fledge_select::{VersionIndex, random_bucket};
+
 use super::tee::{CopyReceiver, CopySender, TeeBody};
 use crate::BoxError;
 use crate::chosen::{Chosen, Reason};
+use crate::routes::RoutingSource;
+
+/// The comparator of the shadow layer ([`Comparator`](super::Comparator)).
+pub(crate) type CompareFn = Arc<dyn Fn(&Bytes, &Bytes) -> Option<f64> + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) mirrored: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) compared: AtomicU64,
+}
+
+/// What can change or count while serving, shared by the layer's services
+/// and its handles.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    pub(crate) share_bps: AtomicU32,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) counters: Counters,
+}
+
+/// A shadow layer's settings, fixed once its services are made.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) routes: Arc<dyn RoutingSource>,
+    pub(crate) index: VersionIndex,
+    pub(crate) id: &'static str,
+    pub(crate) follow_routes: bool,
+    pub(crate) max_in_flight: usize,
+    pub(crate) body_limit: usize,
+    pub(crate) comparator: Option<(MetricId, CompareFn)>,
+    pub(crate) rt: Arc<Runtime>,
+}
+
+impl Config {
+    /// The share to mirror now, in basis points.
+    pub(crate) fn share(&self) -> u32 {
+        let own = self.rt.share_bps.load(Ordering::Relaxed);
+        match self.routes.mirror() {
+            Some(w) if self.follow_routes => own.max(w.bps()),
+            _ => own,
+        }
+    }
+
+    /// Takes an in-flight slot, or counts the request as dropped.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<Permit> {
+        let in_flight = &self.rt.in_flight;
+        let mut current = in_flight.load(Ordering::Relaxed);
+        loop {
+            if current >= self.max_in_flight {
+                self.rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            match in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Permit(self.rt.clone())),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+/// An in-flight slot, released on drop.
+pub(crate) struct Permit(Arc<Runtime>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The service of [`ShadowLayer`](super::ShadowLayer): calls the primary
 /// service with the request, and for a share of requests also sends a copy

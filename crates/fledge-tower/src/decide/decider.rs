@@ -1,0 +1,358 @@
+//! [`Decider`]: the per-request routing decision, built from a routing
+//! source and [`Settings`], shared by the tower services and the other
+//! framework adapters.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fledge_rollout::Routed;
+use fledge_rollout::plan::Attributes;
+use fledge_select::{BUCKETS, VersionIndex};
+use http::header::HeaderName;
+use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
+
+use super::settings::Settings;
+use crate::attributes::HttpAttributes;
+use crate::chosen::{Chosen, Reason, intern, static_header_value};
+use crate::clock::Stopwatch;
+use crate::error::ConfigError;
+use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle};
+use crate::key::{KeySource, NoKey, RequestHead};
+use crate::qa::QaOverride;
+use crate::routes::RoutingSource;
+
+/// Counters of the decisions, shared by every clone of a layer.
+#[derive(Debug, Default)]
+struct Stats {
+    overrides_rejected: AtomicU64,
+}
+
+/// A routing source joined with [`Settings`], checked: everything the
+/// request path needs to choose a version, admit it through its bulkhead and
+/// announce it.
+///
+/// [`CanaryLayer`](crate::CanaryLayer) and
+/// [`VersionRouter`](crate::VersionRouter) hold one; framework adapters with
+/// their own request types (actix-web) build one with [`Decider::new`] and
+/// call [`decide`](Decider::decide), [`admit`](Decider::admit),
+/// [`timeout`](Decider::timeout) and
+/// [`record_contained`](Decider::record_contained) themselves. Clones share
+/// the routing source, the counters and the bulkheads.
+#[derive(Clone)]
+pub struct Decider {
+    routes: Arc<dyn RoutingSource>,
+    settings: Settings,
+    ids: Arc<[&'static str]>,
+    values: Arc<[HeaderValue]>,
+    stats: Arc<Stats>,
+    bulkheads: Arc<Bulkheads>,
+    fallback: Option<Fallback>,
+    /// Whether any version has a timeout (the request path skips the
+    /// lookup otherwise).
+    timeouts: bool,
+    /// [`RoutingSource::counts_exposures`], read once.
+    exposures: bool,
+}
+
+impl Decider {
+    /// Joins `routes` with `settings`: checks the isolation's version ids
+    /// and limits against the routing source.
+    pub fn new<R: RoutingSource>(routes: R, settings: Settings) -> Result<Self, ConfigError> {
+        Self::from_arc(Arc::new(routes), settings)
+    }
+
+    /// [`Decider::new`] for a shared source.
+    pub fn from_arc(
+        routes: Arc<dyn RoutingSource>,
+        settings: Settings,
+    ) -> Result<Self, ConfigError> {
+        let mut decider = Self::defaults(routes);
+        let bulkheads = Bulkheads::new(&settings.isolation, decider.ids.clone(), decider.stable())?;
+        decider.timeouts = (0..decider.ids.len()).any(|i| bulkheads.timeout(i).is_some());
+        decider.bulkheads = Arc::new(bulkheads);
+        decider.settings = Settings {
+            // Re-made from an interned name so that cloning it per request
+            // is free.
+            response_header: settings
+                .response_header
+                .as_ref()
+                .map(|n| HeaderName::from_static(intern(n.as_str()))),
+            ..settings
+        };
+        Ok(decider)
+    }
+
+    /// `routes` with the default [`Settings`], which need no check.
+    pub fn with_defaults<R: RoutingSource>(routes: R) -> Self {
+        Self::defaults(Arc::new(routes))
+    }
+
+    fn defaults(routes: Arc<dyn RoutingSource>) -> Self {
+        let ids: Arc<[&'static str]> = routes
+            .selector()
+            .ids()
+            .iter()
+            .map(|id| intern(id.as_str()))
+            .collect();
+        // Version ids are valid header values; an id that is not (impossible
+        // with `VersionId`'s rules) simply gets no response header.
+        let values: Arc<[HeaderValue]> = ids
+            .iter()
+            .map(|id| static_header_value(id).unwrap_or_else(|_| HeaderValue::from_static("")))
+            .collect();
+        let stable = routes
+            .baseline()
+            .or_else(|| VersionIndex::new(ids.len().saturating_sub(1)))
+            // Unreachable (a selector has 1..=64 versions), but total.
+            .unwrap_or_else(|| routes.selector().pick_by_bucket(0));
+        let bulkheads = Arc::new(Bulkheads::unlimited(ids.clone(), stable));
+        // Calibrates the request clock now rather than on the first request.
+        Stopwatch::uses_counter();
+        let exposures = routes.counts_exposures();
+        Decider {
+            routes,
+            settings: Settings::default(),
+            ids,
+            values,
+            stats: Arc::default(),
+            bulkheads,
+            fallback: None,
+            timeouts: false,
+            exposures,
+        }
+    }
+
+    /// The stable version: where overflow and fallback go.
+    fn stable(&self) -> VersionIndex {
+        self.bulkheads.stable()
+    }
+
+    /// Retries failed requests once on stable where `fallback` allows: set
+    /// by [`CanaryLayer::fallback`](crate::CanaryLayer::fallback), the only
+    /// adapter that can replay a request body.
+    pub(crate) fn set_fallback(&mut self, fallback: Option<Fallback>) {
+        self.fallback = fallback;
+    }
+
+    /// The settings this decider was built with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The fallback, if one is set.
+    pub fn fallback(&self) -> Option<&Fallback> {
+        self.fallback.as_ref()
+    }
+
+    /// Whether panics are contained.
+    pub fn catch_panics(&self) -> bool {
+        self.settings.catch_panics
+    }
+
+    /// A handle to the isolation counters (shared with every clone made
+    /// after the isolation was set).
+    pub fn isolation(&self) -> IsolationHandle {
+        IsolationHandle(self.bulkheads.clone())
+    }
+
+    pub(crate) fn bulkheads(&self) -> &Arc<Bulkheads> {
+        &self.bulkheads
+    }
+
+    /// Passes a decided request through its version's bulkhead: admitted
+    /// (holding a [`Permit`](crate::isolation::Permit) when the version has a
+    /// limit), sent on to stable, or rejected. Overflow is counted and
+    /// recorded as the full version's failure here. Without limits this is
+    /// one branch.
+    ///
+    /// For a source that [counts exposures](RoutingSource::counts_exposures) (an
+    /// experiment), a request admitted on the version its sticky bucket
+    /// picked is counted as an exposure here.
+    #[inline]
+    pub fn admit(&self, chosen: Chosen) -> Admission {
+        let admission = if self.bulkheads.limited() {
+            self.bulkheads.admit(chosen, self.routes.recorder())
+        } else {
+            Admission::Admitted {
+                chosen,
+                permit: None,
+            }
+        };
+        if self.exposures {
+            if let Admission::Admitted { chosen, .. } = &admission {
+                if chosen.reason() == Reason::Sticky {
+                    self.routes.expose(chosen.index());
+                }
+            }
+        }
+        admission
+    }
+
+    /// The timeout of the version at `index`, if any.
+    #[inline]
+    pub fn timeout(&self, index: VersionIndex) -> Option<Duration> {
+        if !self.timeouts {
+            return None;
+        }
+        self.bulkheads.timeout(index.get())
+    }
+
+    /// Counts a timeout or a contained panic of the version at `index` and
+    /// records it as that version's failure taking `latency`: for adapters
+    /// that enforce [`timeout`](Self::timeout) and contain panics themselves
+    /// (actix-web).
+    pub fn record_contained(&self, index: VersionIndex, latency: Duration, what: Contained) {
+        let i = index.get();
+        match what {
+            Contained::Timeout => self.bulkheads.count(i, |s| &s.timeouts),
+            Contained::Panic => self.bulkheads.count(i, |s| &s.panics),
+        }
+        self.routes.recorder().record(i, latency, true);
+    }
+
+    /// Whether a request on `chosen` may fall back to stable.
+    pub(crate) fn fallback_allows(&self, chosen: Chosen, method: &Method, uri: &Uri) -> bool {
+        chosen.index() != self.bulkheads.stable()
+            && self
+                .fallback
+                .as_ref()
+                .is_some_and(|f| f.allows(method, uri))
+    }
+
+    /// The body limit of the fallback, if one is set.
+    pub(crate) fn fallback_body_limit(&self) -> usize {
+        self.fallback.as_ref().map_or(0, |f| f.body_limit)
+    }
+
+    /// The routing source.
+    pub fn routes(&self) -> &Arc<dyn RoutingSource> {
+        &self.routes
+    }
+
+    /// The key source.
+    pub fn key(&self) -> &KeySource {
+        &self.settings.key
+    }
+
+    /// The QA override, if any.
+    pub fn qa_override(&self) -> Option<&QaOverride> {
+        self.settings.qa.as_ref()
+    }
+
+    /// The response header, if any.
+    pub fn response_header(&self) -> Option<&HeaderName> {
+        self.settings.response_header.as_ref()
+    }
+
+    /// Whether [`Chosen`] goes into the request's extensions.
+    pub fn extension(&self) -> bool {
+        self.settings.extension
+    }
+
+    /// The version ids, in selector order.
+    pub fn ids(&self) -> &[&'static str] {
+        &self.ids
+    }
+
+    /// The index of version `id`, or an error naming the known versions.
+    pub fn index_of(&self, id: &str) -> Result<VersionIndex, ConfigError> {
+        self.routes
+            .selector()
+            .index_of(id)
+            .ok_or_else(|| ConfigError::UnknownVersion {
+                id: id.to_owned(),
+                known: self.ids.join(", "),
+            })
+    }
+
+    /// The header value naming `index` (free to clone).
+    pub fn header_value(&self, index: VersionIndex) -> Option<&HeaderValue> {
+        self.values.get(index.get())
+    }
+
+    /// How many override headers were ignored because their secret was
+    /// wrong or their version unknown.
+    pub fn overrides_rejected(&self) -> u64 {
+        self.stats.overrides_rejected.load(Ordering::Relaxed)
+    }
+
+    fn chosen(&self, index: VersionIndex, reason: Reason) -> Chosen {
+        Chosen::new(
+            index,
+            self.ids.get(index.get()).copied().unwrap_or(""),
+            reason,
+        )
+    }
+
+    /// Chooses a version from framework-neutral inputs: the routing key, the
+    /// QA override header's raw value and the targeting attributes. Order:
+    /// a valid override, then a matching targeting rule, then the key's
+    /// sticky bucket, then [`NoKey`].
+    pub fn decide(
+        &self,
+        key: Option<&[u8]>,
+        override_value: Option<&[u8]>,
+        attributes: &dyn Attributes,
+    ) -> Chosen {
+        if let (Some(qa), Some(value)) = (&self.settings.qa, override_value) {
+            match qa
+                .check(value)
+                .and_then(|id| self.routes.selector().index_of(id))
+            {
+                Some(index) => return self.chosen(index, Reason::Override),
+                None => {
+                    self.stats
+                        .overrides_rejected
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        match self
+            .routes
+            .resolve(key.filter(|k| !k.is_empty()), attributes)
+        {
+            Routed::Targeted(index) => self.chosen(index, Reason::Targeted),
+            Routed::Sticky(index) => self.chosen(index, Reason::Sticky),
+            Routed::NoKey => {
+                let selector = self.routes.selector();
+                match self.settings.no_key {
+                    NoKey::Random => self.chosen(selector.pick_random(), Reason::Random),
+                    NoKey::Stable => {
+                        self.chosen(selector.pick_by_bucket(BUCKETS - 1), Reason::Stable)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Chooses a version for an `http` request.
+    pub fn decide_http(&self, uri: &Uri, headers: &HeaderMap, extensions: &Extensions) -> Chosen {
+        let head = RequestHead {
+            uri,
+            headers,
+            extensions,
+        };
+        let key = self.settings.key.extract(&head);
+        let override_value = self
+            .settings
+            .qa
+            .as_ref()
+            .and_then(|qa| headers.get(qa.header_name()))
+            .map(HeaderValue::as_bytes);
+        let attributes = HttpAttributes::new(headers, extensions);
+        self.decide(key.as_deref(), override_value, &attributes)
+    }
+}
+
+impl fmt::Debug for Decider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decider")
+            .field("routes", &self.routes)
+            .field("settings", &self.settings)
+            .field("ids", &self.ids)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
