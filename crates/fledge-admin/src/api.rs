@@ -9,6 +9,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
+use fledge_gate::clock::Timestamp;
 use fledge_rollout::machine::Event;
 use fledge_rollout::{ControlError, Controller};
 use http::header::AUTHORIZATION;
@@ -36,6 +37,7 @@ where
         .route("/rollouts", get(list))
         .route("/rollouts/{name}", get(status))
         .route("/rollouts/{name}/events", get(events))
+        .route("/rollouts/{name}/series", get(series))
         .route("/rollouts/{name}/{command}", post(command))
         // After the routes: it applies to those declared so far.
         .method_not_allowed_fallback(method_not_allowed)
@@ -188,6 +190,54 @@ async fn events(
     answer
         .await
         .inspect_err(|e| log_read("events", name.as_deref(), e))
+}
+
+/// `?since=<ms>`: kept as text, so that a bad value is a 400 naming `since`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SeriesQuery {
+    since: Option<String>,
+}
+
+/// `since`: milliseconds since the Unix epoch, 0 when absent.
+fn since_of(query: &SeriesQuery) -> Result<Timestamp, ApiError> {
+    match query.since.as_deref().map(str::trim) {
+        None | Some("") => Ok(Timestamp::EPOCH),
+        Some(text) => text.parse::<u64>().map(Timestamp::from_millis).map_err(|_| {
+            ApiError::field(
+                "since",
+                format!(
+                    "must be a time in milliseconds since the Unix epoch (a whole number, 0 or more; the last answer's `next`), got {text:?}"
+                ),
+            )
+        }),
+    }
+}
+
+async fn series(
+    State(shared): State<Ctx>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<SeriesQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = path.as_ref().ok().map(|Path(name)| name.clone());
+    let answer = async {
+        authorize_read(&shared, &headers)?;
+        let Path(name) = path.map_err(path_error)?;
+        let controller = rollout(&shared, &name)?;
+        let Query(query) = query.map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{}; the query takes `since` (milliseconds since the Unix epoch, default 0)",
+                e.body_text()
+            ))
+        })?;
+        let since = since_of(&query)?;
+        let series = blocking(move || controller.series(since)).await?;
+        Ok(json(StatusCode::OK, &series))
+    };
+    answer
+        .await
+        .inspect_err(|e| log_read("series", name.as_deref(), e))
 }
 
 /// The operator (`by`) of a command.

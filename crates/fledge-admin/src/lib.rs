@@ -1,8 +1,10 @@
 //! Control API and live dashboard for fledge rollouts, on axum.
 //!
 //! Mount [`Admin::router`] in your service (e.g. under `/fledge`) and an
-//! operator can see where each rollout stands, read why it did what it did,
-//! and take the wheel: promote, pause, resume, roll back, set the weight.
+//! operator can see where each rollout stands, how each version has served
+//! since it started (charts on the dashboard, the series endpoint for
+//! tools), read why it did what it did, and take the wheel: promote, pause,
+//! resume, roll back, set the weight.
 //! The router carries its own state, so it nests into an application of any
 //! state type.
 //!
@@ -45,6 +47,14 @@
 //!
 #![doc = include_str!("docs/routes.md")]
 //!
+//! # Series
+//!
+#![doc = include_str!("docs/series.md")]
+//!
+//! # Dashboard
+//!
+#![doc = include_str!("docs/dashboard.md")]
+//!
 //! # Security
 //!
 #![doc = include_str!("docs/security.md")]
@@ -53,13 +63,14 @@
 //!
 #![doc = include_str!("docs/logging.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 
 mod api;
 mod command;
 mod config;
+mod csp;
 mod dashboard;
 mod error;
 mod state;
@@ -76,8 +87,9 @@ pub use config::{Admin, AdminBuilder, AdminError, DEFAULT_OPERATOR, MAX_TOKEN_LE
 pub use dashboard::DASHBOARD_HTML;
 pub use state::{MAX_OPERATOR_LEN, ReadAccess};
 pub use view::{
-    CheckView, Counters, ErrorBody, EventPage, EventView, RECENT_EVENTS, Role, RolloutList,
-    RolloutStatus, StepView, VerdictView, VersionWeight,
+    CheckView, Counters, ErrorBody, EventPage, EventView, MetricMean, RECENT_EVENTS, Role,
+    RolloutList, RolloutStatus, Series, SeriesLimit, SeriesPoint, StepView, VerdictView,
+    VersionPoint, VersionWeight,
 };
 
 /// The admin routes over `controllers` with `token`, reads behind the token

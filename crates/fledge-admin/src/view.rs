@@ -16,6 +16,10 @@ use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// `GET /rollouts/{name}/series`: [`Series`], fledge-rollout's per-tick
+/// history, whose JSON is this API's (see the [crate docs](crate#series)).
+pub use fledge_rollout::control::{MetricMean, Series, SeriesLimit, SeriesPoint, VersionPoint};
+
 /// How many of the latest events a [`RolloutStatus`] carries.
 pub const RECENT_EVENTS: usize = 10;
 

@@ -629,13 +629,30 @@ async fn dashboard_is_served_and_polls_the_status() {
         );
         let csp = a.headers["content-security-policy"].to_str().expect("csp");
         assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
+        // The inline script and style are allowed by hash, nothing else inline.
+        assert!(csp.contains("script-src 'sha256-") && csp.contains("style-src 'sha256-"));
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
         let html = String::from_utf8(a.body.to_vec()).expect("utf-8");
         assert!(html.contains("\"/rollouts\""), "polls the status endpoint");
+        assert!(html.contains("/series?since="), "loads the history");
+        assert!(html.contains("/events?since="), "loads the events");
         assert!(html.contains("setInterval(poll, 1000)"));
+        // Reads need the token here: the page waits for it before reading.
+        assert!(html.contains(r#"<meta name="fledge-reads" content="token">"#));
         // Self-contained: no external scripts, styles or images.
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
         assert!(!html.contains("<script src") && !html.contains("<link"));
+        assert_eq!(html, fledge_admin::DASHBOARD_HTML);
     }
+    // With open reads, the page reads without a token; same policy.
+    let open = start(|b| b.read_access(ReadAccess::Open)).await;
+    let a = open.send(Method::GET, "/fledge", &[], "").await;
+    let html = String::from_utf8(a.body.to_vec()).expect("utf-8");
+    assert!(html.contains(r#"<meta name="fledge-reads" content="open">"#));
+    assert_eq!(
+        a.headers["content-security-policy"],
+        s.send(Method::GET, "/fledge", &[], "").await.headers["content-security-policy"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1060,4 +1077,142 @@ async fn every_error_is_json() {
     let a = s.post(&format!("{path}/pause"), &huge).await;
     let e = json_error(&a, StatusCode::PAYLOAD_TOO_LARGE, "too large");
     assert!(e.error.contains("16384 bytes"), "{}", e.error);
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_answers_the_documented_json() {
+    let s = start(|b| b).await;
+    // Three seconds of traffic: 20 requests per version per second.
+    s.traffic(3, 20, 12);
+    let a = s.get(&format!("/fledge/rollouts/{NAME}/series")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["content-type"], "application/json");
+    assert_eq!(a.headers["cache-control"], "no-store");
+    let v: serde_json::Value = a.json();
+    assert_eq!(
+        keys(&v),
+        [
+            "baseline",
+            "candidate",
+            "limits",
+            "next",
+            "points",
+            "rollout",
+            "versions"
+        ]
+    );
+    assert_eq!(v["rollout"], NAME);
+    assert_eq!(v["versions"], serde_json::json!(["v2", "v1"]));
+    assert_eq!(
+        (&v["candidate"], &v["baseline"]),
+        (&"v2".into(), &"v1".into())
+    );
+    // The canonical plan's one threshold gate.
+    assert_eq!(
+        v["limits"],
+        serde_json::json!([{"gate": "p99 latency", "metric": "latency_p99", "max": 50.0, "min": null}])
+    );
+    let points = v["points"].as_array().expect("points");
+    assert_eq!(points.len(), 3);
+    let first = &points[0];
+    assert_eq!(
+        keys(first),
+        ["at", "span_ms", "step", "versions", "weight_bps"]
+    );
+    assert_eq!(first["at"], t0().as_millis() + 1000);
+    assert_eq!(first["span_ms"], 1000);
+    assert_eq!(first["step"], 0);
+    assert_eq!(first["weight_bps"], 500);
+    let v2 = &first["versions"][0];
+    assert_eq!(
+        keys(v2),
+        ["errors", "id", "metrics", "p50_ms", "p99_ms", "requests"]
+    );
+    assert_eq!(v2["id"], "v2");
+    assert_eq!(v2["requests"], 20);
+    assert_eq!(v2["errors"], 0);
+    let p99 = v2["p99_ms"].as_f64().expect("p99 is a number");
+    assert!((11.9..12.1).contains(&p99), "{p99}");
+    assert_eq!(v2["metrics"], serde_json::json!({}));
+    assert_eq!(first["versions"][1]["id"], "v1");
+    assert_eq!(v["next"], points[2]["at"]);
+
+    // Polling with `next`: nothing new, then the next tick only. A span
+    // without requests has null quantiles.
+    let next = v["next"].as_u64().expect("next");
+    let a = s
+        .get(&format!("/fledge/rollouts/{NAME}/series?since={next}"))
+        .await;
+    let empty: fledge_admin::Series = a.json();
+    assert!(empty.points.is_empty());
+    assert_eq!(empty.next.as_millis(), next);
+    s.traffic(1, 0, 12);
+    let a = s
+        .get(&format!("/fledge/rollouts/{NAME}/series?since={next}"))
+        .await;
+    let v: serde_json::Value = a.json();
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["points"][0]["versions"][0]["requests"], 0);
+    assert!(v["points"][0]["versions"][0]["p50_ms"].is_null());
+    assert!(v["points"][0]["versions"][0]["p99_ms"].is_null());
+    // The Rust types read it back.
+    let series: fledge_admin::Series = a.json();
+    assert_eq!(series.points[0].versions[1].id, "v1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_refuses_a_bad_since_and_needs_read_access() {
+    let s = start(|b| b).await;
+    for bad in ["abc", "-1", "1.5", "99999999999999999999999"] {
+        let a = s
+            .get(&format!("/fledge/rollouts/{NAME}/series?since={bad}"))
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        let e = a.error();
+        assert_eq!(e.field.as_deref(), Some("since"), "{bad}: {}", e.error);
+        assert!(e.error.contains("milliseconds"), "{}", e.error);
+    }
+    let a = s
+        .get(&format!("/fledge/rollouts/{NAME}/series?from=3"))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.error().error.contains("since"), "{}", a.error().error);
+    let a = s.get("/fledge/rollouts/nope/series").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    // Reads need the token by default...
+    let a = s
+        .send(
+            Method::GET,
+            &format!("/fledge/rollouts/{NAME}/series"),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    // ... not when they are open.
+    let open = start(|b| b.read_access(ReadAccess::Open)).await;
+    let a = open
+        .send(
+            Method::GET,
+            &format!("/fledge/rollouts/{NAME}/series?since=0"),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    // A command path's method is still checked: POST on series is 405.
+    let a = s.post(&format!("/fledge/rollouts/{NAME}/series"), "").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
 }

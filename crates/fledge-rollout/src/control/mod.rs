@@ -16,6 +16,7 @@ mod evaluate;
 mod gate;
 pub mod hook;
 mod routing;
+pub mod series;
 mod subscribe;
 
 use std::fmt;
@@ -40,6 +41,8 @@ pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};
 use routing::View;
 pub use routing::{RolloutRouting, Routed};
+pub use series::{MetricMean, Series, SeriesConfig, SeriesLimit, SeriesPoint, VersionPoint};
+use series::{Sample, SeriesRing, VersionSample};
 
 /// Why the controller could not start or carry out a request.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +150,9 @@ pub struct Controller {
     hooks: Vec<Arc<dyn ConfirmHook>>,
     inner: Mutex<Inner>,
     hub: subscribe::Hub,
+    /// The per-tick history ([`Controller::series`]); its own lock, taken
+    /// after the state lock is released.
+    series: Mutex<SeriesRing>,
     limits: crate::log::Limits,
 }
 
@@ -173,6 +179,7 @@ pub struct ControllerBuilder {
     confirm: bool,
     judge_all: bool,
     slot: Option<std::time::Duration>,
+    series: SeriesConfig,
 }
 
 impl fmt::Debug for ControllerBuilder {
@@ -236,6 +243,15 @@ impl ControllerBuilder {
     /// fewer slots make each tick's window merge cheaper.
     pub fn recorder_slot(mut self, slot: std::time::Duration) -> Self {
         self.slot = Some(slot);
+        self
+    }
+
+    /// How much per-tick history [`Controller::series`] keeps (default: the
+    /// last hour at tick resolution, older ticks merged per minute, 24 h in
+    /// all, about 1 MB; see [`SeriesConfig`]). [`SeriesConfig::off`] keeps
+    /// none and takes no sample.
+    pub fn series(mut self, config: SeriesConfig) -> Self {
+        self.series = config;
         self
     }
 
@@ -312,6 +328,7 @@ impl ControllerBuilder {
                 last: None,
             }),
             hub: subscribe::Hub::default(),
+            series: Mutex::new(SeriesRing::new(self.series, plan.metrics.clone(), now)),
             limits: crate::log::Limits::default(),
         };
         let mut inner = controller.lock();
@@ -413,6 +430,7 @@ impl Controller {
             confirm: false,
             judge_all: false,
             slot: None,
+            series: SeriesConfig::default(),
         }
     }
 
@@ -448,6 +466,7 @@ impl Controller {
     /// published but the snapshot could not be saved.
     pub fn tick(&self, now: Timestamp) -> Result<TickReport, ControlError> {
         let mut events = Vec::new();
+        self.sample_series(now);
         let (judgement, error) = self.tick_inner(now, &mut events);
         self.hub.dispatch();
         if let Some(e) = error {
@@ -1043,6 +1062,120 @@ impl Controller {
         let inner = self.lock();
         let replayed = inner.machine.replay(&inner.events)?;
         Ok(replayed == inner.state)
+    }
+
+    // ---------------------------------------------------------------- history
+
+    /// The per-tick history from `since` on: the points whose span ends
+    /// after `since` (`Timestamp::EPOCH` for all), oldest first, with the
+    /// rollout's versions and its threshold gates' limits. Poll with the
+    /// answer's `next`. See [`SeriesConfig`] for resolution and memory.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fledge_gate::clock::{ManualClock, Timestamp};
+    /// use fledge_rollout::{Controller, PlanBuilder};
+    ///
+    /// let clock = ManualClock::new(Timestamp::from_millis(0));
+    /// let plan = PlanBuilder::canary("demo", "v1", "v2").build()?;
+    /// let controller = Controller::builder(plan).clock(clock.clone()).build()?;
+    /// let routing = controller.routing();
+    /// routing.recorder().record(routing.candidate().get(), Duration::from_millis(8), false);
+    /// controller.tick(clock.advance(Duration::from_secs(1)))?;
+    ///
+    /// let series = controller.series(Timestamp::EPOCH);
+    /// assert_eq!(series.versions, ["v2", "v1"]);
+    /// assert_eq!(series.points[0].versions[0].requests, 1);
+    /// assert!(controller.series(series.next).points.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn series(&self, since: Timestamp) -> Series {
+        let (plan_name, candidate, baseline, limits) = {
+            let inner = self.lock();
+            let plan = inner.machine.plan().plan();
+            (
+                plan.name.clone(),
+                plan.candidate.as_str().to_owned(),
+                plan.baseline.as_str().to_owned(),
+                series::limits_of(plan),
+            )
+        };
+        let ids = [candidate.clone(), baseline.clone()];
+        let (points, next) = self.series_ring().points(since, &ids);
+        Series {
+            rollout: plan_name,
+            versions: ids.to_vec(),
+            candidate,
+            baseline,
+            limits,
+            points,
+            next,
+        }
+    }
+
+    fn series_ring(&self) -> MutexGuard<'_, SeriesRing> {
+        self.series.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The step and the candidate's weight in effect now.
+    fn served(&self) -> (Option<usize>, u32) {
+        let step = self.lock().state.step;
+        (step, self.traffic().candidate.bps())
+    }
+
+    /// Adds the point of the span up to `now` to the history: the control
+    /// path, at the start of the tick, so that the point holds what the span
+    /// was served under (before the tick's decisions) and its windows are
+    /// read before the gates' (the recorder caches one merge per version:
+    /// read after the gates', a short window would evict the gates' merge).
+    fn sample_series(&self, now: Timestamp) {
+        let last = {
+            let ring = self.series_ring();
+            if !ring.config().is_on() {
+                return;
+            }
+            ring.last_at()
+        };
+        if last >= now {
+            return;
+        }
+        let span = now.duration_since(last);
+        let (step, weight_bps) = self.served();
+        let [candidate, baseline] = self.series_windows(now, span);
+        let sample = Sample {
+            at: now,
+            step,
+            weight_bps,
+            versions: [candidate, baseline],
+        };
+        self.series_ring().push(sample);
+    }
+
+    /// The candidate's and the baseline's figures for the series at `now`
+    /// over `span`: cumulative totals and the span's p50 / p99.
+    ///
+    /// WINDOW SOURCE: this reads this process's recorder, as the gates do
+    /// today. When the gates read their windows from a `WindowSource` (a
+    /// fleet leader judging merged fleet summaries), read these from the
+    /// same source here, so that the history shows what the gates judge.
+    fn series_windows(&self, now: Timestamp, span: std::time::Duration) -> [VersionSample; 2] {
+        let recorder = self.routing.recorder();
+        let read = |v: fledge_select::VersionIndex| match recorder.window(v.get(), now, span) {
+            Ok(w) => VersionSample {
+                totals: w.totals().clone(),
+                p50_ms: w.latency().quantile_ms(0.5),
+                p99_ms: w.latency().quantile_ms(0.99),
+            },
+            Err(_) => VersionSample {
+                totals: recorder.totals(v.get()).unwrap_or_default(),
+                p50_ms: None,
+                p99_ms: None,
+            },
+        };
+        [
+            read(self.routing.candidate()),
+            read(self.routing.baseline()),
+        ]
     }
 
     // ---------------------------------------------------------------- subscribers
