@@ -1,7 +1,7 @@
 //! A real admin API on a loopback port, for running the real `fledge`
 //! binary against: a `Controller` of the canonical canary plan on a manual
 //! clock, `fledge_admin::Admin`'s router served by axum on a tokio runtime
-//! in the test process, and (when asked) a stand-in of the series endpoint.
+//! in the test process, with or without its series endpoint.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -32,23 +32,14 @@ pub const NAME: &str = "predict-v2";
 /// Generous bounds for a loaded CI machine.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// The series endpoint's contract, as agreed with fledge-admin (one point).
-pub const SERIES_CONTRACT: &str = r#"{"rollout": "predict-v2", "versions": ["v2", "v1"], "candidate": "v2", "baseline": "v1",
- "limits": [{"gate": "p99 < 50ms", "metric": "latency_p99", "max": 50.0, "min": null}],
- "points": [{"at": 1733490000000, "span_ms": 1000, "step": 0, "weight_bps": 500,
-             "versions": [{"id": "v2", "requests": 12, "errors": 0, "p50_ms": 3.1, "p99_ms": 9.0,
-                           "metrics": {"abs_error": {"count": 10, "mean": 1.02}}},
-                          {"id": "v1", "requests": 230, "errors": 1, "p50_ms": 2.9, "p99_ms": 8.1, "metrics": {}}]}],
- "next": 1733490001000}"#;
-
-/// What the test server serves besides the admin API.
+/// Whether the test server serves the series endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Series {
-    /// Nothing: the admin API as it is today (GET .../series is a 405).
+    /// An admin API from before the series endpoint: `GET .../series`
+    /// answers 405, as the command route's `POST`-only method does.
     Absent,
-    /// A stand-in of `GET /rollouts/{name}/series` answering the contract
-    /// above with a few more points, until the real endpoint lands.
-    StandIn,
+    /// The admin API as it is: the real `GET /rollouts/{name}/series`.
+    Served,
 }
 
 /// A running admin API.
@@ -59,7 +50,7 @@ pub struct Service {
     pub clock: ManualClock,
     /// Requests served so far (any route).
     pub requests: Arc<AtomicUsize>,
-    /// Requests to the series stand-in.
+    /// Requests to the series endpoint.
     pub series_requests: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
@@ -78,44 +69,19 @@ fn controller(plan: &str, clock: &ManualClock) -> Arc<Controller> {
     )
 }
 
-#[derive(Clone)]
-struct StandIn {
-    calls: Arc<AtomicUsize>,
-}
-
-/// The stand-in of the series endpoint: the contract's point, then seven
-/// more a second apart with figures that move, so sparklines have a shape.
-async fn series_stand_in(State(s): State<StandIn>, headers: HeaderMap) -> Response {
-    s.calls.fetch_add(1, Ordering::SeqCst);
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {TOKEN}"));
-    if !authorized {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({"error": "missing or wrong admin token"})),
-        )
-            .into_response();
-    }
-    let mut doc: serde_json::Value = serde_json::from_str(SERIES_CONTRACT).expect("contract");
-    let first = doc["points"][0].clone();
-    let points = doc["points"].as_array_mut().expect("points");
-    for i in 1..8_u64 {
-        let mut p = first.clone();
-        p["at"] = (1_733_490_000_000 + i * 1000).into();
-        p["versions"][0]["requests"] = (12 + i * 3).into();
-        p["versions"][0]["p99_ms"] = (9.0 + i as f64).into();
-        p["versions"][0]["metrics"]["abs_error"]["mean"] = (1.0 + i as f64 / 10.0).into();
-        p["versions"][1]["requests"] = (230 - i * 2).into();
-        if i == 4 {
-            // A span without data on the candidate.
-            p["versions"][0]["p99_ms"] = serde_json::Value::Null;
+/// Counts series requests and, for [`Series::Absent`], answers them 405.
+async fn series_gate(
+    State((absent, n)): State<(bool, Arc<AtomicUsize>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().ends_with("/series") {
+        n.fetch_add(1, Ordering::SeqCst);
+        if absent {
+            return StatusCode::METHOD_NOT_ALLOWED.into_response();
         }
-        points.push(p);
     }
-    doc["next"] = 1_733_490_008_000_u64.into();
-    axum::Json(doc).into_response()
+    next.run(request).await
 }
 
 async fn count(State(n): State<Arc<AtomicUsize>>, request: Request, next: Next) -> Response {
@@ -147,17 +113,13 @@ impl Service {
             .expect("the admin API builds");
         let requests = Arc::new(AtomicUsize::new(0));
         let series_requests = Arc::new(AtomicUsize::new(0));
-        let mut app = Router::new().route("/predict", get(|| async { "forecast" }));
-        if series == Series::StandIn {
-            app = app.route(
-                "/fledge/rollouts/{name}/series",
-                get(series_stand_in).with_state(StandIn {
-                    calls: series_requests.clone(),
-                }),
-            );
-        }
-        let app = app
+        let app = Router::new()
+            .route("/predict", get(|| async { "forecast" }))
             .nest("/fledge", admin.router())
+            .layer(middleware::from_fn_with_state(
+                (series == Series::Absent, series_requests.clone()),
+                series_gate,
+            ))
             .layer(middleware::from_fn_with_state(requests.clone(), count));
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
