@@ -13,9 +13,10 @@ use super::{Snapshot, Store, StoreError, next_version};
 /// A save writes the new snapshot to a temporary file in the same directory,
 /// fsyncs it, renames it over the old one and fsyncs the directory, so the file
 /// is always either the old snapshot or the new one, never half of each.
-/// The compare-and-swap version is checked under a lock within this process;
-/// a writer in another process is detected when it saved in between (the
-/// file's version moved), which is what a stale controller does.
+/// The compare-and-swap version is checked under an exclusive OS lock on a
+/// lock file beside the snapshot (`.NAME.lock`, left in place), held from
+/// the read to the rename, so two handles or two processes saving the same
+/// file cannot both win: the second gets [`StoreError::Conflict`].
 ///
 /// A file that is corrupt or not a fledge snapshot is never overwritten.
 #[derive(Debug)]
@@ -72,11 +73,6 @@ impl Store for FileStore {
 
     fn save(&self, snapshot: &Snapshot, expected: Option<u64>) -> Result<u64, StoreError> {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        // Reading first also refuses to overwrite a corrupt or foreign file.
-        let found = self.read()?.map(|s| s.version);
-        let saved = next_version(snapshot, found, expected, || self.origin())?;
-        let json = saved.to_json()?;
-
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -86,6 +82,20 @@ impl Store for FileStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "snapshot".to_owned());
+        // Compare-and-swap across handles and processes: an exclusive OS
+        // lock on a lock file beside the snapshot spans read, check and
+        // rename (the mutex above only orders this handle's own threads).
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!(".{name}.lock")))
+            .map_err(|e| self.io(e))?;
+        lock_file.lock().map_err(|e| self.io(e))?;
+        // Reading first also refuses to overwrite a corrupt or foreign file.
+        let found = self.read()?.map(|s| s.version);
+        let saved = next_version(snapshot, found, expected, || self.origin())?;
+        let json = saved.to_json()?;
         let temp = dir.join(format!(
             ".{name}.tmp-{}-{}",
             std::process::id(),

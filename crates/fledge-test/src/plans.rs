@@ -1,0 +1,45 @@
+//! Plan fixtures and controllers built on them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fledge_gate::clock::ManualClock;
+use fledge_rollout::plan::{Plan, PlanBuilder};
+use fledge_rollout::{Controller, Store};
+
+/// The canonical plan of `examples/plans/canary.toml` (5 / 25 / 50 / 100 %,
+/// 30 s bakes, a p99 threshold and a sequential error-rate gate).
+pub const CANARY_TOML: &str = include_str!("../../../examples/plans/canary.toml");
+
+/// A canary `v1` → `v2` named `name`: steps 5 / 25 / 50 / 100 %, 10 s bakes,
+/// no gates (each step passes on its bake time).
+pub fn canary(name: &str) -> Plan {
+    PlanBuilder::canary(name, "v1", "v2")
+        .interval(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|e| panic!("fixture plan {name}: {e}"))
+}
+
+/// The canonical plan ([`CANARY_TOML`]).
+pub fn canonical() -> Plan {
+    Plan::from_toml(CANARY_TOML).unwrap_or_else(|e| panic!("examples/plans/canary.toml: {e}"))
+}
+
+/// A controller of `plan` on `clock`, with the in-memory store.
+pub fn controller(plan: Plan, clock: &ManualClock) -> Arc<Controller> {
+    Arc::new(
+        Controller::builder(plan)
+            .clock(clock.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("fixture controller: {e}")),
+    )
+}
+
+/// A controller of `plan` on `clock`, saving to `store`.
+pub fn controller_on(plan: Plan, clock: &ManualClock, store: impl Store + 'static) -> Controller {
+    Controller::builder(plan)
+        .clock(clock.clone())
+        .store(store)
+        .build()
+        .unwrap_or_else(|e| panic!("fixture controller: {e}"))
+}
