@@ -328,9 +328,18 @@ impl Proxy {
                     continue;
                 }
                 let target = target.clone();
+                let c = c.clone();
                 tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        // Cutting also breaks the connections kept alive.
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            () = async {
+                                while !c.load(Ordering::Relaxed) {
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                }
+                            } => {}
+                        }
                     }
                 });
             }
