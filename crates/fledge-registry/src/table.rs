@@ -130,7 +130,11 @@ impl<M> fmt::Debug for ModelTable<M> {
         f.debug_struct("ModelTable")
             .field(
                 "versions",
-                &entries.list.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+                &entries
+                    .list
+                    .iter()
+                    .map(|l| l.id.as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("champion", &entries.list[entries.champion].id.as_str())
             .finish()
@@ -271,7 +275,10 @@ mod tests {
         let held = table.get("v2").unwrap();
         assert!(table.set_champion(&VersionId::new("v2").unwrap()));
         assert_eq!(table.champion().id(), "v2");
-        assert!(table.remove(&VersionId::new("v2").unwrap()).is_none(), "never the champion");
+        assert!(
+            table.remove(&VersionId::new("v2").unwrap()).is_none(),
+            "never the champion"
+        );
         assert!(table.remove(&VersionId::new("v1").unwrap()).is_some());
         assert!(table.get("v1").is_none());
         assert_eq!(table.get_or_champion("v1").id(), "v2");

@@ -28,9 +28,11 @@ async fn promotion_moves_the_champion_alias_and_tags_each_step() {
     let traffic = Traffic::start(&w);
 
     source.set_alias("fc", "challenger", "2").unwrap();
-    w.wait_for(LIMIT, |s| s.champion.version == "2" && s.pending_writes == 0)
-        .await
-        .expect("version 2 is promoted");
+    w.wait_for(LIMIT, |s| {
+        s.champion.version == "2" && s.pending_writes == 0
+    })
+    .await
+    .expect("version 2 is promoted");
 
     let aliases = source.aliases("fc").unwrap();
     assert_eq!(aliases.get("champion").map(String::as_str), Some("2"));
@@ -63,7 +65,9 @@ async fn rollback_tags_the_version_and_clears_the_challenger() {
 
     source.set_alias("fc", "challenger", "2").unwrap();
     let status = w
-        .wait_for(LIMIT, |s| s.rejection("2").is_some() && s.pending_writes == 0)
+        .wait_for(LIMIT, |s| {
+            s.rejection("2").is_some() && s.pending_writes == 0
+        })
         .await
         .expect("version 2 is rolled back");
     assert_eq!(status.champion.version, "1");
@@ -75,7 +79,10 @@ async fn rollback_tags_the_version_and_clears_the_challenger() {
     let v2 = source.version("fc", "2").unwrap();
     assert_eq!(v2.verdict(), Some(Verdict::RolledBack));
     let reason = v2.tag(tags::REASON).unwrap_or_default();
-    assert!(reason.contains("error_rate") || reason.contains("errors"), "{reason}");
+    assert!(
+        reason.contains("error_rate") || reason.contains("errors"),
+        "{reason}"
+    );
     let step1 = v2.tag(&tags::step(1)).unwrap_or_default();
     assert!(step1.starts_with("fail: "), "{step1}");
     assert!(w.models().get("v2").is_none(), "unloaded");
@@ -102,12 +109,16 @@ async fn a_model_that_fails_to_load_never_takes_traffic() {
 
     source.set_alias("fc", "challenger", "2").unwrap();
     let status = w
-        .wait_for(LIMIT, |s| s.rejection("2").is_some() && s.pending_writes == 0)
+        .wait_for(LIMIT, |s| {
+            s.rejection("2").is_some() && s.pending_writes == 0
+        })
         .await
         .expect("the load failure is recorded");
     assert_eq!(status.rejection("2").unwrap().verdict, Verdict::LoadFailed);
     match status.last_error.as_deref() {
-        Some(WatchError::Load { version, reason, .. }) => {
+        Some(WatchError::Load {
+            version, reason, ..
+        }) => {
             assert_eq!(version, "2");
             assert!(reason.contains("unloadable"), "{reason}");
         }
@@ -115,7 +126,11 @@ async fn a_model_that_fails_to_load_never_takes_traffic() {
     }
     let v2 = source.version("fc", "2").unwrap();
     assert_eq!(v2.verdict(), Some(Verdict::LoadFailed));
-    assert!(v2.tag(tags::REASON).unwrap_or_default().contains("unloadable"));
+    assert!(
+        v2.tag(tags::REASON)
+            .unwrap_or_default()
+            .contains("unloadable")
+    );
     assert!(!source.aliases("fc").unwrap().contains_key("challenger"));
 
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -150,11 +165,16 @@ async fn a_registry_that_is_gone_leaves_serving_untouched() {
     traffic.reset();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (ok, failed) = traffic.of("v1");
-    assert!(ok > 0 && failed == 0, "serving goes on: {ok} ok, {failed} failed");
+    assert!(
+        ok > 0 && failed == 0,
+        "serving goes on: {ok} ok, {failed} failed"
+    );
 
     std::fs::rename(&moved, root.path().join("fc")).unwrap();
     let s = w
-        .wait_for(LIMIT, |s| s.consecutive_failures == 0 && s.last_error.is_none())
+        .wait_for(LIMIT, |s| {
+            s.consecutive_failures == 0 && s.last_error.is_none()
+        })
         .await
         .expect("recovers");
     assert_eq!(s.champion.version, "1");
@@ -171,28 +191,34 @@ async fn operator_rollback_after_promotion_moves_the_pointer_back() {
     let w = watcher(source.clone(), "fc").await;
     let traffic = Traffic::start(&w);
     source.set_alias("fc", "challenger", "2").unwrap();
-    w.wait_for(LIMIT, |s| s.champion.version == "2" && s.pending_writes == 0)
-        .await
-        .expect("promoted");
+    w.wait_for(LIMIT, |s| {
+        s.champion.version == "2" && s.pending_writes == 0
+    })
+    .await
+    .expect("promoted");
 
     w.rollback("oncall", Some("bad after all")).await.unwrap();
     // In memory at once: no load, one swap.
     assert_eq!(w.models().champion().id(), "v1");
     assert!(w.models().get("v2").is_none());
-    let s = w
-        .wait_for(LIMIT, |s| s.pending_writes == 0)
-        .await
-        .unwrap();
+    let s = w.wait_for(LIMIT, |s| s.pending_writes == 0).await.unwrap();
     assert_eq!(s.champion.version, "1");
     assert_eq!(s.phase, WatchPhase::Serving);
     assert_eq!(
-        source.aliases("fc").unwrap().get("champion").map(String::as_str),
+        source
+            .aliases("fc")
+            .unwrap()
+            .get("champion")
+            .map(String::as_str),
         Some("1")
     );
     let v2 = source.version("fc", "2").unwrap();
     assert_eq!(v2.verdict(), Some(Verdict::RolledBack));
     let reason = v2.tag(tags::REASON).unwrap_or_default();
-    assert!(reason.contains("bad after all") && reason.contains("after promotion"), "{reason}");
+    assert!(
+        reason.contains("bad after all") && reason.contains("after promotion"),
+        "{reason}"
+    );
 
     traffic.reset();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -223,19 +249,35 @@ async fn only_the_leader_writes_and_followers_follow_the_registry() {
         .await
         .expect("the follower loads the challenger");
     let polls = follower.status().polls;
-    follower.wait_for(LIMIT, |s| s.polls >= polls + 5).await.unwrap();
+    follower
+        .wait_for(LIMIT, |s| s.polls >= polls + 5)
+        .await
+        .unwrap();
     assert_eq!(follower.status().phase, WatchPhase::Staged);
     assert!(!follower.status().leader);
     let v2 = source.version("fc", "2").unwrap();
-    assert!(v2.tags.is_empty(), "a follower writes no tags: {:?}", v2.tags);
-    assert_eq!(source.aliases("fc").unwrap().get("champion").map(String::as_str), Some("1"));
+    assert!(
+        v2.tags.is_empty(),
+        "a follower writes no tags: {:?}",
+        v2.tags
+    );
+    assert_eq!(
+        source
+            .aliases("fc")
+            .unwrap()
+            .get("champion")
+            .map(String::as_str),
+        Some("1")
+    );
 
     // The leader canaries and promotes; the follower switches when the
     // registry's champion moves.
     let leader = watcher(source.clone(), "fc").await;
     let traffic = Traffic::start(&leader);
     leader
-        .wait_for(LIMIT, |s| s.champion.version == "2" && s.pending_writes == 0)
+        .wait_for(LIMIT, |s| {
+            s.champion.version == "2" && s.pending_writes == 0
+        })
         .await
         .expect("the leader promotes");
     follower

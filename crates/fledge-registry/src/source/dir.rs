@@ -320,8 +320,13 @@ mod tests {
         assert!(s.aliases("m").unwrap().is_empty());
         s.set_alias("m", "champion", "2").unwrap();
         s.set_alias("m", "challenger", "10").unwrap();
-        assert!(s.set_alias("m", "champion", "7").unwrap_err().is_not_found());
-        s.set_tag("m", "10", "fledge.verdict", "rolled_back").unwrap();
+        assert!(
+            s.set_alias("m", "champion", "7")
+                .unwrap_err()
+                .is_not_found()
+        );
+        s.set_tag("m", "10", "fledge.verdict", "rolled_back")
+            .unwrap();
         let v = s.version("m", "10").unwrap();
         assert!(v.is_rejected());
         assert_eq!(v.aliases, vec!["challenger".to_owned()]);
@@ -329,7 +334,12 @@ mod tests {
         s.delete_alias("m", "challenger").unwrap();
         let aliases = s.aliases("m").unwrap();
         assert_eq!(aliases.len(), 1);
-        let order: Vec<_> = s.versions("m").unwrap().into_iter().map(|v| v.version).collect();
+        let order: Vec<_> = s
+            .versions("m")
+            .unwrap()
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
         assert_eq!(order, ["1", "2", "10"]);
         assert!(matches!(
             s.create_version("m", "../x"),

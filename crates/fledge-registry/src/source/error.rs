@@ -165,7 +165,9 @@ fn code_part(code: &Option<String>) -> String {
 
 fn hint_part(status: u16) -> &'static str {
     match status {
-        401 => " (set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)",
+        401 => {
+            " (set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
+        }
         403 => " (the credentials lack permission on this model)",
         _ => "",
     }
@@ -246,7 +248,9 @@ pub enum ConfigError {
         uri: String,
     },
     /// No tracking URI in the environment.
-    #[error("MLFLOW_TRACKING_URI is not set: set it to the tracking server's URL (http://host:5000)")]
+    #[error(
+        "MLFLOW_TRACKING_URI is not set: set it to the tracking server's URL (http://host:5000)"
+    )]
     NoUri,
     /// A token or password holds characters an HTTP header cannot.
     #[error("the {what} cannot be sent in an HTTP header (control characters)")]
@@ -271,7 +275,10 @@ mod tests {
             message: "Model Version (name=forecaster, version=9) not found".into(),
         };
         let text = e.to_string();
-        assert!(text.contains("get model version forecaster version 9"), "{text}");
+        assert!(
+            text.contains("get model version forecaster version 9"),
+            "{text}"
+        );
         assert!(text.contains("HTTP 404") && text.contains("(RESOURCE_DOES_NOT_EXIST)"));
         assert!(e.is_not_found() && !e.is_transient());
         assert_eq!(e.status(), Some(404));

@@ -462,7 +462,11 @@ impl MlflowSource {
     ) -> Result<(), SourceError> {
         let target = format!("artifact {relative} of run {}", run.run_id);
         if let Some(p) = proxied_path(&run.artifact_uri) {
-            let url = format!("{}{ARTIFACTS}/{}", self.base, encode_path(&format!("{p}/{relative}")));
+            let url = format!(
+                "{}{ARTIFACTS}/{}",
+                self.base,
+                encode_path(&format!("{p}/{relative}"))
+            );
             let mut r = self.agent.put(&url);
             if let Some(a) = &self.auth {
                 r = r.header("Authorization", a.as_str());
@@ -663,7 +667,11 @@ impl MlflowSource {
                 &[("path", &dir)],
                 None,
             )?;
-            let entries = v.get("files").and_then(Value::as_array).cloned().unwrap_or_default();
+            let entries = v
+                .get("files")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for entry in entries {
                 let Some(name) = entry
                     .get("path")
@@ -674,7 +682,10 @@ impl MlflowSource {
                     continue;
                 };
                 let child = format!("{dir}/{name}");
-                let is_dir = entry.get("is_dir").and_then(Value::as_bool).unwrap_or(false);
+                let is_dir = entry
+                    .get("is_dir")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 if is_dir {
                     stack.push((child, local.join(name)));
                 } else {
@@ -710,7 +721,8 @@ fn local_path(uri: &str) -> Option<PathBuf> {
         let path = if rest.starts_with('/') {
             rest
         } else {
-            rest.split_once('/').map_or("", |(host, _)| &rest[host.len()..])
+            rest.split_once('/')
+                .map_or("", |(host, _)| &rest[host.len()..])
         };
         return (!path.is_empty()).then(|| PathBuf::from(path));
     }
@@ -766,12 +778,24 @@ impl ModelSource for MlflowSource {
 
     fn aliases(&self, model: &str) -> Result<BTreeMap<String, String>, SourceError> {
         let path = format!("{API}/registered-models/get");
-        let v = self.call(Op::GetModel, model, Method::Get, &path, &[("name", model)], None)?;
+        let v = self.call(
+            Op::GetModel,
+            model,
+            Method::Get,
+            &path,
+            &[("name", model)],
+            None,
+        )?;
         let rm = v
             .get("registered_model")
             .ok_or_else(|| self.bad(Op::GetModel, model, &path, "no registered_model"))?;
         let mut map = BTreeMap::new();
-        for a in rm.get("aliases").and_then(Value::as_array).into_iter().flatten() {
+        for a in rm
+            .get("aliases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let alias = a.get("alias").and_then(Value::as_str);
             let version = a.get("version").and_then(|v| {
                 v.as_str()
@@ -948,9 +972,19 @@ mod tests {
         let s = MlflowSource::new("http://alice:s3cret@127.0.0.1:5000/").unwrap();
         assert_eq!(s.url(), "http://127.0.0.1:5000");
         let debug = format!("{s:?}");
-        assert!(!debug.contains("s3cret") && !debug.contains("alice"), "{debug}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("alice"),
+            "{debug}"
+        );
         assert_eq!(s.auth.as_deref(), Some("Basic YWxpY2U6czNjcmV0"));
-        for bad in ["", "127.0.0.1:5000", "ftp://x", "http://", "http:///x", "http://a?b"] {
+        for bad in [
+            "",
+            "127.0.0.1:5000",
+            "ftp://x",
+            "http://",
+            "http:///x",
+            "http://a?b",
+        ] {
             assert!(
                 matches!(MlflowSource::new(bad), Err(ConfigError::BadUri { .. })),
                 "{bad}"
@@ -958,7 +992,12 @@ mod tests {
         }
         let https = MlflowSource::new("https://mlflow.example");
         assert_eq!(https.is_ok(), cfg!(feature = "rustls"));
-        assert!(MlflowSource::new("http://h").unwrap().token("a\nb").is_err());
+        assert!(
+            MlflowSource::new("http://h")
+                .unwrap()
+                .token("a\nb")
+                .is_err()
+        );
     }
 
     #[test]
@@ -972,7 +1011,10 @@ mod tests {
             Some("0/abc/artifacts")
         );
         assert_eq!(local_path("file:///tmp/x"), Some(PathBuf::from("/tmp/x")));
-        assert_eq!(local_path("file://localhost/tmp/x"), Some(PathBuf::from("/tmp/x")));
+        assert_eq!(
+            local_path("file://localhost/tmp/x"),
+            Some(PathBuf::from("/tmp/x"))
+        );
         assert_eq!(local_path("/tmp/x"), Some(PathBuf::from("/tmp/x")));
         assert_eq!(local_path("s3://b/k"), None);
         assert_eq!(encode_path("0/a b/c%"), "0/a%20b/c%25");

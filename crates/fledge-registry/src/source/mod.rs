@@ -66,8 +66,13 @@ pub trait ModelSource: Send + Sync + fmt::Debug + 'static {
     fn delete_alias(&self, model: &str, alias: &str) -> Result<(), SourceError>;
 
     /// Sets tag `key` of `version` to `value`.
-    fn set_tag(&self, model: &str, version: &str, key: &str, value: &str)
-    -> Result<(), SourceError>;
+    fn set_tag(
+        &self,
+        model: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), SourceError>;
 
     /// Makes `version`'s artifacts available on the local disk, under
     /// `cache` when they must be copied, and returns their directory (or

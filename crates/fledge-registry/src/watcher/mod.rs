@@ -65,7 +65,9 @@ pub enum WatchError {
         reason: String,
     },
     /// A registry version gives no valid fledge version id.
-    #[error("{model} version {version:?} gives no valid fledge version id: {error} (choose another IdScheme)")]
+    #[error(
+        "{model} version {version:?} gives no valid fledge version id: {error} (choose another IdScheme)"
+    )]
     Id {
         /// The model.
         model: String,
@@ -221,7 +223,10 @@ impl<M: Send + Sync + 'static> WatcherBuilder<M> {
 
     /// Configures the [`CanaryLayer`] of each rollout (key source, no-key
     /// policy, QA override, response header, isolation).
-    pub fn canary(mut self, configure: impl Fn(CanaryLayer) -> CanaryLayer + Send + Sync + 'static) -> Self {
+    pub fn canary(
+        mut self,
+        configure: impl Fn(CanaryLayer) -> CanaryLayer + Send + Sync + 'static,
+    ) -> Self {
         self.configure = Arc::new(configure);
         self
     }

@@ -128,11 +128,21 @@ fn spawn_load<M: Send + Sync + 'static>(
 /// A registry write the leader owes.
 #[derive(Debug, Clone)]
 enum Write {
-    SetAlias { alias: String, version: String },
+    SetAlias {
+        alias: String,
+        version: String,
+    },
     /// Removes `alias` if it still points at `version` (a human may have
     /// moved it meanwhile).
-    DeleteAliasIf { alias: String, version: String },
-    SetTag { version: String, key: String, value: String },
+    DeleteAliasIf {
+        alias: String,
+        version: String,
+    },
+    SetTag {
+        version: String,
+        key: String,
+        value: String,
+    },
 }
 
 fn apply_write(source: &dyn ModelSource, model: &str, w: &Write) -> Result<(), SourceError> {
@@ -403,8 +413,13 @@ impl<M: Send + Sync + 'static> Task<M> {
             .min(self.cfg.backoff_max);
         // ±10 % jitter so that a fleet does not retry in step.
         let seed = xxhash_rust::xxh3::xxh3_64(
-            format!("{:?}{}{}", std::time::SystemTime::now(), std::process::id(), self.failures)
-                .as_bytes(),
+            format!(
+                "{:?}{}{}",
+                std::time::SystemTime::now(),
+                std::process::id(),
+                self.failures
+            )
+            .as_bytes(),
         );
         let jitter = (seed % 2001) as f64 / 10_000.0 - 0.1;
         base.mul_f64(1.0 + jitter).min(self.cfg.backoff_max)
@@ -413,7 +428,11 @@ impl<M: Send + Sync + 'static> Task<M> {
     fn publish_status(&mut self) {
         self.retired.retain(|w| w.strong_count() > 0);
         let (phase, challenger, previous, rollout) = match &self.challenger {
-            None if self.load.as_ref().is_some_and(|j| j.role == Role::Challenger) => {
+            None if self
+                .load
+                .as_ref()
+                .is_some_and(|j| j.role == Role::Challenger) =>
+            {
                 let j = self.load.as_ref().map(|j| VersionInfo {
                     version: j.version.version.clone(),
                     id: j.id.clone(),
@@ -422,9 +441,12 @@ impl<M: Send + Sync + 'static> Task<M> {
             }
             None => (WatchPhase::Serving, None, None, None),
             Some(Challenger::Staged(l)) => (WatchPhase::Staged, Some(info(l)), None, None),
-            Some(Challenger::Canary(l, r)) => {
-                (WatchPhase::Canary, Some(info(l)), None, Some(r.name.clone()))
-            }
+            Some(Challenger::Canary(l, r)) => (
+                WatchPhase::Canary,
+                Some(info(l)),
+                None,
+                Some(r.name.clone()),
+            ),
             Some(Challenger::Promoted {
                 previous, rollout, ..
             }) => (
@@ -748,17 +770,17 @@ impl<M: Send + Sync + 'static> Task<M> {
         );
         // Back to the previous champion during the grace period: an
         // operator rollback through the registry.
-        if let Some(Challenger::Promoted { previous, rollout, .. }) = &self.challenger {
+        if let Some(Challenger::Promoted {
+            previous, rollout, ..
+        }) = &self.challenger
+        {
             if previous.version().version == v {
                 if rollout.is_some() && self.leader() {
                     let _ = self
                         .rollback("registry", Some("the champion alias was moved back"))
                         .await;
                 } else {
-                    self.switch_back(
-                        "the champion alias was moved back",
-                        false,
-                    );
+                    self.switch_back("the champion alias was moved back", false);
                 }
                 return;
             }
@@ -1291,8 +1313,9 @@ impl<M: Send + Sync + 'static> Task<M> {
             _ => {
                 return Err(WatchError::NothingToDo {
                     command: "rollback",
-                    why: "no canary runs and no previous champion is kept (the grace period is over)"
-                        .into(),
+                    why:
+                        "no canary runs and no previous champion is kept (the grace period is over)"
+                            .into(),
                 });
             }
         };

@@ -34,7 +34,10 @@ pub fn artifact(kind: &str) -> Vec<u8> {
 }
 
 /// The loader: reads `model.json`; `unloadable` fails.
-pub async fn load(version: fledge_registry::ModelVersion, dir: PathBuf) -> Result<Arc<Toy>, String> {
+pub async fn load(
+    version: fledge_registry::ModelVersion,
+    dir: PathBuf,
+) -> Result<Arc<Toy>, String> {
     let text = tokio::fs::read_to_string(dir.join("model.json"))
         .await
         .map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -150,11 +153,21 @@ impl Traffic {
 
     /// (successes, failures) of version `id`.
     pub fn of(&self, id: &str) -> (u64, u64) {
-        self.counts.lock().unwrap().get(id).copied().unwrap_or((0, 0))
+        self.counts
+            .lock()
+            .unwrap()
+            .get(id)
+            .copied()
+            .unwrap_or((0, 0))
     }
 
     pub fn total(&self) -> u64 {
-        self.counts.lock().unwrap().values().map(|(a, b)| a + b).sum()
+        self.counts
+            .lock()
+            .unwrap()
+            .values()
+            .map(|(a, b)| a + b)
+            .sum()
     }
 
     pub fn reset(&self) {
@@ -298,7 +311,10 @@ pub fn mlflow() -> &'static MlflowServer {
                     .join("\n")
             })
             .unwrap_or_default();
-        panic!("mlflow server ({}) did not answer on a loopback port:\n{log}", bin.display());
+        panic!(
+            "mlflow server ({}) did not answer on a loopback port:\n{log}",
+            bin.display()
+        );
     })
 }
 
