@@ -173,10 +173,10 @@ impl<S, M> fmt::Debug for ModelService<S, M> {
 impl<S: Clone, M> ModelService<S, M> {
     fn canary(&self) -> Canary<Attach<S, M>, Classifier> {
         let generation = self.serving.current.load();
-        if let Some(cached) = &*self.cache.load() {
-            if cached.generation == generation.id {
-                return cached.canary.clone();
-            }
+        if let Some(cached) = &*self.cache.load()
+            && cached.generation == generation.id
+        {
+            return cached.canary.clone();
         }
         let canary = generation.layer.layer(self.inner.clone());
         self.cache.store(Some(Arc::new(Cached {

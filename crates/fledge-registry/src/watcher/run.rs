@@ -612,11 +612,11 @@ impl<M: Send + Sync + 'static> Task<M> {
         let challenger_v = aliases.get(&self.cfg.challenger_alias).cloned();
 
         // 1. The champion pointer moved (a human, or the leader for a follower).
-        if let Some(v) = champion_v.as_deref() {
-            if v != self.champion.version().version {
-                self.champion_moved(v).await;
-                return;
-            }
+        if let Some(v) = champion_v.as_deref()
+            && v != self.champion.version().version
+        {
+            self.champion_moved(v).await;
+            return;
         }
 
         // 2. The challenger pointer.
@@ -773,17 +773,16 @@ impl<M: Send + Sync + 'static> Task<M> {
         if let Some(Challenger::Promoted {
             previous, rollout, ..
         }) = &self.challenger
+            && previous.version().version == v
         {
-            if previous.version().version == v {
-                if rollout.is_some() && self.leader() {
-                    let _ = self
-                        .rollback("registry", Some("the champion alias was moved back"))
-                        .await;
-                } else {
-                    self.switch_back("the champion alias was moved back", false);
-                }
-                return;
+            if rollout.is_some() && self.leader() {
+                let _ = self
+                    .rollback("registry", Some("the champion alias was moved back"))
+                    .await;
+            } else {
+                self.switch_back("the champion alias was moved back", false);
             }
+            return;
         }
         // To the challenger: promoted (by the leader, or by a human).
         let to_challenger = match &self.challenger {
@@ -793,13 +792,13 @@ impl<M: Send + Sync + 'static> Task<M> {
             _ => false,
         };
         if to_challenger {
-            if let Some(Challenger::Canary(_, r)) = &self.challenger {
-                if self.leader() {
-                    let c = r.controller.clone();
-                    let _ = blocking(move || c.promote_full("registry")).await;
-                    self.drain_events();
-                    return;
-                }
+            if let Some(Challenger::Canary(_, r)) = &self.challenger
+                && self.leader()
+            {
+                let c = r.controller.clone();
+                let _ = blocking(move || c.promote_full("registry")).await;
+                self.drain_events();
+                return;
             }
             self.promote_locally("the registry's champion alias moved to it");
             return;
@@ -1138,11 +1137,10 @@ impl<M: Send + Sync + 'static> Task<M> {
         match event.kind {
             EventKind::StepTaken if in_canary => {
                 if let (Some(step), Some(Challenger::Canary(l, _))) = (event.step, &self.challenger)
+                    && step >= 1
                 {
-                    if step >= 1 {
-                        let v = l.version().version.clone();
-                        self.tag(&v, &tags::step(step), &format!("pass: {}", event.reason));
-                    }
+                    let v = l.version().version.clone();
+                    self.tag(&v, &tags::step(step), &format!("pass: {}", event.reason));
                 }
             }
             EventKind::Promoted if in_canary => {

@@ -206,13 +206,12 @@ fn find_mlflow() -> PathBuf {
     if let Some(p) = std::env::var_os("FLEDGE_MLFLOW") {
         return PathBuf::from(p);
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        if let Some(p) = std::env::split_paths(&paths)
+    if let Some(paths) = std::env::var_os("PATH")
+        && let Some(p) = std::env::split_paths(&paths)
             .map(|d| d.join("mlflow"))
             .find(|p| p.is_file())
-        {
-            return p;
-        }
+    {
+        return p;
     }
     // scripts/test installs it in a virtualenv under the workspace's target/.
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mlflow-venv/bin/mlflow");
@@ -251,6 +250,8 @@ static SERVER: OnceLock<MlflowServer> = OnceLock::new();
 /// The test binary's MLflow server, started on first use. It runs in its
 /// own process group under a watchdog shell that kills the group when this
 /// test process exits (statics are never dropped).
+// The server outlives this function on purpose: its watchdog ends it.
+#[allow(clippy::zombie_processes)]
 pub fn mlflow() -> &'static MlflowServer {
     SERVER.get_or_init(|| {
         let bin = find_mlflow();
