@@ -1287,10 +1287,13 @@ impl<M: Send + Sync + 'static> Task<M> {
         match cmd {
             Cmd::Rollback { by, reason, reply } => {
                 let r = self.rollback(&by, reason.as_deref()).await;
+                // The status shows the command's effect when the call returns.
+                self.publish_status();
                 let _ = reply.send(r);
             }
             Cmd::Abort { by, reason, reply } => {
                 let r = self.abort_rollout(&by, reason.as_deref()).await;
+                self.publish_status();
                 let _ = reply.send(r);
             }
         }
