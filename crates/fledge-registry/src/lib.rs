@@ -56,7 +56,9 @@
 //! });
 //! let service = watcher.layer().layer(handler);
 //! let res = service.oneshot(http::Request::new(String::new())).await?;
-//! assert_eq!(res.into_body(), "10 from v1");
+//! assert_eq!(res.headers()["x-fledge-version"], "v1");
+//! let body = http_body_util::BodyExt::collect(res.into_body()).await?.to_bytes();
+//! assert_eq!(body, "10 from v1");
 //!
 //! // Version 2 becomes the challenger: it is loaded and canaried.
 //! std::fs::write(registry.create_version("forecaster", "2")?.join("model.json"), "12.0")?;
