@@ -149,6 +149,13 @@ pub use fledge_prometheus as prometheus;
 #[doc(inline)]
 pub use fledge_notify as notify;
 
+/// Registry-driven rollouts (feature `registry`): watch MLflow (or a
+/// directory) for a challenger, load it next to the champion, canary it
+/// and write the outcome back. See [`fledge_registry`].
+#[cfg(feature = "registry")]
+#[doc(inline)]
+pub use fledge_registry as registry;
+
 /// The README's Rust code blocks, compiled and run as doctests.
 #[cfg(all(doctest, feature = "axum", feature = "tokio"))]
 #[doc = include_str!("../../../README.md")]

@@ -1,0 +1,100 @@
+//! Fleets: which replica writes to the registry, and when a challenger may
+//! take traffic. See the guide's "Fleets" section.
+
+use std::fmt;
+use std::sync::Arc;
+
+use fledge_rollout::Store;
+
+/// How a [`Watcher`](crate::Watcher) takes part in a fleet of replicas
+/// serving the same model.
+///
+/// - **Only the leader writes.** Every replica polls the registry, loads
+///   the challenger and serves; only the replica for which
+///   [`is_leader`](Fleet::is_leader) holds ticks the rollout's controller,
+///   moves aliases and writes tags. A replica that stops leading stops
+///   writing at its next step; one that starts leading takes over.
+/// - **Everyone loads before anyone serves.** Each replica reports its
+///   load ([`loaded`](Fleet::loaded)); the leader starts the rollout (gives
+///   the challenger traffic) only when [`ready`](Fleet::ready) says every
+///   replica has it.
+/// - **One rollout, fleet-wide.** With a shared [`store`](Fleet::store)
+///   (a `fledge_rollout::Store` every replica reaches, e.g. Redis), the
+///   leader's controller saves each decision and followers build their
+///   controller from the saved snapshot and `resync` it every tick, so all
+///   replicas route alike. Without one, followers keep serving the
+///   champion while the leader canaries, and switch when the registry's
+///   `@champion` moves (the registry is then the fleet's only channel).
+///
+/// The single-process default, [`SingleProcess`], always leads, is always
+/// ready and keeps rollouts in memory. [`LeaderFn`] wraps a closure
+/// (`Watcher::builder(..).leader(|| lease.held())`).
+pub trait Fleet: Send + Sync + fmt::Debug + 'static {
+    /// Whether this replica leads now: it alone ticks rollouts and writes
+    /// to the registry. Called often, on the control path: keep it cheap
+    /// (read a lease flag).
+    fn is_leader(&self) -> bool;
+
+    /// This replica finished loading `version` of `model`: `Ok` when it
+    /// serves it from now on, `Err(reason)` when the loader failed. The
+    /// default does nothing.
+    fn loaded(&self, model: &str, version: &str, outcome: Result<(), &str>) {
+        let _ = (model, version, outcome);
+    }
+
+    /// Leader only: whether every replica has loaded `version` of `model`,
+    /// so that the rollout may start. Asked every tick until true. The
+    /// default (a single process) is true.
+    fn ready(&self, model: &str, version: &str) -> bool {
+        let _ = (model, version);
+        true
+    }
+
+    /// Where the rollout `rollout` (`<model>-<candidate id>`) is saved, for
+    /// all replicas. The default, `None`, keeps it in this process.
+    fn store(&self, rollout: &str) -> Option<Arc<dyn Store>> {
+        let _ = rollout;
+        None
+    }
+}
+
+/// One process: always the leader, always ready, rollouts in memory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SingleProcess;
+
+impl Fleet for SingleProcess {
+    fn is_leader(&self) -> bool {
+        true
+    }
+}
+
+/// A fleet where a closure says whether this replica leads (a lease, an
+/// environment flag); always ready, rollouts in memory.
+pub struct LeaderFn<F>(pub F);
+
+impl<F> fmt::Debug for LeaderFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LeaderFn(..)")
+    }
+}
+
+impl<F: Fn() -> bool + Send + Sync + 'static> Fleet for LeaderFn<F> {
+    fn is_leader(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl<T: Fleet + ?Sized> Fleet for Arc<T> {
+    fn is_leader(&self) -> bool {
+        (**self).is_leader()
+    }
+    fn loaded(&self, model: &str, version: &str, outcome: Result<(), &str>) {
+        (**self).loaded(model, version, outcome)
+    }
+    fn ready(&self, model: &str, version: &str) -> bool {
+        (**self).ready(model, version)
+    }
+    fn store(&self, rollout: &str) -> Option<Arc<dyn Store>> {
+        (**self).store(rollout)
+    }
+}
