@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use fledge_tower::classify::{ServerErrorsAsFailures, SharedClassifier};
-use fledge_tower::{Canary, CanaryLayer, Chosen, RoutingSource};
+use fledge_tower::{CanaryLayer, CanaryService, Chosen, RoutingSource};
 use http::Request;
 use tower::ServiceExt;
 use tower::util::Oneshot;
@@ -140,7 +140,7 @@ type Classifier = SharedClassifier<ServerErrorsAsFailures>;
 
 struct Cached<S, M> {
     generation: u64,
-    canary: Canary<Attach<S, M>, Classifier>,
+    canary: CanaryService<Attach<S, M>, Classifier>,
 }
 
 /// The service of a [`ModelLayer`].
@@ -171,7 +171,7 @@ impl<S, M> fmt::Debug for ModelService<S, M> {
 }
 
 impl<S: Clone, M> ModelService<S, M> {
-    fn canary(&self) -> Canary<Attach<S, M>, Classifier> {
+    fn canary(&self) -> CanaryService<Attach<S, M>, Classifier> {
         let generation = self.serving.current.load();
         if let Some(cached) = &*self.cache.load()
             && cached.generation == generation.id
@@ -190,11 +190,11 @@ impl<S: Clone, M> ModelService<S, M> {
 impl<S, M, B> Service<Request<B>> for ModelService<S, M>
 where
     S: Clone,
-    Canary<Attach<S, M>, Classifier>: Service<Request<B>>,
+    CanaryService<Attach<S, M>, Classifier>: Service<Request<B>>,
 {
-    type Response = <Canary<Attach<S, M>, Classifier> as Service<Request<B>>>::Response;
-    type Error = <Canary<Attach<S, M>, Classifier> as Service<Request<B>>>::Error;
-    type Future = Oneshot<Canary<Attach<S, M>, Classifier>, Request<B>>;
+    type Response = <CanaryService<Attach<S, M>, Classifier> as Service<Request<B>>>::Response;
+    type Error = <CanaryService<Attach<S, M>, Classifier> as Service<Request<B>>>::Error;
+    type Future = Oneshot<CanaryService<Attach<S, M>, Classifier>, Request<B>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
