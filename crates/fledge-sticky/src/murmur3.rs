@@ -1,5 +1,7 @@
 //! MurmurHash3 x86 32-bit (Austin Appleby, public domain), streaming.
 
+use crate::utf16::{self, Text};
+
 const C1: u32 = 0xcc9e_2d51;
 const C2: u32 = 0x1b87_3593;
 
@@ -95,6 +97,38 @@ impl Murmur3 {
         self.tail_len = blocks.remainder().len() as u32;
     }
 
+    /// Feeds `data` read as `text`: its bytes, or the low byte of each of its
+    /// UTF-16 code units, as the `murmurhash3js` package that Unleash's Node
+    /// SDK uses does (`key.charCodeAt(i) & 0xff`, length in code units).
+    #[inline]
+    pub(crate) fn write_text(&mut self, text: Text, data: &[u8]) {
+        match text {
+            Text::Utf8 => self.write(data),
+            Text::Utf16 => self.write_utf16_low_bytes(data),
+        }
+    }
+
+    /// The low bytes of the UTF-16 code units of `data`, through a stack
+    /// buffer. ASCII is written as it is: an ASCII byte is its own code unit.
+    fn write_utf16_low_bytes(&mut self, data: &[u8]) {
+        if data.is_ascii() {
+            self.write(data);
+            return;
+        }
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        utf16::for_each_unit(data, |unit| {
+            // Truncation to the low byte is the point.
+            buf[len] = unit as u8;
+            len += 1;
+            if len == buf.len() {
+                self.write(&buf);
+                len = 0;
+            }
+        });
+        self.write(&buf[..len]);
+    }
+
     pub(crate) fn finish(self) -> u32 {
         let mut h1 = self.h1;
         if self.tail_len > 0 {
@@ -115,6 +149,22 @@ mod tests {
         assert_eq!(murmur3_x86_32(b"Hello, world!", 0), 0xc036_3e43);
         assert_eq!(murmur3_x86_32(b"1", 0), 0x9416_ac93);
         assert_eq!(murmur3_x86_32(b"12", 0), 0xf9d2_ef15);
+    }
+
+    #[test]
+    fn utf16_low_bytes() {
+        let low = |s: &str| -> Vec<u8> { s.encode_utf16().map(|u| u as u8).collect() };
+        // Long enough to go through the stack buffer more than once.
+        let long = "用户😀é".repeat(30);
+        for s in ["", "abc", "josé", "用户", "😀", "Ł", long.as_str()] {
+            let mut state = Murmur3::new(7);
+            state.write_text(Text::Utf16, s.as_bytes());
+            assert_eq!(state.finish(), murmur3_x86_32(&low(s), 7), "{s}");
+        }
+        // "Ł" is U+0141: its low byte is "A".
+        let mut state = Murmur3::new(0);
+        state.write_text(Text::Utf16, "Ł".as_bytes());
+        assert_eq!(state.finish(), murmur3_x86_32(b"A", 0));
     }
 
     #[test]
