@@ -2,6 +2,12 @@
 //! (the UTF-16 modes transcode on the fly) and bytes that are not UTF-8. A
 //! counting global allocator watches it. One test per binary, so nothing
 //! else allocates meanwhile.
+//!
+//! The allocator counts every thread, and the test harness's main thread
+//! allocates once, when it first waits for the test thread, which on a busy
+//! machine can fall inside the measured region. So the measurement is taken
+//! up to three times and one clean pass is required: an allocation in
+//! bucketing would show up in every pass.
 
 use std::alloc::System;
 
@@ -35,17 +41,23 @@ fn bucketing_allocates_nothing() {
         keys.push(invalid);
     }
 
-    let region = Region::new(GLOBAL);
-    let mut sum = 0u64;
-    for bucketer in &bucketers {
-        for key in &keys {
-            let bucket = bucketer.bucket(key);
-            assert!(bucket < BUCKETS);
-            sum += u64::from(bucket);
+    let mut passes = Vec::new();
+    for _ in 0..3 {
+        let region = Region::new(GLOBAL);
+        let mut sum = 0u64;
+        for bucketer in &bucketers {
+            for key in &keys {
+                let bucket = bucketer.bucket(key);
+                assert!(bucket < BUCKETS);
+                sum += u64::from(bucket);
+            }
         }
+        let change = region.change();
+        assert!(sum > 0);
+        if change.allocations == 0 && change.reallocations == 0 {
+            return;
+        }
+        passes.push(change);
     }
-    let change = region.change();
-    assert!(sum > 0);
-    assert_eq!(change.allocations, 0, "{change:?}");
-    assert_eq!(change.reallocations, 0, "{change:?}");
+    panic!("bucketing allocated in every pass: {passes:?}");
 }
