@@ -181,9 +181,11 @@ enum State {
         prefix: Murmur3,
         text: Text,
     },
-    /// v1 hashes the key before the salt: nothing to precompute.
+    /// v1 hashes the key (read as `text`) before the salt (read as
+    /// `salt_text`: bytes when it is ASCII, which gives the same hash).
     GrowthBookV1 {
         text: Text,
+        salt_text: Text,
     },
     /// FNV-1a after the salt, the key read as `text`.
     GrowthBookV2 {
@@ -204,6 +206,10 @@ impl Bucketer {
             prefix.write(b":");
             State::Unleash { prefix, text }
         };
+        let growthbook_v1 = |text| State::GrowthBookV1 {
+            text,
+            salt_text: if salt.is_ascii() { Text::Utf8 } else { text },
+        };
         let growthbook_v2 = |text| State::GrowthBookV2 {
             prefix: fnv::update_text(fnv::OFFSET, text, bytes),
             text,
@@ -214,9 +220,9 @@ impl Bucketer {
             },
             HashMode::Unleash => unleash(Text::Utf8),
             HashMode::UnleashNode => unleash(Text::Utf16),
-            HashMode::GrowthBookV1 => State::GrowthBookV1 { text: Text::Utf16 },
+            HashMode::GrowthBookV1 => growthbook_v1(Text::Utf16),
             HashMode::GrowthBookV2 => growthbook_v2(Text::Utf16),
-            HashMode::GrowthBookV1Utf8 => State::GrowthBookV1 { text: Text::Utf8 },
+            HashMode::GrowthBookV1Utf8 => growthbook_v1(Text::Utf8),
             HashMode::GrowthBookV2Utf8 => growthbook_v2(Text::Utf8),
         };
         Bucketer { mode, salt, state }
@@ -239,8 +245,9 @@ impl Bucketer {
                 let value = prefix.finish() % unleash::ROLLOUT_NORMALIZER + 1;
                 unleash::rollout_value_to_bucket(value)
             }
-            State::GrowthBookV1 { text } => {
-                growthbook::v1_raw(text, self.salt.as_bytes(), key) * 10
+            State::GrowthBookV1 { text, salt_text } => {
+                let h = fnv::update_text(fnv::OFFSET, text, key);
+                fnv::update_text(h, salt_text, self.salt.as_bytes()) % 1_000 * 10
             }
             State::GrowthBookV2 { prefix, text } => {
                 growthbook::v2_raw_from_inner(fnv::update_text(prefix, text, key))

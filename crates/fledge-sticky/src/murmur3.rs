@@ -67,15 +67,25 @@ impl Murmur3 {
         }
     }
 
-    pub(crate) fn write(&mut self, mut data: &[u8]) {
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        self.write_seen(data);
+    }
+
+    /// [`write`](Murmur3::write), returning the OR of every byte written
+    /// (a high bit set: `data` is not ASCII). The OR costs one instruction
+    /// per block, off the hash's dependency chain; unused, it compiles away.
+    #[inline]
+    fn write_seen(&mut self, mut data: &[u8]) -> u32 {
+        let mut seen = 0u32;
         // The reference hashes a length given as `int`; only the low 32 bits
         // reach the finalizer.
         self.len = self.len.wrapping_add(data.len() as u32);
         // Complete a block left over from the previous piece.
         while self.tail_len > 0 {
             let Some((&byte, rest)) = data.split_first() else {
-                return;
+                return seen;
             };
+            seen |= u32::from(byte);
             self.tail |= u32::from(byte) << (8 * self.tail_len);
             self.tail_len += 1;
             data = rest;
@@ -88,33 +98,45 @@ impl Murmur3 {
         let mut blocks = data.chunks_exact(4);
         for block in &mut blocks {
             let k1 = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
+            seen |= k1;
             self.h1 = mix_block(self.h1, k1);
         }
         for (i, &byte) in blocks.remainder().iter().enumerate() {
+            seen |= u32::from(byte);
             self.tail |= u32::from(byte) << (8 * i);
         }
         // The remainder is 0..=3 bytes.
         self.tail_len = blocks.remainder().len() as u32;
+        seen
     }
 
     /// Feeds `data` read as `text`: its bytes, or the low byte of each of its
     /// UTF-16 code units, as the `murmurhash3js` package that Unleash's Node
     /// SDK uses does (`key.charCodeAt(i) & 0xff`, length in code units).
+    ///
+    /// For UTF-16 the bytes are hashed first, as they are: for ASCII (an
+    /// ASCII byte is its own code unit) that is the answer, at the cost of
+    /// the byte path. Otherwise the state is rolled back and `data` is
+    /// transcoded.
     #[inline]
     pub(crate) fn write_text(&mut self, text: Text, data: &[u8]) {
         match text {
             Text::Utf8 => self.write(data),
-            Text::Utf16 => self.write_utf16_low_bytes(data),
+            Text::Utf16 => {
+                let before = *self;
+                let seen = self.write_seen(data);
+                if seen & 0x8080_8080 != 0 {
+                    *self = before;
+                    self.write_utf16_low_bytes(data);
+                }
+            }
         }
     }
 
-    /// The low bytes of the UTF-16 code units of `data`, through a stack
-    /// buffer. ASCII is written as it is: an ASCII byte is its own code unit.
+    /// The low bytes of the UTF-16 code units of `data`, transcoded on the
+    /// fly through a stack buffer. Out of line: the ASCII path stays small.
+    #[inline(never)]
     fn write_utf16_low_bytes(&mut self, data: &[u8]) {
-        if data.is_ascii() {
-            self.write(data);
-            return;
-        }
         let mut buf = [0u8; 64];
         let mut len = 0;
         utf16::for_each_unit(data, |unit| {
