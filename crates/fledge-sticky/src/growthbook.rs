@@ -1,5 +1,5 @@
 //! GrowthBook-compatible bucketing: the same user lands in the same
-//! experiment variation as in any GrowthBook SDK.
+//! experiment variation as in GrowthBook's JavaScript and Python SDKs.
 //!
 //! GrowthBook hashes with FNV-1a 32:
 //!
@@ -10,9 +10,12 @@
 //! holds `n` ([`get_bucket_ranges`], [`choose_variation`]). Experiments can
 //! be confined to a slice of a namespace ([`in_namespace`]).
 //!
-//! Strings are hashed as UTF-8 bytes. The JavaScript SDK hashes UTF-16 code
-//! units, so ids agree with it only where they are ASCII (user ids, UUIDs and
-//! numbers are).
+//! The JavaScript SDK (`@growthbook/growthbook`, `hashFnv32a`) XORs in each
+//! UTF-16 code unit (`str.charCodeAt(i)`), not each UTF-8 byte, and the
+//! Python SDK (`growthbook` 4.0.0, `fnv1a32`) does the same on purpose, so
+//! [`hash`] and [`in_namespace`] hash UTF-16 code units: `"josé"` or `"用户"`
+//! land where those SDKs put them. The Go and Ruby SDKs hash UTF-8 bytes;
+//! [`utf8`] has their variant. For ASCII text the two agree.
 //!
 //! ```
 //! use fledge_sticky::growthbook;
@@ -20,27 +23,35 @@
 //! assert_eq!(growthbook::hash("seed", "a", 2), Some(0.0505));
 //! assert_eq!(growthbook::hash("", "a", 1), Some(0.22));
 //! assert_eq!(growthbook::hash("abc", "def", 99), None);
+//! // As the JavaScript and Python SDKs hash it, and as the Go SDK does.
+//! assert_eq!(growthbook::hash("s", "josé", 2), Some(0.7152));
+//! assert_ne!(growthbook::utf8::hash("s", "josé", 2), Some(0.7152));
 //!
 //! let ranges = growthbook::get_bucket_ranges(2, 1.0, Some(&[0.1, 0.9]));
 //! assert_eq!(growthbook::choose_variation(0.05, &ranges), Some(0));
 //! ```
 
 use crate::fnv;
+use crate::utf16::Text;
 
 /// The hash versions GrowthBook defines.
 pub const VERSIONS: [u32; 2] = [1, 2];
 
-/// v1's raw bucket: `fnv1a_32(value + seed) % 1000`, in `0..1000`.
+/// v1's raw bucket: `fnv1a_32(value + seed) % 1000`, in `0..1000`, hashing
+/// both as `text`.
 #[inline]
-pub(crate) fn v1_raw(seed: &[u8], value: &[u8]) -> u32 {
-    fnv::update(fnv::update(fnv::OFFSET, value), seed) % 1_000
+pub(crate) fn v1_raw(text: Text, seed: &[u8], value: &[u8]) -> u32 {
+    let h = fnv::update_text(fnv::OFFSET, text, value);
+    fnv::update_text(h, text, seed) % 1_000
 }
 
 /// v2's raw bucket: `fnv1a_32(decimal(fnv1a_32(seed + value))) % 10000`, in
-/// `0..10000`. The decimal string lives in a stack buffer.
+/// `0..10000`, hashing seed and value as `text`. The decimal string (ASCII)
+/// lives in a stack buffer.
 #[inline]
-pub(crate) fn v2_raw(seed: &[u8], value: &[u8]) -> u32 {
-    v2_raw_from_inner(fnv::update(fnv::update(fnv::OFFSET, seed), value))
+pub(crate) fn v2_raw(text: Text, seed: &[u8], value: &[u8]) -> u32 {
+    let inner = fnv::update_text(fnv::update_text(fnv::OFFSET, text, seed), text, value);
+    v2_raw_from_inner(inner)
 }
 
 /// The outer part of v2 given the inner hash.
@@ -66,15 +77,34 @@ fn fnv1a_decimal(mut n: u32, buf: &mut [u8; 10]) -> u32 {
     fnv::update(fnv::OFFSET, &buf[start..])
 }
 
-/// GrowthBook's `hash(seed, value, version)`: a number in `[0, 1)` for
-/// versions 1 and 2, `None` for any other version.
-pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
+fn hash_text(text: Text, seed: &str, value: &str, version: u32) -> Option<f64> {
     let (seed, value) = (seed.as_bytes(), value.as_bytes());
     match version {
-        1 => Some(f64::from(v1_raw(seed, value)) / 1_000.0),
-        2 => Some(f64::from(v2_raw(seed, value)) / 10_000.0),
+        1 => Some(f64::from(v1_raw(text, seed, value)) / 1_000.0),
+        2 => Some(f64::from(v2_raw(text, seed, value)) / 10_000.0),
         _ => None,
     }
+}
+
+fn in_namespace_text(
+    text: Text,
+    hash_value: &str,
+    namespace_id: &str,
+    start: f64,
+    end: f64,
+) -> bool {
+    // v1 hashes `value + seed` = hash_value + "__" + namespace_id: streamed.
+    let h = fnv::update_text(fnv::OFFSET, text, hash_value.as_bytes());
+    let h = fnv::update(h, b"__");
+    let n = f64::from(fnv::update_text(h, text, namespace_id.as_bytes()) % 1_000) / 1_000.0;
+    in_range(n, (start, end))
+}
+
+/// GrowthBook's `hash(seed, value, version)` as the JavaScript and Python
+/// SDKs compute it (FNV-1a over UTF-16 code units): a number in `[0, 1)` for
+/// versions 1 and 2, `None` for any other version.
+pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
+    hash_text(Text::Utf16, seed, value, version)
 }
 
 /// GrowthBook's `getEqualWeights(n)`: `n` weights of `1 / n` (none for 0).
@@ -134,13 +164,42 @@ pub fn choose_variation(n: f64, ranges: &[(f64, f64)]) -> Option<usize> {
 
 /// GrowthBook's `inNamespace(hashValue, [id, start, end])`: whether the
 /// v1 hash of `hash_value` with seed `"__" + namespace_id` is in
-/// `[start, end)`.
+/// `[start, end)`, hashing UTF-16 code units as the JavaScript and Python
+/// SDKs do.
 pub fn in_namespace(hash_value: &str, namespace_id: &str, start: f64, end: f64) -> bool {
-    // v1 hashes `value + seed` = hash_value + "__" + namespace_id: streamed.
-    let h = fnv::update(fnv::OFFSET, hash_value.as_bytes());
-    let h = fnv::update(h, b"__");
-    let n = f64::from(fnv::update(h, namespace_id.as_bytes()) % 1_000) / 1_000.0;
-    in_range(n, (start, end))
+    in_namespace_text(Text::Utf16, hash_value, namespace_id, start, end)
+}
+
+/// [`hash`] and [`in_namespace`] over UTF-8 bytes, as GrowthBook's Go SDK
+/// (`hash.go`, `hashFnv32a` over `[]byte(s)`) and Ruby SDK (`FNV#fnv1a_32`
+/// over `data.bytes`) compute them. Same results as the parent module's for
+/// ASCII text.
+///
+/// ```
+/// use fledge_sticky::growthbook;
+///
+/// assert_eq!(growthbook::utf8::hash("seed", "a", 2), growthbook::hash("seed", "a", 2));
+/// assert_eq!(
+///     growthbook::utf8::hash("s", "josé", 2),
+///     Some(f64::from(fledge_sticky::fnv1a_32(
+///         fledge_sticky::fnv1a_32("sjosé".as_bytes()).to_string().as_bytes()
+///     ) % 10_000) / 10_000.0)
+/// );
+/// ```
+pub mod utf8 {
+    use super::{hash_text, in_namespace_text};
+    use crate::utf16::Text;
+
+    /// GrowthBook's `hash(seed, value, version)` over UTF-8 bytes: a number
+    /// in `[0, 1)` for versions 1 and 2, `None` for any other version.
+    pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
+        hash_text(Text::Utf8, seed, value, version)
+    }
+
+    /// GrowthBook's `inNamespace` over UTF-8 bytes.
+    pub fn in_namespace(hash_value: &str, namespace_id: &str, start: f64, end: f64) -> bool {
+        in_namespace_text(Text::Utf8, hash_value, namespace_id, start, end)
+    }
 }
 
 #[cfg(test)]
@@ -161,13 +220,33 @@ mod tests {
     #[test]
     fn raw_values_match_the_float_hash() {
         for i in 0..500 {
-            let id = format!("user-{i}");
-            assert_eq!(
-                hash("s", &id, 1),
-                Some(f64::from(v1_raw(b"s", id.as_bytes())) / 1_000.0)
-            );
-            assert!(v2_raw(b"s", id.as_bytes()) < 10_000);
+            let id = format!("user-{i}-é");
+            for text in [Text::Utf8, Text::Utf16] {
+                assert_eq!(
+                    hash_text(text, "s", &id, 1),
+                    Some(f64::from(v1_raw(text, b"s", id.as_bytes())) / 1_000.0)
+                );
+                assert!(v2_raw(text, b"s", id.as_bytes()) < 10_000);
+            }
         }
+    }
+
+    #[test]
+    fn utf16_and_utf8_agree_on_ascii_only() {
+        for version in VERSIONS {
+            assert_eq!(
+                hash("seed", "user-1", version),
+                utf8::hash("seed", "user-1", version)
+            );
+            assert_ne!(
+                hash("seed", "用户", version),
+                utf8::hash("seed", "用户", version)
+            );
+        }
+        assert_eq!(
+            in_namespace("user-1", "ns", 0.0, 0.5),
+            utf8::in_namespace("user-1", "ns", 0.0, 0.5)
+        );
     }
 
     #[test]

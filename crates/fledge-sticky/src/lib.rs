@@ -14,10 +14,22 @@
 //!   are not always first.
 //!
 //! Besides fledge's fast default ([`HashMode::Fledge`], xxh3), the Unleash
-//! and GrowthBook bucketing modes reproduce those SDKs' decisions exactly, so
-//! a Python or JavaScript service using them puts the same user in the same
-//! cohort. Their building blocks are public: [`murmur3_x86_32`],
-//! [`fnv1a_32`], the [`unleash`] and [`growthbook`] modules.
+//! and GrowthBook bucketing modes reproduce those SDKs' decisions exactly,
+//! non-ASCII ids included, so a Python or JavaScript service using them puts
+//! the same user in the same cohort. The SDKs hash different integers for
+//! non-ASCII text, hence one mode per SDK family:
+//!
+//! - `unleash`: Unleash's yggdrasil engine (the Python SDK and the others
+//!   built on it), UTF-8 bytes;
+//! - `unleash-node`: Unleash's Node SDK, the low byte of each UTF-16 unit;
+//! - `growthbook-v1`, `growthbook-v2`: GrowthBook's JavaScript and Python
+//!   SDKs, UTF-16 code units;
+//! - `growthbook-v1-utf8`, `growthbook-v2-utf8`: GrowthBook's Go and Ruby
+//!   SDKs, UTF-8 bytes.
+//!
+//! The table and the details are [below](#which-mode-matches-which-sdk).
+//! The building blocks are public: [`murmur3_x86_32`], [`fnv1a_32`], the
+//! [`unleash`] and [`growthbook`] modules.
 //!
 //! # Example
 //!
@@ -40,6 +52,10 @@
 //! }
 //! ```
 //!
+//!
+//! # Which mode matches which SDK
+#![doc = include_str!("docs/sdk_compatibility.md")]
+//!
 //! The minimum supported Rust version is 1.85.
 
 #![forbid(unsafe_code)]
@@ -49,6 +65,7 @@ mod fnv;
 pub mod growthbook;
 mod murmur3;
 pub mod unleash;
+mod utf16;
 
 pub use bucketer::{Bucketer, HashMode, ParseHashModeError};
 pub use fnv::fnv1a_32;

@@ -1,5 +1,7 @@
 //! MurmurHash3 x86 32-bit (Austin Appleby, public domain), streaming.
 
+use crate::utf16::{self, Text};
+
 const C1: u32 = 0xcc9e_2d51;
 const C2: u32 = 0x1b87_3593;
 
@@ -65,15 +67,25 @@ impl Murmur3 {
         }
     }
 
-    pub(crate) fn write(&mut self, mut data: &[u8]) {
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        self.write_seen(data);
+    }
+
+    /// [`write`](Murmur3::write), returning the OR of every byte written
+    /// (a high bit set: `data` is not ASCII). The OR costs one instruction
+    /// per block, off the hash's dependency chain; unused, it compiles away.
+    #[inline]
+    fn write_seen(&mut self, mut data: &[u8]) -> u32 {
+        let mut seen = 0u32;
         // The reference hashes a length given as `int`; only the low 32 bits
         // reach the finalizer.
         self.len = self.len.wrapping_add(data.len() as u32);
         // Complete a block left over from the previous piece.
         while self.tail_len > 0 {
             let Some((&byte, rest)) = data.split_first() else {
-                return;
+                return seen;
             };
+            seen |= u32::from(byte);
             self.tail |= u32::from(byte) << (8 * self.tail_len);
             self.tail_len += 1;
             data = rest;
@@ -86,13 +98,57 @@ impl Murmur3 {
         let mut blocks = data.chunks_exact(4);
         for block in &mut blocks {
             let k1 = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
+            seen |= k1;
             self.h1 = mix_block(self.h1, k1);
         }
         for (i, &byte) in blocks.remainder().iter().enumerate() {
+            seen |= u32::from(byte);
             self.tail |= u32::from(byte) << (8 * i);
         }
         // The remainder is 0..=3 bytes.
         self.tail_len = blocks.remainder().len() as u32;
+        seen
+    }
+
+    /// Feeds `data` read as `text`: its bytes, or the low byte of each of its
+    /// UTF-16 code units, as the `murmurhash3js` package that Unleash's Node
+    /// SDK uses does (`key.charCodeAt(i) & 0xff`, length in code units).
+    ///
+    /// For UTF-16 the bytes are hashed first, as they are: for ASCII (an
+    /// ASCII byte is its own code unit) that is the answer, at the cost of
+    /// the byte path. Otherwise the state is rolled back and `data` is
+    /// transcoded.
+    #[inline]
+    pub(crate) fn write_text(&mut self, text: Text, data: &[u8]) {
+        match text {
+            Text::Utf8 => self.write(data),
+            Text::Utf16 => {
+                let before = *self;
+                let seen = self.write_seen(data);
+                if seen & 0x8080_8080 != 0 {
+                    *self = before;
+                    self.write_utf16_low_bytes(data);
+                }
+            }
+        }
+    }
+
+    /// The low bytes of the UTF-16 code units of `data`, transcoded on the
+    /// fly through a stack buffer. Out of line: the ASCII path stays small.
+    #[inline(never)]
+    fn write_utf16_low_bytes(&mut self, data: &[u8]) {
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        utf16::for_each_unit(data, |unit| {
+            // Truncation to the low byte is the point.
+            buf[len] = unit as u8;
+            len += 1;
+            if len == buf.len() {
+                self.write(&buf);
+                len = 0;
+            }
+        });
+        self.write(&buf[..len]);
     }
 
     pub(crate) fn finish(self) -> u32 {
@@ -115,6 +171,22 @@ mod tests {
         assert_eq!(murmur3_x86_32(b"Hello, world!", 0), 0xc036_3e43);
         assert_eq!(murmur3_x86_32(b"1", 0), 0x9416_ac93);
         assert_eq!(murmur3_x86_32(b"12", 0), 0xf9d2_ef15);
+    }
+
+    #[test]
+    fn utf16_low_bytes() {
+        let low = |s: &str| -> Vec<u8> { s.encode_utf16().map(|u| u as u8).collect() };
+        // Long enough to go through the stack buffer more than once.
+        let long = "用户😀é".repeat(30);
+        for s in ["", "abc", "josé", "用户", "😀", "Ł", long.as_str()] {
+            let mut state = Murmur3::new(7);
+            state.write_text(Text::Utf16, s.as_bytes());
+            assert_eq!(state.finish(), murmur3_x86_32(&low(s), 7), "{s}");
+        }
+        // "Ł" is U+0141: its low byte is "A".
+        let mut state = Murmur3::new(0);
+        state.write_text(Text::Utf16, "Ł".as_bytes());
+        assert_eq!(state.finish(), murmur3_x86_32(b"A", 0));
     }
 
     #[test]

@@ -1,12 +1,24 @@
 //! Unleash-compatible bucketing: the same user lands in the same gradual
-//! rollout and the same variant as in any Unleash SDK.
+//! rollout and the same variant as in the Unleash SDKs.
 //!
-//! Unleash hashes `group_id + ":" + identifier` (UTF-8) with MurmurHash3
-//! x86_32, seed 0 for rollouts and seed [`VARIANT_SEED`] for variants, and
-//! normalizes the hash to `1..=normalizer`. A user is in a rollout of `p` %
-//! iff `p > 0 && value <= p` ([`in_rollout`]); a variant is the first, in
-//! order and skipping weight 0, whose running weight total reaches the
-//! normalized value ([`select_variant`]).
+//! Unleash hashes `group_id + ":" + identifier` with MurmurHash3 x86_32, seed
+//! 0 for rollouts and seed [`VARIANT_SEED`] for variants, and normalizes the
+//! hash to `1..=normalizer`. A user is in a rollout of `p` % iff
+//! `p > 0 && value <= p` ([`in_rollout`]); a variant is the first, in order
+//! and skipping weight 0, whose running weight total reaches the normalized
+//! value ([`select_variant`]).
+//!
+//! The SDKs differ in what they hash for non-ASCII text:
+//!
+//! - The functions of this module hash the UTF-8 bytes, as Unleash's shared
+//!   Rust engine, yggdrasil (`normalized_hash` in `strategy_parsing.rs`),
+//!   does: the Python SDK (`UnleashClient` 6.x, through `yggdrasil-engine`)
+//!   and the other SDKs built on it.
+//! - [`node`] hashes the low byte of each UTF-16 code unit, as the Node SDK
+//!   (`unleash-client` on npm) does through `murmurhash3js`
+//!   (`key.charCodeAt(i) & 0xff`).
+//!
+//! For ASCII text the two agree.
 //!
 //! `group_id` is the strategy's `groupId` parameter (for `flexibleRollout` it
 //! defaults to the feature name; for feature-level variants it is the feature
@@ -20,9 +32,16 @@
 //! assert_eq!(unleash::normalized_hash("AB12A", "122", 100), 23);
 //! assert!(unleash::in_rollout("AB12A", "122", 50));
 //! assert!(!unleash::in_rollout("AB12A", "122", 0));
+//! // ASCII: the Node SDK agrees; "josé": it does not.
+//! assert_eq!(unleash::node::normalized_hash("AB12A", "122", 100), 23);
+//! assert_ne!(
+//!     unleash::node::normalized_hash("AB12A", "josé", 100),
+//!     unleash::normalized_hash("AB12A", "josé", 100)
+//! );
 //! ```
 
 use crate::murmur3::Murmur3;
+use crate::utf16::Text;
 
 /// The MurmurHash3 seed of gradual rollouts.
 pub const STRATEGY_SEED: u32 = 0;
@@ -33,14 +52,40 @@ pub const VARIANT_SEED: u32 = 86_028_157;
 /// The normalizer of gradual rollouts: values are percentages `1..=100`.
 pub const ROLLOUT_NORMALIZER: u32 = 100;
 
-/// `murmur3_x86_32(utf8(group_id + ":" + identifier), seed)`, streamed
-/// without building the string.
-pub(crate) fn hash_with_seed(group_id: &[u8], identifier: &[u8], seed: u32) -> u32 {
+/// `murmur3_x86_32(group_id + ":" + identifier, seed)` with both read as
+/// `text`, streamed without building the string.
+fn hash_with_seed(text: Text, group_id: &[u8], identifier: &[u8], seed: u32) -> u32 {
     let mut state = Murmur3::new(seed);
-    state.write(group_id);
+    state.write_text(text, group_id);
     state.write(b":");
-    state.write(identifier);
+    state.write_text(text, identifier);
     state.finish()
+}
+
+fn normalized(text: Text, group_id: &str, identifier: &str, normalizer: u32, seed: u32) -> u32 {
+    normalize(
+        hash_with_seed(text, group_id.as_bytes(), identifier.as_bytes(), seed),
+        normalizer,
+    )
+}
+
+fn rollout(text: Text, group_id: &str, identifier: &str, rollout_percent: u32) -> bool {
+    rollout_percent > 0
+        && normalized(
+            text,
+            group_id,
+            identifier,
+            ROLLOUT_NORMALIZER,
+            STRATEGY_SEED,
+        ) <= rollout_percent
+}
+
+fn variant(text: Text, group_id: &str, identifier: &str, weights: &[u32]) -> Option<usize> {
+    let total = total_weight(weights)?;
+    variant_for_target(
+        weights,
+        normalized(text, group_id, identifier, total, VARIANT_SEED),
+    )
 }
 
 /// Unleash's `normalizedValue`: `murmur3_x86_32(utf8(group_id + ":" +
@@ -48,20 +93,14 @@ pub(crate) fn hash_with_seed(group_id: &[u8], identifier: &[u8], seed: u32) -> u
 ///
 /// A `normalizer` of 0 has no valid value and returns 0.
 pub fn normalized_hash(group_id: &str, identifier: &str, normalizer: u32) -> u32 {
-    normalize(
-        hash_with_seed(group_id.as_bytes(), identifier.as_bytes(), STRATEGY_SEED),
-        normalizer,
-    )
+    normalized(Text::Utf8, group_id, identifier, normalizer, STRATEGY_SEED)
 }
 
 /// Unleash's variant hash: like [`normalized_hash`] with seed
 /// [`VARIANT_SEED`] (86028157), a value in `1..=normalizer` (0 when
 /// `normalizer` is 0).
 pub fn normalized_variant_hash(group_id: &str, identifier: &str, normalizer: u32) -> u32 {
-    normalize(
-        hash_with_seed(group_id.as_bytes(), identifier.as_bytes(), VARIANT_SEED),
-        normalizer,
-    )
+    normalized(Text::Utf8, group_id, identifier, normalizer, VARIANT_SEED)
 }
 
 #[inline]
@@ -73,8 +112,7 @@ fn normalize(hash: u32, normalizer: u32) -> u32 {
 /// `group_id`, exactly as Unleash decides it: `rollout_percent > 0 &&
 /// normalized_hash(group_id, identifier, 100) <= rollout_percent`.
 pub fn in_rollout(group_id: &str, identifier: &str, rollout_percent: u32) -> bool {
-    rollout_percent > 0
-        && normalized_hash(group_id, identifier, ROLLOUT_NORMALIZER) <= rollout_percent
+    rollout(Text::Utf8, group_id, identifier, rollout_percent)
 }
 
 /// Unleash variant selection: the index of the variant `identifier` gets for
@@ -94,11 +132,52 @@ pub fn in_rollout(group_id: &str, identifier: &str, rollout_percent: u32) -> boo
 /// assert_eq!(unleash::select_variant("Feature.Variants.C", "656", &weights), Some(2));
 /// ```
 pub fn select_variant(group_id: &str, identifier: &str, weights: &[u32]) -> Option<usize> {
-    let total = total_weight(weights)?;
-    variant_for_target(
-        weights,
-        normalized_variant_hash(group_id, identifier, total),
-    )
+    variant(Text::Utf8, group_id, identifier, weights)
+}
+
+/// The Node SDK's bucketing (`unleash-client` on npm): the same as the parent
+/// module's functions, except that `group_id + ":" + identifier` is hashed
+/// as the low byte of each UTF-16 code unit, with the length in code units,
+/// as `murmurhash3js`'s `x86.hash32` reads a JavaScript string. For ASCII
+/// text the results are the same.
+///
+/// ```
+/// use fledge_sticky::unleash;
+///
+/// // "Ł" is U+0141: the Node SDK hashes it as the byte 0x41, "A".
+/// assert_eq!(
+///     unleash::node::normalized_hash("g", "Ł", 100),
+///     unleash::normalized_hash("g", "A", 100)
+/// );
+/// ```
+pub mod node {
+    use super::{STRATEGY_SEED, VARIANT_SEED};
+    use super::{normalized, rollout, variant};
+    use crate::utf16::Text;
+
+    /// The Node SDK's `normalizedStrategyValue`, with any `normalizer`: a
+    /// value in `1..=normalizer` (0 when `normalizer` is 0).
+    pub fn normalized_hash(group_id: &str, identifier: &str, normalizer: u32) -> u32 {
+        normalized(Text::Utf16, group_id, identifier, normalizer, STRATEGY_SEED)
+    }
+
+    /// The Node SDK's `normalizedVariantValue`: a value in `1..=normalizer`
+    /// (0 when `normalizer` is 0).
+    pub fn normalized_variant_hash(group_id: &str, identifier: &str, normalizer: u32) -> u32 {
+        normalized(Text::Utf16, group_id, identifier, normalizer, VARIANT_SEED)
+    }
+
+    /// Whether the Node SDK puts `identifier` in a gradual rollout of
+    /// `rollout_percent` % for `group_id`.
+    pub fn in_rollout(group_id: &str, identifier: &str, rollout_percent: u32) -> bool {
+        rollout(Text::Utf16, group_id, identifier, rollout_percent)
+    }
+
+    /// The variant the Node SDK gives `identifier`, as
+    /// [`select_variant`](super::select_variant).
+    pub fn select_variant(group_id: &str, identifier: &str, weights: &[u32]) -> Option<usize> {
+        variant(Text::Utf16, group_id, identifier, weights)
+    }
 }
 
 /// The variant owning `target` (in `1..=total weight`): walking `weights` in

@@ -68,15 +68,19 @@ fn hash() {
             expected,
             "hash({seed:?}, {value:?}, {version})"
         );
+        // Every id here is ASCII: the UTF-8 variant agrees.
+        assert_eq!(growthbook::utf8::hash(seed, value, version), expected);
         // The bucketer modes give the same number in basis points.
         if let Some(n) = expected {
-            let mode = if version == 1 {
-                HashMode::GrowthBookV1
+            let modes = if version == 1 {
+                [HashMode::GrowthBookV1, HashMode::GrowthBookV1Utf8]
             } else {
-                HashMode::GrowthBookV2
+                [HashMode::GrowthBookV2, HashMode::GrowthBookV2Utf8]
             };
-            let bucket = Bucketer::new(mode, seed).bucket_str(value);
-            assert_eq!(f64::from(bucket) / 10_000.0, n, "{mode} {seed:?} {value:?}");
+            for mode in modes {
+                let bucket = Bucketer::new(mode, seed).bucket_str(value);
+                assert_eq!(f64::from(bucket) / 10_000.0, n, "{mode} {seed:?} {value:?}");
+            }
         }
     }
 }
@@ -126,6 +130,8 @@ fn in_namespace() {
         let ns = case[2].as_array().expect("[id, start, end]");
         let got = growthbook::in_namespace(s(&case[1]), s(&ns[0]), f(&ns[1]), f(&ns[2]));
         assert_eq!(got, case[3].as_bool().expect("bool"), "{name}");
+        let utf8 = growthbook::utf8::in_namespace(s(&case[1]), s(&ns[0]), f(&ns[1]), f(&ns[2]));
+        assert_eq!(utf8, got, "{name}: ASCII ids, same in UTF-8");
     }
 }
 

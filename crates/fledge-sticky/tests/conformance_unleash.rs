@@ -73,9 +73,21 @@ fn rollout_cases() {
                 let value = unleash::normalized_hash(group, id, 100);
                 assert_eq!(value, u(&case["derived_normalized_value"]), "{what}");
                 assert_eq!(unleash::in_rollout(group, id, rollout), expected, "{what}");
-                // The bucketer: the canary owns [0, rollout% in bps).
-                let bucket = Bucketer::new(HashMode::Unleash, group).bucket_str(id);
-                assert_eq!(bucket < rollout * 100, expected, "{what}: bucket {bucket}");
+                // The bucketer: the canary owns [0, rollout% in bps). The
+                // spec's ids and groups are ASCII: the Node mode agrees.
+                for mode in [HashMode::Unleash, HashMode::UnleashNode] {
+                    let bucket = Bucketer::new(mode, group).bucket_str(id);
+                    assert_eq!(
+                        bucket < rollout * 100,
+                        expected,
+                        "{what}: {mode} bucket {bucket}"
+                    );
+                }
+                assert_eq!(
+                    unleash::node::in_rollout(group, id, rollout),
+                    expected,
+                    "{what}"
+                );
             }
             None => {
                 let stickiness = s(&case["stickiness"]);
@@ -110,6 +122,8 @@ fn variant_cases() {
                 assert_eq!(target, u(&case["derived_target"]), "{what}");
                 let index = unleash::select_variant(group, id, &weights).expect("a variant");
                 assert_eq!(names[index], expected, "{what}");
+                let node = unleash::node::select_variant(group, id, &weights);
+                assert_eq!(node, Some(index), "{what}: node");
             }
             None => {
                 // No stickiness value: Unleash draws the target at random, so

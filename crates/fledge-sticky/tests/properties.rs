@@ -1,9 +1,49 @@
 //! Property tests: the monotone ramp and the share of users per variant, for
-//! every hash mode, through `fledge-select`'s bucket layout.
+//! every hash mode, through `fledge-select`'s bucket layout; and the UTF-16
+//! modes against a plain port of the SDKs' loops, for any text.
 
 use fledge_select::{Split, VersionId, Weight};
-use fledge_sticky::{BUCKETS, Bucketer, HashMode};
+use fledge_sticky::{BUCKETS, Bucketer, HashMode, murmur3_x86_32};
 use proptest::prelude::*;
+
+/// The modes that hash UTF-16 code units.
+const UTF16_MODES: [HashMode; 3] = [
+    HashMode::UnleashNode,
+    HashMode::GrowthBookV1,
+    HashMode::GrowthBookV2,
+];
+
+/// Each UTF-16 mode's UTF-8 sibling.
+const UTF8_SIBLINGS: [HashMode; 3] = [
+    HashMode::Unleash,
+    HashMode::GrowthBookV1Utf8,
+    HashMode::GrowthBookV2Utf8,
+];
+
+/// GrowthBook's JavaScript `hashFnv32a`: each `charCodeAt(i)` XORed in.
+fn js_fnv(s: &str) -> u32 {
+    s.encode_utf16().fold(0x811c_9dc5, |h: u32, u| {
+        (h ^ u32::from(u)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The bucket the JavaScript SDKs give, ported as plainly as possible (one
+/// string built, then hashed).
+fn js_bucket(mode: HashMode, salt: &str, key: &str) -> u32 {
+    match mode {
+        HashMode::UnleashNode => {
+            // murmurhash3js: `charCodeAt(i) & 0xff`, length in code units.
+            let low: Vec<u8> = format!("{salt}:{key}")
+                .encode_utf16()
+                .map(|u| u.to_le_bytes()[0])
+                .collect();
+            (murmur3_x86_32(&low, 0) % 100 + 1) * 100 - 1
+        }
+        HashMode::GrowthBookV1 => js_fnv(&format!("{key}{salt}")) % 1_000 * 10,
+        HashMode::GrowthBookV2 => js_fnv(&js_fnv(&format!("{salt}{key}")).to_string()) % 10_000,
+        other => unreachable!("{other}"),
+    }
+}
 
 fn mode() -> impl Strategy<Value = HashMode> {
     prop::sample::select(HashMode::ALL.to_vec())
@@ -96,6 +136,44 @@ proptest! {
         if df > 1 {
             let critical = CHI2_CRITICAL[df - 2];
             prop_assert!(chi2 < critical, "{mode}: chi2 {chi2} >= {critical}, weights {weights:?}, counts {counts:?}");
+        }
+    }
+
+    /// The UTF-16 modes give what the plain port of the SDKs' loops gives,
+    /// for any text (astral characters included).
+    #[test]
+    fn utf16_modes_match_the_sdk_loops(salt in ".{0,12}", key in ".{0,24}") {
+        for mode in UTF16_MODES {
+            prop_assert_eq!(
+                Bucketer::new(mode, &salt).bucket_str(&key),
+                js_bucket(mode, &salt, &key),
+                "{} salt {:?} key {:?}", mode, salt, key
+            );
+        }
+    }
+
+    /// Bytes that are not UTF-8 read as `String::from_utf8_lossy` reads them
+    /// in the UTF-16 modes, and never panic anywhere.
+    #[test]
+    fn invalid_utf8_reads_as_replacement(salt in ".{0,8}", key in any::<Vec<u8>>()) {
+        let lossy = String::from_utf8_lossy(&key);
+        for mode in UTF16_MODES {
+            let bucketer = Bucketer::new(mode, &salt);
+            prop_assert_eq!(bucketer.bucket(&key), bucketer.bucket_str(&lossy));
+        }
+        for mode in HashMode::ALL {
+            prop_assert!(Bucketer::new(mode, &salt).bucket(&key) < BUCKETS);
+        }
+    }
+
+    /// ASCII salt and key: each UTF-16 mode agrees with its UTF-8 sibling.
+    #[test]
+    fn ascii_is_the_same_in_both_encodings(salt in "[ -~]{0,16}", key in "[ -~]{0,40}") {
+        for (utf16, utf8) in UTF16_MODES.into_iter().zip(UTF8_SIBLINGS) {
+            prop_assert_eq!(
+                Bucketer::new(utf16, &salt).bucket_str(&key),
+                Bucketer::new(utf8, &salt).bucket_str(&key)
+            );
         }
     }
 

@@ -238,7 +238,7 @@ impl PlanBuilder {
         self
     }
 
-    /// The sticky hash mode: `fledge`, `unleash`, `growthbook-v1`, `growthbook-v2`.
+    /// The sticky hash mode: a [`fledge_sticky::HashMode`] name (`fledge`, `unleash`, ...).
     pub fn hash(mut self, mode: &str) -> Self {
         self.sticky.hash = Some(mode.to_owned());
         self

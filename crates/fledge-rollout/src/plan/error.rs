@@ -255,7 +255,9 @@ pub enum PlanError {
         problem: &'static str,
     },
     /// An unknown sticky hash mode.
-    #[error("`sticky.hash` = {hash:?}: use fledge, unleash, growthbook-v1 or growthbook-v2")]
+    #[error(
+        "`sticky.hash` = {hash:?}: use fledge, unleash, unleash-node, growthbook-v1, growthbook-v2, growthbook-v1-utf8 or growthbook-v2-utf8"
+    )]
     UnknownHash {
         /// The value written.
         hash: String,

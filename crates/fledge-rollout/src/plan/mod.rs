@@ -155,7 +155,7 @@ pub struct JudgeScores {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sticky {
-    /// The hash: `fledge` (default), `unleash`, `growthbook-v1` or `growthbook-v2`.
+    /// The hash: `fledge` (default), or any other [`fledge_sticky::HashMode`] name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
     /// The salt. Default: `"<name>/<candidate>"`, so each new rollout
