@@ -105,6 +105,7 @@ mod float_serde;
 pub mod judge;
 pub mod kayenta;
 pub mod metric;
+pub mod output;
 pub mod recorder;
 pub mod stats;
 pub mod window;
@@ -116,6 +117,8 @@ pub use judge::{Judge, JudgeSpec, Report, Verdict};
 #[doc(inline)]
 pub use metric::MetricRef;
 #[doc(inline)]
-pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
+pub use output::{OutputKind, OutputSpec, OutputWindow};
+#[doc(inline)]
+pub use recorder::{MetricId, OutputId, Recorder, RecorderConfig, RecorderError};
 #[doc(inline)]
 pub use window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};
