@@ -51,6 +51,15 @@ impl CheckSpec {
                 _ => Ok(()),
             }
         };
+        let output_metric = || -> Result<(), SpecError> {
+            if self.metric.is_custom() {
+                Ok(())
+            } else {
+                Err(metric_err(
+                    "output checks read a model output: set metric to the name of a declared output (e.g. metric = \"forecast\")",
+                ))
+            }
+        };
         let alpha_ok = |alpha: f64| -> Result<(), SpecError> {
             if alpha > 0.0 && alpha < 1.0 {
                 Ok(())
@@ -193,6 +202,46 @@ impl CheckSpec {
                         "tau",
                         *tau,
                         "a positive difference worth detecting, in the metric's units (e.g. 0.01 for error_rate)",
+                    ));
+                }
+            }
+            Test::Ks { alpha } | Test::ChiSquare { alpha } => {
+                output_metric()?;
+                alpha_ok(*alpha)?;
+            }
+            Test::Psi {
+                bins,
+                threshold,
+                alpha,
+            } => {
+                output_metric()?;
+                alpha_ok(*alpha)?;
+                if !(2..=100).contains(bins) {
+                    return Err(SpecError::Invalid {
+                        check: check.clone(),
+                        field: "bins",
+                        value: bins.to_string(),
+                        expected: "a number of bins from 2 to 100, e.g. 10",
+                    });
+                }
+                if !(threshold.is_finite() && *threshold > 0.0) {
+                    return Err(invalid(
+                        "threshold",
+                        *threshold,
+                        "a positive PSI, e.g. 0.2 (a significant shift) or 0.1 (a moderate one)",
+                    ));
+                }
+            }
+            Test::OutputMean {
+                tolerance, alpha, ..
+            } => {
+                output_metric()?;
+                alpha_ok(*alpha)?;
+                if !(*tolerance > 0.0 && *tolerance < 1.0) {
+                    return Err(invalid(
+                        "tolerance",
+                        *tolerance,
+                        "a relative difference strictly between 0 and 1, e.g. 0.05 for ±5 %",
                     ));
                 }
             }
