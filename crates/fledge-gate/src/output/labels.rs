@@ -174,6 +174,22 @@ impl LabelCounts {
         }
     }
 
+    /// Counts built by hand (tests, simulations, other sources): `counts`
+    /// in any order (a label given twice adds up), zero counts skipped.
+    /// `None` when a count overflows.
+    pub fn from_counts<I, S>(max_labels: usize, counts: I, other: u64) -> Option<LabelCounts>
+    where
+        I: IntoIterator<Item = (S, u64)>,
+        S: AsRef<str>,
+    {
+        let mut out = LabelCounts::new(max_labels);
+        for (label, count) in counts {
+            out.add(label.as_ref(), count).ok()?;
+        }
+        out.other = other;
+        Some(out)
+    }
+
     /// All values: the labels' counts and `other`.
     pub fn total(&self) -> u64 {
         self.labels

@@ -85,6 +85,13 @@ impl SketchLayout {
         }
     }
 
+    /// The layout of a numeric output's sketches; `None` for a categorical
+    /// or invalid spec.
+    pub fn for_output(spec: &super::OutputSpec) -> Option<SketchLayout> {
+        spec.validate().ok()?;
+        spec.numeric_range().map(|(r, m)| SketchLayout::new(r, m))
+    }
+
     /// Values are counted as multiples of this.
     pub fn resolution(&self) -> f64 {
         self.resolution
