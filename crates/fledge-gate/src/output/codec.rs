@@ -4,7 +4,8 @@
 //!
 //! # Format (version 1)
 //!
-//! Little-endian; `varint` is unsigned LEB128 (at most 10 bytes), `f64`
+//! Little-endian; `varint` is unsigned LEB128 in its shortest form (at
+//! most 10 bytes; an overlong one is refused), `f64`
 //! IEEE-754 in 8 bytes, `str` a varint length and UTF-8 bytes.
 //!
 //! ```text
@@ -387,6 +388,10 @@ impl<'a> Reader<'a> {
             }
             v |= part << (7 * i);
             if b & 0x80 == 0 {
+                // Canonical: no trailing zero groups (0 is one zero byte).
+                if b == 0 && i > 0 {
+                    return Err(invalid(what, "an overlong varint"));
+                }
                 return Ok(v);
             }
         }
