@@ -350,6 +350,24 @@ impl Plan {
                 }
             }
         }
+        for (i, output) in self.outputs.iter().enumerate() {
+            let name = output.name();
+            if let Err((field, problem)) = output.validate() {
+                return Err(PlanError::BadMetric {
+                    metric: name.to_owned(),
+                    problem: format!("`outputs` field `{field}`: {problem}"),
+                });
+            }
+            if self.outputs[..i].iter().any(|o| o.name() == name)
+                || self.metrics.iter().any(|m| m == name)
+            {
+                return Err(PlanError::BadMetric {
+                    metric: name.to_owned(),
+                    problem: "declared twice (`metrics` and `outputs` share one namespace)"
+                        .to_owned(),
+                });
+            }
+        }
         let mut names: Vec<String> = Vec::with_capacity(self.gates.len());
         for gate in &self.gates {
             let name = gates::gate_name(gate);
@@ -357,9 +375,22 @@ impl Plan {
                 return Err(PlanError::DuplicateGate { name });
             }
             if let Some(metric) = gates::custom_metric_of(gate) {
-                if !self.metrics.iter().any(|m| m == metric) {
+                let output = self.outputs.iter().find(|o| o.name() == metric);
+                if let Some(message) = gates::output_problem(gate, metric, output.map(|o| o.kind()))
+                {
+                    return Err(PlanError::BadGate {
+                        gate: name,
+                        message,
+                    });
+                }
+                if !self.metrics.iter().any(|m| m == metric) && output.is_none() {
                     let mut known = gates::BUILTIN_METRICS.to_owned();
-                    for m in &self.metrics {
+                    for m in self
+                        .metrics
+                        .iter()
+                        .map(String::as_str)
+                        .chain(self.outputs.iter().map(|o| o.name()))
+                    {
                         known.push_str(", ");
                         known.push_str(m);
                     }
