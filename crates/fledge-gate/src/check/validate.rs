@@ -27,15 +27,15 @@ impl CheckSpec {
         if !(self.weight.is_finite() && self.weight > 0.0) {
             return Err(invalid("weight", self.weight, "a positive, finite number"));
         }
-        if let Some(name) = &self.name {
-            if name.trim().is_empty() {
-                return Err(SpecError::Invalid {
-                    check: check.clone(),
-                    field: "name",
-                    value: format!("{name:?}"),
-                    expected: "a non-empty label",
-                });
-            }
+        if let Some(name) = &self.name
+            && name.trim().is_empty()
+        {
+            return Err(SpecError::Invalid {
+                check: check.clone(),
+                field: "name",
+                value: format!("{name:?}"),
+                expected: "a non-empty label",
+            });
         }
         let finite = |field: &'static str, v: Option<f64>| -> Result<(), SpecError> {
             match v {
@@ -105,10 +105,10 @@ impl CheckSpec {
                 }
                 finite("max", *max)?;
                 finite("min", *min)?;
-                if let (Some(hi), Some(lo)) = (max, min) {
-                    if lo > hi {
-                        return Err(invalid("min", *lo, "a lower bound not above `max`"));
-                    }
+                if let (Some(hi), Some(lo)) = (max, min)
+                    && lo > hi
+                {
+                    return Err(invalid("min", *lo, "a lower bound not above `max`"));
                 }
             }
             Test::Relative {

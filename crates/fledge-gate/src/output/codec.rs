@@ -224,7 +224,7 @@ fn numeric(r: &mut Reader<'_>) -> Result<NumericOutput, OutputDecodeError> {
     let min = r.f64("the minimum")?;
     let max = r.f64("the maximum")?;
     let clamped = r.varint("the clamped count")?;
-    if !sum.is_finite() || !(sum_sq.is_finite() && sum_sq >= 0.0) {
+    if !(sum.is_finite() && sum_sq.is_finite() && sum_sq >= 0.0) {
         return Err(invalid(
             "moments",
             format!("sum {sum}, sum of squares {sum_sq}"),

@@ -30,11 +30,14 @@ use parking_lot::Mutex;
 
 use super::spec::MAX_LABEL_LEN;
 
+/// A registry slot: a label and its index, set once.
+type Slot = OnceLock<(Box<str>, u32)>;
+
 /// The recorder's label registry of one categorical output.
 pub(crate) struct LabelTable {
     max_labels: usize,
     /// Open addressing, `2^k ≥ 2 × max_labels` slots: `(label, index)`.
-    slots: Box<[OnceLock<(Box<str>, u32)>]>,
+    slots: Box<[Slot]>,
     /// Index → label, for reading.
     names: Box<[OnceLock<Box<str>>]>,
     registered: AtomicUsize,

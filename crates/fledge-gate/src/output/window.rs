@@ -107,6 +107,7 @@ impl NumericOutput {
 
 /// The data of an [`OutputWindow`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per output and window; the sketch's counts are on the heap
 pub enum OutputData {
     /// A numeric output.
     Numeric(NumericOutput),

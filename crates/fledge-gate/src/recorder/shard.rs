@@ -51,6 +51,7 @@ impl MetricSlot {
 /// magnitude histograms (u32 counts, see `crate::output::OutputSketch`) and
 /// exact moments, or a categorical output's count per label index
 /// (`max_labels` named, then other). Allocated up front.
+#[allow(clippy::large_enum_variant)] // one per cell, cache-padded anyway; counts are on the heap
 pub(super) enum OutputSlot {
     Numeric {
         /// Magnitudes of values ≥ 0, in units of the resolution.

@@ -197,11 +197,10 @@ impl Recorder {
             .get_mut(version * inner.ring + slot)
             .and_then(|s| s.outputs.get_mut(output.0))
             .map(|o| &mut **o)
+            && let Some(c) = counts.get_mut(index)
         {
-            if let Some(c) = counts.get_mut(index) {
-                *c += 1;
-                *total += 1;
-            }
+            *c += 1;
+            *total += 1;
         }
     }
 
