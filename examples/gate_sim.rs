@@ -67,7 +67,14 @@
 //! rollback rate), forecasts +5 % (every canary forecast × 1.05), and a
 //! category mix change (the top category 27.8 % → 32.8 %, the others
 //! scaled down). A gate whose output did not change in a scenario measures
-//! false rollbacks there too. `GATE_SIM_DRIFT=0` skips this table.
+//! false rollbacks there too. `GATE_SIM_DRIFT=0` skips this table, which
+//! takes a little more than half the time of the first.
+//!
+//! Measured (1,000 seeds): A/A false rollbacks ks 0.3 %, psi 0.0 %,
+//! psi (0.02) 0.9 %, chi_square 1.0 %, output_mean 0.0 %; forecasts +5 %
+//! detected by ks (100 %, median 574 canary requests), psi (0.02) (100 %,
+//! 611) and output_mean (100 %, 1,160), not by psi at 0.2 (0.1 %); the
+//! category mix change by chi_square (100 %, 2,962).
 
 use std::time::Duration;
 
