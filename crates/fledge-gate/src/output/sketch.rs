@@ -157,7 +157,14 @@ pub struct SketchBucket {
 }
 
 /// The distribution of a numeric output in a window: exact counts per
-/// bucket (see the [module docs](self) for the accuracy).
+/// bucket.
+///
+/// A value is rounded to a multiple of the layout's resolution `r` (and
+/// clamped at `max_abs`), then counted in an HdrHistogram bucket of its
+/// magnitude (2 significant digits): a bucket's middle is within
+/// `r + |v| / 128` of every value `v` it holds. Counts are exact, so CDFs
+/// at bucket edges are exact and sketches of one layout merge exactly.
+/// About 5,600 counters per sign with the default range.
 #[derive(Clone)]
 pub struct OutputSketch {
     pub(crate) layout: SketchLayout,
