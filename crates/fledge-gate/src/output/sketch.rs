@@ -67,6 +67,8 @@ pub enum OutputMergeError {
 pub struct SketchLayout {
     resolution: f64,
     max_abs: f64,
+    /// `1 / resolution`: a multiplication on the request path, not a division.
+    inverse: f64,
     /// `ceil(max_abs / resolution)`: the largest magnitude, in units.
     high: u64,
 }
@@ -81,6 +83,7 @@ impl SketchLayout {
         SketchLayout {
             resolution,
             max_abs,
+            inverse: 1.0 / resolution,
             high,
         }
     }
@@ -116,8 +119,9 @@ impl SketchLayout {
     /// non-negative.
     #[inline]
     pub(crate) fn quantize(&self, v: f64) -> (bool, u64, bool) {
-        // `as` saturates; non-finite values never reach here.
-        let units = (v.abs() / self.resolution).round() as u64;
+        // Round half up (the value is non-negative) without a libm call;
+        // `as` truncates and saturates; non-finite values never reach here.
+        let units = (v.abs() * self.inverse + 0.5) as u64;
         let clamped = units > self.high;
         let units = units.min(self.high);
         (v < 0.0 && units > 0, units, clamped)
