@@ -3,21 +3,27 @@
 //!
 //! fledge-gate is fed on the request path and read on the control path:
 //!
-//! * [`Recorder`]: per-version latency histogram, request and error counts
-//!   and named custom metrics (fed later through feedback), sharded so many
+//! * [`Recorder`]: per-version latency histogram, request and error counts,
+//!   named custom metrics (fed later through feedback) and model outputs
+//!   (a forecast, a class, recorded at response time), sharded so many
 //!   threads record at once without a global lock, a shared hot cache line,
 //!   a clock read or an allocation.
 //! * [`Window`]: a sliding-window snapshot of one version (e.g. the last 60 s,
 //!   built from 10 s slots), merged across shards, plus cumulative
 //!   [`Totals`].
 //! * [`stats`]: Mann-Whitney U, Hodges-Lehmann, Welch's t, two-proportion z
-//!   and the always-valid mixture SPRT, checked against R, SciPy and Kayenta.
+//!   and the always-valid mixture SPRT, checked against R, SciPy and Kayenta;
+//!   Kolmogorov–Smirnov, chi-square and PSI for output drift.
+//! * [`output`]: model outputs: numeric ones as mergeable sketches,
+//!   categorical ones as label counts; [`OutputWindow`] with its binary form
+//!   for fleets.
 //! * [`metric`]: [`MetricRef`], the metric a check reads (`error_rate`,
 //!   `latency_p99`, a custom name), and the rules for custom metric names
 //!   that the recorder and the checks share.
 //! * [`check`] and [`Judge`]: serde-configured checks (absolute thresholds,
 //!   baseline-relative bounds, Kayenta-style classification, proportion and
-//!   sequential tests, each Inconclusive below its minimum sample size)
+//!   sequential tests, output drift tests, each Inconclusive below its
+//!   minimum sample size)
 //!   combined into a [`Verdict`]: Pass, Fail or Inconclusive, with a
 //!   per-check explanation.
 //! * [`explain`]: how explanations write numbers (values, p-values,
@@ -26,7 +32,7 @@
 //!   so nothing sleeps in tests.
 //!
 //! No async, no HTTP, no dependency on other fledge crates. Minimum Rust
-//! version: 1.85.
+//! version: the workspace's, 1.89.
 //!
 //! # Modules
 //!
@@ -37,14 +43,19 @@
 //! | [`stats`] | the statistical tests | – |
 //! | [`metric`] | metric names and the custom-name rules | `explain` |
 //! | [`kayenta`] | Kayenta's classifiers | `stats` |
-//! | [`window`] | window snapshots and cumulative totals | `clock`, `stats` |
-//! | [`recorder`] | the sharded recorder: request-path writes, control-path reads | `clock`, `metric`, `stats`, `window` |
-//! | [`check`] | check specs, one file per check kind, results | `explain`, `kayenta`, `metric`, `stats`, `window` |
+//! | [`output`] | model outputs: specs, sketches, label counts, their windows and binary form | `metric`, `stats` |
+//! | [`window`] | window snapshots and cumulative totals | `clock`, `output`, `stats` |
+//! | [`recorder`] | the sharded recorder: request-path writes, control-path reads | `clock`, `metric`, `output`, `stats`, `window` |
+//! | [`check`] | check specs, one file per check kind, results | `explain`, `kayenta`, `metric`, `output`, `stats`, `window` |
 //! | [`judge`] | checks combined into a [`Verdict`] | `check`, `explain`, `window` |
 //!
 //! No module uses one listed below it (`check` and `judge` also use the
 //! private `float_serde`), and inside `stats`, `recorder` and `check` no two
 //! files import each other: the crate's module graph has no cycles.
+//!
+//! # Output drift gates
+//!
+#![doc = include_str!("docs/drift.md")]
 //!
 //! # Example
 //!
@@ -105,6 +116,7 @@ mod float_serde;
 pub mod judge;
 pub mod kayenta;
 pub mod metric;
+pub mod output;
 pub mod recorder;
 pub mod stats;
 pub mod window;
@@ -116,6 +128,8 @@ pub use judge::{Judge, JudgeSpec, Report, Verdict};
 #[doc(inline)]
 pub use metric::MetricRef;
 #[doc(inline)]
-pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
+pub use output::{LabelCounts, NumericOutput, OutputKind, OutputSpec, OutputWindow};
+#[doc(inline)]
+pub use recorder::{MetricId, OutputId, Recorder, RecorderConfig, RecorderError};
 #[doc(inline)]
 pub use window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};

@@ -5,6 +5,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::clock::Timestamp;
+use crate::output::OutputWindow;
 use crate::stats::Moments;
 
 /// Latency distribution of a window, in microsecond resolution (1 µs to
@@ -295,6 +296,7 @@ pub struct Window {
     pub(crate) errors: u64,
     pub(crate) latency: Latency,
     pub(crate) metrics: Vec<MetricWindow>,
+    pub(crate) outputs: Vec<OutputWindow>,
     pub(crate) totals: Totals,
 }
 
@@ -318,6 +320,7 @@ impl Window {
             errors: 0,
             latency: Latency::empty(),
             metrics: Vec::new(),
+            outputs: Vec::new(),
             totals,
         }
     }
@@ -357,6 +360,24 @@ impl Window {
     /// All custom metrics, in the recorder's order.
     pub fn metrics(&self) -> &[MetricWindow] {
         &self.metrics
+    }
+    /// A model output by name: its distribution (numeric: quantiles, mean,
+    /// count, buckets) or its label counts (categorical); `None` if the
+    /// recorder has no such output.
+    pub fn output(&self, name: &str) -> Option<&OutputWindow> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+    /// All model outputs, in the recorder's order.
+    pub fn outputs(&self) -> &[OutputWindow] {
+        &self.outputs
+    }
+    /// Adds an output window (e.g. one decoded from another replica and
+    /// merged), replacing the one of the same name.
+    pub fn set_output(&mut self, output: OutputWindow) {
+        match self.outputs.iter_mut().find(|o| o.name == output.name) {
+            Some(o) => *o = output,
+            None => self.outputs.push(output),
+        }
     }
     /// Cumulative counters since the recorder was created, as of `end`.
     pub fn totals(&self) -> &Totals {

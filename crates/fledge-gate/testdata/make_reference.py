@@ -39,6 +39,28 @@ Contents (first sample = canary, second = baseline):
   mean -+ t.ppf(confidence, n - 1) * s / sqrt(n) (threshold checks on means).
   Its samples come from a second generator (seed 20261123), so the sections
   above are unchanged by it.
+
+Output drift (samples from a third generator, seed 20261124, so the
+sections above are unchanged by them):
+- ks_2samp: scipy.stats.ks_2samp(x, y): D; p_exact = ks_2samp(method="exact")
+  when n1 * n2 <= 1e6 (fledge counts lattice paths there), else
+  p_limit = kstwobign.sf(sqrt(n1 n2 / (n1 + n2)) * D) (Kolmogorov's limit, what
+  fledge uses above 1e6); p_asymp (SciPy's own kstwo-based asymptotic) for
+  the record: the limit is at or above it in every case (conservative).
+  Samples: continuous, shifted, and rounded (ties, as sketch buckets make).
+- kolmogorov: kstwobign.sf(lambda) over a grid, both sides of 1.18.
+- chi_square: 2 x K tables; sparse columns pooled by the rule fledge
+  documents (merge the two smallest column totals until every total t has
+  t * min(row totals) / N >= 5, or one column is left; ties: the first
+  index), re-implemented here; then chi2_contingency(correction=False) on
+  the pooled table: statistic, dof, p.
+- psi: a hand-written PSI: edges at the baseline's k/bins quantiles,
+  numpy.quantile(method="inverted_cdf"), repeated edges and edges at or above
+  the baseline's maximum dropped; bin = number of edges below the value
+  (searchsorted side="left"); shares floored at 1e-4;
+  PSI = sum((c - b) * log(c / b)).
+- mean_ratio: ttest_ind(x, r * y, equal_var=False, alternative="greater" /
+  "less"): t, df, p (the canary's mean against r times the baseline's).
 """
 
 import json
@@ -236,6 +258,114 @@ def one_sample_t(x, mu0, confidence):
             "lower_bound": float(x.mean() - q * se), "upper_bound": float(x.mean() + q * se)}
 
 
+def pooled_columns(c, b):
+    """fledge's sparse-column rule, written from its documentation."""
+    cols = [[x, y] for x, y in zip(c, b) if x + y > 0]
+    nc, nb = sum(c), sum(b)
+    floor = 5.0 * (nc + nb) / min(nc, nb)
+    pooled = [1] * len(cols)
+    while len(cols) >= 2:
+        order = sorted(range(len(cols)), key=lambda i: (cols[i][0] + cols[i][1], i))
+        a, z = order[0], order[1]
+        if cols[a][0] + cols[a][1] >= floor:
+            break
+        lo, hi = min(a, z), max(a, z)
+        cols[lo] = [cols[lo][0] + cols[hi][0], cols[lo][1] + cols[hi][1]]
+        pooled[lo] += pooled[hi]
+        del cols[hi]
+        del pooled[hi]
+    return cols, sum(p for p in pooled if p > 1)
+
+
+def psi_reference(x, y, bins):
+    y_sorted = np.sort(y)
+    edges = []
+    for k in range(1, bins):
+        e = float(np.quantile(y_sorted, k / bins, method="inverted_cdf"))
+        if e < y_sorted[-1] and (not edges or edges[-1] != e):
+            edges.append(e)
+    edges = np.array(edges)
+    bc = np.bincount(np.searchsorted(edges, y, side="left"), minlength=len(edges) + 1)
+    cc = np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
+    pc = np.maximum(cc / cc.sum(), 1e-4)
+    pb = np.maximum(bc / bc.sum(), 1e-4)
+    return float(np.sum((pc - pb) * np.log(pc / pb))), edges.tolist(), cc.tolist(), bc.tolist()
+
+
+def drift(out):
+    rng_d = np.random.default_rng(20261124)
+    r4 = lambda a: np.round(a, 4)
+    gens = {
+        "normal": lambda n: r4(rng_d.normal(100.0, 10.0, n)),
+        "shifted": lambda n: r4(rng_d.normal(103.0, 10.0, n)),
+        "lognormal": lambda n: r4(rng_d.lognormal(4.6, 0.25, n)),
+        "rounded": lambda n: np.round(rng_d.normal(10.0, 2.0, n)),
+        "rounded_up": lambda n: np.round(rng_d.normal(10.4, 2.0, n)),
+    }
+    pairs = [("normal", "normal"), ("shifted", "normal"), ("lognormal", "lognormal"),
+             ("rounded", "rounded"), ("rounded_up", "rounded")]
+    small = [(1, 1), (3, 5), (8, 8), (25, 40), (100, 900)]
+    large = {("shifted", "normal"): [(500, 2000), (1200, 1000)], ("rounded_up", "rounded"): [(1200, 1000)],
+             ("normal", "normal"): [(300, 4000)]}
+    for kx, ky in pairs:
+        for n1, n2 in small + large.get((kx, ky), []):
+            x, y = gens[kx](n1), gens[ky](n2)
+            r = stats.ks_2samp(x, y)
+            d = float(r.statistic)
+            en = n1 * n2 / (n1 + n2)
+            case = {"x": x.tolist(), "y": y.tolist(), "statistic": d,
+                    "p_limit": float(stats.kstwobign.sf(math.sqrt(en) * d))}
+            if n1 > 1 or n2 > 1:
+                case["p_asymp"] = float(stats.ks_2samp(x, y, method="asymp").pvalue)
+            if n1 * n2 <= 1_000_000:
+                case["p_exact"] = float(stats.ks_2samp(x, y, method="exact").pvalue)
+            else:
+                # Where fledge uses the limit, it is at or above SciPy's asymptotic p.
+                assert case["p_limit"] >= case["p_asymp"] - 1e-12, case
+            out["ks_2samp"].append(case)
+    for lam in [0.05, 0.3, 0.6, 0.9, 1.0, 1.17, 1.19, 1.5, 2.0, 3.0, 4.5, 6.0]:
+        out["kolmogorov"].append({"lambda": lam, "sf": float(stats.kstwobign.sf(lam))})
+    tables = [([30, 40, 30], [300, 420, 280]), ([5, 0, 3, 90, 2], [60, 5, 20, 900, 15]),
+              ([120, 60, 15, 5, 0, 0], [2000, 1500, 300, 150, 40, 10]), ([1, 1], [1, 0]),
+              ([50, 40, 10, 1, 0, 2], [55, 45, 12, 2, 1, 0]), ([400, 100], [3600, 1400]),
+              ([7, 3, 0, 0, 0, 0, 0, 1], [700, 300, 8, 6, 4, 2, 1, 9])]
+    for _ in range(4):
+        k = int(rng_d.integers(3, 12))
+        p = rng_d.dirichlet(np.ones(k))
+        q = rng_d.dirichlet(np.ones(k) * 5)
+        tables.append((rng_d.multinomial(int(rng_d.integers(80, 600)), p).tolist(),
+                       rng_d.multinomial(int(rng_d.integers(800, 9000)), q).tolist()))
+    for c, b in tables:
+        cols, pooled = pooled_columns(c, b)
+        case = {"canary": c, "baseline": b, "columns": len(cols), "pooled": pooled}
+        if len(cols) >= 2:
+            t = np.array(cols).T
+            res = stats.chi2_contingency(t, correction=False)
+            case.update({"statistic": float(res.statistic), "df": int(res.dof), "p_value": float(res.pvalue)})
+        else:
+            case.update({"statistic": 0.0, "df": 0, "p_value": 1.0})
+        out["chi_square"].append(case)
+    for kx, ky, n1, n2, bins in [("normal", "normal", 200, 2000, 10), ("shifted", "normal", 500, 3000, 10),
+                                 ("lognormal", "lognormal", 300, 900, 5), ("rounded", "rounded", 400, 1000, 10),
+                                 ("rounded_up", "rounded", 150, 1500, 20), ("normal", "normal", 50, 60, 2),
+                                 ("shifted", "normal", 1000, 1000, 10)]:
+        x, y = gens[kx](n1), gens[ky](n2)
+        value, edges, cc, bc = psi_reference(x, y, bins)
+        out["psi"].append({"x": x.tolist(), "y": y.tolist(), "bins": bins, "psi": value,
+                           "edges": edges, "canary_counts": cc, "baseline_counts": bc})
+    for n1, n2, m1, m2, sd, ratio in [(100, 2000, 105.0, 100.0, 10.0, 1.02), (100, 2000, 105.0, 100.0, 10.0, 0.98),
+                                      (30, 40, 50.0, 50.0, 20.0, 1.05), (1000, 19000, 99.0, 100.0, 25.0, 0.95),
+                                      (5, 5, 2.0, 1.0, 0.5, 1.5), (2000, 2000, 10.0, 10.0, 1.0, 1.0)]:
+        x = rng_d.normal(m1, sd, n1)
+        y = rng_d.normal(m2, sd, n2)
+        g = stats.ttest_ind(x, ratio * y, equal_var=False, alternative="greater")
+        l = stats.ttest_ind(x, ratio * y, equal_var=False, alternative="less")
+        mom = lambda a: {"count": len(a), "sum": float(a.sum()), "sum_sq": float((a * a).sum())}
+        out["mean_ratio"].append({"canary": mom(x), "baseline": mom(y), "ratio": ratio,
+                                  "t": float(g.statistic), "df": float(g.df),
+                                  "p_greater": float(g.pvalue), "p_less": float(l.pvalue)})
+
+
 def main():
     out = {
         "generator": "crates/fledge-gate/testdata/make_reference.py",
@@ -251,6 +381,11 @@ def main():
         "conditional_binomial": [],
         "conditional_mixture": [],
         "one_sample_t": [],
+        "ks_2samp": [],
+        "kolmogorov": [],
+        "chi_square": [],
+        "psi": [],
+        "mean_ratio": [],
     }
     kinds = [("normal", "normal"), ("shifted", "normal"), ("lognormal", "lognormal"), ("ties", "ties"), ("coarse", "coarse"), ("ties", "coarse")]
     sizes = [(1, 1), (1, 5), (3, 4), (7, 12), (20, 20), (50, 35), (120, 200)]
@@ -300,6 +435,7 @@ def main():
                                             **conditional_binomial(x1, n1, x2, n2)})
         out["conditional_mixture"].append({"canary_events": x1, "canary_n": n1, "baseline_events": x2, "baseline_n": n2,
                                            **conditional_mixture(x1, n1, x2, n2)})
+    drift(out)
     rng_t = np.random.default_rng(20261123)
     for n, mean, sd, mu0, conf in [(2, 1.0, 1.0, 0.5, 0.99), (10, 1.2, 0.3, 1.1, 0.99), (50, 1.0, 0.5, 1.1, 0.95),
                                    (200, 31.0, 8.0, 30.0, 0.99), (1000, 0.98, 0.2, 1.0, 0.9), (30, -3.0, 2.0, -2.0, 0.5)]:

@@ -2,7 +2,14 @@
 //! (`testdata/reference.json`): Mann-Whitney, Welch, two-proportion z, the
 //! mSPRT closed form, R's Hodges-Lehmann procedure, and the exact tests of
 //! the gates' fail rules (binomial tails, the conditional binomial test and
-//! its always-valid mixture, one-sample t bounds).
+//! its always-valid mixture, one-sample t bounds), and the output drift
+//! tests (two-sample Kolmogorov–Smirnov, Kolmogorov's limit, chi-square
+//! homogeneity with sparse columns pooled, PSI, the mean-ratio Welch test).
+//!
+//! Tolerances: statistics computed the same way (D, chi-square, PSI, t)
+//! within 1e-12 relative (1e-9 for t and df from moments, which lose digits
+//! to `sum_sq − n mean²`); p-values within 1e-9 relative (1e-10 absolute
+//! for the exact KS p, a sum over lattice paths).
 
 use fledge_gate::stats::{self, AlwaysValid, Moments};
 use serde_json::Value;
@@ -346,6 +353,174 @@ fn one_sample_t() {
             1e-7,
             1e-9,
             &format!("upper {i}"),
+        );
+    }
+}
+
+fn moments_of(v: &Value) -> Moments {
+    Moments {
+        count: u(v, "count"),
+        sum: f(v, "sum"),
+        sum_sq: f(v, "sum_sq"),
+    }
+}
+
+#[test]
+fn ks_2samp() {
+    let data = load();
+    let cases = data["ks_2samp"].as_array().expect("cases");
+    assert!(cases.len() >= 25);
+    let mut exact = 0;
+    for (i, c) in cases.iter().enumerate() {
+        let (x, y) = (floats(&c["x"]), floats(&c["y"]));
+        let r = stats::ks_2samp(&x, &y).expect("valid");
+        assert_close(
+            r.statistic,
+            f(c, "statistic"),
+            1e-12,
+            1e-15,
+            &format!("D case {i}"),
+        );
+        if let Some(p) = c["p_exact"].as_f64() {
+            exact += 1;
+            assert_eq!(r.method, stats::KsMethod::Exact, "case {i}");
+            assert_close(r.p_value, p, 1e-9, 1e-10, &format!("exact p case {i}"));
+        } else {
+            assert_eq!(r.method, stats::KsMethod::Asymptotic, "case {i}");
+            assert_close(
+                r.p_value,
+                f(c, "p_limit"),
+                1e-9,
+                1e-15,
+                &format!("limit p case {i}"),
+            );
+            // Conservative: at or above SciPy's own asymptotic p-value.
+            assert!(r.p_value >= f(c, "p_asymp") - 1e-12, "case {i}");
+        }
+        // The weighted form (values with counts, as sketch buckets give)
+        // is the same test.
+        let mut counted: Vec<(f64, u64)> = Vec::new();
+        let mut sorted = x.clone();
+        sorted.sort_by(f64::total_cmp);
+        for v in sorted {
+            match counted.last_mut() {
+                Some((last, n)) if *last == v => *n += 1,
+                _ => counted.push((v, 1)),
+            }
+        }
+        let yw: Vec<(f64, u64)> = y.iter().map(|&v| (v, 1)).collect();
+        let w = stats::ks_2samp_weighted(&counted, &yw).expect("valid");
+        assert_eq!(w.statistic, r.statistic, "case {i}");
+        assert_eq!(w.p_value, r.p_value, "case {i}");
+    }
+    assert!(exact >= 20);
+}
+
+#[test]
+fn kolmogorov_limit() {
+    let data = load();
+    for (i, c) in data["kolmogorov"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .enumerate()
+    {
+        let p = stats::kolmogorov_sf(f(c, "lambda"));
+        assert_close(p, f(c, "sf"), 1e-10, 1e-16, &format!("case {i}"));
+    }
+}
+
+#[test]
+fn chi_square_homogeneity() {
+    let data = load();
+    let us = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_u64().expect("count"))
+            .collect()
+    };
+    for (i, c) in data["chi_square"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .enumerate()
+    {
+        let r =
+            stats::chi_square_homogeneity(&us(&c["canary"]), &us(&c["baseline"])).expect("valid");
+        assert_eq!(r.columns as u64, u(c, "columns"), "columns case {i}");
+        assert_eq!(r.pooled as u64, u(c, "pooled"), "pooled case {i}");
+        assert_eq!(r.df, u(c, "df"), "df case {i}");
+        assert_close(
+            r.statistic,
+            f(c, "statistic"),
+            1e-12,
+            1e-12,
+            &format!("stat case {i}"),
+        );
+        assert_close(
+            r.p_value,
+            f(c, "p_value"),
+            1e-9,
+            1e-15,
+            &format!("p case {i}"),
+        );
+    }
+}
+
+#[test]
+fn psi() {
+    let data = load();
+    for (i, c) in data["psi"].as_array().expect("cases").iter().enumerate() {
+        let bins = u(c, "bins") as usize;
+        let r = stats::psi(&floats(&c["x"]), &floats(&c["y"]), bins).expect("valid");
+        assert_close(r.value, f(c, "psi"), 1e-12, 1e-15, &format!("psi case {i}"));
+        let edges: Vec<f64> = r.bins[..r.bins.len() - 1].iter().map(|b| b.upper).collect();
+        assert_eq!(edges, floats(&c["edges"]), "edges case {i}");
+        let cc: Vec<u64> = r.bins.iter().map(|b| b.canary).collect();
+        let bc: Vec<u64> = r.bins.iter().map(|b| b.baseline).collect();
+        let counts = |k: &str| -> Vec<u64> {
+            c[k].as_array()
+                .expect("array")
+                .iter()
+                .map(|x| x.as_u64().expect("n"))
+                .collect()
+        };
+        assert_eq!(cc, counts("canary_counts"), "canary counts case {i}");
+        assert_eq!(bc, counts("baseline_counts"), "baseline counts case {i}");
+    }
+}
+
+#[test]
+fn mean_ratio() {
+    let data = load();
+    for (i, c) in data["mean_ratio"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .enumerate()
+    {
+        let r = stats::mean_ratio_test(
+            &moments_of(&c["canary"]),
+            &moments_of(&c["baseline"]),
+            f(c, "ratio"),
+        )
+        .expect("valid");
+        assert_close(r.t, f(c, "t"), 1e-9, 1e-9, &format!("t case {i}"));
+        assert_close(r.df, f(c, "df"), 1e-9, 1e-9, &format!("df case {i}"));
+        assert_close(
+            r.p_greater,
+            f(c, "p_greater"),
+            1e-9,
+            1e-15,
+            &format!("p> case {i}"),
+        );
+        assert_close(
+            r.p_less,
+            f(c, "p_less"),
+            1e-9,
+            1e-15,
+            &format!("p< case {i}"),
         );
     }
 }

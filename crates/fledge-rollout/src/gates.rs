@@ -34,3 +34,35 @@ pub(crate) fn custom_metric_of(gate: &CheckSpec) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Whether `gate`, reading custom name `metric`, reads it as the right
+/// thing: output drift kinds read a declared output of their kind (`ks`,
+/// `psi` and `output_mean` a numeric one, `chi_square` a categorical one),
+/// other kinds a custom metric, not an output. `output` is the kind of the
+/// output of that name, if one is declared. `Some` says what is wrong.
+pub(crate) fn output_problem(
+    gate: &CheckSpec,
+    metric: &str,
+    output: Option<fledge_gate::OutputKind>,
+) -> Option<String> {
+    use fledge_gate::OutputKind;
+    use fledge_gate::check::CheckKind;
+    let kind = gate.test.kind();
+    let wanted = match kind {
+        CheckKind::ChiSquare => Some(OutputKind::Categorical),
+        CheckKind::Ks | CheckKind::Psi | CheckKind::OutputMean => Some(OutputKind::Numeric),
+        _ => None,
+    };
+    match (wanted, output) {
+        (Some(w), Some(o)) if w != o => Some(format!(
+            "kind `{kind}` reads a {w} output, and output {metric:?} is {o}"
+        )),
+        (Some(w), None) => Some(format!(
+            "kind `{kind}` reads a model output: declare {metric:?} in `outputs` (kind = \"{w}\")"
+        )),
+        (None, Some(_)) => Some(format!(
+            "{metric:?} is a model output; kind `{kind}` reads custom metrics (use ks, psi, chi_square or output_mean on outputs)"
+        )),
+        _ => None,
+    }
+}

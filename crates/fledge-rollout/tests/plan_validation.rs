@@ -247,3 +247,60 @@ fn garbage_never_panics() {
         assert!(Plan::from_yaml(text).is_err());
     }
 }
+
+#[test]
+fn plans_declare_model_outputs_for_drift_gates() {
+    let outputs = "outputs = [{ name = \"forecast\", kind = \"numeric\" }, { name = \"top_category\", kind = \"categorical\", max_labels = 20 }]";
+    let ok = plan(&format!(
+        "steps = [5]\n{outputs}\n[[gates]]\nkind = \"ks\"\nmetric = \"forecast\"\n[[gates]]\nkind = \"chi_square\"\nmetric = \"top_category\"\n[[gates]]\nkind = \"output_mean\"\nmetric = \"forecast\"\ntolerance = 0.05"
+    ))
+    .unwrap();
+    assert_eq!(ok.outputs.len(), 2);
+    assert_eq!(ok.outputs[1].label_capacity(), Some(20));
+    // Round trip.
+    let back = Plan::from_toml(&ok.to_toml().unwrap()).unwrap();
+    assert_eq!(back.outputs, ok.outputs);
+    // Output kinds must match the gate; drift gates read outputs, not metrics.
+    let e = err(&format!(
+        "steps = [5]\n{outputs}\n[[gates]]\nkind = \"chi_square\"\nmetric = \"forecast\""
+    ));
+    assert!(e.contains("categorical") && e.contains("forecast"), "{e}");
+    let e = err("steps = [5]\nmetrics = [\"mae\"]\n[[gates]]\nkind = \"ks\"\nmetric = \"mae\"");
+    assert!(e.contains("outputs"), "{e}");
+    let e = err(&format!(
+        "steps = [5]\n{outputs}\n[[gates]]\nkind = \"t_test\"\nmetric = \"forecast\""
+    ));
+    assert!(e.contains("model output"), "{e}");
+    let e = err(&format!(
+        "steps = [5]\n{outputs}\n[[gates]]\nkind = \"psi\"\nmetric = \"nope\""
+    ));
+    assert!(e.contains("nope"), "{e}");
+    // Names are one namespace with metrics; bad sizes name the field.
+    let e = err(
+        "steps = [5]\nmetrics = [\"forecast\"]\noutputs = [{ name = \"forecast\", kind = \"numeric\" }]",
+    );
+    assert!(e.contains("declared twice"), "{e}");
+    let e =
+        err("steps = [5]\noutputs = [{ name = \"c\", kind = \"categorical\", max_labels = 0 }]");
+    assert!(e.contains("max_labels"), "{e}");
+    let e = err("steps = [5]\noutputs = [{ name = \"c\", kind = \"numeric\", max_labels = 3 }]");
+    assert!(e.contains("max_labels"), "{e}");
+}
+
+#[test]
+fn the_controllers_recorder_holds_the_plans_outputs() {
+    use fledge_gate::clock::Timestamp;
+    use fledge_rollout::control::Controller;
+    let p = plan("steps = [5]\noutputs = [{ name = \"forecast\", kind = \"numeric\" }, { name = \"top_category\", kind = \"categorical\" }]\n[[gates]]\nkind = \"ks\"\nmetric = \"forecast\"").unwrap();
+    let c = Controller::builder(p)
+        .build_at(Timestamp::from_millis(1_700_000_000_000))
+        .unwrap();
+    let recorder = c.routing().recorder();
+    let f = recorder
+        .output_id("forecast")
+        .expect("declared in the plan");
+    let version = c.routing().candidate().get();
+    recorder.record_output(version, f, 12.5);
+    assert!(recorder.output_id("top_category").is_some());
+    assert_eq!(recorder.dropped(), 0);
+}

@@ -9,7 +9,10 @@ use fledge_sticky::{BUCKETS, Bucketer, HashMode};
 fn bucketing_allocates_nothing() {
     // The counter is live: a box on this thread is seen.
     let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u64))));
-    assert_eq!(boxed.count_total, 1, "the counting allocator is not installed");
+    assert_eq!(
+        boxed.count_total, 1,
+        "the counting allocator is not installed"
+    );
     let bucketers: Vec<Bucketer> = HashMode::ALL
         .into_iter()
         .flat_map(|mode| {

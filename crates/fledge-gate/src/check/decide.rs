@@ -3,6 +3,24 @@
 
 use super::result::{CheckResult, Outcome};
 use crate::kayenta::Direction;
+use crate::stats;
+
+/// The tests an output check has run in the current step: each gets its
+/// own level, [`stats::look_alpha`], so the step's false failures stay
+/// within `alpha` however many looks it takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Looks {
+    /// Tests run since the step started.
+    pub(crate) count: u64,
+}
+
+impl Looks {
+    /// One more test: its number (1 for the first) and its level.
+    pub(super) fn next(&mut self, alpha: f64) -> (u64, f64) {
+        self.count += 1;
+        (self.count, stats::look_alpha(alpha, self.count))
+    }
+}
 
 /// Inconclusive, with the reason, when the canary (and, with `both`, the
 /// baseline) has fewer than `min` samples; returns whether it was.

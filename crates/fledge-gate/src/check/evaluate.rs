@@ -5,7 +5,9 @@ use super::kind::Test;
 use super::result::{CheckResult, Outcome};
 use super::sequential::{self, CheckState};
 use super::spec::CheckSpec;
-use super::{mann_whitney, proportion, read, relative, t_test, threshold};
+use super::{
+    chi_square, ks, mann_whitney, output_mean, proportion, psi, read, relative, t_test, threshold,
+};
 use crate::kayenta::{ClassifierConfig, NanStrategy};
 use crate::window::{Totals, Window};
 
@@ -69,6 +71,24 @@ pub(crate) fn evaluate(
             let since = sequential::since(canary, baseline, origin);
             sequential::evaluate(&mut r, spec, state, &since, *alpha, *tau, *direction);
         }
+        Test::Ks { alpha } => ks::evaluate(&mut r, spec, state, canary, baseline, *alpha),
+        Test::Psi {
+            bins,
+            threshold,
+            alpha,
+        } => psi::evaluate(
+            &mut r, spec, state, canary, baseline, *bins, *threshold, *alpha,
+        ),
+        Test::ChiSquare { alpha } => {
+            chi_square::evaluate(&mut r, spec, state, canary, baseline, *alpha);
+        }
+        Test::OutputMean {
+            tolerance,
+            alpha,
+            direction,
+        } => output_mean::evaluate(
+            &mut r, spec, state, canary, baseline, *tolerance, *alpha, *direction,
+        ),
     }
     if r.outcome == Outcome::Fail {
         r.critical = spec.critical;

@@ -23,6 +23,15 @@ pub enum CheckKind {
     TTest,
     /// Always-valid mixture SPRT, cumulative since the step started.
     Sequential,
+    /// Two-sample Kolmogorov–Smirnov test on a numeric model output.
+    Ks,
+    /// Population stability index of a numeric model output.
+    Psi,
+    /// Chi-square test of a categorical model output's label mix.
+    ChiSquare,
+    /// The canary's mean of a numeric model output within a tolerance of
+    /// the baseline's.
+    OutputMean,
 }
 
 impl CheckKind {
@@ -35,7 +44,20 @@ impl CheckKind {
             CheckKind::Proportion => "proportion",
             CheckKind::TTest => "t_test",
             CheckKind::Sequential => "sequential",
+            CheckKind::Ks => "ks",
+            CheckKind::Psi => "psi",
+            CheckKind::ChiSquare => "chi_square",
+            CheckKind::OutputMean => "output_mean",
         }
+    }
+
+    /// Whether the kind reads a model output (see [`crate::output`]) and
+    /// spends its `alpha` over a step's looks.
+    pub fn reads_output(self) -> bool {
+        matches!(
+            self,
+            CheckKind::Ks | CheckKind::Psi | CheckKind::ChiSquare | CheckKind::OutputMean
+        )
     }
 }
 
@@ -119,6 +141,50 @@ pub enum Test {
         /// Which change counts against the canary.
         direction: Direction,
     },
+    /// Two-sample Kolmogorov–Smirnov test of a numeric output's
+    /// distribution, canary against baseline, on the windows' sketches
+    /// (`D` at the buckets' edges; exact or asymptotic p-value). Fails when
+    /// the p-value is at most the level this look was given: the step's
+    /// `alpha` is spent over its looks (`alpha · 6 / (π² k²)` at the k-th
+    /// test, see [`crate::stats::look_alpha`]), so it is safe to evaluate
+    /// every tick.
+    Ks {
+        /// False-failure budget over the whole step.
+        alpha: f64,
+    },
+    /// Population stability index of a numeric output, `bins` bins cut at
+    /// the baseline's quantiles. Fails when the PSI is above `threshold`
+    /// and a chi-square test on the same bins shows the difference at this
+    /// look's level (alpha spent as for `ks`); above the threshold without
+    /// that evidence is Inconclusive.
+    Psi {
+        /// Number of bins (default 10).
+        bins: usize,
+        /// PSI above which the shift counts (default 0.2).
+        threshold: f64,
+        /// False-failure budget over the whole step.
+        alpha: f64,
+    },
+    /// Pearson's chi-square test of a categorical output's label mix,
+    /// canary against baseline (labels with expected counts below 5
+    /// pooled); fails at this look's level (alpha spent as for `ks`).
+    ChiSquare {
+        /// False-failure budget over the whole step.
+        alpha: f64,
+    },
+    /// The canary's mean of a numeric output within `±tolerance` (a
+    /// fraction) of the baseline's: fails when a one-sided Welch t-test
+    /// shows the canary's mean above `(1 + tolerance) ×` the baseline's
+    /// (or below `(1 − tolerance) ×`) at this look's level (alpha spent as
+    /// for `ks`).
+    OutputMean {
+        /// Allowed relative difference, e.g. `0.05` for ±5 %.
+        tolerance: f64,
+        /// False-failure budget over the whole step.
+        alpha: f64,
+        /// Which side counts against the canary (default `either`).
+        direction: Direction,
+    },
 }
 
 impl Test {
@@ -131,6 +197,10 @@ impl Test {
             Test::Proportion { .. } => CheckKind::Proportion,
             Test::TTest { .. } => CheckKind::TTest,
             Test::Sequential { .. } => CheckKind::Sequential,
+            Test::Ks { .. } => CheckKind::Ks,
+            Test::Psi { .. } => CheckKind::Psi,
+            Test::ChiSquare { .. } => CheckKind::ChiSquare,
+            Test::OutputMean { .. } => CheckKind::OutputMean,
         }
     }
 

@@ -16,15 +16,20 @@
 //! | `result.rs` | [`Outcome`], [`CheckResult`]: what a check answers |
 //! | `evaluate.rs` | evaluating one check: a fresh result, then the kind's function |
 //! | `threshold.rs`, `relative.rs`, `mann_whitney.rs`, `proportion.rs`, `t_test.rs`, `sequential.rs` | one check kind each (`sequential.rs` also keeps its state across looks) |
-//! | `read.rs` | reading a metric's value, sample count and moments from a window |
-//! | `decide.rs` | rules the kinds share: the minimum sample size, significance in a direction |
+//! | `ks.rs`, `psi.rs`, `chi_square.rs`, `output_mean.rs` | one output-drift check kind each (see the crate docs' *Output drift gates*) |
+//! | `read.rs` | reading a metric's value, sample count and moments from a window; a model output of the right kind |
+//! | `decide.rs` | rules the kinds share: the minimum sample size, significance in a direction, alpha spent per look |
 
+mod chi_square;
 mod decide;
 mod error;
 mod evaluate;
 mod kind;
+mod ks;
 mod mann_whitney;
+mod output_mean;
 mod proportion;
+mod psi;
 mod raw;
 mod read;
 mod relative;
@@ -39,7 +44,10 @@ pub use crate::metric::{MetricParseError, MetricRef};
 pub use error::SpecError;
 pub use kind::{CheckKind, Test};
 pub use result::{CheckResult, Outcome};
-pub use spec::{CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD_CONFIDENCE};
+pub use spec::{
+    CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_PSI_BINS, DEFAULT_PSI_THRESHOLD,
+    DEFAULT_THRESHOLD_CONFIDENCE,
+};
 
 pub(crate) use evaluate::evaluate;
 pub(crate) use sequential::CheckState;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::SpecError;
 use super::kind::{CheckKind, Test};
-use super::spec::{CheckSpec, DEFAULT_MIN_SAMPLES};
+use super::spec::{CheckSpec, DEFAULT_MIN_SAMPLES, DEFAULT_PSI_BINS, DEFAULT_PSI_THRESHOLD};
 use crate::kayenta::{Direction, EffectSizeMeasure};
 use crate::metric::MetricRef;
 
@@ -63,6 +63,10 @@ struct RawCheck {
     alpha: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tau: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bins: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threshold: Option<f64>,
 }
 
 impl RawCheck {
@@ -88,6 +92,8 @@ impl RawCheck {
         add("critical_thresholds", self.critical_thresholds.is_some());
         add("alpha", self.alpha.is_some());
         add("tau", self.tau.is_some());
+        add("bins", self.bins.is_some());
+        add("threshold", self.threshold.is_some());
         out
     }
 }
@@ -106,6 +112,9 @@ fn allowed_fields(kind: CheckKind) -> &'static [&'static str] {
         ],
         CheckKind::Proportion | CheckKind::TTest => &["direction", "alpha"],
         CheckKind::Sequential => &["direction", "alpha", "tau"],
+        CheckKind::Ks | CheckKind::ChiSquare => &["alpha"],
+        CheckKind::Psi => &["bins", "threshold", "alpha"],
+        CheckKind::OutputMean => &["tolerance", "alpha", "direction"],
     }
 }
 
@@ -159,6 +168,23 @@ impl TryFrom<RawCheck> for CheckSpec {
                 })?,
                 direction,
             },
+            CheckKind::Ks => Test::Ks { alpha },
+            CheckKind::Psi => Test::Psi {
+                bins: raw.bins.unwrap_or(DEFAULT_PSI_BINS),
+                threshold: raw.threshold.unwrap_or(DEFAULT_PSI_THRESHOLD),
+                alpha,
+            },
+            CheckKind::ChiSquare => Test::ChiSquare { alpha },
+            CheckKind::OutputMean => Test::OutputMean {
+                tolerance: raw.tolerance.ok_or(SpecError::Missing {
+                    check: label,
+                    kind: raw.kind,
+                    field: "tolerance",
+                    hint: "the relative difference allowed between the means, e.g. tolerance = 0.05 for ±5 %",
+                })?,
+                alpha,
+                direction: raw.direction.unwrap_or(Direction::Either),
+            },
         };
         let spec = CheckSpec {
             name: raw.name,
@@ -200,6 +226,8 @@ impl From<CheckSpec> for RawCheck {
             critical_thresholds: None,
             alpha: None,
             tau: None,
+            bins: None,
+            threshold: None,
         };
         match spec.test {
             Test::Threshold { max, min } => {
@@ -244,6 +272,25 @@ impl From<CheckSpec> for RawCheck {
             } => {
                 raw.alpha = Some(alpha);
                 raw.tau = Some(tau);
+                raw.direction = Some(direction);
+            }
+            Test::Ks { alpha } | Test::ChiSquare { alpha } => raw.alpha = Some(alpha),
+            Test::Psi {
+                bins,
+                threshold,
+                alpha,
+            } => {
+                raw.bins = Some(bins);
+                raw.threshold = Some(threshold);
+                raw.alpha = Some(alpha);
+            }
+            Test::OutputMean {
+                tolerance,
+                alpha,
+                direction,
+            } => {
+                raw.tolerance = Some(tolerance);
+                raw.alpha = Some(alpha);
                 raw.direction = Some(direction);
             }
         }

@@ -2,6 +2,7 @@
 //! its moments.
 
 use crate::metric::MetricRef;
+use crate::output::{LabelCounts, NumericOutput, OutputKind};
 use crate::stats::Moments;
 use crate::window::Window;
 
@@ -58,5 +59,57 @@ pub(super) fn median(values: &[f64]) -> Option<f64> {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// The output `metric` names, of `kind`, in both windows; `Err` says what
+/// is missing (the check is then Inconclusive).
+fn outputs<'a, T>(
+    canary: &'a Window,
+    baseline: &'a Window,
+    metric: &MetricRef,
+    kind: OutputKind,
+    get: impl Fn(&'a crate::output::OutputWindow) -> Option<&'a T>,
+) -> Result<(&'a T, &'a T), String> {
+    let name = metric.to_string();
+    let mut found = [None, None];
+    for (slot, w) in found.iter_mut().zip([canary, baseline]) {
+        let Some(o) = w.output(&name) else {
+            return Err(format!(
+                "no output `{name}` in the windows: declare it on the recorder (RecorderConfig::output, or `outputs` in the plan) and record it"
+            ));
+        };
+        *slot = Some(get(o).ok_or_else(|| {
+            format!(
+                "output `{name}` is {}, this check needs a {kind} output",
+                o.kind()
+            )
+        })?);
+    }
+    match found {
+        [Some(c), Some(b)] => Ok((c, b)),
+        _ => Err(format!("no output `{name}` in the windows")),
+    }
+}
+
+/// A numeric output in both windows.
+pub(super) fn numeric_outputs<'a>(
+    canary: &'a Window,
+    baseline: &'a Window,
+    metric: &MetricRef,
+) -> Result<(&'a NumericOutput, &'a NumericOutput), String> {
+    outputs(canary, baseline, metric, OutputKind::Numeric, |o| {
+        o.numeric()
+    })
+}
+
+/// A categorical output in both windows.
+pub(super) fn categorical_outputs<'a>(
+    canary: &'a Window,
+    baseline: &'a Window,
+    metric: &MetricRef,
+) -> Result<(&'a LabelCounts, &'a LabelCounts), String> {
+    outputs(canary, baseline, metric, OutputKind::Categorical, |o| {
+        o.categorical()
     })
 }

@@ -3,7 +3,7 @@
 //! always-valid conditional binomial test; means otherwise), and the state
 //! it keeps across looks ([`CheckState`]).
 
-use super::decide::too_few;
+use super::decide::{Looks, too_few};
 use super::kind::Test;
 use super::result::{CheckResult, Outcome};
 use super::spec::CheckSpec;
@@ -21,6 +21,8 @@ pub(crate) struct CheckState {
     /// looks, of the exact always-valid test's p-values
     /// ([`stats::conditional_binomial_msprt`]), `[greater, less]`.
     pub(crate) exact: [f64; 2],
+    /// Output checks: the tests run this step (alpha spent per look).
+    pub(crate) looks: Looks,
 }
 
 impl CheckState {
@@ -31,6 +33,7 @@ impl CheckState {
                 _ => None,
             },
             exact: [1.0, 1.0],
+            looks: Looks::default(),
         }
     }
 
@@ -39,6 +42,7 @@ impl CheckState {
             s.reset();
         }
         self.exact = [1.0, 1.0];
+        self.looks = Looks::default();
     }
 }
 

@@ -7,6 +7,13 @@ use crate::metric::MetricRef;
 /// Default minimum number of samples on each side before a check decides.
 pub const DEFAULT_MIN_SAMPLES: u64 = 100;
 
+/// Default number of bins of a `psi` check.
+pub const DEFAULT_PSI_BINS: usize = 10;
+
+/// Default PSI above which a `psi` check counts a shift (the usual reading:
+/// below 0.1 stable, 0.1–0.2 moderate, above 0.2 significant).
+pub const DEFAULT_PSI_THRESHOLD: f64 = 0.2;
+
 /// Default confidence with which a `threshold` check must see its limit
 /// crossed before it fails (see [`CheckSpec::confidence`]).
 pub const DEFAULT_THRESHOLD_CONFIDENCE: f64 = 0.99;
@@ -18,19 +25,21 @@ pub const DEFAULT_THRESHOLD_CONFIDENCE: f64 = 0.99;
 ///
 /// | field | kinds | default | meaning |
 /// |---|---|---|---|
-/// | `kind` | all | required | `threshold`, `relative`, `mann_whitney`, `proportion`, `t_test`, `sequential` |
-/// | `metric` | all | required | see [`MetricRef`] |
+/// | `kind` | all | required | `threshold`, `relative`, `mann_whitney`, `proportion`, `t_test`, `sequential`; on model outputs `ks`, `psi`, `chi_square`, `output_mean` |
+/// | `metric` | all | required | see [`MetricRef`]; for the output kinds, the name of a declared output |
 /// | `name` | all | `"<metric> <kind>"` | label in verdicts |
 /// | `min_samples` | all | 100 | samples needed on each side, else Inconclusive |
 /// | `weight` | all | 1.0 | weight in the judge's score |
 /// | `critical` | all | false | a failure fails the verdict at once |
 /// | `max`, `min` | threshold | – | absolute bounds (at least one) |
 /// | `max_ratio`, `min_ratio`, `max_increase`, `max_decrease` | relative | – | bounds against the baseline (at least one) |
-/// | `direction` | mann_whitney, proportion, t_test, sequential | `increase` | `increase`, `decrease` or `either`: the change that counts against the canary |
+/// | `direction` | mann_whitney, proportion, t_test, sequential, output_mean | `increase` (`either` for output_mean) | `increase`, `decrease` or `either`: the change that counts against the canary |
 /// | `confidence` | threshold | 0.99 | confidence, `0` or in `[0.5, 1)`, with which the data must show the limit crossed before the check fails; `0` fails on the value alone (see [`CheckSpec::confidence`]) |
 /// | `tolerance`, `confidence`, `effect_measure`, `effect_thresholds`, `critical_thresholds` | mann_whitney | 0.25, 0.95, `mean_ratio`, `[1, 1]`, `[1, 1]` | Kayenta's classifier parameters |
-/// | `alpha` | proportion, t_test, sequential | 0.05 | significance level |
+/// | `alpha` | proportion, t_test, sequential, ks, psi, chi_square, output_mean | 0.05 | significance level; for the output kinds the false-failure budget of a whole step, spent over its looks |
 /// | `tau` | sequential | required | mixing standard deviation: the difference worth detecting |
+/// | `bins`, `threshold` | psi | 10, 0.2 | bins cut at the baseline's quantiles (2 to 100); the PSI above which the shift counts |
+/// | `tolerance` | output_mean | required | the relative difference allowed between the means, in `(0, 1)` (`0.05` = ±5 %) |
 ///
 /// ```
 /// use fledge_gate::check::{CheckSpec, MetricRef, Test};

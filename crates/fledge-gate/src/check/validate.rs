@@ -27,15 +27,15 @@ impl CheckSpec {
         if !(self.weight.is_finite() && self.weight > 0.0) {
             return Err(invalid("weight", self.weight, "a positive, finite number"));
         }
-        if let Some(name) = &self.name {
-            if name.trim().is_empty() {
-                return Err(SpecError::Invalid {
-                    check: check.clone(),
-                    field: "name",
-                    value: format!("{name:?}"),
-                    expected: "a non-empty label",
-                });
-            }
+        if let Some(name) = &self.name
+            && name.trim().is_empty()
+        {
+            return Err(SpecError::Invalid {
+                check: check.clone(),
+                field: "name",
+                value: format!("{name:?}"),
+                expected: "a non-empty label",
+            });
         }
         let finite = |field: &'static str, v: Option<f64>| -> Result<(), SpecError> {
             match v {
@@ -49,6 +49,15 @@ impl CheckSpec {
                     Err(invalid(field, x, "a non-negative, finite number"))
                 }
                 _ => Ok(()),
+            }
+        };
+        let output_metric = || -> Result<(), SpecError> {
+            if self.metric.is_custom() {
+                Ok(())
+            } else {
+                Err(metric_err(
+                    "output checks read a model output: set metric to the name of a declared output (e.g. metric = \"forecast\")",
+                ))
             }
         };
         let alpha_ok = |alpha: f64| -> Result<(), SpecError> {
@@ -96,10 +105,10 @@ impl CheckSpec {
                 }
                 finite("max", *max)?;
                 finite("min", *min)?;
-                if let (Some(hi), Some(lo)) = (max, min) {
-                    if lo > hi {
-                        return Err(invalid("min", *lo, "a lower bound not above `max`"));
-                    }
+                if let (Some(hi), Some(lo)) = (max, min)
+                    && lo > hi
+                {
+                    return Err(invalid("min", *lo, "a lower bound not above `max`"));
                 }
             }
             Test::Relative {
@@ -193,6 +202,46 @@ impl CheckSpec {
                         "tau",
                         *tau,
                         "a positive difference worth detecting, in the metric's units (e.g. 0.01 for error_rate)",
+                    ));
+                }
+            }
+            Test::Ks { alpha } | Test::ChiSquare { alpha } => {
+                output_metric()?;
+                alpha_ok(*alpha)?;
+            }
+            Test::Psi {
+                bins,
+                threshold,
+                alpha,
+            } => {
+                output_metric()?;
+                alpha_ok(*alpha)?;
+                if !(2..=100).contains(bins) {
+                    return Err(SpecError::Invalid {
+                        check: check.clone(),
+                        field: "bins",
+                        value: bins.to_string(),
+                        expected: "a number of bins from 2 to 100, e.g. 10",
+                    });
+                }
+                if !(threshold.is_finite() && *threshold > 0.0) {
+                    return Err(invalid(
+                        "threshold",
+                        *threshold,
+                        "a positive PSI, e.g. 0.2 (a significant shift) or 0.1 (a moderate one)",
+                    ));
+                }
+            }
+            Test::OutputMean {
+                tolerance, alpha, ..
+            } => {
+                output_metric()?;
+                alpha_ok(*alpha)?;
+                if !(*tolerance > 0.0 && *tolerance < 1.0) {
+                    return Err(invalid(
+                        "tolerance",
+                        *tolerance,
+                        "a relative difference strictly between 0 and 1, e.g. 0.05 for ±5 %",
                     ));
                 }
             }

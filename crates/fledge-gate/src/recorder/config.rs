@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::metric::validate_custom_name;
+use crate::output::OutputSpec;
 
 /// Why a [`RecorderConfig`] was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,6 +42,32 @@ pub enum RecorderError {
     /// The metric name was not declared at construction.
     #[error("unknown metric `{0}`: declare it in RecorderConfig::metric before recording")]
     UnknownMetric(String),
+    /// An output is declared with an invalid name or size.
+    #[error("output `{name}`: field `{field}`: {problem}")]
+    InvalidOutput {
+        /// The output's name.
+        name: String,
+        /// The field at fault (`name`, `resolution`, `max_abs`, `max_labels`, `labels`).
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Two outputs, or an output and a custom metric, share a name.
+    #[error("output `{0}` is declared twice (outputs and custom metrics share one namespace)")]
+    DuplicateOutput(String),
+    /// The output name was not declared at construction.
+    #[error("unknown output `{0}`: declare it in RecorderConfig::output before recording")]
+    UnknownOutput(String),
+    /// A numeric value for a categorical output, or a label for a numeric one.
+    #[error("output `{name}` is {kind}: use {use_instead}")]
+    WrongOutputKind {
+        /// The output.
+        name: String,
+        /// Its kind.
+        kind: crate::output::OutputKind,
+        /// The call that records it.
+        use_instead: &'static str,
+    },
     /// A metric value was NaN or infinite.
     #[error("metric value {0} is not finite")]
     NotFinite(f64),
@@ -84,6 +111,7 @@ pub struct RecorderConfig {
     shards: Option<usize>,
     metrics: Vec<String>,
     metric_sample_cap: usize,
+    outputs: Vec<OutputSpec>,
 }
 
 impl RecorderConfig {
@@ -98,6 +126,7 @@ impl RecorderConfig {
             shards: None,
             metrics: Vec::new(),
             metric_sample_cap: 1_024,
+            outputs: Vec::new(),
         }
     }
 
@@ -137,6 +166,29 @@ impl RecorderConfig {
         self
     }
 
+    /// Declares a model output recorded per request at response time
+    /// ([`Recorder::record_output`](crate::Recorder::record_output) for a
+    /// numeric one, [`Recorder::record_label`](crate::Recorder::record_label)
+    /// for a categorical one). Outputs and custom metrics share one
+    /// namespace.
+    ///
+    /// Memory per (shard, slot, version): a numeric output's sketch
+    /// (45 KB with the default range, see [`crate::output::OutputSketch`]),
+    /// a categorical output's `8 × (max_labels + 1)` bytes.
+    pub fn output(mut self, output: OutputSpec) -> Self {
+        self.outputs.push(output);
+        self
+    }
+
+    /// Declares several model outputs.
+    pub fn outputs<I>(mut self, outputs: I) -> Self
+    where
+        I: IntoIterator<Item = OutputSpec>,
+    {
+        self.outputs.extend(outputs);
+        self
+    }
+
     /// Raw samples kept per (shard, slot, version, metric) (default 1,024).
     pub fn metric_sample_cap(mut self, cap: usize) -> Self {
         self.metric_sample_cap = cap;
@@ -166,6 +218,9 @@ pub(super) struct Layout {
     pub(super) metric_names: Vec<String>,
     /// Raw samples kept per (shard, slot, version, metric).
     pub(super) sample_cap: usize,
+    /// The declared outputs, valid and distinct from each other and from
+    /// the metrics.
+    pub(super) outputs: Vec<OutputSpec>,
 }
 
 impl RecorderConfig {
@@ -187,6 +242,21 @@ impl RecorderConfig {
             })?;
             if self.metrics[..i].contains(name) {
                 return Err(RecorderError::DuplicateMetric(name.clone()));
+            }
+        }
+        for (i, output) in self.outputs.iter().enumerate() {
+            output
+                .validate()
+                .map_err(|(field, problem)| RecorderError::InvalidOutput {
+                    name: output.name().to_owned(),
+                    field,
+                    problem,
+                })?;
+            let name = output.name();
+            if self.outputs[..i].iter().any(|o| o.name() == name)
+                || self.metrics.iter().any(|m| m == name)
+            {
+                return Err(RecorderError::DuplicateOutput(name.to_owned()));
             }
         }
         let shards = self
@@ -221,6 +291,7 @@ impl RecorderConfig {
             slot_ms: u64::try_from(self.slot.as_millis()).unwrap_or(u64::MAX),
             metric_names: self.metrics.clone(),
             sample_cap: self.metric_sample_cap,
+            outputs: self.outputs.clone(),
         })
     }
 }

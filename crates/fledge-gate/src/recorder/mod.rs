@@ -35,6 +35,18 @@
 //! slots' reservoirs; when a slot saw more values than the cap, the merged
 //! sample is uniform within each (shard, slot) but not weighted across them.
 //!
+//! # Model outputs
+//!
+//! Outputs are fixed at construction too ([`RecorderConfig::output`]). Each
+//! (shard, slot, version, output) keeps, for a numeric output, two
+//! HdrHistograms of magnitudes in units of the output's resolution (2
+//! significant digits) and exact count / sum / sum of squares / min / max;
+//! for a categorical output, a count per label index (`max_labels` and
+//! other), the index found in a label registry shared by every shard and
+//! version. Windows merge them across shards and slots exactly, like the
+//! latency histograms; moving to a new slot swaps a non-empty output slot
+//! for a cleared one under the shard lock and clears it outside.
+//!
 //! # Files
 //!
 //! One job per file; the request path touches only `write.rs` and the
@@ -45,7 +57,7 @@
 //! | `config.rs` | [`RecorderConfig`], [`RecorderError`]: what to hold, checked into the sizes to allocate |
 //! | `state.rs` | [`Recorder`] (the shared handle), its state, construction and accessors; [`MetricId`] |
 //! | `shard.rs` | a shard's slots, counters, reservoirs and totals; the thread's shard hint |
-//! | `write.rs` | the request path: [`Recorder::record`], [`Recorder::record_metric`], [`Recorder::record_feedback`] |
+//! | `write.rs` | the request path: [`Recorder::record`], [`Recorder::record_metric`], [`Recorder::record_feedback`], [`Recorder::record_output`], [`Recorder::record_label`] |
 //! | `read.rs` | the control path: [`Recorder::advance`], [`Recorder::window`], [`Recorder::totals`], [`Recorder::cumulative_latency`] |
 //! | `merge.rs` | slots of one version summed across shards (what windows are built from) |
 //! | `histogram.rs` | the latency histograms' bounds, construction and folding |
@@ -59,4 +71,4 @@ mod state;
 mod write;
 
 pub use config::{RecorderConfig, RecorderError};
-pub use state::{MetricId, Recorder};
+pub use state::{MetricId, OutputId, Recorder};

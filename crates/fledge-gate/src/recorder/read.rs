@@ -52,11 +52,23 @@ impl Recorder {
                     };
                     std::mem::swap(&mut s.latency, &mut control.spare);
                     s.clear_counts();
+                    // Non-empty outputs swap with cleared spares (a pointer
+                    // swap under the lock); the spares are cleared below.
+                    for (o, spare) in s.outputs.iter_mut().zip(&mut control.spare_outputs) {
+                        if !o.is_empty() {
+                            std::mem::swap(&mut **o, spare);
+                        }
+                    }
                 }
                 if let Some(retired) = control.retired.get_mut(v) {
                     fold(retired, &control.spare);
                 }
                 control.spare.reset();
+                for spare in &mut control.spare_outputs {
+                    if !spare.is_empty() {
+                        spare.clear();
+                    }
+                }
             }
         }
         control.start_epoch[next] = epoch;
@@ -114,7 +126,7 @@ impl Recorder {
                 }
             }
         } else {
-            Merged::empty(&inner.metric_names)
+            Merged::empty(&inner.metric_names, &inner.outputs)
         };
         drop(control);
         // The current generation, fresh.
@@ -129,6 +141,7 @@ impl Recorder {
                 totals.add(t);
             }
         }
+        merged.finish_outputs(&inner.outputs);
         Ok(Window {
             version,
             start: Timestamp::from_millis(start_ms.min(now.as_millis())),
@@ -139,6 +152,7 @@ impl Recorder {
                 hist: Some(merged.latency),
             },
             metrics: merged.metrics,
+            outputs: merged.outputs,
             totals: self.public_totals(totals),
         })
     }
@@ -217,7 +231,7 @@ impl Recorder {
     fn merge(&self, version: usize, first: u64, last: u64) -> Merged {
         let inner = &*self.inner;
         let ring = inner.ring as u64;
-        let mut merged = Merged::empty(&inner.metric_names);
+        let mut merged = Merged::empty(&inner.metric_names, &inner.outputs);
         for shard in &inner.shards {
             let data = shard.lock();
             for g in first..=last {

@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 
 use super::config::Layout;
 use super::histogram::new_histogram;
+use crate::output::{OutputSpec, SketchLayout};
 use crate::stats::Moments;
 
 /// One custom metric in one (shard, slot, version): exact moments, min, max
@@ -46,6 +47,87 @@ impl MetricSlot {
     }
 }
 
+/// One model output in one (shard, slot, version): a numeric output's
+/// magnitude histograms (u32 counts, see `crate::output::OutputSketch`) and
+/// exact moments, or a categorical output's count per label index
+/// (`max_labels` named, then other). Allocated up front.
+#[allow(clippy::large_enum_variant)] // one per cell, cache-padded anyway; counts are on the heap
+pub(super) enum OutputSlot {
+    Numeric {
+        /// Magnitudes of values ≥ 0, in units of the resolution.
+        pos: Histogram<u32>,
+        /// Magnitudes of negative values.
+        neg: Histogram<u32>,
+        moments: Moments,
+        min: f64,
+        max: f64,
+        clamped: u64,
+    },
+    Categorical {
+        /// `max_labels + 1` counts, other last.
+        counts: Vec<u64>,
+        /// Sum of `counts`.
+        total: u64,
+    },
+}
+
+impl OutputSlot {
+    /// An empty slot for `spec` (validated).
+    pub(super) fn new(spec: &OutputSpec) -> OutputSlot {
+        match (spec.numeric_range(), spec.label_capacity()) {
+            (Some((resolution, max_abs)), _) => {
+                let layout = SketchLayout::new(resolution, max_abs);
+                OutputSlot::Numeric {
+                    pos: layout.histogram(),
+                    neg: layout.histogram(),
+                    moments: Moments::default(),
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    clamped: 0,
+                }
+            }
+            (None, max_labels) => OutputSlot::Categorical {
+                counts: vec![0; max_labels.unwrap_or(0) + 1],
+                total: 0,
+            },
+        }
+    }
+
+    /// Whether nothing was recorded since the last clear.
+    pub(super) fn is_empty(&self) -> bool {
+        match self {
+            OutputSlot::Numeric { moments, .. } => moments.count == 0,
+            OutputSlot::Categorical { total, .. } => *total == 0,
+        }
+    }
+
+    /// Forgets everything recorded (O(size): done outside the shard lock,
+    /// on a slot swapped out of it).
+    pub(super) fn clear(&mut self) {
+        match self {
+            OutputSlot::Numeric {
+                pos,
+                neg,
+                moments,
+                min,
+                max,
+                clamped,
+            } => {
+                pos.reset();
+                neg.reset();
+                *moments = Moments::default();
+                *min = f64::INFINITY;
+                *max = f64::NEG_INFINITY;
+                *clamped = 0;
+            }
+            OutputSlot::Categorical { counts, total } => {
+                counts.iter_mut().for_each(|c| *c = 0);
+                *total = 0;
+            }
+        }
+    }
+}
+
 /// Hot per-(shard, version, slot) data. Every element that a record writes
 /// sits in its own cache-padded cell, so two shards' allocations never share
 /// a cache line even when the allocator places them side by side.
@@ -54,11 +136,13 @@ pub(super) struct SlotData {
     pub(super) requests: u64,
     pub(super) errors: u64,
     pub(super) metrics: Vec<CachePadded<MetricSlot>>,
+    /// Per declared output, in order.
+    pub(super) outputs: Vec<CachePadded<OutputSlot>>,
 }
 
 impl SlotData {
-    /// Clears everything but the latency histogram (which
-    /// `Recorder::advance_locked` swaps for a cleared one).
+    /// Clears everything but the latency histogram and the outputs (which
+    /// `Recorder::advance_locked` swaps for cleared ones).
     pub(super) fn clear_counts(&mut self) {
         self.requests = 0;
         self.errors = 0;
@@ -121,6 +205,11 @@ impl ShardData {
                     errors: 0,
                     metrics: (0..metric_count)
                         .map(|_| CachePadded::new(MetricSlot::new(layout.sample_cap)))
+                        .collect(),
+                    outputs: layout
+                        .outputs
+                        .iter()
+                        .map(|o| CachePadded::new(OutputSlot::new(o)))
                         .collect(),
                 })
             })

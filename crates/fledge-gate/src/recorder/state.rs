@@ -12,11 +12,39 @@ use parking_lot::Mutex;
 use super::config::{RecorderConfig, RecorderError};
 use super::histogram::{new_histogram, new_histogram_u64};
 use super::merge::Merged;
-use super::shard::ShardData;
+use super::shard::{OutputSlot, ShardData};
+use crate::output::labels::LabelTable;
+use crate::output::{OutputKind, OutputSpec, SketchLayout};
 
 /// Index of a declared custom metric (see [`Recorder::metric_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MetricId(pub(super) usize);
+
+/// Index of a declared model output (see [`Recorder::output_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutputId(pub(super) usize);
+
+/// A declared output: its spec, and its sketch layout (numeric) or label
+/// registry (categorical).
+pub(super) struct OutputMeta {
+    pub(super) spec: OutputSpec,
+    pub(super) layout: Option<SketchLayout>,
+    pub(super) labels: Option<LabelTable>,
+}
+
+impl OutputMeta {
+    fn new(spec: OutputSpec) -> OutputMeta {
+        let layout = spec.numeric_range().map(|(r, m)| SketchLayout::new(r, m));
+        let labels = spec
+            .label_capacity()
+            .map(|max| LabelTable::new(max, spec.initial_labels()));
+        OutputMeta {
+            spec,
+            layout,
+            labels,
+        }
+    }
+}
 
 /// The control path's state, behind one lock.
 pub(super) struct Control {
@@ -39,6 +67,8 @@ pub(super) struct Control {
     /// slot's old data is folded into `retired` and cleared outside the
     /// shard lock (the lock is held for a pointer swap, not a merge).
     pub(super) spare: Histogram<u32>,
+    /// Cleared output slots, one per output, swapped in like `spare`.
+    pub(super) spare_outputs: Vec<OutputSlot>,
 }
 
 /// What every clone of a [`Recorder`] shares.
@@ -48,6 +78,7 @@ pub(super) struct Inner {
     pub(super) slot_ms: u64,
     pub(super) shard_mask: usize,
     pub(super) metric_names: Vec<String>,
+    pub(super) outputs: Vec<OutputMeta>,
     pub(super) shards: Vec<CachePadded<Mutex<ShardData>>>,
     /// Ring index of the current slot: the only shared word recorders read.
     pub(super) current: CachePadded<AtomicUsize>,
@@ -87,6 +118,15 @@ impl std::fmt::Debug for Recorder {
             .field("slots", &(self.inner.ring - 1))
             .field("shards", &self.inner.shards.len())
             .field("metrics", &self.inner.metric_names)
+            .field(
+                "outputs",
+                &self
+                    .inner
+                    .outputs
+                    .iter()
+                    .map(|o| o.spec.name())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -113,8 +153,10 @@ impl Recorder {
                     cache: vec![None; layout.versions],
                     retired: (0..layout.versions).map(|_| new_histogram_u64()).collect(),
                     spare: new_histogram(),
+                    spare_outputs: layout.outputs.iter().map(OutputSlot::new).collect(),
                 }),
                 metric_names: layout.metric_names,
+                outputs: layout.outputs.into_iter().map(OutputMeta::new).collect(),
             }),
         })
     }
@@ -143,8 +185,41 @@ impl Recorder {
             .map(MetricId)
     }
 
+    /// The declared outputs, in order.
+    pub fn outputs(&self) -> impl ExactSizeIterator<Item = &OutputSpec> {
+        self.inner.outputs.iter().map(|o| &o.spec)
+    }
+
+    /// The id of a declared output, for [`Recorder::record_output`] and
+    /// [`Recorder::record_label`]: resolve it once, record with it.
+    pub fn output_id(&self, name: &str) -> Option<OutputId> {
+        self.inner
+            .outputs
+            .iter()
+            .position(|o| o.spec.name() == name)
+            .map(OutputId)
+    }
+
+    /// The kind of an output, `None` for an unknown id.
+    pub fn output_kind(&self, id: OutputId) -> Option<OutputKind> {
+        self.inner.outputs.get(id.0).map(|o| o.spec.kind())
+    }
+
+    /// Labels registered so far for a categorical output (at most its
+    /// `max_labels`), in registration order; `None` for an unknown id or a
+    /// numeric output.
+    pub fn labels(&self, id: OutputId) -> Option<Vec<String>> {
+        let table = self.inner.outputs.get(id.0)?.labels.as_ref()?;
+        Some(
+            (0..table.len())
+                .filter_map(|i| table.name(i).map(str::to_owned))
+                .collect(),
+        )
+    }
+
     /// Records calls that could not be recorded: out-of-range version
-    /// indices, unknown metric ids, non-finite metric values.
+    /// indices, unknown metric or output ids, non-finite values, values of
+    /// the wrong kind for their output.
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }

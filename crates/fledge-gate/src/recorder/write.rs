@@ -1,5 +1,7 @@
 //! The request path: [`Recorder::record`] and [`Recorder::record_metric`]
-//! (and [`Recorder::record_feedback`], which checks its input first).
+//! (and [`Recorder::record_feedback`], which checks its input first), and
+//! the model's outputs: [`Recorder::record_output`] (numeric) and
+//! [`Recorder::record_label`] (categorical).
 //!
 //! Each write reads the current slot index (one atomic load), takes this
 //! thread's shard lock (uncontended in practice: threads are spread over
@@ -13,8 +15,8 @@ use parking_lot::Mutex;
 
 use super::config::RecorderError;
 use super::histogram::MAX_LATENCY_US;
-use super::shard::{ShardData, next_random, shard_hint};
-use super::state::{MetricId, Recorder};
+use super::shard::{OutputSlot, ShardData, next_random, shard_hint};
+use super::state::{MetricId, OutputId, Recorder};
 
 impl Recorder {
     #[inline]
@@ -121,5 +123,136 @@ impl Recorder {
             .ok_or_else(|| RecorderError::UnknownMetric(metric.to_owned()))?;
         self.record_metric(version, id, value);
         Ok(())
+    }
+
+    /// Records one numeric model output of `version` (a forecast, a score)
+    /// at response time, for drift checks (`ks`, `psi`, `output_mean`).
+    ///
+    /// The request path, like [`Recorder::record`]: one atomic load, one
+    /// uncontended shard lock, a histogram increment and four arithmetic
+    /// updates; no clock read, no allocation. Non-finite values, unknown
+    /// ids, categorical outputs and out-of-range versions are ignored and
+    /// counted in [`Recorder::dropped`]. Magnitudes above the output's
+    /// `max_abs` are counted at `max_abs` (exact in the moments).
+    #[inline]
+    pub fn record_output(&self, version: usize, output: OutputId, value: f64) {
+        let inner = &*self.inner;
+        let layout = inner.outputs.get(output.0).and_then(|o| o.layout);
+        let Some(layout) = layout.filter(|_| version < inner.versions && value.is_finite()) else {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let (negative, units, was_clamped) = layout.quantize(value);
+        let slot = inner.current.load(Ordering::Acquire);
+        let mut shard = self.shard().lock();
+        // As in `record`: below versions × ring, no overflow.
+        if let Some(OutputSlot::Numeric {
+            pos,
+            neg,
+            moments,
+            min,
+            max,
+            clamped,
+        }) = shard
+            .slots
+            .get_mut(version * inner.ring + slot)
+            .and_then(|s| s.outputs.get_mut(output.0))
+            .map(|o| &mut **o)
+        {
+            if negative {
+                neg.saturating_record(units);
+            } else {
+                pos.saturating_record(units);
+            }
+            moments.push(value);
+            *min = min.min(value);
+            *max = max.max(value);
+            *clamped += u64::from(was_clamped);
+        }
+    }
+
+    /// Records one categorical model output of `version` (a class, the top
+    /// item's category) at response time, for `chi_square` checks.
+    ///
+    /// The label is looked up in the output's shared registry without a
+    /// lock or an allocation; a label seen for the first time is registered
+    /// (one mutex and one copy of the label, at most `max_labels` times per
+    /// output in the recorder's life) while there is room, and counts as
+    /// `other` after that (see `crate::output::LabelCounts`). Unknown ids,
+    /// numeric outputs and out-of-range versions are ignored and counted
+    /// in [`Recorder::dropped`].
+    #[inline]
+    pub fn record_label(&self, version: usize, output: OutputId, label: &str) {
+        let inner = &*self.inner;
+        let table = inner.outputs.get(output.0).and_then(|o| o.labels.as_ref());
+        let Some(table) = table.filter(|_| version < inner.versions) else {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let index = table.index(label);
+        let slot = inner.current.load(Ordering::Acquire);
+        let mut shard = self.shard().lock();
+        if let Some(OutputSlot::Categorical { counts, total }) = shard
+            .slots
+            .get_mut(version * inner.ring + slot)
+            .and_then(|s| s.outputs.get_mut(output.0))
+            .map(|o| &mut **o)
+            && let Some(c) = counts.get_mut(index)
+        {
+            *c += 1;
+            *total += 1;
+        }
+    }
+
+    /// [`Recorder::record_output`] by name, checking its input (for tools
+    /// and tests; the request path resolves the id once).
+    pub fn record_output_named(
+        &self,
+        version: usize,
+        output: &str,
+        value: f64,
+    ) -> Result<(), RecorderError> {
+        self.check_version(version)?;
+        if !value.is_finite() {
+            return Err(RecorderError::NotFinite(value));
+        }
+        let id = self.output_named(output, crate::output::OutputKind::Numeric)?;
+        self.record_output(version, id, value);
+        Ok(())
+    }
+
+    /// [`Recorder::record_label`] by name, checking its input.
+    pub fn record_label_named(
+        &self,
+        version: usize,
+        output: &str,
+        label: &str,
+    ) -> Result<(), RecorderError> {
+        self.check_version(version)?;
+        let id = self.output_named(output, crate::output::OutputKind::Categorical)?;
+        self.record_label(version, id, label);
+        Ok(())
+    }
+
+    fn output_named(
+        &self,
+        name: &str,
+        kind: crate::output::OutputKind,
+    ) -> Result<OutputId, RecorderError> {
+        let id = self
+            .output_id(name)
+            .ok_or_else(|| RecorderError::UnknownOutput(name.to_owned()))?;
+        match self.output_kind(id) {
+            Some(k) if k == kind => Ok(id),
+            Some(k) => Err(RecorderError::WrongOutputKind {
+                name: name.to_owned(),
+                kind: k,
+                use_instead: match k {
+                    crate::output::OutputKind::Numeric => "record_output",
+                    crate::output::OutputKind::Categorical => "record_label",
+                },
+            }),
+            None => Err(RecorderError::UnknownOutput(name.to_owned())),
+        }
     }
 }

@@ -11,6 +11,11 @@
 //! | [`conditional_binomial_msprt`] | the same, always valid (exact mixture SPRT, confirms [`msprt_proportions`]) | SciPy `betainc` / `quad` |
 //! | [`binomial_tail`] | is a rate, or a quantile, above a limit? (exact) | SciPy `binom.sf` / `binom.cdf` |
 //! | [`one_sample_t_test`] | is a mean above a limit? | SciPy `ttest_1samp` |
+//! | [`ks_2samp`], [`ks_2samp_weighted`] | do two output distributions differ? (Kolmogorov–Smirnov, on sketch buckets) | SciPy `ks_2samp(method="exact")`, `kstwobign.sf` |
+//! | [`chi_square_homogeneity`] | do two label mixes differ? (sparse labels pooled) | SciPy `chi2_contingency(correction=False)` |
+//! | [`psi`], [`psi_weighted`], [`psi_from_counts`] | how far has a distribution moved? (population stability index, bins at the baseline's quantiles) | a hand-written Python PSI |
+//! | [`mean_ratio_test`] | is the canary's mean above (below) `ratio ×` the baseline's? | SciPy `ttest_ind(x, ratio * y, equal_var=False)` |
+//! | [`look_alpha`] | the significance level of the k-th look of a step (alpha spent per look) | – |
 //!
 //! The first argument is always the canary (experiment), the second the
 //! baseline (control); signed results are `canary − baseline`. The
@@ -33,21 +38,30 @@
 //! # Ok::<(), fledge_gate::stats::StatsError>(())
 //! ```
 
+mod binned;
 mod dist;
 mod error;
 mod exact;
+mod ks;
 mod moments;
 pub(crate) mod rank;
 mod sequential;
 
+pub use binned::{
+    ChiSquare, MIN_EXPECTED, PSI_FLOOR, Psi, PsiBin, chi_square_homogeneity, psi, psi_from_counts,
+    psi_weighted,
+};
 pub use error::{Sample, StatsError};
 pub use exact::{
     BinomialTail, ConditionalBinomial, ConditionalMixture, OneSampleT, binomial_tail,
     conditional_binomial_msprt, conditional_binomial_test, one_sample_t_test,
 };
+pub use ks::{
+    KS_EXACT_MAX_PRODUCT, KolmogorovSmirnov, KsMethod, kolmogorov_sf, ks_2samp, ks_2samp_weighted,
+};
 pub use moments::Moments;
 pub use rank::{MannWhitney, ShiftEstimate};
-pub use sequential::{AlwaysValid, Msprt, msprt_means, msprt_proportions};
+pub use sequential::{AlwaysValid, Msprt, look_alpha, msprt_means, msprt_proportions};
 
 pub(crate) use rank::Weighted;
 
@@ -228,6 +242,61 @@ fn welch_from(m1: f64, v1: f64, n1: f64, m2: f64, v2: f64, n2: f64) -> Result<We
         t,
         df,
         p_value: dist::t_two_sided(t, df),
+    })
+}
+
+/// Result of [`mean_ratio_test`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanRatio {
+    /// `mean(canary) / mean(baseline)` (infinite or NaN when the baseline
+    /// mean is 0).
+    pub ratio: f64,
+    /// The t statistic of `mean(canary) − ratio_tested × mean(baseline)`.
+    pub t: f64,
+    /// Welch-Satterthwaite degrees of freedom.
+    pub df: f64,
+    /// `P(T ≥ t)`: the one-sided p-value against "the canary's mean is at
+    /// most `ratio_tested ×` the baseline's".
+    pub p_greater: f64,
+    /// `P(T ≤ t)`: against "at least `ratio_tested ×` the baseline's".
+    pub p_less: f64,
+}
+
+/// Welch's t-test of the canary's mean against `ratio ×` the baseline's,
+/// one-sided both ways: `t = (m_c − r m_b) / sqrt(s_c²/n_c + r² s_b²/n_b)`
+/// with Welch-Satterthwaite degrees of freedom, the same as SciPy
+/// `ttest_ind(canary, ratio * baseline, equal_var=False)`. A relative check
+/// "the canary's mean within ±x % of the baseline's" fails on
+/// `p_greater` at `ratio = 1 + x` or `p_less` at `ratio = 1 − x`.
+///
+/// From [`Moments`]; each side needs at least two values; `ratio` must be
+/// finite.
+pub fn mean_ratio_test(
+    canary: &Moments,
+    baseline: &Moments,
+    ratio: f64,
+) -> Result<MeanRatio, StatsError> {
+    let ratio = error::finite(ratio, "ratio")?;
+    for (m, sample) in [(canary, Sample::Canary), (baseline, Sample::Baseline)] {
+        error::check_len(m.count, sample, 2)?;
+    }
+    let m1 = error::finite(canary.sum / canary.count as f64, "canary mean")?;
+    let m2 = error::finite(baseline.sum / baseline.count as f64, "baseline mean")?;
+    let w = welch_from(
+        m1,
+        canary.variance().unwrap_or(0.0),
+        canary.count as f64,
+        ratio * m2,
+        ratio * ratio * baseline.variance().unwrap_or(0.0),
+        baseline.count as f64,
+    )?;
+    let p_greater = dist::t_sf(w.t, w.df);
+    Ok(MeanRatio {
+        ratio: m1 / m2,
+        t: w.t,
+        df: w.df,
+        p_greater,
+        p_less: dist::t_sf(-w.t, w.df),
     })
 }
 

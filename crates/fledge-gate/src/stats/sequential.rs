@@ -146,6 +146,31 @@ pub fn msprt_proportions(
     msprt_from(pc - pb, v, tau, 0.0)
 }
 
+/// The significance level of the `look`-th test of a step (1 for the
+/// first) when a step's whole budget is `alpha`: `alpha · 6 / (π² look²)`.
+///
+/// The levels add up to `alpha` over any number of looks
+/// (`Σ 1/k² = π²/6`), so a check that tests every tick with fixed-sample
+/// p-values (Kolmogorov–Smirnov, chi-square, t) and fails when one is at
+/// most its look's level falsely fails with probability at most `alpha`
+/// over the whole step, however the looks' data overlap (the union bound).
+/// The first look gets 61 % of the budget, the 10th 0.6 %, the 100th
+/// 0.006 %: tests whose critical values grow like `sqrt(ln(1/α))` (KS,
+/// normal and chi-square tails) pay little for it. `0` for `look = 0`.
+///
+/// ```
+/// use fledge_gate::stats::look_alpha;
+/// let total: f64 = (1..=100_000).map(|k| look_alpha(0.05, k)).sum();
+/// assert!(total < 0.05 && total > 0.04999);
+/// ```
+pub fn look_alpha(alpha: f64, look: u64) -> f64 {
+    if look == 0 {
+        return 0.0;
+    }
+    let k = look as f64;
+    alpha * 6.0 / (std::f64::consts::PI * std::f64::consts::PI * k * k)
+}
+
 /// Running state of an always-valid test across looks: the running minimum
 /// p-value and the running intersection of confidence intervals.
 ///

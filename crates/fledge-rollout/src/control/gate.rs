@@ -15,7 +15,8 @@ use crate::plan::{CheckedPlan, PlanError};
 const MAX_SLOTS: u64 = 15;
 
 /// A gate recorder sized for the plan: two variants (candidate at the
-/// candidate's index, baseline at the baseline's), the plan's custom metrics,
+/// candidate's index, baseline at the baseline's), the plan's custom metrics
+/// and model outputs,
 /// and enough slots for the longest step's bake time.
 pub(crate) fn recorder_for(
     plan: &CheckedPlan,
@@ -40,7 +41,8 @@ pub(crate) fn recorder_for(
     let config = RecorderConfig::new(2)
         .slot(Duration::from_millis(slot_ms))
         .slots(slots.min(10_000))
-        .metrics(plan.plan().metrics.iter().cloned());
+        .metrics(plan.plan().metrics.iter().cloned())
+        .outputs(plan.plan().outputs.iter().cloned());
     Recorder::new(config).map_err(|e| ControlError::Recorder(e.to_string()))
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use fledge_select::VersionId;
 
 use super::step::{Hold, StepDetail, StepSpec};
-use super::{CheckSpec, JudgeScores, Plan, PlanError, Sticky, TargetRule, VersionLimits};
+use super::{
+    CheckSpec, JudgeScores, OutputSpec, Plan, PlanError, Sticky, TargetRule, VersionLimits,
+};
 
 /// The header that reaches the candidate before a blue-green switch, by default.
 pub const PREVIEW_HEADER: &str = "x-fledge-preview";
@@ -44,6 +46,7 @@ pub struct PlanBuilder {
     failure_limit: u32,
     inconclusive_limit: u32,
     metrics: Vec<String>,
+    outputs: Vec<OutputSpec>,
     gates: Vec<CheckSpec>,
     judge: Option<JudgeScores>,
     sticky: Sticky,
@@ -70,6 +73,7 @@ impl PlanBuilder {
             failure_limit: 1,
             inconclusive_limit: 5,
             metrics: Vec::new(),
+            outputs: Vec::new(),
             gates: Vec::new(),
             judge: None,
             sticky: Sticky::default(),
@@ -220,6 +224,12 @@ impl PlanBuilder {
         self
     }
 
+    /// Declares a model output that output drift gates may read.
+    pub fn output(mut self, output: OutputSpec) -> Self {
+        self.outputs.push(output);
+        self
+    }
+
     /// Adds a gate that every step must pass.
     pub fn gate(mut self, gate: CheckSpec) -> Self {
         self.gates.push(gate);
@@ -311,6 +321,7 @@ impl PlanBuilder {
             failure_limit: self.failure_limit,
             inconclusive_limit: self.inconclusive_limit,
             metrics: self.metrics,
+            outputs: self.outputs,
             gates: self.gates,
             judge: self.judge,
             sticky: self.sticky,

@@ -120,12 +120,11 @@ impl Plan {
         }
         self.sticky.mode()?;
         if let Some(salt) = &self.sticky.salt
-            && salt.is_empty()
-        {
-            return Err(PlanError::Empty {
-                field: "sticky.salt".into(),
-            });
-        }
+            && salt.is_empty() {
+                return Err(PlanError::Empty {
+                    field: "sticky.salt".into(),
+                });
+            }
         nonzero_duration(self.interval, "interval")?;
         if self.failure_limit == 0 {
             return Err(PlanError::ZeroLimit {
@@ -164,14 +163,13 @@ impl Plan {
                 return Err(PlanError::EmptyStep { step: index });
             }
             if let Some((prev, prev_percent)) = previous
-                && weight <= prev
-            {
-                return Err(PlanError::NotIncreasing {
-                    step: index,
-                    percent: detail.weight,
-                    previous: prev_percent,
-                });
-            }
+                && weight <= prev {
+                    return Err(PlanError::NotIncreasing {
+                        step: index,
+                        percent: detail.weight,
+                        previous: prev_percent,
+                    });
+                }
             previous = Some((weight, detail.weight));
             if let Some(interval) = detail.interval {
                 nonzero_duration(interval, &field("interval"))?;
@@ -197,12 +195,11 @@ impl Plan {
                 self.check_rule(rule, &format!("steps[{index}].targeting[{i}]"))?;
             }
             if let Some(name) = &detail.name
-                && name.trim().is_empty()
-            {
-                return Err(PlanError::Empty {
-                    field: field("name"),
-                });
-            }
+                && name.trim().is_empty() {
+                    return Err(PlanError::Empty {
+                        field: field("name"),
+                    });
+                }
             steps.push(Step {
                 index,
                 name: detail.name.clone(),
@@ -336,17 +333,33 @@ impl Plan {
                 ("judge.marginal_score", judge.marginal_score),
             ] {
                 if let Some(v) = value
-                    && !(0.0..=100.0).contains(&v)
-                {
-                    return Err(PlanError::BadScore { field, value: v });
-                }
+                    && !(0.0..=100.0).contains(&v) {
+                        return Err(PlanError::BadScore { field, value: v });
+                    }
             }
             if let (Some(pass), Some(marginal)) = (judge.pass_score, judge.marginal_score)
-                && marginal > pass
+                && marginal > pass {
+                    return Err(PlanError::BadScore {
+                        field: "judge.marginal_score",
+                        value: marginal,
+                    });
+                }
+        }
+        for (i, output) in self.outputs.iter().enumerate() {
+            let name = output.name();
+            if let Err((field, problem)) = output.validate() {
+                return Err(PlanError::BadMetric {
+                    metric: name.to_owned(),
+                    problem: format!("`outputs` field `{field}`: {problem}"),
+                });
+            }
+            if self.outputs[..i].iter().any(|o| o.name() == name)
+                || self.metrics.iter().any(|m| m == name)
             {
-                return Err(PlanError::BadScore {
-                    field: "judge.marginal_score",
-                    value: marginal,
+                return Err(PlanError::BadMetric {
+                    metric: name.to_owned(),
+                    problem: "declared twice (`metrics` and `outputs` share one namespace)"
+                        .to_owned(),
                 });
             }
         }
@@ -356,19 +369,32 @@ impl Plan {
             if names.contains(&name) {
                 return Err(PlanError::DuplicateGate { name });
             }
-            if let Some(metric) = gates::custom_metric_of(gate)
-                && !self.metrics.iter().any(|m| m == metric)
-            {
-                let mut known = gates::BUILTIN_METRICS.to_owned();
-                for m in &self.metrics {
-                    known.push_str(", ");
-                    known.push_str(m);
+            if let Some(metric) = gates::custom_metric_of(gate) {
+                let output = self.outputs.iter().find(|o| o.name() == metric);
+                if let Some(message) = gates::output_problem(gate, metric, output.map(|o| o.kind()))
+                {
+                    return Err(PlanError::BadGate {
+                        gate: name,
+                        message,
+                    });
                 }
-                return Err(PlanError::UnknownMetric {
-                    gate: name,
-                    metric: metric.to_owned(),
-                    known,
-                });
+                if !self.metrics.iter().any(|m| m == metric) && output.is_none() {
+                    let mut known = gates::BUILTIN_METRICS.to_owned();
+                    for m in self
+                        .metrics
+                        .iter()
+                        .map(String::as_str)
+                        .chain(self.outputs.iter().map(|o| o.name()))
+                    {
+                        known.push_str(", ");
+                        known.push_str(m);
+                    }
+                    return Err(PlanError::UnknownMetric {
+                        gate: name,
+                        metric: metric.to_owned(),
+                        known,
+                    });
+                }
             }
             gates::validate(gate).map_err(|message| PlanError::BadGate {
                 gate: name.clone(),

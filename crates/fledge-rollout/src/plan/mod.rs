@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use fledge_select::VersionId;
 
 use crate::duration;
-pub use fledge_gate::CheckSpec;
+pub use fledge_gate::{CheckSpec, OutputSpec};
 
 pub use blue_green::BlueGreenBuilder;
 pub use builder::{PREVIEW_HEADER, PhasedBuilder, PlanBuilder};
@@ -103,6 +103,14 @@ pub struct Plan {
     /// may use besides the built-in ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<String>,
+    /// Model outputs recorded per request at response time (a forecast, a
+    /// class), which output drift gates (`ks`, `psi`, `chi_square`,
+    /// `output_mean`) read by name: e.g. `outputs = [{ name = "forecast",
+    /// kind = "numeric" }, { name = "top_category", kind = "categorical",
+    /// max_labels = 50 }]` (see fledge-gate's `OutputSpec`). Outputs and
+    /// custom metrics share one namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputSpec>,
     /// The gates: fledge-gate check specs (`kind`, `metric`, bounds, ...).
     /// By default every step must pass all of them; a step may name the
     /// subset it uses (by `name`, or the default label `"<metric> <kind>"`).
