@@ -82,6 +82,7 @@ pub mod judge;
 pub mod kayenta;
 pub mod recorder;
 pub mod stats;
+pub mod summary;
 pub mod window;
 
 #[doc(inline)]
@@ -90,5 +91,7 @@ pub use check::{CheckResult, CheckSpec, MetricRef, Outcome, SpecError, Test};
 pub use judge::{Judge, JudgeSpec, Report, Verdict};
 #[doc(inline)]
 pub use recorder::{MetricId, Recorder, RecorderConfig, RecorderError};
+#[doc(inline)]
+pub use summary::{SummaryError, WindowSummary};
 #[doc(inline)]
 pub use window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};

@@ -1,0 +1,1027 @@
+//! Window summaries: one process's per-version [`Window`]s in a compact,
+//! versioned binary form, to be merged with other processes' into the
+//! windows of a whole fleet.
+//!
+//! A replica of a serving fleet takes a [`WindowSummary`] of its recorder
+//! ([`WindowSummary::from_recorder`]) and publishes its
+//! [`encode`](WindowSummary::encode)d bytes; whoever judges the fleet
+//! [`decode`](WindowSummary::decode)s every replica's summary and
+//! [`merge`](merge_windows)s them version by version into one [`Window`]
+//! per version, which the same checks and [`Judge`](crate::Judge) read as
+//! if one process had served all the traffic.
+//!
+//! # What merges exactly, and what does not
+//!
+//! - Request and error counts, cumulative [`Totals`] and every custom
+//!   metric's count, sum, sum of squares, minimum and maximum: exact sums.
+//! - The latency histogram: exact. It is carried in HdrHistogram's V2
+//!   encoding (the one every HdrHistogram library reads: zig-zag LEB128
+//!   counts, runs of zeros folded), and the counts of equal buckets add up.
+//! - Custom metrics' raw samples (read by rank tests on custom metrics):
+//!   each summary carries at most a bounded number per version and metric,
+//!   thinned evenly; the merge takes from each summary a share proportional
+//!   to its metric's count, so the merged sample is weighted like the
+//!   traffic, not by replica.
+//! - Time: a merged window covers from the earliest start to the latest end
+//!   of its parts.
+//!
+//! # Format (version 1)
+//!
+//! Little-endian; `varint` is unsigned LEB128, `f64` IEEE-754 in 8 bytes,
+//! `str` a varint length and UTF-8 bytes.
+//!
+//! ```text
+//! "FLWS" u8:format-version(1)
+//! str:source varint:seq varint:taken_at_ms varint:span_ms varint:window-count
+//! per window:
+//!   varint:version varint:start_ms varint:end_ms varint:requests varint:errors
+//!   varint:latency-bytes [HdrHistogram V2 bytes, 0 when empty]
+//!   varint:metric-count, per metric:
+//!     str:name varint:count f64:sum f64:sum_sq f64:min f64:max
+//!     varint:sample-count f64*
+//!   totals: varint:requests varint:errors varint:count f64:sum f64:sum_sq
+//!     varint:metric-count, per metric: str:name varint:count f64:sum f64:sum_sq
+//! ```
+//!
+//! Decoding never panics on outside input: anything it cannot read is a
+//! [`SummaryError`] naming what, and every length is checked against the
+//! bytes left before anything is allocated.
+//!
+//! ```
+//! use std::time::Duration;
+//! use fledge_gate::clock::Timestamp;
+//! use fledge_gate::summary::{WindowSummary, merge_windows};
+//! use fledge_gate::{Recorder, RecorderConfig};
+//!
+//! let now = Timestamp::from_millis(1_700_000_000_000);
+//! let span = Duration::from_secs(60);
+//! let mut parts = Vec::new();
+//! for (replica, errors_every) in [("replica-a", 10), ("replica-b", 50)] {
+//!     let recorder = Recorder::new(RecorderConfig::new(2))?;
+//!     for i in 0..1_000u64 {
+//!         recorder.record(1, Duration::from_millis(10 + i % 7), i % errors_every == 0);
+//!     }
+//!     let summary = WindowSummary::from_recorder(&recorder, replica, 1, now, span, 64)?;
+//!     let bytes = summary.encode(); // what a replica publishes
+//!     parts.push(WindowSummary::decode(&bytes)?);
+//! }
+//! let canary = merge_windows(parts.iter().filter_map(|s| s.window(1)), 256)?;
+//! assert_eq!(canary.requests(), 2_000);
+//! assert_eq!(canary.errors(), 100 + 20);
+//! assert_eq!(canary.latency().count(), 2_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::clock::Timestamp;
+use crate::recorder::{Recorder, RecorderError, new_histogram};
+use crate::stats::Moments;
+use crate::window::{Latency, MetricWindow, Totals, Window};
+
+/// The first bytes of every encoded summary.
+pub const SUMMARY_MAGIC: [u8; 4] = *b"FLWS";
+/// The format version this build writes and reads.
+pub const SUMMARY_FORMAT_VERSION: u8 = 1;
+/// The largest encoded summary [`WindowSummary::decode`] accepts (16 MiB).
+pub const MAX_SUMMARY_BYTES: usize = 16 << 20;
+/// Samples per version and custom metric a summary keeps by default.
+pub const DEFAULT_SUMMARY_SAMPLES: usize = 64;
+
+/// The most windows (versions) one summary holds.
+const MAX_WINDOWS: u64 = 1_024;
+/// The most custom metrics per window.
+const MAX_METRICS: u64 = 1_024;
+/// The longest source name.
+const MAX_SOURCE_LEN: u64 = 256;
+/// The longest metric name (the recorder's limit).
+const MAX_NAME_LEN: u64 = 64;
+
+/// HdrHistogram's V2 cookie (uncompressed), as its serializers write it.
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+/// The V2 header: cookie, payload length, normalizing offset, significant
+/// digits (u32 each), lowest and highest trackable value (u64 each), and
+/// the integer-to-double ratio (f64), all big-endian.
+const V2_HEADER_LEN: usize = 40;
+
+/// Why a summary could not be decoded or merged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SummaryError {
+    /// The bytes end before the field.
+    #[error("the summary is truncated: it ends inside {what}")]
+    Truncated {
+        /// The field being read.
+        what: &'static str,
+    },
+    /// The bytes do not start with [`SUMMARY_MAGIC`].
+    #[error("not a window summary: it does not start with \"FLWS\"")]
+    BadMagic,
+    /// A format version this build cannot read.
+    #[error(
+        "window summary format version {found} is not supported (this build reads version {supported}): upgrade the replica that reads it"
+    )]
+    UnsupportedVersion {
+        /// The version found.
+        found: u8,
+        /// The version this build reads.
+        supported: u8,
+    },
+    /// A count or length above the format's limits.
+    #[error("{what} is {value}, above the limit of {limit}")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// The largest accepted.
+        limit: u64,
+    },
+    /// A field holds a value the format does not allow.
+    #[error("invalid {what}: {detail}")]
+    Invalid {
+        /// The field.
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Bytes are left after the last field.
+    #[error("{count} unexpected byte(s) after the end of the summary")]
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// Adding the parts up overflows a counter.
+    #[error("merging overflows {what}")]
+    Overflow {
+        /// The counter.
+        what: &'static str,
+    },
+}
+
+/// One process's windows, one per version, taken at one time: what a
+/// replica publishes for the fleet to be judged as a whole.
+///
+/// See the [module docs](self) for the format and what merges exactly.
+#[derive(Debug, Clone)]
+pub struct WindowSummary {
+    source: String,
+    seq: u64,
+    taken_at: Timestamp,
+    span: Duration,
+    windows: Vec<Window>,
+}
+
+impl WindowSummary {
+    /// A summary of `windows` (one per version, any order) taken by
+    /// `source` (a replica's name, at most 256 bytes when encoded) as its
+    /// `seq`-th summary at `taken_at`, over windows of `span`.
+    pub fn new(
+        source: impl Into<String>,
+        seq: u64,
+        taken_at: Timestamp,
+        span: Duration,
+        windows: Vec<Window>,
+    ) -> WindowSummary {
+        WindowSummary {
+            source: source.into(),
+            seq,
+            taken_at,
+            span,
+            windows,
+        }
+    }
+
+    /// The windows of every version of `recorder` over `span` at `now`
+    /// (see [`Recorder::window`]), keeping at most `samples` raw samples per
+    /// version and custom metric (thinned evenly).
+    pub fn from_recorder(
+        recorder: &Recorder,
+        source: impl Into<String>,
+        seq: u64,
+        now: Timestamp,
+        span: Duration,
+        samples: usize,
+    ) -> Result<WindowSummary, RecorderError> {
+        let windows = (0..recorder.versions())
+            .map(|v| {
+                let mut w = recorder.window(v, now, span)?;
+                for m in &mut w.metrics {
+                    m.samples = thin(&m.samples, samples);
+                }
+                Ok(w)
+            })
+            .collect::<Result<Vec<_>, RecorderError>>()?;
+        Ok(WindowSummary::new(source, seq, now, span, windows))
+    }
+
+    /// Who took it (a replica's name).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Its sequence number at its source (one more per summary taken).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// When its source took it, by its source's clock.
+    pub fn taken_at(&self) -> Timestamp {
+        self.taken_at
+    }
+
+    /// The span its windows were asked for.
+    pub fn span(&self) -> Duration {
+        self.span
+    }
+
+    /// Its windows.
+    pub fn windows(&self) -> &[Window] {
+        &self.windows
+    }
+
+    /// The window of version index `version`, if it holds one.
+    pub fn window(&self, version: usize) -> Option<&Window> {
+        self.windows.iter().find(|w| w.version == version)
+    }
+
+    /// Requests in all its windows.
+    pub fn requests(&self) -> u64 {
+        self.windows
+            .iter()
+            .fold(0u64, |n, w| n.saturating_add(w.requests))
+    }
+
+    /// The encoded bytes (see the [module docs](self) for the format).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + 512 * self.windows.len());
+        out.extend_from_slice(&SUMMARY_MAGIC);
+        out.push(SUMMARY_FORMAT_VERSION);
+        // Longer names are cut (on a character boundary) rather than
+        // written unreadable.
+        put_str(&mut out, truncate(&self.source, MAX_SOURCE_LEN as usize));
+        put_varint(&mut out, self.seq);
+        put_varint(&mut out, self.taken_at.as_millis());
+        put_varint(
+            &mut out,
+            u64::try_from(self.span.as_millis()).unwrap_or(u64::MAX),
+        );
+        put_varint(&mut out, self.windows.len() as u64);
+        for w in &self.windows {
+            encode_window(&mut out, w);
+        }
+        out
+    }
+
+    /// Reads an encoded summary; any input that is not one is a
+    /// [`SummaryError`], never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<WindowSummary, SummaryError> {
+        if bytes.len() > MAX_SUMMARY_BYTES {
+            return Err(SummaryError::TooLarge {
+                what: "the encoded summary's size",
+                value: bytes.len() as u64,
+                limit: MAX_SUMMARY_BYTES as u64,
+            });
+        }
+        let mut r = Reader { bytes, pos: 0 };
+        let magic = r.take(4, "the magic bytes")?;
+        if magic != SUMMARY_MAGIC {
+            return Err(SummaryError::BadMagic);
+        }
+        let version = r.byte("the format version")?;
+        if version != SUMMARY_FORMAT_VERSION {
+            return Err(SummaryError::UnsupportedVersion {
+                found: version,
+                supported: SUMMARY_FORMAT_VERSION,
+            });
+        }
+        let source = r.string("the source", MAX_SOURCE_LEN)?;
+        let seq = r.varint("the sequence number")?;
+        let taken_at = Timestamp::from_millis(r.varint("the time taken")?);
+        let span = Duration::from_millis(r.varint("the span")?);
+        let count = r.count("the window count", MAX_WINDOWS, 8)?;
+        let mut windows = Vec::with_capacity(count);
+        for _ in 0..count {
+            windows.push(decode_window(&mut r)?);
+        }
+        if r.pos != bytes.len() {
+            return Err(SummaryError::TrailingBytes {
+                count: bytes.len() - r.pos,
+            });
+        }
+        Ok(WindowSummary {
+            source,
+            seq,
+            taken_at,
+            span,
+            windows,
+        })
+    }
+}
+
+/// Merges windows of one version from several sources into one: counts,
+/// totals, moments and the latency histogram add up exactly; custom
+/// metrics' samples are drawn from each part in proportion to its count, at
+/// most `sample_cap` in all. The merged window takes the version of the
+/// first part (0 without parts) and covers from the earliest start to the
+/// latest end.
+pub fn merge_windows<'a>(
+    parts: impl IntoIterator<Item = &'a Window>,
+    sample_cap: usize,
+) -> Result<Window, SummaryError> {
+    let parts: Vec<&Window> = parts.into_iter().collect();
+    let Some(first) = parts.first() else {
+        return Ok(Window::empty(0, Timestamp::from_millis(0)));
+    };
+    let mut merged = Window::from_totals(first.version, first.end, Totals::default());
+    merged.start = first.start;
+    let mut hist: Option<Histogram<u32>> = None;
+    // Each metric's merged window and its parts' (count, samples).
+    type Parts<'w> = Vec<(u64, &'w [f64])>;
+    let mut metrics: Vec<(MetricWindow, Parts<'_>)> = Vec::new();
+    for w in &parts {
+        merged.start = merged.start.min(w.start);
+        merged.end = merged.end.max(w.end);
+        merged.requests = add(merged.requests, w.requests, "the request count")?;
+        merged.errors = add(merged.errors, w.errors, "the error count")?;
+        if let Some(h) = w.latency.hist.as_ref().filter(|h| !h.is_empty()) {
+            match &mut hist {
+                Some(acc) => acc.add(h).map_err(|_| SummaryError::Overflow {
+                    what: "a latency bucket",
+                })?,
+                None => hist = Some(h.clone()),
+            }
+        }
+        for m in &w.metrics {
+            let at = match metrics.iter().position(|(x, _)| x.name == m.name) {
+                Some(i) => i,
+                None => {
+                    metrics.push((
+                        MetricWindow {
+                            name: m.name.clone(),
+                            moments: Moments::default(),
+                            min: f64::INFINITY,
+                            max: f64::NEG_INFINITY,
+                            samples: Vec::new(),
+                        },
+                        Vec::new(),
+                    ));
+                    metrics.len() - 1
+                }
+            };
+            let (acc, samples) = &mut metrics[at];
+            merge_moments(&mut acc.moments, &m.moments, "a metric's count")?;
+            if m.moments.count > 0 {
+                acc.min = acc.min.min(m.min);
+                acc.max = acc.max.max(m.max);
+            }
+            samples.push((m.moments.count, &m.samples));
+        }
+        merge_totals(&mut merged.totals, &w.totals)?;
+    }
+    merged.latency = Latency { hist };
+    merged.metrics = metrics
+        .into_iter()
+        .map(|(mut m, parts)| {
+            m.samples = draw(&parts, sample_cap);
+            m
+        })
+        .collect();
+    Ok(merged)
+}
+
+fn add(a: u64, b: u64, what: &'static str) -> Result<u64, SummaryError> {
+    a.checked_add(b).ok_or(SummaryError::Overflow { what })
+}
+
+fn merge_moments(
+    into: &mut Moments,
+    from: &Moments,
+    what: &'static str,
+) -> Result<(), SummaryError> {
+    into.count = add(into.count, from.count, what)?;
+    into.sum += from.sum;
+    into.sum_sq += from.sum_sq;
+    Ok(())
+}
+
+fn merge_totals(into: &mut Totals, from: &Totals) -> Result<(), SummaryError> {
+    into.requests = add(into.requests, from.requests, "the total request count")?;
+    into.errors = add(into.errors, from.errors, "the total error count")?;
+    merge_moments(
+        &mut into.latency_ms,
+        &from.latency_ms,
+        "the total latency count",
+    )?;
+    for (name, m) in &from.metrics {
+        match into.metrics.iter_mut().find(|(n, _)| n == name) {
+            Some((_, acc)) => merge_moments(acc, m, "a metric's total count")?,
+            None => into.metrics.push((name.clone(), *m)),
+        }
+    }
+    Ok(())
+}
+
+/// At most `cap` values of `values`, evenly spaced (all of them if fewer).
+fn thin(values: &[f64], cap: usize) -> Vec<f64> {
+    if values.len() <= cap {
+        return values.to_vec();
+    }
+    if cap == 0 {
+        return Vec::new();
+    }
+    let step = values.len() as f64 / cap as f64;
+    (0..cap)
+        .filter_map(|i| values.get(((i as f64 + 0.5) * step) as usize).copied())
+        .collect()
+}
+
+/// Up to `cap` samples from parts `(count, samples)`, each part giving a
+/// share proportional to its count (at most what it has).
+fn draw(parts: &[(u64, &[f64])], cap: usize) -> Vec<f64> {
+    let available: usize = parts.iter().map(|(_, s)| s.len()).sum();
+    if available <= cap {
+        return parts.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+    }
+    let total: f64 = parts.iter().map(|(n, _)| *n as f64).sum();
+    let mut out = Vec::with_capacity(cap);
+    for (n, samples) in parts {
+        let share = if total > 0.0 {
+            *n as f64 / total
+        } else {
+            1.0 / parts.len() as f64
+        };
+        let want = ((cap as f64 * share).round() as usize).min(samples.len());
+        out.extend(thin(samples, want));
+    }
+    out.truncate(cap);
+    out
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+// ------------------------------------------------------------------ encoding
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_moments(out: &mut Vec<u8>, m: &Moments) {
+    put_varint(out, m.count);
+    put_f64(out, m.sum);
+    put_f64(out, m.sum_sq);
+}
+
+fn encode_window(out: &mut Vec<u8>, w: &Window) {
+    put_varint(out, w.version as u64);
+    put_varint(out, w.start.as_millis());
+    put_varint(out, w.end.as_millis());
+    put_varint(out, w.requests);
+    put_varint(out, w.errors);
+    match w.latency.hist.as_ref().filter(|h| !h.is_empty()) {
+        Some(h) => {
+            let v2 = encode_v2(h);
+            put_varint(out, v2.len() as u64);
+            out.extend_from_slice(&v2);
+        }
+        None => put_varint(out, 0),
+    }
+    let metrics: Vec<&MetricWindow> = w
+        .metrics
+        .iter()
+        .filter(|m| m.name.len() as u64 <= MAX_NAME_LEN)
+        .collect();
+    put_varint(out, metrics.len() as u64);
+    for m in metrics {
+        put_str(out, &m.name);
+        put_moments(out, &m.moments);
+        put_f64(out, m.min);
+        put_f64(out, m.max);
+        put_varint(out, m.samples.len() as u64);
+        for s in &m.samples {
+            put_f64(out, *s);
+        }
+    }
+    let t = &w.totals;
+    put_varint(out, t.requests);
+    put_varint(out, t.errors);
+    put_moments(out, &t.latency_ms);
+    let metrics: Vec<&(String, Moments)> = t
+        .metrics
+        .iter()
+        .filter(|(n, _)| n.len() as u64 <= MAX_NAME_LEN)
+        .collect();
+    put_varint(out, metrics.len() as u64);
+    for (name, m) in metrics {
+        put_str(out, name);
+        put_moments(out, m);
+    }
+}
+
+/// HdrHistogram's V2 encoding of `h` (uncompressed): the header, then the
+/// counts from index 0 to the highest non-empty one as zig-zag LEB128
+/// numbers, a run of two or more empty buckets written as minus its length.
+fn encode_v2(h: &Histogram<u32>) -> Vec<u8> {
+    let counts: Vec<u64> = h
+        .iter_all()
+        .map(|v| u64::from(v.count_at_value()))
+        .collect();
+    let last = counts.iter().rposition(|&c| c > 0).map_or(0, |i| i + 1);
+    let mut payload = Vec::with_capacity(64);
+    let mut i = 0;
+    while i < last {
+        if counts[i] == 0 {
+            let mut run = 1;
+            while i + run < last && counts[i + run] == 0 {
+                run += 1;
+            }
+            if run > 1 {
+                put_zigzag(&mut payload, -(run as i64));
+            } else {
+                put_zigzag(&mut payload, 0);
+            }
+            i += run;
+        } else {
+            put_zigzag(&mut payload, counts[i] as i64);
+            i += 1;
+        }
+    }
+    let mut out = Vec::with_capacity(V2_HEADER_LEN + payload.len());
+    out.extend_from_slice(&V2_COOKIE.to_be_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&u32::from(h.sigfig()).to_be_bytes());
+    out.extend_from_slice(&h.low().to_be_bytes());
+    out.extend_from_slice(&h.high().to_be_bytes());
+    out.extend_from_slice(&1.0f64.to_be_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn put_zigzag(out: &mut Vec<u8>, v: i64) {
+    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+// ------------------------------------------------------------------ decoding
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SummaryError> {
+        if n > self.left() {
+            return Err(SummaryError::Truncated { what });
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn byte(&mut self, what: &'static str) -> Result<u8, SummaryError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, SummaryError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte(what)?;
+            let bits = u64::from(b & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(SummaryError::Invalid {
+                    what,
+                    detail: "a varint above 2^64 - 1".to_owned(),
+                });
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SummaryError::Invalid {
+            what,
+            detail: "a varint longer than 10 bytes".to_owned(),
+        })
+    }
+
+    /// A count of items of at least `min_size` bytes each, at most `limit`
+    /// and never more than the bytes left can hold.
+    fn count(
+        &mut self,
+        what: &'static str,
+        limit: u64,
+        min_size: usize,
+    ) -> Result<usize, SummaryError> {
+        let n = self.varint(what)?;
+        if n > limit {
+            return Err(SummaryError::TooLarge {
+                what,
+                value: n,
+                limit,
+            });
+        }
+        let n = usize::try_from(n).map_err(|_| SummaryError::Truncated { what })?;
+        if n.saturating_mul(min_size.max(1)) > self.left() {
+            return Err(SummaryError::Truncated { what });
+        }
+        Ok(n)
+    }
+
+    fn f64(&mut self, what: &'static str) -> Result<f64, SummaryError> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_le_bytes(a))
+    }
+
+    fn string(&mut self, what: &'static str, limit: u64) -> Result<String, SummaryError> {
+        let n = self.count(what, limit, 1)?;
+        let b = self.take(n, what)?;
+        String::from_utf8(b.to_vec()).map_err(|_| SummaryError::Invalid {
+            what,
+            detail: "not UTF-8".to_owned(),
+        })
+    }
+
+    fn moments(&mut self, what: &'static str) -> Result<Moments, SummaryError> {
+        Ok(Moments {
+            count: self.varint(what)?,
+            sum: self.f64(what)?,
+            sum_sq: self.f64(what)?,
+        })
+    }
+}
+
+fn decode_window(r: &mut Reader<'_>) -> Result<Window, SummaryError> {
+    let version = r.varint("a window's version")?;
+    if version >= MAX_WINDOWS {
+        return Err(SummaryError::TooLarge {
+            what: "a window's version index",
+            value: version,
+            limit: MAX_WINDOWS - 1,
+        });
+    }
+    let start = Timestamp::from_millis(r.varint("a window's start")?);
+    let end = Timestamp::from_millis(r.varint("a window's end")?);
+    let requests = r.varint("a window's request count")?;
+    let errors = r.varint("a window's error count")?;
+    if errors > requests {
+        return Err(SummaryError::Invalid {
+            what: "a window's error count",
+            detail: format!("{errors} errors out of {requests} requests"),
+        });
+    }
+    let len = r.count("a latency histogram's length", MAX_SUMMARY_BYTES as u64, 1)?;
+    let hist = if len == 0 {
+        None
+    } else {
+        Some(decode_v2(r.take(len, "a latency histogram")?)?)
+    };
+    let n = r.count("a window's metric count", MAX_METRICS, 42)?;
+    let mut metrics = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.string("a metric's name", MAX_NAME_LEN)?;
+        let moments = r.moments("a metric's moments")?;
+        let min = r.f64("a metric's minimum")?;
+        let max = r.f64("a metric's maximum")?;
+        let count = r.count("a metric's sample count", MAX_SUMMARY_BYTES as u64 / 8, 8)?;
+        let mut samples = Vec::with_capacity(count);
+        for _ in 0..count {
+            samples.push(r.f64("a metric's samples")?);
+        }
+        metrics.push(MetricWindow {
+            name,
+            moments,
+            min,
+            max,
+            samples,
+        });
+    }
+    let requests_total = r.varint("the total request count")?;
+    let errors_total = r.varint("the total error count")?;
+    let latency_ms = r.moments("the total latency moments")?;
+    let n = r.count("the totals' metric count", MAX_METRICS, 18)?;
+    let mut total_metrics = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.string("a metric total's name", MAX_NAME_LEN)?;
+        total_metrics.push((name, r.moments("a metric total's moments")?));
+    }
+    Ok(Window {
+        version: version as usize,
+        start,
+        end,
+        requests,
+        errors,
+        latency: Latency { hist },
+        metrics,
+        totals: Totals {
+            requests: requests_total,
+            errors: errors_total,
+            latency_ms,
+            metrics: total_metrics,
+        },
+    })
+}
+
+/// The template every latency histogram of a recorder has (1 µs to 60 s,
+/// 3 significant figures), and the value of each of its bucket indexes.
+static LAYOUT: LazyLock<(Histogram<u32>, Vec<u64>)> = LazyLock::new(|| {
+    let template = new_histogram();
+    let values = template.iter_all().map(|v| v.value_iterated_to()).collect();
+    (template, values)
+});
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(a)
+}
+
+fn be_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+/// Reads HdrHistogram V2 bytes of a recorder's layout, adding each count
+/// into a histogram of that layout: exact, and bounded by the layout
+/// whatever the bytes claim.
+fn decode_v2(bytes: &[u8]) -> Result<Histogram<u32>, SummaryError> {
+    let bad = |detail: String| SummaryError::Invalid {
+        what: "a latency histogram",
+        detail,
+    };
+    if bytes.len() < V2_HEADER_LEN {
+        return Err(SummaryError::Truncated {
+            what: "a latency histogram's header",
+        });
+    }
+    let cookie = be_u32(bytes, 0);
+    if cookie != V2_COOKIE {
+        return Err(bad(format!(
+            "cookie {cookie:#x} is not HdrHistogram V2's uncompressed {V2_COOKIE:#x}"
+        )));
+    }
+    let payload_len = be_u32(bytes, 4) as usize;
+    if payload_len != bytes.len() - V2_HEADER_LEN {
+        return Err(bad(format!(
+            "its header announces {payload_len} payload bytes, {} follow",
+            bytes.len() - V2_HEADER_LEN
+        )));
+    }
+    let (template, values) = &*LAYOUT;
+    let offset = be_u32(bytes, 8);
+    let digits = be_u32(bytes, 12);
+    let low = be_u64(bytes, 16);
+    let high = be_u64(bytes, 24);
+    let ratio = f64::from_bits(be_u64(bytes, 32));
+    if offset != 0
+        || digits != u32::from(template.sigfig())
+        || low != template.low()
+        || high != template.high()
+        || ratio != 1.0
+    {
+        return Err(bad(format!(
+            "layout (offset {offset}, {digits} digits, {low}..{high}, ratio {ratio}) is not the recorder's ({} digits, {}..{})",
+            template.sigfig(),
+            template.low(),
+            template.high()
+        )));
+    }
+    let mut h = template.clone();
+    let mut r = Reader {
+        bytes: &bytes[V2_HEADER_LEN..],
+        pos: 0,
+    };
+    let mut index: usize = 0;
+    while r.left() > 0 {
+        let zz = r.varint("a latency histogram's counts")?;
+        let v = ((zz >> 1) as i64) ^ -((zz & 1) as i64);
+        if v < 0 {
+            let run = usize::try_from(v.unsigned_abs()).unwrap_or(usize::MAX);
+            index = index.saturating_add(run);
+        } else {
+            if v > 0 {
+                let value = *values.get(index).ok_or_else(|| {
+                    bad(format!(
+                        "bucket index {index} is beyond the layout's {}",
+                        values.len()
+                    ))
+                })?;
+                let count =
+                    u32::try_from(v).map_err(|_| bad(format!("count {v} does not fit 32 bits")))?;
+                h.record_n(value, count)
+                    .map_err(|_| bad(format!("value {value} outside the layout")))?;
+            }
+            index = index.saturating_add(1);
+        }
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RecorderConfig;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    const SPAN: Duration = Duration::from_secs(60);
+
+    fn recorder(seed: u64, n: u64) -> Recorder {
+        let r = Recorder::new(
+            RecorderConfig::new(2)
+                .metric("abs_error")
+                .metric_sample_cap(4_096),
+        )
+        .unwrap();
+        let id = r.metric_id("abs_error").unwrap();
+        for i in 0..n {
+            let v = (i * 7 + seed) % 2;
+            let us = 500 + (i * 7919 + seed * 13) % 400_000;
+            r.record(v as usize, Duration::from_micros(us), (i + seed) % 23 == 0);
+            r.record_metric(v as usize, id, ((i + seed) % 100) as f64 / 10.0);
+        }
+        r
+    }
+
+    #[test]
+    fn round_trips() {
+        let r = recorder(1, 5_000);
+        let s = WindowSummary::from_recorder(&r, "replica-a", 7, NOW, SPAN, 64).unwrap();
+        let bytes = s.encode();
+        let back = WindowSummary::decode(&bytes).unwrap();
+        assert_eq!(back.source(), "replica-a");
+        assert_eq!(back.seq(), 7);
+        assert_eq!(back.taken_at(), NOW);
+        assert_eq!(back.span(), SPAN);
+        assert_eq!(back.requests(), 5_000);
+        for (a, b) in s.windows().iter().zip(back.windows()) {
+            assert_eq!(a.version(), b.version());
+            assert_eq!(a.requests(), b.requests());
+            assert_eq!(a.errors(), b.errors());
+            assert_eq!(a.latency().buckets(), b.latency().buckets());
+            assert_eq!(a.metrics(), b.metrics());
+            assert_eq!(a.totals(), b.totals());
+            assert_eq!(a.start(), b.start());
+            assert_eq!(a.end(), b.end());
+            assert!(b.metric("abs_error").unwrap().samples().len() <= 64);
+        }
+        // About 2,500 distinct latency buckets per version here (spread over
+        // 0.5 to 400 ms): about 2.5 bytes each, plus 64 samples.
+        assert!(bytes.len() < 16_000, "{} bytes", bytes.len());
+        assert_eq!(back.encode(), bytes);
+    }
+
+    /// The histogram bytes are HdrHistogram V2 as its own serializer writes
+    /// them, and its own deserializer reads ours.
+    #[test]
+    fn latency_is_hdrhistogram_v2() {
+        use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+        let r = recorder(3, 2_000);
+        let w = r.window(1, NOW, SPAN).unwrap();
+        let h = w.latency.hist.clone().unwrap();
+        let ours = encode_v2(&h);
+        let mut theirs = Vec::new();
+        V2Serializer::new().serialize(&h, &mut theirs).unwrap();
+        assert_eq!(ours, theirs);
+        let read: Histogram<u32> = Deserializer::new().deserialize(&mut &ours[..]).unwrap();
+        assert_eq!(read, h);
+        assert_eq!(decode_v2(&theirs).unwrap(), h);
+    }
+
+    #[test]
+    fn merging_is_exact() {
+        let parts: Vec<Recorder> = (0..3).map(|i| recorder(i, 3_000 + i * 500)).collect();
+        let all = recorder(0, 0);
+        // The same traffic in one recorder.
+        let id = all.metric_id("abs_error").unwrap();
+        for seed in 0..3 {
+            let n = 3_000 + seed * 500;
+            for i in 0..n {
+                let v = (i * 7 + seed) % 2;
+                let us = 500 + (i * 7919 + seed * 13) % 400_000;
+                all.record(v as usize, Duration::from_micros(us), (i + seed) % 23 == 0);
+                all.record_metric(v as usize, id, ((i + seed) % 100) as f64 / 10.0);
+            }
+        }
+        let summaries: Vec<WindowSummary> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let s = WindowSummary::from_recorder(r, format!("r{i}"), 1, NOW, SPAN, 64).unwrap();
+                WindowSummary::decode(&s.encode()).unwrap()
+            })
+            .collect();
+        for v in 0..2 {
+            let merged = merge_windows(summaries.iter().filter_map(|s| s.window(v)), 100).unwrap();
+            let one = all.window(v, NOW, SPAN).unwrap();
+            assert_eq!(merged.version(), v);
+            assert_eq!(merged.requests(), one.requests());
+            assert_eq!(merged.errors(), one.errors());
+            assert_eq!(merged.latency().buckets(), one.latency().buckets());
+            assert_eq!(merged.totals().requests, one.totals().requests);
+            assert_eq!(merged.totals().errors, one.totals().errors);
+            let (m, o) = (
+                merged.metric("abs_error").unwrap(),
+                one.metric("abs_error").unwrap(),
+            );
+            assert_eq!(m.count(), o.count());
+            assert!((m.mean().unwrap() - o.mean().unwrap()).abs() < 1e-9);
+            assert_eq!(m.min(), o.min());
+            assert_eq!(m.max(), o.max());
+            assert!(m.samples().len() <= 100 && m.samples().len() >= 95);
+        }
+    }
+
+    #[test]
+    fn empty_windows_and_no_parts() {
+        let r = Recorder::new(RecorderConfig::new(2)).unwrap();
+        let s = WindowSummary::from_recorder(&r, "", 0, NOW, SPAN, 0).unwrap();
+        let back = WindowSummary::decode(&s.encode()).unwrap();
+        assert_eq!(back.requests(), 0);
+        assert!(back.window(0).unwrap().latency().is_empty());
+        let none = merge_windows(std::iter::empty(), 10).unwrap();
+        assert_eq!(none.requests(), 0);
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let r = recorder(5, 200);
+        let good = WindowSummary::from_recorder(&r, "x", 1, NOW, SPAN, 8)
+            .unwrap()
+            .encode();
+        assert_eq!(
+            WindowSummary::decode(b"NOPE\x01").unwrap_err(),
+            SummaryError::BadMagic
+        );
+        let mut future = good.clone();
+        future[4] = 9;
+        assert!(matches!(
+            WindowSummary::decode(&future),
+            Err(SummaryError::UnsupportedVersion { found: 9, .. })
+        ));
+        for cut in 0..good.len() {
+            assert!(WindowSummary::decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(matches!(
+            WindowSummary::decode(&longer),
+            Err(SummaryError::TrailingBytes { count: 1 })
+        ));
+        // Every single-byte change decodes or fails, never panics.
+        for i in 0..good.len() {
+            for b in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut m = good.clone();
+                m[i] = b;
+                let _ = WindowSummary::decode(&m);
+            }
+        }
+        // A varint run of zeros that would overflow in HdrHistogram's own
+        // decoder: zig-zag of u64::MAX is i64::MIN.
+        let mut v2 = encode_v2(&new_histogram());
+        let mut payload = Vec::new();
+        put_varint(&mut payload, u64::MAX);
+        v2.truncate(V2_HEADER_LEN);
+        v2[4..8].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+        v2.extend_from_slice(&payload);
+        assert!(decode_v2(&v2).is_ok());
+        let mut huge = v2.clone();
+        huge[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_v2(&huge).is_err());
+    }
+}
