@@ -14,7 +14,9 @@
 mod evaluate;
 mod gate;
 pub mod hook;
+mod operate;
 mod routing;
+mod source;
 mod subscribe;
 
 use std::fmt;
@@ -35,8 +37,10 @@ use crate::store::{MemoryStore, Snapshot, Store, StoreError};
 pub use evaluate::{Evaluate, Judgement, StepContext};
 pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};
+pub use operate::{FleetView, Operate, ReplicaView};
 use routing::View;
 pub use routing::{RolloutRouting, Routed};
+pub use source::{WindowRequest, WindowSource, Windows};
 
 /// Why the controller could not start or carry out a request.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +112,22 @@ pub enum ControlError {
     /// Publishing a split failed (a bug: the selector's variant set is fixed).
     #[error("cannot publish the split: {0}")]
     Select(#[from] SelectError),
+    /// The command could not reach whoever decides (a fleet without a
+    /// leader, its shared store unreachable): nothing was applied. Try
+    /// again; an HTTP API answers 503.
+    #[error("{reason}")]
+    Unavailable {
+        /// Why, and what to check.
+        reason: String,
+    },
+    /// The command was handed over but no answer came in time: it may or
+    /// may not have been applied; read the state or the event log before
+    /// repeating it. An HTTP API answers 504.
+    #[error("{reason}")]
+    TimedOut {
+        /// What was waited for, and for how long.
+        reason: String,
+    },
 }
 
 /// What one [`Controller::tick`] did.
@@ -165,6 +185,7 @@ pub struct ControllerBuilder {
     clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
     evaluator: Option<Arc<dyn Evaluate>>,
+    source: Option<Arc<dyn WindowSource>>,
     hooks: Vec<Arc<dyn ConfirmHook>>,
     confirm: bool,
     judge_all: bool,
@@ -200,6 +221,16 @@ impl ControllerBuilder {
     /// Judges steps with `evaluator` instead of the plan's gates.
     pub fn evaluator(mut self, evaluator: impl Evaluate + 'static) -> Self {
         self.evaluator = Some(Arc::new(evaluator));
+        self
+    }
+
+    /// Has the plan's gates read their windows from `source` instead of
+    /// this controller's own recorder (which still records the requests
+    /// this process serves): for a fleet, a source merging every replica's
+    /// windows, so the same checks judge the fleet's traffic. Ignored when
+    /// an [`evaluator`](Self::evaluator) replaces the gates.
+    pub fn window_source(mut self, source: impl WindowSource + 'static) -> Self {
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -267,12 +298,15 @@ impl ControllerBuilder {
         let recorder = Arc::new(gate::recorder_for(&checked, self.slot)?);
         let evaluator: Arc<dyn Evaluate> = match self.evaluator {
             Some(e) => e,
-            None => Arc::new(GateEvaluator::new(
-                &checked,
-                recorder.clone(),
-                baseline,
-                candidate,
-            )?),
+            None => {
+                let source: Arc<dyn WindowSource> = match self.source {
+                    Some(s) => s,
+                    None => recorder.clone(),
+                };
+                Arc::new(GateEvaluator::with_source(
+                    &checked, source, baseline, candidate,
+                )?)
+            }
         };
 
         let restored = self.store.load()?;
@@ -402,6 +436,7 @@ impl Controller {
             clock: Arc::new(SystemClock),
             store: Arc::new(MemoryStore::new()),
             evaluator: None,
+            source: None,
             hooks: Vec::new(),
             confirm: false,
             judge_all: false,
