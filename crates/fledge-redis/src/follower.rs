@@ -303,7 +303,7 @@ fn followed_of(controller: &Controller) -> Result<Followed, RedisError> {
 }
 
 /// A refused [`Controller::resync`], as a follower reports it.
-fn resync_error(plan: &Plan, error: ControlError) -> RedisError {
+pub(crate) fn resync_error(plan: &Plan, error: ControlError) -> RedisError {
     match error {
         ControlError::Store(e) => RedisError::Store(e),
         ControlError::ForeignSnapshot {

@@ -147,14 +147,26 @@
 //! The minimum supported Rust version is 1.85 (hence `redis` 1.2).
 #![forbid(unsafe_code)]
 
+mod coverage;
 mod error;
 mod fleet;
 mod follower;
+mod keys;
 mod lease;
+mod member;
+mod replica;
 mod store;
+mod summaries;
 
-pub use error::RedisError;
+pub use coverage::{Coverage, DEFAULT_COVERAGE_FLOOR, DEFAULT_MERGED_SAMPLES};
+pub use error::{FleetError, RedisError};
 pub use fleet::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, DEFAULT_KEY_PREFIX, Fleet};
 pub use follower::{Followed, Follower, FollowerHandle};
 pub use lease::{DEFAULT_LEASE_TTL, LeaderLease, LeaseHolder};
+pub use member::{
+    Applied, DEFAULT_COMMAND_TIMEOUT, DEFAULT_TICK, FleetJudgement, JoinBuilder, Member,
+    MemberStatus, Role, StatusError,
+};
+pub use replica::ReplicaId;
 pub use store::RedisStore;
+pub use summaries::{DEFAULT_FORGET_AFTER, Reading, ReplicaReading, Summaries};

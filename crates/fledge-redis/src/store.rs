@@ -13,7 +13,9 @@ use crate::fleet::{Conn, Failure, Fleet};
 ///
 /// `KEYS[1]`: the snapshot key. `ARGV`: the expected version (`""`: none
 /// stored), the new snapshot's JSON, its version, the channel to announce it
-/// on (`""`: none), the snapshot format and format version it must find.
+/// on (`""`: none), the snapshot format and format version it must find,
+/// and the time of the save (µs since the epoch, announced after the
+/// version as `version micros` so followers can measure propagation).
 ///
 /// Answers `{status, detail}`: `ok` + the new version, `conflict` + the
 /// stored version (`""`: none), `unreadable` + the stored value (not a
@@ -39,7 +41,7 @@ if found ~= ARGV[1] then
 end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] ~= '' then
-  redis.call('PUBLISH', ARGV[4], ARGV[3])
+  redis.call('PUBLISH', ARGV[4], ARGV[3] .. ' ' .. ARGV[7])
 end
 return {'ok', ARGV[3]}
 "#;
@@ -194,6 +196,41 @@ impl RedisStore {
     }
 }
 
+/// Microseconds since the Unix epoch, by this machine's clock.
+pub(crate) fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl RedisStore {
+    /// Writes `snapshot` with its own version if the key holds nothing (the
+    /// store lost it: Redis restarted without persistence), announcing it;
+    /// `true` if written. A leader whose controller is ahead of an empty
+    /// store restores it this way, so its next save continues the chain.
+    pub(crate) fn restore(&self, snapshot: &Snapshot) -> Result<bool, RedisError> {
+        let json = snapshot.to_json()?;
+        let what = format!(
+            "restoring snapshot {} (version {})",
+            self.key, snapshot.version
+        );
+        self.conn.run(&what, |con| {
+            let set: Option<String> = redis::cmd("SET")
+                .arg(&self.key)
+                .arg(&json)
+                .arg("NX")
+                .query(con)?;
+            if set.is_some() && self.announce {
+                redis::cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(format!("{} {}", snapshot.version, unix_micros()))
+                    .query::<i64>(con)?;
+            }
+            Ok(set.is_some())
+        })
+    }
+}
+
 impl Store for RedisStore {
     fn load(&self) -> Result<Option<Snapshot>, StoreError> {
         let what = "loading the snapshot".to_owned();
@@ -231,6 +268,7 @@ impl Store for RedisStore {
                 })
                 .arg(SNAPSHOT_FORMAT)
                 .arg(SNAPSHOT_FORMAT_VERSION.to_string())
+                .arg(unix_micros().to_string())
                 .invoke::<(String, Vec<u8>)>(con)
         });
         let (status, detail) = match answer {

@@ -898,6 +898,19 @@ impl Controller {
     /// gates' per-step state (sequential tests since the step started)
     /// restarts from the snapshot's step start on the next tick.
     pub fn resync(&self) -> Result<bool, ControlError> {
+        self.resync_inner(false)
+    }
+
+    /// [`resync`](Self::resync), also taking the stored snapshot when it
+    /// has this controller's version but another state: this controller
+    /// applied decisions it could not save (its store was unreachable) and
+    /// no longer decides — a fleet leader stepping down — so the stored
+    /// state, which every other replica serves, replaces them.
+    pub fn resync_discarding_unsaved(&self) -> Result<bool, ControlError> {
+        self.resync_inner(true)
+    }
+
+    fn resync_inner(&self, discard_unsaved: bool) -> Result<bool, ControlError> {
         let loaded = self.store.load()?;
         let mut inner = self.lock();
         let snapshot = match (loaded, inner.version) {
@@ -914,7 +927,13 @@ impl Controller {
                     ours,
                 });
             }
-            (Some(s), Some(ours)) if s.version == ours => return Ok(false),
+            (Some(s), Some(ours))
+                if s.version == ours
+                    && !(discard_unsaved
+                        && (s.state != inner.state || s.events.len() != inner.events.len())) =>
+            {
+                return Ok(false);
+            }
             (Some(s), _) => s,
         };
         let version = snapshot.version;
