@@ -387,13 +387,17 @@ pub struct MemberStatus {
     pub ticks: u64,
     /// Its last tick as leader (ms since the epoch).
     pub last_tick_ms: Option<u64>,
+    /// How long its last tick as leader took, in ms: reading the fleet's
+    /// summaries, merging them, judging, deciding and saving.
+    pub last_tick_took_ms: Option<f64>,
     /// Window summaries it published.
     pub summaries_published: u64,
     /// Their bytes.
     pub summary_bytes: u64,
     /// Its last published summary (ms since the epoch).
     pub last_summary_ms: Option<u64>,
-    /// The coverage of its last judgement as leader.
+    /// The coverage of its last judgement as leader (the fleet's share its
+    /// last verdict counted).
     pub coverage: Option<Coverage>,
     /// The leader's saves it applied, latest last (at most 256), with how
     /// long after the save it served them.
@@ -453,6 +457,7 @@ impl MemberStatus {
             version,
             ticks: 0,
             last_tick_ms: None,
+            last_tick_took_ms: None,
             summaries_published: 0,
             summary_bytes: 0,
             last_summary_ms: None,

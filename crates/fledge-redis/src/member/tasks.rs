@@ -485,6 +485,7 @@ async fn release(shared: &Shared) {
 /// One tick of the leader: read and merge every replica's summary, then
 /// tick the controller, whose gates judge the merged windows.
 async fn leader_tick(shared: &Shared) {
+    let started = Instant::now();
     let routing = shared.controller.routing();
     let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
     let policy = Policy {
@@ -516,7 +517,10 @@ async fn leader_tick(shared: &Shared) {
                 let mut status = shared.status();
                 status.ticks += 1;
                 status.last_tick_ms = Some(unix_ms());
-                status.coverage = coverage.clone();
+                status.last_tick_took_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                if report.judgement.is_some() {
+                    status.coverage = coverage.clone();
+                }
                 status.version = shared.controller.snapshot().version;
             }
             for event in &report.events {
