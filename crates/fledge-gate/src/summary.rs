@@ -279,39 +279,18 @@ impl WindowSummary {
     /// Reads an encoded summary; any input that is not one is a
     /// [`SummaryError`], never a panic.
     pub fn decode(bytes: &[u8]) -> Result<WindowSummary, SummaryError> {
-        if bytes.len() > MAX_SUMMARY_BYTES {
-            return Err(SummaryError::TooLarge {
-                what: "the encoded summary's size",
-                value: bytes.len() as u64,
-                limit: MAX_SUMMARY_BYTES as u64,
-            });
-        }
         let mut r = Reader { bytes, pos: 0 };
-        let magic = r.take(4, "the magic bytes")?;
-        if magic != SUMMARY_MAGIC {
-            return Err(SummaryError::BadMagic);
-        }
-        let version = r.byte("the format version")?;
-        if version != SUMMARY_FORMAT_VERSION {
-            return Err(SummaryError::UnsupportedVersion {
-                found: version,
-                supported: SUMMARY_FORMAT_VERSION,
-            });
-        }
-        let source = r.string("the source", MAX_SOURCE_LEN)?;
-        let seq = r.varint("the sequence number")?;
-        let taken_at = Timestamp::from_millis(r.varint("the time taken")?);
-        let span = Duration::from_millis(r.varint("the span")?);
-        let count = r.count("the window count", MAX_WINDOWS, 8)?;
-        let mut windows = Vec::with_capacity(count);
-        for _ in 0..count {
-            windows.push(decode_window(&mut r)?);
-        }
-        if r.pos != bytes.len() {
-            return Err(SummaryError::TrailingBytes {
-                count: bytes.len() - r.pos,
-            });
-        }
+        let (source, seq, taken_at, span) = decode_head(&mut r)?;
+        let raw = decode_rest(&mut r)?;
+        let windows = raw
+            .into_iter()
+            .map(|(mut w, pairs)| {
+                w.latency = Latency {
+                    hist: histogram_of(&pairs),
+                };
+                w
+            })
+            .collect();
         Ok(WindowSummary {
             source,
             seq,
@@ -320,6 +299,264 @@ impl WindowSummary {
             windows,
         })
     }
+}
+
+/// The magic, the format version, the source, sequence number, time and
+/// span.
+fn decode_head(r: &mut Reader<'_>) -> Result<(String, u64, Timestamp, Duration), SummaryError> {
+    if r.bytes.len() > MAX_SUMMARY_BYTES {
+        return Err(SummaryError::TooLarge {
+            what: "the encoded summary's size",
+            value: r.bytes.len() as u64,
+            limit: MAX_SUMMARY_BYTES as u64,
+        });
+    }
+    let magic = r.take(4, "the magic bytes")?;
+    if magic != SUMMARY_MAGIC {
+        return Err(SummaryError::BadMagic);
+    }
+    let version = r.byte("the format version")?;
+    if version != SUMMARY_FORMAT_VERSION {
+        return Err(SummaryError::UnsupportedVersion {
+            found: version,
+            supported: SUMMARY_FORMAT_VERSION,
+        });
+    }
+    let source = r.string("the source", MAX_SOURCE_LEN)?;
+    let seq = r.varint("the sequence number")?;
+    let taken_at = Timestamp::from_millis(r.varint("the time taken")?);
+    let span = Duration::from_millis(r.varint("the span")?);
+    Ok((source, seq, taken_at, span))
+}
+
+/// The windows, up to the end of the bytes.
+fn decode_rest(r: &mut Reader<'_>) -> Result<Vec<RawWindow>, SummaryError> {
+    let count = r.count("the window count", MAX_WINDOWS, 8)?;
+    let mut windows = Vec::with_capacity(count);
+    for _ in 0..count {
+        windows.push(decode_window(r)?);
+    }
+    if r.pos != r.bytes.len() {
+        return Err(SummaryError::TrailingBytes {
+            count: r.bytes.len() - r.pos,
+        });
+    }
+    Ok(windows)
+}
+
+/// What [`SummaryMerge::add_encoded`] read about one summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergedPart {
+    /// Its source.
+    pub source: String,
+    /// Its sequence number.
+    pub seq: u64,
+    /// When its source took it.
+    pub taken_at: Timestamp,
+    /// Requests in its windows.
+    pub requests: u64,
+}
+
+/// Merges many encoded summaries version by version, without building
+/// each one's histograms: each summary is decoded whole (a summary that
+/// does not decode changes nothing), then its buckets are added into one
+/// histogram per version. The fast path of a fleet leader reading a
+/// thousand replicas; the result equals [`merge_windows`] of the decoded
+/// summaries.
+#[derive(Debug)]
+pub struct SummaryMerge {
+    sample_cap: usize,
+    parts: usize,
+    versions: Vec<Option<Accumulated>>,
+}
+
+#[derive(Debug)]
+struct Accumulated {
+    window: Window,
+    /// Latency counts by bucket index of the recorder's layout (empty
+    /// until a part has latencies).
+    counts: Vec<u64>,
+    /// Per metric (in `window.metrics` order): each part's count and samples.
+    samples: Vec<Vec<(u64, Vec<f64>)>>,
+}
+
+impl SummaryMerge {
+    /// An empty merge keeping at most `sample_cap` custom-metric samples
+    /// per merged window.
+    pub fn new(sample_cap: usize) -> SummaryMerge {
+        SummaryMerge {
+            sample_cap,
+            parts: 0,
+            versions: Vec::new(),
+        }
+    }
+
+    /// Summaries added so far.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// Decodes `bytes` and adds its windows; on error nothing is added.
+    pub fn add_encoded(&mut self, bytes: &[u8]) -> Result<MergedPart, SummaryError> {
+        let mut r = Reader { bytes, pos: 0 };
+        let (source, seq, taken_at, _span) = decode_head(&mut r)?;
+        let raw = decode_rest(&mut r)?;
+        let requests = raw
+            .iter()
+            .fold(0u64, |n, (w, _)| n.saturating_add(w.requests));
+        for (window, pairs) in raw {
+            self.add_raw(window, &pairs);
+        }
+        self.parts += 1;
+        Ok(MergedPart {
+            source,
+            seq,
+            taken_at,
+            requests,
+        })
+    }
+
+    /// Adds a decoded summary's windows.
+    pub fn add(&mut self, summary: &WindowSummary) {
+        for w in &summary.windows {
+            let pairs: Vec<(u32, u32)> = w.latency.hist.as_ref().map_or_else(Vec::new, |h| {
+                h.iter_all()
+                    .enumerate()
+                    .filter(|(_, v)| v.count_at_value() > 0)
+                    .map(|(i, v)| (i as u32, v.count_at_value()))
+                    .collect()
+            });
+            let mut window = w.clone();
+            window.latency = Latency::empty();
+            self.add_raw(window, &pairs);
+        }
+        self.parts += 1;
+    }
+
+    fn add_raw(&mut self, w: Window, pairs: &[(u32, u32)]) {
+        let v = w.version;
+        if self.versions.len() <= v {
+            self.versions.resize_with(v + 1, || None);
+        }
+        let slot = &mut self.versions[v];
+        let Some(acc) = slot else {
+            let samples = w
+                .metrics
+                .iter()
+                .map(|m| vec![(m.moments.count, m.samples.clone())])
+                .collect();
+            let mut acc = Accumulated {
+                counts: Vec::new(),
+                samples,
+                window: w,
+            };
+            add_counts(&mut acc.counts, pairs);
+            *slot = Some(acc);
+            return;
+        };
+        let into = &mut acc.window;
+        into.start = into.start.min(w.start);
+        into.end = into.end.max(w.end);
+        into.requests = into.requests.saturating_add(w.requests);
+        into.errors = into.errors.saturating_add(w.errors);
+        add_counts(&mut acc.counts, pairs);
+        for m in w.metrics {
+            let at = match into.metrics.iter().position(|x| x.name == m.name) {
+                Some(i) => i,
+                None => {
+                    into.metrics.push(MetricWindow {
+                        name: m.name.clone(),
+                        moments: Moments::default(),
+                        min: f64::INFINITY,
+                        max: f64::NEG_INFINITY,
+                        samples: Vec::new(),
+                    });
+                    acc.samples.push(Vec::new());
+                    into.metrics.len() - 1
+                }
+            };
+            let x = &mut into.metrics[at];
+            x.moments.count = x.moments.count.saturating_add(m.moments.count);
+            x.moments.sum += m.moments.sum;
+            x.moments.sum_sq += m.moments.sum_sq;
+            if m.moments.count > 0 {
+                x.min = x.min.min(m.min);
+                x.max = x.max.max(m.max);
+            }
+            acc.samples[at].push((m.moments.count, m.samples));
+        }
+        let t = &mut into.totals;
+        t.requests = t.requests.saturating_add(w.totals.requests);
+        t.errors = t.errors.saturating_add(w.totals.errors);
+        t.latency_ms.count = t.latency_ms.count.saturating_add(w.totals.latency_ms.count);
+        t.latency_ms.sum += w.totals.latency_ms.sum;
+        t.latency_ms.sum_sq += w.totals.latency_ms.sum_sq;
+        for (name, m) in w.totals.metrics {
+            match t.metrics.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, acc)) => {
+                    acc.count = acc.count.saturating_add(m.count);
+                    acc.sum += m.sum;
+                    acc.sum_sq += m.sum_sq;
+                }
+                None => t.metrics.push((name, m)),
+            }
+        }
+    }
+
+    /// The merged window of each version index up to the highest seen (an
+    /// empty window, ending at `now`, for an index no part had).
+    pub fn finish(self, now: Timestamp) -> Vec<Window> {
+        let cap = self.sample_cap;
+        self.versions
+            .into_iter()
+            .enumerate()
+            .map(|(v, acc)| match acc {
+                None => Window::empty(v, now),
+                Some(acc) => {
+                    let mut w = acc.window;
+                    w.latency = Latency {
+                        hist: histogram_of_counts(&acc.counts),
+                    };
+                    for (m, parts) in w.metrics.iter_mut().zip(acc.samples) {
+                        let parts: Vec<(u64, &[f64])> =
+                            parts.iter().map(|(n, s)| (*n, s.as_slice())).collect();
+                        m.samples = draw(&parts, cap);
+                    }
+                    w
+                }
+            })
+            .collect()
+    }
+}
+
+/// Adds `(index, count)` pairs into dense counts by bucket index.
+fn add_counts(counts: &mut Vec<u64>, pairs: &[(u32, u32)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    if counts.is_empty() {
+        counts.resize(LAYOUT.1.len(), 0);
+    }
+    for &(index, count) in pairs {
+        if let Some(c) = counts.get_mut(index as usize) {
+            *c = c.saturating_add(u64::from(count));
+        }
+    }
+}
+
+/// A histogram of the recorder's layout from dense counts by bucket index.
+fn histogram_of_counts(counts: &[u64]) -> Option<Histogram<u32>> {
+    if counts.iter().all(|&c| c == 0) {
+        return None;
+    }
+    let (template, values) = &*LAYOUT;
+    let mut h = template.clone();
+    for (&count, &value) in counts.iter().zip(values) {
+        if count > 0 {
+            h.saturating_record_n(value, u32::try_from(count).unwrap_or(u32::MAX));
+        }
+    }
+    Some(h)
 }
 
 /// Merges windows of one version from several sources into one: counts,
@@ -686,7 +923,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode_window(r: &mut Reader<'_>) -> Result<Window, SummaryError> {
+/// A window as decoded: its latency histogram as `(bucket index, count)`
+/// pairs of the recorder's layout (the window's own histogram is left
+/// empty).
+type RawWindow = (Window, Vec<(u32, u32)>);
+
+fn decode_window(r: &mut Reader<'_>) -> Result<RawWindow, SummaryError> {
     let version = r.varint("a window's version")?;
     if version >= MAX_WINDOWS {
         return Err(SummaryError::TooLarge {
@@ -706,10 +948,10 @@ fn decode_window(r: &mut Reader<'_>) -> Result<Window, SummaryError> {
         });
     }
     let len = r.count("a latency histogram's length", MAX_SUMMARY_BYTES as u64, 1)?;
-    let hist = if len == 0 {
-        None
+    let latency = if len == 0 {
+        Vec::new()
     } else {
-        Some(decode_v2(r.take(len, "a latency histogram")?)?)
+        decode_v2_pairs(r.take(len, "a latency histogram")?)?
     };
     let n = r.count("a window's metric count", MAX_METRICS, 42)?;
     let mut metrics = Vec::with_capacity(n);
@@ -740,13 +982,13 @@ fn decode_window(r: &mut Reader<'_>) -> Result<Window, SummaryError> {
         let name = r.string("a metric total's name", MAX_NAME_LEN)?;
         total_metrics.push((name, r.moments("a metric total's moments")?));
     }
-    Ok(Window {
+    let window = Window {
         version: version as usize,
         start,
         end,
         requests,
         errors,
-        latency: Latency { hist },
+        latency: Latency::empty(),
         metrics,
         totals: Totals {
             requests: requests_total,
@@ -754,7 +996,24 @@ fn decode_window(r: &mut Reader<'_>) -> Result<Window, SummaryError> {
             latency_ms,
             metrics: total_metrics,
         },
-    })
+    };
+    Ok((window, latency))
+}
+
+/// A histogram of the recorder's layout holding `pairs` (bucket index,
+/// count; every index is within the layout, as decoding checked).
+fn histogram_of(pairs: &[(u32, u32)]) -> Option<Histogram<u32>> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let (template, values) = &*LAYOUT;
+    let mut h = template.clone();
+    for &(index, count) in pairs {
+        if let Some(&value) = values.get(index as usize) {
+            h.saturating_record_n(value, count);
+        }
+    }
+    Some(h)
 }
 
 /// The template every latency histogram of a recorder has (1 µs to 60 s,
@@ -780,7 +1039,38 @@ fn be_u64(b: &[u8], at: usize) -> u64 {
 /// Reads HdrHistogram V2 bytes of a recorder's layout, adding each count
 /// into a histogram of that layout: exact, and bounded by the layout
 /// whatever the bytes claim.
+#[cfg(test)]
 fn decode_v2(bytes: &[u8]) -> Result<Histogram<u32>, SummaryError> {
+    Ok(histogram_of(&decode_v2_pairs(bytes)?).unwrap_or_else(|| LAYOUT.0.clone()))
+}
+
+/// An unsigned LEB128 number at `*pos` (`None`: truncated or above
+/// 2^64 - 1); the hot loop of histogram decoding.
+#[inline]
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        let bits = u64::from(b & 0x7f);
+        if shift == 63 && bits > 1 {
+            return None;
+        }
+        v |= bits << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+/// The `(bucket index, count)` of each non-empty bucket in HdrHistogram V2
+/// bytes of a recorder's layout.
+fn decode_v2_pairs(bytes: &[u8]) -> Result<Vec<(u32, u32)>, SummaryError> {
     let bad = |detail: String| SummaryError::Invalid {
         what: "a latency histogram",
         detail,
@@ -822,35 +1112,32 @@ fn decode_v2(bytes: &[u8]) -> Result<Histogram<u32>, SummaryError> {
             template.high()
         )));
     }
-    let mut h = template.clone();
-    let mut r = Reader {
-        bytes: &bytes[V2_HEADER_LEN..],
-        pos: 0,
-    };
-    let mut index: usize = 0;
-    while r.left() > 0 {
-        let zz = r.varint("a latency histogram's counts")?;
+    let mut pairs = Vec::with_capacity(bytes.len() / 2);
+    let payload = &bytes[V2_HEADER_LEN..];
+    let (mut pos, mut index) = (0usize, 0usize);
+    let layout = values.len();
+    while pos < payload.len() {
+        let zz = read_varint(payload, &mut pos)
+            .ok_or_else(|| bad("a count is truncated or above 2^64 - 1".to_owned()))?;
         let v = ((zz >> 1) as i64) ^ -((zz & 1) as i64);
         if v < 0 {
             let run = usize::try_from(v.unsigned_abs()).unwrap_or(usize::MAX);
             index = index.saturating_add(run);
-        } else {
-            if v > 0 {
-                let value = *values.get(index).ok_or_else(|| {
-                    bad(format!(
-                        "bucket index {index} is beyond the layout's {}",
-                        values.len()
-                    ))
-                })?;
-                let count =
-                    u32::try_from(v).map_err(|_| bad(format!("count {v} does not fit 32 bits")))?;
-                h.record_n(value, count)
-                    .map_err(|_| bad(format!("value {value} outside the layout")))?;
-            }
-            index = index.saturating_add(1);
+            continue;
         }
+        if v > 0 {
+            if index >= layout {
+                return Err(bad(format!(
+                    "bucket index {index} is beyond the layout's {layout}"
+                )));
+            }
+            let count =
+                u32::try_from(v).map_err(|_| bad(format!("count {v} does not fit 32 bits")))?;
+            pairs.push((index as u32, count));
+        }
+        index = index.saturating_add(1);
     }
-    Ok(h)
+    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -965,6 +1252,60 @@ mod tests {
             assert_eq!(m.max(), o.max());
             assert!(m.samples().len() <= 100 && m.samples().len() >= 95);
         }
+    }
+
+    /// The streaming merge of encoded summaries equals merging the decoded
+    /// windows; a summary that does not decode adds nothing.
+    #[test]
+    fn the_streaming_merge_equals_merge_windows() {
+        let encoded: Vec<Vec<u8>> = (0..4)
+            .map(|i| {
+                let r = recorder(i, 1_000 + i * 300);
+                WindowSummary::from_recorder(&r, format!("r{i}"), i, NOW, SPAN, 32)
+                    .unwrap()
+                    .encode()
+            })
+            .collect();
+        let mut merge = SummaryMerge::new(50);
+        for (i, bytes) in encoded.iter().enumerate() {
+            let part = merge.add_encoded(bytes).unwrap();
+            assert_eq!(part.source, format!("r{i}"));
+            assert_eq!(part.requests, 1_000 + i as u64 * 300);
+            let mut broken = bytes.clone();
+            broken.truncate(bytes.len() - 3);
+            assert!(merge.add_encoded(&broken).is_err());
+        }
+        assert_eq!(merge.parts(), 4);
+        let fast = merge.finish(NOW);
+        let decoded: Vec<WindowSummary> = encoded
+            .iter()
+            .map(|b| WindowSummary::decode(b).unwrap())
+            .collect();
+        for v in 0..2 {
+            let slow = merge_windows(decoded.iter().filter_map(|s| s.window(v)), 50).unwrap();
+            let f = &fast[v];
+            assert_eq!(f.version(), v);
+            assert_eq!(f.requests(), slow.requests());
+            assert_eq!(f.errors(), slow.errors());
+            assert_eq!(f.latency().buckets(), slow.latency().buckets());
+            assert_eq!(f.totals(), slow.totals());
+            assert_eq!(f.start(), slow.start());
+            assert_eq!(f.end(), slow.end());
+            let (a, b) = (
+                f.metric("abs_error").unwrap(),
+                slow.metric("abs_error").unwrap(),
+            );
+            assert_eq!(a.moments(), b.moments());
+            assert_eq!(a.samples(), b.samples());
+        }
+        let mut again = SummaryMerge::new(50);
+        for s in &decoded {
+            again.add(s);
+        }
+        assert_eq!(
+            again.finish(NOW)[1].latency().buckets(),
+            fast[1].latency().buckets()
+        );
     }
 
     #[test]

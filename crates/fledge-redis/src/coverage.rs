@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use fledge_gate::summary::{WindowSummary, merge_windows};
+use fledge_gate::summary::SummaryMerge;
 use fledge_gate::{Window, clock::Timestamp};
 use fledge_rollout::control::{WindowRequest, WindowSource, Windows};
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ pub(crate) fn merge(
     let started = Instant::now();
     let mut counted = Vec::new();
     let mut not_counted = Vec::new();
-    let mut summaries = Vec::new();
+    let mut merge = SummaryMerge::new(policy.samples);
     for r in &reading.replicas {
         match &r.bytes {
             None => not_counted.push((r.id.clone(), "missing: no summary".to_owned())),
@@ -121,35 +121,16 @@ pub(crate) fn merge(
                 r.id.clone(),
                 format!("late: last summary {:.1} s ago", r.age.as_secs_f64()),
             )),
-            Some(bytes) => match WindowSummary::decode(bytes) {
-                Ok(s) => {
-                    counted.push(r.id.clone());
-                    summaries.push(s);
-                }
+            Some(bytes) => match merge.add_encoded(bytes) {
+                Ok(_) => counted.push(r.id.clone()),
                 Err(e) => not_counted.push((r.id.clone(), format!("unreadable: {e}"))),
             },
         }
     }
-    let versions = summaries
-        .iter()
-        .flat_map(|s| s.windows().iter().map(|w| w.version() + 1))
-        .max()
-        .unwrap_or(0)
-        .max(candidate.max(baseline) + 1);
-    let mut windows = Vec::with_capacity(versions);
-    for v in 0..versions {
-        let parts = summaries.iter().filter_map(|s| s.window(v));
-        let w = merge_windows(parts, policy.samples).unwrap_or_else(|e| {
-            not_counted.push(("(merge)".to_owned(), e.to_string()));
-            Window::empty(v, Timestamp::from_millis(0))
-        });
-        // An empty merge names version 0: give it its own.
-        let w = if w.requests() == 0 && w.version() != v {
-            Window::empty(v, w.end())
-        } else {
-            w
-        };
-        windows.push(w);
+    let now = Timestamp::from_millis(reading.server_time_ms);
+    let mut windows = merge.finish(now);
+    while windows.len() <= candidate.max(baseline) {
+        windows.push(Window::empty(windows.len(), now));
     }
     let known = counted.len() + not_counted.len();
     let share = if known == 0 {
@@ -164,7 +145,7 @@ pub(crate) fn merge(
     let with_data: Vec<&Window> = [c, b]
         .into_iter()
         .flatten()
-        .filter(|w| w.end().as_millis() > 0)
+        .filter(|w| w.requests() > 0 || w.totals().requests > 0)
         .collect();
     let coverage = Coverage {
         counted,
@@ -252,7 +233,7 @@ impl WindowSource for FleetWindows {
 mod tests {
     use super::*;
     use crate::summaries::ReplicaReading;
-    use fledge_gate::{Recorder, RecorderConfig};
+    use fledge_gate::{Recorder, RecorderConfig, WindowSummary};
     use fledge_select::VersionIndex;
 
     fn summary(id: &str, n: u64) -> Vec<u8> {
