@@ -85,10 +85,17 @@ pub(super) async fn command(
 async fn apply(shared: &Shared, command: Command, by: &str, reason: Option<&str>) -> Reply {
     let controller = shared.controller.clone();
     let (by_owned, reason_owned) = (by.to_owned(), reason.map(str::to_owned));
+    // The controller's lock can be held across a save: read it here too,
+    // off the async workers.
     let result = tokio::task::spawn_blocking(move || {
-        controller.command(command, &by_owned, reason_owned.as_deref())
+        let result = controller.command(command, &by_owned, reason_owned.as_deref());
+        (result, controller.snapshot().version)
     })
-    .await;
+    .await
+    .map(|(result, version)| {
+        shared.status().version = version;
+        result
+    });
     let leader = shared.replica.to_string();
     let reply = match result {
         Err(e) => Reply::Failed {
@@ -117,11 +124,7 @@ async fn apply(shared: &Shared, command: Command, by: &str, reason: Option<&str>
             leader,
         },
     };
-    {
-        let mut status = shared.status();
-        status.commands_applied += 1;
-        status.version = shared.controller.snapshot().version;
-    }
+    shared.status().commands_applied += 1;
     let outcome = match &reply {
         Reply::Applied { .. } => "applied",
         Reply::Rejected { .. } => "rejected",

@@ -568,23 +568,11 @@ impl Shared {
         let reading = self.summaries.read().await?;
         let leader = self.read_leader().await?;
         let late_after = self.config.late_after();
-        let replicas = reading
-            .replicas
-            .iter()
-            .map(|r| {
-                let summary = r
-                    .bytes
-                    .as_deref()
-                    .and_then(|b| fledge_gate::WindowSummary::decode(b).ok());
-                ReplicaView {
-                    leader: leader.as_deref() == Some(r.id.as_str()),
-                    summary_age: r.bytes.as_ref().map(|_| r.age),
-                    requests: summary.as_ref().map_or(0, |s| s.requests()),
-                    live: summary.is_some() && r.age <= late_after,
-                    id: r.id.clone(),
-                }
-            })
-            .collect();
+        let holder = leader.clone();
+        // Decoding a thousand summaries is CPU work: off the async workers.
+        let replicas = tokio::task::spawn_blocking(move || views(&reading, holder, late_after))
+            .await
+            .map_err(|e| FleetError::Runtime(format!("reading the fleet's replicas: {e}")))?;
         Ok(FleetView {
             replica: self.replica.to_string(),
             leader,
@@ -607,6 +595,31 @@ impl Shared {
             .await?;
         Ok(token.map(|t| holder_of(&t)))
     }
+}
+
+/// Each replica of a reading as a dashboard shows it.
+fn views(
+    reading: &crate::summaries::Reading,
+    leader: Option<String>,
+    late_after: Duration,
+) -> Vec<ReplicaView> {
+    reading
+        .replicas
+        .iter()
+        .map(|r| {
+            let summary = r
+                .bytes
+                .as_deref()
+                .and_then(|b| fledge_gate::WindowSummary::decode(b).ok());
+            ReplicaView {
+                leader: leader.as_deref() == Some(r.id.as_str()),
+                summary_age: r.bytes.as_ref().map(|_| r.age),
+                requests: summary.as_ref().map_or(0, |s| s.requests()),
+                live: summary.is_some() && r.age <= late_after,
+                id: r.id.clone(),
+            }
+        })
+        .collect()
 }
 
 /// The replica name in a lease token `holder/nonce`.

@@ -158,7 +158,9 @@ pub(super) async fn resync(shared: &Shared, announced: Option<(u64, u64)>) {
     let _one = shared.resyncing.lock().await;
     let controller = shared.controller.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let changed = controller.resync();
+        let changed = controller
+            .resync()
+            .map_err(|e| resync_error(&controller.plan(), e));
         (changed, controller.snapshot().version)
     })
     .await;
@@ -186,10 +188,7 @@ pub(super) async fn resync(shared: &Shared, announced: Option<(u64, u64)>) {
                 tracing::debug!(rollout = %shared.rollout, replica = %shared.replica, version, "applied the leader's save");
             }
         }
-        Ok((Err(e), _)) => {
-            let e = resync_error(&shared.controller.plan(), e);
-            shared.note_error(what, &e);
-        }
+        Ok((Err(e), _)) => shared.note_error(what, &e),
         Err(e) => shared.note_error(what, &e),
     }
 }
@@ -386,43 +385,44 @@ async fn lease_round(shared: &Shared) {
 async fn become_leader(shared: &Shared) {
     let guard = shared.resyncing.lock().await;
     let controller = shared.controller.clone();
-    let result = tokio::task::spawn_blocking(move || controller.resync()).await;
-    let failure = match result {
-        Ok(Ok(_)) => None,
-        Ok(Err(ControlError::StoreBehind { stored, ours })) if stored == "none" => {
-            // Redis lost the snapshot (restarted without persistence):
-            // this controller is the rollout's latest state, write it back.
-            let snapshot = shared.controller.snapshot();
-            let restore = shared.fleet.store(&shared.rollout);
-            match tokio::task::spawn_blocking(move || restore.restore(&snapshot)).await {
-                Ok(Ok(true)) => {
-                    tracing::warn!(rollout = %shared.rollout, replica = %shared.replica, version = ours, "the stored snapshot was lost; restored it from this replica's controller");
-                    None
+    let restore = shared.fleet.store(&shared.rollout);
+    // All of it off the async workers: the controller's lock can be held
+    // across a save, and the store is blocking.
+    let result = tokio::task::spawn_blocking(move || {
+        let restored = match controller.resync() {
+            Ok(_) => Ok(false),
+            Err(ControlError::StoreBehind { stored, .. }) if stored == "none" => {
+                // Redis lost the snapshot (restarted without persistence):
+                // this controller is the rollout's latest state, write it back.
+                match restore.restore(&controller.snapshot()) {
+                    Ok(true) => Ok(true),
+                    Ok(false) => Err(
+                        "the stored snapshot was lost and another replica wrote one meanwhile"
+                            .to_owned(),
+                    ),
+                    Err(e) => Err(format!(
+                        "the stored snapshot was lost and restoring it failed: {e}"
+                    )),
                 }
-                Ok(Ok(false)) => Some(
-                    "the stored snapshot was lost and another replica wrote one meanwhile"
-                        .to_owned(),
-                ),
-                Ok(Err(e)) => Some(format!(
-                    "the stored snapshot was lost and restoring it failed: {e}"
-                )),
-                Err(e) => Some(e.to_string()),
             }
-        }
-        Ok(Err(e)) => Some(resync_error(&shared.controller.plan(), e).to_string()),
-        Err(e) => Some(e.to_string()),
-    };
+            Err(e) => Err(resync_error(&controller.plan(), e).to_string()),
+        };
+        (
+            restored,
+            controller.snapshot().version,
+            controller.state().step,
+        )
+    })
+    .await;
     drop(guard);
-    if let Some(why) = failure {
-        shared.note_error("taking over as leader", &why);
-        *shared
-            .held_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
-        release(shared).await;
-        return;
+    let (restored, version, step) = match result {
+        Ok((Ok(restored), version, step)) => (restored, version, step),
+        Ok((Err(why), _, _)) => return give_up_lease(shared, &why).await,
+        Err(e) => return give_up_lease(shared, &e.to_string()).await,
+    };
+    if restored {
+        tracing::warn!(rollout = %shared.rollout, replica = %shared.replica, version, "the stored snapshot was lost; restored it from this replica's controller");
     }
-    let version = shared.controller.snapshot().version;
     {
         let mut status = shared.status();
         status.role = Role::Leader;
@@ -433,9 +433,19 @@ async fn become_leader(shared: &Shared) {
         rollout = %shared.rollout,
         replica = %shared.replica,
         version,
-        step = ?shared.controller.state().step,
+        step = ?step,
         "became the leader"
     );
+}
+
+/// Could not take over after acquiring the lease: say why, release it.
+async fn give_up_lease(shared: &Shared, why: &str) {
+    shared.note_error("taking over as leader", &why);
+    *shared
+        .held_until
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = None;
+    release(shared).await;
 }
 
 /// Stops leading: gives the lease up (if still ours) and takes the stored
@@ -454,12 +464,15 @@ pub(super) async fn step_down(shared: &Shared, why: &str) {
     release(shared).await;
     let _one = shared.resyncing.lock().await;
     let controller = shared.controller.clone();
-    match tokio::task::spawn_blocking(move || controller.resync_discarding_unsaved()).await {
+    let result = tokio::task::spawn_blocking(move || {
+        controller
+            .resync_discarding_unsaved()
+            .map_err(|e| resync_error(&controller.plan(), e))
+    })
+    .await;
+    match result {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => shared.note_error(
-            "resyncing after stepping down",
-            &resync_error(&shared.controller.plan(), e),
-        ),
+        Ok(Err(e)) => shared.note_error("resyncing after stepping down", &e),
         Err(e) => shared.note_error("resyncing after stepping down", &e),
     }
 }
@@ -509,8 +522,16 @@ async fn leader_tick(shared: &Shared) {
         return;
     }
     let controller = shared.controller.clone();
-    let result = tokio::task::spawn_blocking(move || controller.tick_now()).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let report = controller.tick_now();
+        (report, controller.snapshot().version)
+    })
+    .await;
     let coverage = shared.source.coverage();
+    let result = result.map(|(report, version)| {
+        shared.status().version = version;
+        report
+    });
     match result {
         Ok(Ok(report)) => {
             {
@@ -521,7 +542,6 @@ async fn leader_tick(shared: &Shared) {
                 if report.judgement.is_some() {
                     status.coverage = coverage.clone();
                 }
-                status.version = shared.controller.snapshot().version;
             }
             for event in &report.events {
                 tracing::info!(rollout = %shared.rollout, replica = %shared.replica, event = %event, "rollout event");
