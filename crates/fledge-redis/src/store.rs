@@ -203,31 +203,66 @@ pub(crate) fn unix_micros() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
+/// Writes a snapshot back when the key holds none or an older one (Redis
+/// lost data). `KEYS[1]`: the snapshot key. `ARGV`: the JSON, its version,
+/// the channel (`""`: none), the time in µs. Answers 1 if written, 0 if the
+/// key holds the same version or a newer one, -1 if it holds something this
+/// script cannot read (never overwritten).
+const RESTORE_SCRIPT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if not ok or type(doc) ~= 'table' or type(doc['version']) ~= 'number' then
+    return -1
+  end
+  if doc['version'] >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('PUBLISH', ARGV[3], ARGV[2] .. ' ' .. ARGV[4])
+end
+return 1
+"#;
+
+static RESTORE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RESTORE_SCRIPT));
+
 impl RedisStore {
-    /// Writes `snapshot` with its own version if the key holds nothing (the
-    /// store lost it: Redis restarted without persistence), announcing it;
-    /// `true` if written. A leader whose controller is ahead of an empty
-    /// store restores it this way, so its next save continues the chain.
+    /// Writes `snapshot` with its own version if the key holds none or an
+    /// older one (Redis lost data: restarted without persistence, failed
+    /// over to a replica behind), announcing it; `true` if written. Every
+    /// replica whose controller finds the store behind it does this, so the
+    /// newest state any replica holds is what the fleet continues from.
     pub(crate) fn restore(&self, snapshot: &Snapshot) -> Result<bool, RedisError> {
         let json = snapshot.to_json()?;
         let what = format!(
             "restoring snapshot {} (version {})",
             self.key, snapshot.version
         );
-        self.conn.run(&what, |con| {
-            let set: Option<String> = redis::cmd("SET")
-                .arg(&self.key)
+        let answer = self.conn.run(&what, |con| {
+            RESTORE
+                .key(&self.key)
                 .arg(&json)
-                .arg("NX")
-                .query(con)?;
-            if set.is_some() && self.announce {
-                redis::cmd("PUBLISH")
-                    .arg(&self.channel)
-                    .arg(format!("{} {}", snapshot.version, unix_micros()))
-                    .query::<i64>(con)?;
-            }
-            Ok(set.is_some())
-        })
+                .arg(snapshot.version.to_string())
+                .arg(if self.announce {
+                    self.channel.as_str()
+                } else {
+                    ""
+                })
+                .arg(unix_micros().to_string())
+                .invoke::<i64>(con)
+        })?;
+        match answer {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(RedisError::Refused {
+                url: self.fleet().url().to_owned(),
+                what,
+                detail: "the key holds a value that is not a snapshot; it was left untouched"
+                    .to_owned(),
+            }),
+        }
     }
 }
 

@@ -287,3 +287,53 @@ async fn a_leader_shutting_down_hands_over_at_once() {
         m.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_redis_lost_is_restored_by_the_next_leader() {
+    let server = RedisServer::start();
+    let fleet = fleet(&server);
+    let members = vec![member(&fleet, "a").await, member(&fleet, "b").await];
+    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    let first = members[0].controller().clone();
+    let lead = members.iter().find(|m| m.is_leader()).unwrap();
+    lead.command(Command::Promote, "alice", None).await.unwrap();
+    assert!(until(Duration::from_secs(5), || first.state().step == Some(1)).await);
+    let (salt, version) = (first.state().salt, first.snapshot().version);
+    // Redis restarted without persistence: everything is gone.
+    let reply = server.raw(&[b"FLUSHALL"]);
+    assert!(reply.starts_with(b"+OK"), "{reply:?}");
+    let store = fleet.store("predict");
+    let restored = until(Duration::from_secs(10), || {
+        tokio::task::block_in_place(|| {
+            fledge_rollout::Store::load(&store)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.version >= version)
+        })
+    })
+    .await;
+    assert!(restored, "the leader wrote the snapshot back");
+    let snapshot = tokio::task::block_in_place(|| fledge_rollout::Store::load(&store))
+        .unwrap()
+        .unwrap();
+    assert_eq!(snapshot.state.step, Some(1), "{:#?}", snapshot.events);
+    assert_eq!(snapshot.state.salt, salt);
+    // And the rollout goes on: a command saves on top of it.
+    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    let lead = members.iter().find(|m| m.is_leader()).unwrap();
+    lead.command(Command::Pause, "alice", None).await.unwrap();
+    for m in &members {
+        assert!(
+            until(Duration::from_secs(5), || m
+                .controller()
+                .state()
+                .phase
+                .name()
+                == PhaseName::Paused)
+            .await
+        );
+    }
+    for m in members {
+        m.shutdown().await;
+    }
+}

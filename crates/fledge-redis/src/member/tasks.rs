@@ -157,10 +157,32 @@ async fn poll_once(shared: &Shared) {
 pub(super) async fn resync(shared: &Shared, announced: Option<(u64, u64)>) {
     let _one = shared.resyncing.lock().await;
     let controller = shared.controller.clone();
+    let restore = shared.fleet.store(&shared.rollout);
+    let leading = shared.status().role == Role::Leader;
     let result = tokio::task::spawn_blocking(move || {
-        let changed = controller
-            .resync()
-            .map_err(|e| resync_error(&controller.plan(), e));
+        // A follower never saves: at an equal version it takes the stored
+        // state (the store is the truth). The leader keeps decisions it
+        // could not save yet; its next save stores them.
+        let synced = if leading {
+            controller.resync()
+        } else {
+            controller.resync_discarding_unsaved()
+        };
+        let changed = match synced {
+            // Redis lost data: write back this replica's state if it is
+            // newer than what is stored (every replica does; the newest
+            // wins), and follow whatever is stored then.
+            Err(ControlError::StoreBehind { .. }) => restore
+                .restore(&controller.snapshot())
+                .map(|written| {
+                    if written {
+                        tracing::warn!(version = controller.snapshot().version, "the stored snapshot was lost or older than this replica's; wrote this replica's back");
+                    }
+                    false
+                })
+                .map_err(|e| e.to_string()),
+            other => other.map_err(|e| resync_error(&controller.plan(), e).to_string()),
+        };
         (changed, controller.snapshot().version)
     })
     .await;
@@ -389,15 +411,15 @@ async fn become_leader(shared: &Shared) {
     // All of it off the async workers: the controller's lock can be held
     // across a save, and the store is blocking.
     let result = tokio::task::spawn_blocking(move || {
-        let restored = match controller.resync() {
+        let restored = match controller.resync_discarding_unsaved() {
             Ok(_) => Ok(false),
-            Err(ControlError::StoreBehind { stored, .. }) if stored == "none" => {
-                // Redis lost the snapshot (restarted without persistence):
-                // this controller is the rollout's latest state, write it back.
+            Err(ControlError::StoreBehind { .. }) => {
+                // Redis lost data: this controller is newer than the store;
+                // write it back, then lead from it.
                 match restore.restore(&controller.snapshot()) {
                     Ok(true) => Ok(true),
                     Ok(false) => Err(
-                        "the stored snapshot was lost and another replica wrote one meanwhile"
+                        "the stored snapshot was lost and another replica wrote a newer one meanwhile; following it"
                             .to_owned(),
                     ),
                     Err(e) => Err(format!(
