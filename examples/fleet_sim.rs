@@ -203,7 +203,9 @@ async fn simulate(url: &str, replicas: usize) -> Result<(), Box<dyn std::error::
     // snapshot as a follower's resync does, and note the delay.
     let saved_channel = format!("sim{replicas}:rollout:{ROLLOUT}:saved");
     let snapshot_key = format!("sim{replicas}:rollout:{ROLLOUT}");
-    let delays: Arc<Mutex<std::collections::BTreeMap<u64, f64>>> = Arc::default();
+    // Per save: the slowest follower's delay to the announcement, and to
+    // having read the snapshot.
+    let delays: Arc<Mutex<std::collections::BTreeMap<u64, (f64, f64)>>> = Arc::default();
     let mut followers = Vec::new();
     for _ in 0..replicas {
         let mut pubsub = client.get_async_pubsub().await?;
@@ -221,6 +223,7 @@ async fn simulate(url: &str, replicas: usize) -> Result<(), Box<dyn std::error::
                 ) else {
                     continue;
                 };
+                let notified = unix_micros().saturating_sub(t) as f64 / 1e3;
                 let _: Option<Vec<u8>> = redis::cmd("GET")
                     .arg(&key)
                     .query_async(&mut reader)
@@ -229,8 +232,8 @@ async fn simulate(url: &str, replicas: usize) -> Result<(), Box<dyn std::error::
                     .flatten();
                 let d = unix_micros().saturating_sub(t) as f64 / 1e3;
                 let mut all = delays.lock().await;
-                let e = all.entry(v).or_insert(0.0);
-                *e = e.max(d);
+                let e = all.entry(v).or_insert((0.0, 0.0));
+                *e = (e.0.max(notified), e.1.max(d));
             }
         }));
     }
@@ -266,7 +269,8 @@ async fn simulate(url: &str, replicas: usize) -> Result<(), Box<dyn std::error::
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut per_save: Vec<f64> = delays.lock().await.values().copied().collect();
+    let mut per_save: Vec<f64> = delays.lock().await.values().map(|d| d.1).collect();
+    let mut notify: Vec<f64> = delays.lock().await.values().map(|d| d.0).collect();
     let judged = leader
         .fleet_judgement()
         .map(|j| j.judgement.reason)
@@ -280,13 +284,14 @@ async fn simulate(url: &str, replicas: usize) -> Result<(), Box<dyn std::error::
         "replicas={replicas} counted={counted} summary_bytes={mean_bytes} \
          merge_and_judge_ms(median)={:.1} merge_and_judge_ms(max)={:.1} \
          (read {:.1} + merge {:.1} median) redis_write_mb_per_s={:.2} \
-         propagation_p99_ms={:.1} saves={}",
+         propagation_p99_ms={:.1} (announcement received: {:.1}) saves={}",
         quantile(&mut took.clone(), 0.5),
         quantile(&mut took, 1.0),
         quantile(&mut read, 0.5),
         quantile(&mut merge, 0.5),
         bytes_per_s / 1e6,
         quantile(&mut per_save, 0.99),
+        quantile(&mut notify, 0.99),
         per_save.len()
     );
     println!(

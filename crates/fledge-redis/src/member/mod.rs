@@ -782,6 +782,10 @@ impl Member {
     /// another replica leads at once, not after the TTL), and the replica
     /// leaves the fleet's summaries (it is no longer counted as missing).
     /// The controller and its routing keep serving their last traffic.
+    ///
+    /// Dropping a member without it also stops its tasks and releases the
+    /// lease (while its runtime runs), but leaves its last summary to age
+    /// out: it is named as late, then missing, until `forget_after`.
     pub async fn shutdown(self) {
         self.stop_tasks().await;
     }
