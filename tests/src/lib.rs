@@ -5,6 +5,8 @@
 //! The tests themselves live next to this file, one file per behaviour, each
 //! declared as a `[[test]]` in `tests/Cargo.toml`.
 
+pub mod fleet;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

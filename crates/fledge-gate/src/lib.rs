@@ -119,6 +119,7 @@ pub mod metric;
 pub mod output;
 pub mod recorder;
 pub mod stats;
+pub mod summary;
 pub mod window;
 
 #[doc(inline)]
@@ -131,5 +132,7 @@ pub use metric::MetricRef;
 pub use output::{LabelCounts, NumericOutput, OutputKind, OutputSpec, OutputWindow};
 #[doc(inline)]
 pub use recorder::{MetricId, OutputId, Recorder, RecorderConfig, RecorderError};
+#[doc(inline)]
+pub use summary::{SummaryError, WindowSummary};
 #[doc(inline)]
 pub use window::{CumulativeLatency, Latency, MetricWindow, Totals, Window};

@@ -15,7 +15,7 @@ use fledge_select::SelectError;
 pub enum RedisError {
     /// The URL cannot be used; nothing was contacted.
     #[error(
-        "invalid Redis URL {url:?}: {detail}; expected redis://[user:password@]host[:port][/db] or unix:///path/to/socket"
+        "invalid Redis URL {url:?}: {detail}; expected redis://[user:password@]host[:port][/db], rediss://... (TLS: fledge-redis feature `tls`) or unix:///path/to/socket"
     )]
     Url {
         /// The URL as given, with any password hidden.
@@ -112,4 +112,105 @@ pub enum RedisError {
     /// Publishing the split to the selector failed.
     #[error("cannot publish the split: {0}")]
     Select(#[from] SelectError),
+}
+
+/// Why a fleet member could not join, or could not carry out a request
+/// (see [`Member`](crate::Member)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// Talking to Redis failed.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    /// The replica's controller could not be built on the stored rollout,
+    /// or resumed from it.
+    #[error("replica {replica} cannot join rollout {rollout:?}: {source}")]
+    Join {
+        /// The rollout.
+        rollout: String,
+        /// The replica.
+        replica: String,
+        /// Why.
+        source: Box<ControlError>,
+    },
+    /// A replica name that cannot be used.
+    #[error(
+        "invalid replica name {id:?}: {reason}; use 1 to 128 bytes without whitespace (a pod or host name)"
+    )]
+    ReplicaId {
+        /// The name given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Nobody holds the rollout's lease: the command was not applied.
+    #[error(
+        "rollout {rollout:?} has no leader right now (nobody holds {key}), so {command} was not applied; retry in a moment: a replica takes the lease within one tick, or within the lease TTL after a leader dies"
+    )]
+    NoLeader {
+        /// The rollout.
+        rollout: String,
+        /// The lease key.
+        key: String,
+        /// The command.
+        command: String,
+    },
+    /// The state machine refused the command (the refusal is in the event
+    /// log).
+    #[error("{reason}")]
+    Rejected {
+        /// The state machine's reason.
+        reason: String,
+    },
+    /// The leader took the command but could not carry it out (its
+    /// snapshot could not be saved, it lost the lease meanwhile, ...).
+    #[error("leader {leader} could not apply {command}: {reason}")]
+    Failed {
+        /// The replica that tried.
+        leader: String,
+        /// The command.
+        command: String,
+        /// Why.
+        reason: String,
+    },
+    /// No answer came in time.
+    #[error(
+        "no answer from the leader ({leader}) of rollout {rollout:?} to {command} within {after:?}: it may or may not have been applied; read the rollout's state or event log before repeating it"
+    )]
+    Timeout {
+        /// The rollout.
+        rollout: String,
+        /// The replica that led when the command was sent.
+        leader: String,
+        /// The command.
+        command: String,
+        /// How long was waited.
+        after: std::time::Duration,
+    },
+    /// The member was shut down.
+    #[error("the fleet member of replica {replica} has stopped")]
+    Stopped {
+        /// The replica.
+        replica: String,
+    },
+    /// The member's runtime could not run the request.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl From<FleetError> for ControlError {
+    /// How an operator API reports a fleet error: not applied (503),
+    /// unknown (504), refused (the state machine's reason).
+    fn from(e: FleetError) -> ControlError {
+        match e {
+            FleetError::Rejected { reason } => ControlError::Rejected { reason },
+            FleetError::Join { source, .. } => *source,
+            e @ FleetError::Timeout { .. } => ControlError::TimedOut {
+                reason: e.to_string(),
+            },
+            e => ControlError::Unavailable {
+                reason: e.to_string(),
+            },
+        }
+    }
 }

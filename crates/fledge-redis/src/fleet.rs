@@ -5,9 +5,17 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use std::future::Future;
+
+use fledge_rollout::Plan;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub};
+
 use crate::error::RedisError;
 use crate::lease::LeaderLease;
+use crate::member::JoinBuilder;
+use crate::replica::ReplicaId;
 use crate::store::RedisStore;
+use crate::summaries::Summaries;
 
 /// The default key prefix: keys are `fledge:rollout:<name>` and so on.
 pub const DEFAULT_KEY_PREFIX: &str = "fledge:";
@@ -62,7 +70,14 @@ impl Fleet {
     /// A fleet on the Redis server at `url` (`redis://host:port/db`,
     /// `redis://:password@host`, `unix:///path/to/socket`). Checks the URL
     /// only: [`RedisError::Url`] if it cannot be used.
-    pub fn open(url: &str) -> Result<Fleet, RedisError> {
+    pub fn open(url: impl AsRef<str>) -> Result<Fleet, RedisError> {
+        let url = url.as_ref();
+        #[cfg(feature = "tls")]
+        {
+            // One process-wide crypto provider for rustls; if the
+            // application installed one already, that one stays.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let shown = redact(url);
         let client = redis::Client::open(url).map_err(|e| RedisError::Url {
             url: shown.clone(),
@@ -121,12 +136,81 @@ impl Fleet {
         LeaderLease::new(self, rollout, holder)
     }
 
+    /// Joins this replica to rollout `plan` on the fleet: configure with the
+    /// returned builder, then [`spawn`](JoinBuilder::spawn) it on tokio (or
+    /// [`start`](JoinBuilder::start) it on its own threads). See
+    /// [`Member`](crate::Member).
+    pub fn join(&self, plan: Plan, replica: ReplicaId) -> JoinBuilder {
+        JoinBuilder::new(self.clone(), plan, replica)
+    }
+
+    /// The window summaries the replicas of rollout `rollout` publish (what
+    /// a member does by itself; for tools and simulations).
+    pub fn summaries(&self, rollout: &str) -> Summaries {
+        Summaries::new(self, rollout)
+    }
+
     /// Checks that the server answers `PING`.
     pub fn ping(&self) -> Result<(), RedisError> {
         let conn = Conn::new(self);
         conn.run("answering PING", |con| {
             redis::cmd("PING").query::<String>(con).map(|_| ())
         })
+    }
+
+    /// How long one command may take.
+    pub(crate) fn io_limit(&self) -> Duration {
+        self.io_timeout
+    }
+
+    /// A multiplexed async connection that reconnects by itself, opened on
+    /// first use (call within a tokio runtime).
+    pub(crate) fn manager(&self) -> Result<ConnectionManager, RedisError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.io_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|e| self.error("opening a connection", &e))
+    }
+
+    /// A new async connection without a response timeout, for blocking
+    /// commands (`BLPOP`) bounded by their own timeout.
+    pub(crate) async fn dedicated(&self, what: &str) -> Result<MultiplexedConnection, RedisError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(None);
+        self.io(what, self.connect_timeout, async {
+            self.client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        })
+        .await
+    }
+
+    /// A new pub/sub connection.
+    pub(crate) async fn pubsub(&self, what: &str) -> Result<PubSub, RedisError> {
+        self.io(what, self.connect_timeout, self.client.get_async_pubsub())
+            .await
+    }
+
+    /// Runs an async Redis operation within `limit`, naming its failure.
+    pub(crate) async fn io<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        op: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, RedisError> {
+        match tokio::time::timeout(limit, op).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(what, &e)),
+            Err(_) => Err(RedisError::Unreachable {
+                url: self.url.clone(),
+                what: what.to_owned(),
+                detail: format!("no answer within {limit:?}"),
+            }),
+        }
     }
 
     pub(crate) fn key(&self, kind: &str, rollout: &str) -> String {
@@ -286,11 +370,11 @@ pub(crate) fn redact(url: &str) -> String {
         None => url.to_owned(),
     };
     // Unix socket URLs can carry the password as a query parameter.
-    if let Some(query) = shown.find('?') {
-        if let Some(at) = shown[query..].find("pass=").map(|p| query + p + 5) {
-            let end = shown[at..].find('&').map_or(shown.len(), |e| at + e);
-            shown.replace_range(at..end, "***");
-        }
+    if let Some(query) = shown.find('?')
+        && let Some(at) = shown[query..].find("pass=").map(|p| query + p + 5)
+    {
+        let end = shown[at..].find('&').map_or(shown.len(), |e| at + e);
+        shown.replace_range(at..end, "***");
     }
     shown
 }

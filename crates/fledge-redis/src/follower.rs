@@ -303,7 +303,7 @@ fn followed_of(controller: &Controller) -> Result<Followed, RedisError> {
 }
 
 /// A refused [`Controller::resync`], as a follower reports it.
-fn resync_error(plan: &Plan, error: ControlError) -> RedisError {
+pub(crate) fn resync_error(plan: &Plan, error: ControlError) -> RedisError {
     match error {
         ControlError::Store(e) => RedisError::Store(e),
         ControlError::ForeignSnapshot {
@@ -407,10 +407,10 @@ fn run(
     stop: &Receiver<()>,
 ) {
     loop {
-        if let Some((fleet, channel)) = notify {
-            if let SessionEnd::Stop = session(follower, interval, fleet, channel, stop) {
-                return;
-            }
+        if let Some((fleet, channel)) = notify
+            && let SessionEnd::Stop = session(follower, interval, fleet, channel, stop)
+        {
+            return;
         }
         // Polling only (or the subscription is down): one poll per interval.
         let _ = follower.poll();

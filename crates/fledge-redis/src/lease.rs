@@ -266,7 +266,7 @@ impl LeaderLease {
 
 /// A token suffix unique to this lease: random per process (the hasher's
 /// seed), the process id, the time and a counter.
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
     h.write_u32(std::process::id());

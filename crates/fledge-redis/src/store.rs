@@ -13,7 +13,9 @@ use crate::fleet::{Conn, Failure, Fleet};
 ///
 /// `KEYS[1]`: the snapshot key. `ARGV`: the expected version (`""`: none
 /// stored), the new snapshot's JSON, its version, the channel to announce it
-/// on (`""`: none), the snapshot format and format version it must find.
+/// on (`""`: none), the snapshot format and format version it must find,
+/// and the time of the save (µs since the epoch, announced after the
+/// version as `version micros` so followers can measure propagation).
 ///
 /// Answers `{status, detail}`: `ok` + the new version, `conflict` + the
 /// stored version (`""`: none), `unreadable` + the stored value (not a
@@ -39,7 +41,7 @@ if found ~= ARGV[1] then
 end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] ~= '' then
-  redis.call('PUBLISH', ARGV[4], ARGV[3])
+  redis.call('PUBLISH', ARGV[4], ARGV[3] .. ' ' .. ARGV[7])
 end
 return {'ok', ARGV[3]}
 "#;
@@ -194,7 +196,81 @@ impl RedisStore {
     }
 }
 
+/// Microseconds since the Unix epoch, by this machine's clock.
+pub(crate) fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Writes a snapshot back when the key holds none or an older one (Redis
+/// lost data). `KEYS[1]`: the snapshot key. `ARGV`: the JSON, its version,
+/// the channel (`""`: none), the time in µs. Answers 1 if written, 0 if the
+/// key holds the same version or a newer one, -1 if it holds something this
+/// script cannot read (never overwritten).
+const RESTORE_SCRIPT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if not ok or type(doc) ~= 'table' or type(doc['version']) ~= 'number' then
+    return -1
+  end
+  if doc['version'] >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('PUBLISH', ARGV[3], ARGV[2] .. ' ' .. ARGV[4])
+end
+return 1
+"#;
+
+static RESTORE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RESTORE_SCRIPT));
+
+impl RedisStore {
+    /// Writes `snapshot` with its own version if the key holds none or an
+    /// older one (Redis lost data: restarted without persistence, failed
+    /// over to a replica behind), announcing it; `true` if written. Every
+    /// replica whose controller finds the store behind it does this, so the
+    /// newest state any replica holds is what the fleet continues from.
+    pub(crate) fn restore(&self, snapshot: &Snapshot) -> Result<bool, RedisError> {
+        let json = snapshot.to_json()?;
+        let what = format!(
+            "restoring snapshot {} (version {})",
+            self.key, snapshot.version
+        );
+        let answer = self.conn.run(&what, |con| {
+            RESTORE
+                .key(&self.key)
+                .arg(&json)
+                .arg(snapshot.version.to_string())
+                .arg(if self.announce {
+                    self.channel.as_str()
+                } else {
+                    ""
+                })
+                .arg(unix_micros().to_string())
+                .invoke::<i64>(con)
+        })?;
+        match answer {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(RedisError::Refused {
+                url: self.fleet().url().to_owned(),
+                what,
+                detail: "the key holds a value that is not a snapshot; it was left untouched"
+                    .to_owned(),
+            }),
+        }
+    }
+}
+
 impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     fn load(&self) -> Result<Option<Snapshot>, StoreError> {
         let what = "loading the snapshot".to_owned();
         let value = self.conn.try_run(&what, |con| {
@@ -231,6 +307,7 @@ impl Store for RedisStore {
                 })
                 .arg(SNAPSHOT_FORMAT)
                 .arg(SNAPSHOT_FORMAT_VERSION.to_string())
+                .arg(unix_micros().to_string())
                 .invoke::<(String, Vec<u8>)>(con)
         });
         let (status, detail) = match answer {

@@ -14,7 +14,7 @@ use fledge_rollout::{Controller, Store, StoreError};
 use fledge_select::{Selector, Split, VersionId, Weight};
 
 fn nowhere() -> Fleet {
-    Fleet::open(&format!("redis://:hunter2@127.0.0.1:{}/", free_port()))
+    Fleet::open(format!("redis://:hunter2@127.0.0.1:{}/", free_port()))
         .unwrap()
         .connect_timeout(Duration::from_millis(500))
         .io_timeout(Duration::from_millis(500))
@@ -104,7 +104,7 @@ fn a_follower_without_redis_keeps_its_split() {
 #[test]
 fn everything_recovers_when_redis_comes_back() {
     let mut server = RedisServer::start();
-    let fleet = Fleet::open(&server.url())
+    let fleet = Fleet::open(server.url())
         .unwrap()
         .connect_timeout(Duration::from_millis(500))
         .io_timeout(Duration::from_millis(500));

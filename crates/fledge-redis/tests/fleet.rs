@@ -61,7 +61,7 @@ fn is_conflict(err: &ControlError) -> bool {
 #[test]
 fn leadership_moves_and_every_replica_serves_the_leaders_state() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let ttl = Duration::from_millis(1_000);
     let (mut a, b) = (replica(&fleet, &clock), replica(&fleet, &clock));
@@ -126,7 +126,7 @@ fn leadership_moves_and_every_replica_serves_the_leaders_state() {
 #[test]
 fn a_new_leader_behind_the_store_resyncs_before_its_first_tick() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let lease_a = fleet.lease("predict", "a");
     let lease_c = fleet.lease("predict", "c");

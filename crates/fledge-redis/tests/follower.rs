@@ -48,7 +48,7 @@ fn routes(controller: &Controller) -> Vec<usize> {
 #[test]
 fn a_follower_applies_a_rollback_within_one_poll_interval() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let leader = controller(&fleet, &clock);
     leader.promote("alice").unwrap(); // 25 %
@@ -83,7 +83,7 @@ fn a_follower_applies_a_rollback_within_one_poll_interval() {
 #[test]
 fn notifications_apply_a_change_long_before_the_poll_interval() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let leader = controller(&fleet, &clock);
     let replica = controller(&fleet, &clock);
@@ -127,7 +127,7 @@ fn ranker_plan() -> Plan {
 #[test]
 fn salt_rules_and_mirror_follow_the_leader_through_a_restart() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let plan = ranker_plan();
     let leader = controller_of(&fleet, &plan, &clock);
@@ -200,7 +200,7 @@ fn salt_rules_and_mirror_follow_the_leader_through_a_restart() {
 #[test]
 fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
 
     let selector = Arc::new(Selector::new(
@@ -251,7 +251,7 @@ fn a_follower_of_a_bare_selector_keeps_the_leaders_salt() {
 #[test]
 fn a_selector_of_other_versions_or_another_rollout_is_refused() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(0));
     let replica = controller(&fleet, &clock);
 

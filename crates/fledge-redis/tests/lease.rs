@@ -15,7 +15,7 @@ const TTL: Duration = Duration::from_millis(1_000);
 #[test]
 fn only_one_of_two_contenders_is_leader() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let a = fleet.lease("predict", "replica-a").with_ttl(TTL);
     let b = fleet.lease("predict", "replica-b").with_ttl(TTL);
 
@@ -58,7 +58,7 @@ fn only_one_of_two_contenders_is_leader() {
 #[test]
 fn renewing_keeps_the_lease_past_its_ttl() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let a = fleet.lease("predict", "a").with_ttl(TTL);
     let b = fleet.lease("predict", "b").with_ttl(TTL);
     assert!(a.try_acquire().unwrap());
@@ -74,7 +74,7 @@ fn renewing_keeps_the_lease_past_its_ttl() {
 #[test]
 fn the_other_takes_over_after_the_ttl_and_the_stale_holder_cannot_touch_its_lease() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let a = fleet.lease("predict", "replica-a").with_ttl(TTL);
     let b = fleet.lease("predict", "replica-b").with_ttl(TTL);
 
@@ -110,7 +110,7 @@ fn the_other_takes_over_after_the_ttl_and_the_stale_holder_cannot_touch_its_leas
 #[test]
 fn a_holder_with_the_same_name_in_another_process_is_another_holder() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let first = fleet
         .lease("predict", "api-0")
         .with_ttl(Duration::from_secs(5));

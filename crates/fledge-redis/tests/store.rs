@@ -49,7 +49,7 @@ fn saves_and_loads_a_snapshot_as_readable_json() {
 #[test]
 fn compare_and_swap_conflicts_between_two_stores() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let (a, b) = (fleet.store("predict"), fleet.store("predict"));
     let s = snapshot("predict");
 
@@ -180,7 +180,7 @@ fn future_snapshot(s: &Snapshot) -> String {
 #[test]
 fn a_controller_restarted_on_another_replica_resumes_step_and_salt() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url())
+    let fleet = Fleet::open(server.url())
         .unwrap()
         .key_prefix("test:fledge:");
     let clock = ManualClock::new(Timestamp::from_millis(0));
@@ -228,7 +228,7 @@ fn a_controller_restarted_on_another_replica_resumes_step_and_salt() {
 
     // Another prefix is another rollout store.
     assert!(
-        Fleet::open(&server.url())
+        Fleet::open(server.url())
             .unwrap()
             .store("predict")
             .load()
@@ -240,7 +240,7 @@ fn a_controller_restarted_on_another_replica_resumes_step_and_salt() {
 #[test]
 fn saves_announce_the_new_version_and_can_be_silenced() {
     let server = RedisServer::start();
-    let fleet = Fleet::open(&server.url()).unwrap();
+    let fleet = Fleet::open(server.url()).unwrap();
     let loud = fleet.store("predict");
     assert_eq!(loud.channel(), "fledge:rollout:predict:saved");
     let s = snapshot("predict");

@@ -551,6 +551,8 @@ pub(crate) fn error_kind(error: &ControlError) -> &'static str {
         ControlError::Rejected { .. } => "rejected",
         ControlError::Recorder(_) => "recorder",
         ControlError::Select(_) => "select",
+        ControlError::Unavailable { .. } => "unavailable",
+        ControlError::TimedOut { .. } => "timed_out",
     }
 }
 

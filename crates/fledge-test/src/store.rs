@@ -36,9 +36,12 @@ pub trait Backend {
     fn clear(&self);
 }
 
+/// A named check of the suite.
+type Check<B> = (&'static str, fn(&B));
+
 /// Runs every check against `backend`, clearing it before each.
 pub fn conformance<B: Backend>(backend: &B) {
-    let checks: [(&str, fn(&B)); 7] = [
+    let checks: [Check<B>; 7] = [
         ("an empty store loads nothing", empty_loads_nothing),
         ("saves are versioned and read back whole", saves_round_trip),
         (

@@ -8,7 +8,7 @@ pub(super) const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// A slot's histogram (`u32` counts: a slot is cleared before they could
 /// overflow at any realistic rate).
-pub(super) fn new_histogram() -> Histogram<u32> {
+pub(crate) fn new_histogram() -> Histogram<u32> {
     // 1 µs .. 60 s with 3 significant figures is a valid configuration; the
     // fallback is unreachable but keeps this free of panics.
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)

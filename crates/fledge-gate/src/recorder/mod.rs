@@ -64,6 +64,7 @@
 
 mod config;
 mod histogram;
+pub(crate) use histogram::new_histogram;
 mod merge;
 mod read;
 mod shard;

@@ -8,6 +8,7 @@ use fledge_select::{VersionIndex, Weight};
 
 use super::ControlError;
 use super::evaluate::{Evaluate, Judgement, StepContext};
+use super::source::{WindowRequest, WindowSource, Windows};
 use crate::plan::{CheckedPlan, PlanError};
 
 /// Slots per longest bake time: each tick merges about this many slots per
@@ -56,9 +57,9 @@ pub(crate) fn recorder_for(
 /// bake time when it has none. The judgement's reason says so.
 #[derive(Debug)]
 pub struct GateEvaluator {
-    recorder: std::sync::Arc<Recorder>,
-    candidate: usize,
-    baseline: usize,
+    source: std::sync::Arc<dyn WindowSource>,
+    candidate: VersionIndex,
+    baseline: VersionIndex,
     /// One judge per step (`None` for an ungated step).
     judges: Vec<Option<StepJudge>>,
     current: Mutex<Option<(u32, usize)>>,
@@ -82,6 +83,18 @@ impl GateEvaluator {
     pub fn new(
         plan: &CheckedPlan,
         recorder: std::sync::Arc<Recorder>,
+        baseline: VersionIndex,
+        candidate: VersionIndex,
+    ) -> Result<Self, ControlError> {
+        GateEvaluator::with_source(plan, recorder, baseline, candidate)
+    }
+
+    /// An evaluator for `plan` reading its windows from `source` (e.g. the
+    /// merged windows of a fleet's replicas), where the candidate and the
+    /// baseline are the given version indexes.
+    pub fn with_source(
+        plan: &CheckedPlan,
+        source: std::sync::Arc<dyn WindowSource>,
         baseline: VersionIndex,
         candidate: VersionIndex,
     ) -> Result<Self, ControlError> {
@@ -132,9 +145,9 @@ impl GateEvaluator {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(GateEvaluator {
-            recorder,
-            candidate: candidate.get(),
-            baseline: baseline.get(),
+            source,
+            candidate,
+            baseline,
             judges,
             current: Mutex::new(None),
         })
@@ -171,16 +184,21 @@ impl Evaluate for GateEvaluator {
             };
             return Judgement::new(Outcome::Pass, why);
         };
-        let span = ctx.step.interval;
-        let windows = self
-            .recorder
-            .window(self.candidate, ctx.now, span)
-            .and_then(|c| Ok((c, self.recorder.window(self.baseline, ctx.now, span)?)));
-        let (canary, baseline) = match windows {
+        let request = WindowRequest {
+            candidate: self.candidate,
+            baseline: self.baseline,
+            now: ctx.now,
+            span: ctx.step.interval,
+            step: ctx.step.index,
+            attempt: ctx.attempt,
+        };
+        let Windows {
+            canary,
+            baseline,
+            note: source_note,
+        } = match self.source.windows(&request) {
             Ok(w) => w,
-            Err(e) => {
-                return Judgement::new(Outcome::Inconclusive, format!("no window: {e}"));
-            }
+            Err(e) => return Judgement::new(Outcome::Inconclusive, e),
         };
         let mut judge = step_judge
             .judge
@@ -199,6 +217,10 @@ impl Evaluate for GateEvaluator {
         let mut reason = reason_of(&verdict);
         if let Some(note) = &step_judge.note {
             reason.push_str(note);
+        }
+        if let Some(note) = source_note {
+            reason.push_str("; ");
+            reason.push_str(&note);
         }
         Judgement {
             outcome,

@@ -15,8 +15,10 @@ mod blue_green;
 mod evaluate;
 mod gate;
 pub mod hook;
+mod operate;
 mod routing;
 pub mod series;
+mod source;
 mod subscribe;
 
 use std::fmt;
@@ -39,10 +41,12 @@ pub use blue_green::BlueGreenStatus;
 pub use evaluate::{Evaluate, Judgement, StepContext};
 pub use gate::GateEvaluator;
 pub use hook::{ConfirmHook, FnHook, HookDecision, StepRequest};
+pub use operate::{FleetView, Operate, ReplicaView};
 use routing::View;
 pub use routing::{RolloutRouting, Routed};
 pub use series::{MetricMean, Series, SeriesConfig, SeriesLimit, SeriesPoint, VersionPoint};
 use series::{Sample, SeriesRing, VersionSample};
+pub use source::{WindowRequest, WindowSource, Windows};
 
 /// Why the controller could not start or carry out a request.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +118,22 @@ pub enum ControlError {
     /// Publishing a split failed (a bug: the selector's variant set is fixed).
     #[error("cannot publish the split: {0}")]
     Select(#[from] SelectError),
+    /// The command could not reach whoever decides (a fleet without a
+    /// leader, its shared store unreachable): nothing was applied. Try
+    /// again; an HTTP API answers 503.
+    #[error("{reason}")]
+    Unavailable {
+        /// Why, and what to check.
+        reason: String,
+    },
+    /// The command was handed over but no answer came in time: it may or
+    /// may not have been applied; read the state or the event log before
+    /// repeating it. An HTTP API answers 504.
+    #[error("{reason}")]
+    TimedOut {
+        /// What was waited for, and for how long.
+        reason: String,
+    },
 }
 
 /// What one [`Controller::tick`] did.
@@ -175,6 +195,7 @@ pub struct ControllerBuilder {
     clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
     evaluator: Option<Arc<dyn Evaluate>>,
+    source: Option<Arc<dyn WindowSource>>,
     hooks: Vec<Arc<dyn ConfirmHook>>,
     confirm: bool,
     judge_all: bool,
@@ -211,6 +232,16 @@ impl ControllerBuilder {
     /// Judges steps with `evaluator` instead of the plan's gates.
     pub fn evaluator(mut self, evaluator: impl Evaluate + 'static) -> Self {
         self.evaluator = Some(Arc::new(evaluator));
+        self
+    }
+
+    /// Has the plan's gates read their windows from `source` instead of
+    /// this controller's own recorder (which still records the requests
+    /// this process serves): for a fleet, a source merging every replica's
+    /// windows, so the same checks judge the fleet's traffic. Ignored when
+    /// an [`evaluator`](Self::evaluator) replaces the gates.
+    pub fn window_source(mut self, source: impl WindowSource + 'static) -> Self {
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -287,12 +318,15 @@ impl ControllerBuilder {
         let recorder = Arc::new(gate::recorder_for(&checked, self.slot)?);
         let evaluator: Arc<dyn Evaluate> = match self.evaluator {
             Some(e) => e,
-            None => Arc::new(GateEvaluator::new(
-                &checked,
-                recorder.clone(),
-                baseline,
-                candidate,
-            )?),
+            None => {
+                let source: Arc<dyn WindowSource> = match self.source {
+                    Some(s) => s,
+                    None => recorder.clone(),
+                };
+                Arc::new(GateEvaluator::with_source(
+                    &checked, source, baseline, candidate,
+                )?)
+            }
         };
 
         let restored = self.store.load().inspect_err(|e| {
@@ -426,6 +460,7 @@ impl Controller {
             clock: Arc::new(SystemClock),
             store: Arc::new(MemoryStore::new()),
             evaluator: None,
+            source: None,
             hooks: Vec::new(),
             confirm: false,
             judge_all: false,
@@ -943,6 +978,19 @@ impl Controller {
     /// gates' per-step state (sequential tests since the step started)
     /// restarts from the snapshot's step start on the next tick.
     pub fn resync(&self) -> Result<bool, ControlError> {
+        self.resync_inner(false)
+    }
+
+    /// [`resync`](Self::resync), also taking the stored snapshot when it
+    /// has this controller's version but another state: this controller
+    /// applied decisions it could not save (its store was unreachable) and
+    /// no longer decides — a fleet leader stepping down — so the stored
+    /// state, which every other replica serves, replaces them.
+    pub fn resync_discarding_unsaved(&self) -> Result<bool, ControlError> {
+        self.resync_inner(true)
+    }
+
+    fn resync_inner(&self, discard_unsaved: bool) -> Result<bool, ControlError> {
         let loaded = self.store.load();
         let mut inner = self.lock();
         let loaded = loaded.inspect_err(|e| {
@@ -964,7 +1012,13 @@ impl Controller {
                     ours,
                 });
             }
-            (Some(s), Some(ours)) if s.version == ours => return Ok(false),
+            (Some(s), Some(ours))
+                if s.version == ours
+                    && !(discard_unsaved
+                        && (s.state != inner.state || s.events.len() != inner.events.len())) =>
+            {
+                return Ok(false);
+            }
             (Some(s), _) => s,
         };
         let version = snapshot.version;

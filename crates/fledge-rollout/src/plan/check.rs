@@ -120,11 +120,12 @@ impl Plan {
         }
         self.sticky.mode()?;
         if let Some(salt) = &self.sticky.salt
-            && salt.is_empty() {
-                return Err(PlanError::Empty {
-                    field: "sticky.salt".into(),
-                });
-            }
+            && salt.is_empty()
+        {
+            return Err(PlanError::Empty {
+                field: "sticky.salt".into(),
+            });
+        }
         nonzero_duration(self.interval, "interval")?;
         if self.failure_limit == 0 {
             return Err(PlanError::ZeroLimit {
@@ -163,13 +164,14 @@ impl Plan {
                 return Err(PlanError::EmptyStep { step: index });
             }
             if let Some((prev, prev_percent)) = previous
-                && weight <= prev {
-                    return Err(PlanError::NotIncreasing {
-                        step: index,
-                        percent: detail.weight,
-                        previous: prev_percent,
-                    });
-                }
+                && weight <= prev
+            {
+                return Err(PlanError::NotIncreasing {
+                    step: index,
+                    percent: detail.weight,
+                    previous: prev_percent,
+                });
+            }
             previous = Some((weight, detail.weight));
             if let Some(interval) = detail.interval {
                 nonzero_duration(interval, &field("interval"))?;
@@ -195,11 +197,12 @@ impl Plan {
                 self.check_rule(rule, &format!("steps[{index}].targeting[{i}]"))?;
             }
             if let Some(name) = &detail.name
-                && name.trim().is_empty() {
-                    return Err(PlanError::Empty {
-                        field: field("name"),
-                    });
-                }
+                && name.trim().is_empty()
+            {
+                return Err(PlanError::Empty {
+                    field: field("name"),
+                });
+            }
             steps.push(Step {
                 index,
                 name: detail.name.clone(),
@@ -333,17 +336,19 @@ impl Plan {
                 ("judge.marginal_score", judge.marginal_score),
             ] {
                 if let Some(v) = value
-                    && !(0.0..=100.0).contains(&v) {
-                        return Err(PlanError::BadScore { field, value: v });
-                    }
+                    && !(0.0..=100.0).contains(&v)
+                {
+                    return Err(PlanError::BadScore { field, value: v });
+                }
             }
             if let (Some(pass), Some(marginal)) = (judge.pass_score, judge.marginal_score)
-                && marginal > pass {
-                    return Err(PlanError::BadScore {
-                        field: "judge.marginal_score",
-                        value: marginal,
-                    });
-                }
+                && marginal > pass
+            {
+                return Err(PlanError::BadScore {
+                    field: "judge.marginal_score",
+                    value: marginal,
+                });
+            }
         }
         for (i, output) in self.outputs.iter().enumerate() {
             let name = output.name();

@@ -1,0 +1,296 @@
+//! A fleet of separate replica processes (the `fleet_replica` binary) on a
+//! real redis-server: the leader killed mid-rollout, replicas started
+//! together on an empty store, Redis frozen mid-step, a command given to a
+//! follower, and every replica routing every user alike at every step.
+//!
+//! The tests run one at a time (each starts Redis and three processes);
+//! bounds leave room for a loaded 2-core machine: conditions are waited
+//! for with generous deadlines, never slept for.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fledge_tests::fleet::{Load, Redis, Replica, wait_for};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fleet_replica");
+/// The replicas' lease TTL and tick (see `fleet_replica`'s defaults).
+const TTL: Duration = Duration::from_millis(1_500);
+const TICK: Duration = Duration::from_millis(200);
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn plan(dir: &Path) -> PathBuf {
+    let path = dir.join("plan.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "predict"
+baseline = "v1"
+candidate = "v2"
+steps = [10, 30, 60, 100]
+interval = "1500ms"
+failure_limit = 1
+
+[[gates]]
+name = "errors"
+kind = "threshold"
+metric = "error_rate"
+max = 0.05
+min_samples = 20
+"#,
+    )
+    .unwrap();
+    path
+}
+
+struct Fleet {
+    redis: Redis,
+    replicas: Vec<Replica>,
+    _dir: tempfile::TempDir,
+}
+
+fn fleet(n: usize) -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let plan = plan(dir.path());
+    let replicas = (0..n)
+        .map(|i| Replica::start(Path::new(BIN), &redis.url(), &format!("r{i}"), &plan, &[]))
+        .collect();
+    Fleet {
+        redis,
+        replicas,
+        _dir: dir,
+    }
+}
+
+fn field<'a>(status: &'a Value, name: &str) -> &'a Value {
+    &status[name]
+}
+
+fn step(s: &Value) -> Option<u64> {
+    field(s, "step").as_u64()
+}
+
+fn phase(s: &Value) -> String {
+    field(s, "phase").as_str().unwrap_or("").to_owned()
+}
+
+fn is_leader(s: &Value) -> bool {
+    field(s, "leader").as_bool() == Some(true)
+}
+
+/// The index of the replica leading now, if exactly one says so.
+fn leader(replicas: &[Replica]) -> Option<usize> {
+    let leading: Vec<usize> = replicas
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status().is_some_and(|s| is_leader(&s)))
+        .map(|(i, _)| i)
+        .collect();
+    (leading.len() == 1).then(|| leading[0])
+}
+
+fn all_promoted(replicas: &[Replica]) -> bool {
+    replicas
+        .iter()
+        .all(|r| r.status().is_some_and(|s| phase(&s) == "promoted"))
+}
+
+#[test]
+fn the_leader_killed_mid_rollout_another_completes_it_at_the_same_step() {
+    let _one = serial();
+    let mut f = fleet(3);
+    let load = Load::start(f.replicas.iter().map(|r| r.addr).collect(), 3);
+    // Midway: the leader at step 2 of 4.
+    let mut at = None;
+    assert!(wait_for(Duration::from_secs(60), || {
+        at = leader(&f.replicas).and_then(|i| {
+            let s = f.replicas[i].status()?;
+            (step(&s) >= Some(1)).then_some((i, s))
+        });
+        at.is_some()
+    }));
+    let (old, before) = at.unwrap();
+    let salt = field(&before, "salt").clone();
+    load.remove(f.replicas[old].addr);
+    f.replicas[old].kill();
+    let killed = Instant::now();
+    let rest: Vec<Replica> = f
+        .replicas
+        .drain(..)
+        .enumerate()
+        .filter(|(i, _)| *i != old)
+        .map(|(_, r)| r)
+        .collect();
+    assert!(wait_for(Duration::from_secs(20), || leader(&rest).is_some()));
+    let took = killed.elapsed();
+    // Within the TTL plus one tick, with room for a loaded machine.
+    assert!(took < TTL + TICK + Duration::from_secs(3), "{took:?}");
+    let new = &rest[leader(&rest).unwrap()];
+    let after = new.status().unwrap();
+    assert_eq!(field(&after, "salt"), &salt, "the same sticky salt");
+    let (b, a) = (step(&before).unwrap(), step(&after).unwrap_or(99));
+    assert!(a == b || a == b + 1, "step {b} before the kill, {a} after");
+    assert!(
+        wait_for(Duration::from_secs(60), || all_promoted(&rest)),
+        "{:?}",
+        rest.iter().map(Replica::status).collect::<Vec<_>>()
+    );
+    let changes = field(&new.status().unwrap()["member"], "leader_changes")
+        .as_u64()
+        .unwrap();
+    assert!(changes >= 2, "saw {changes} leaders");
+    load.stop();
+}
+
+#[test]
+fn replicas_started_together_on_an_empty_store_run_one_rollout() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let plan = plan(dir.path());
+    let url = redis.url();
+    // The same moment: three processes race to start the rollout.
+    let replicas: Vec<Replica> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (url, plan) = (&url, &plan);
+                s.spawn(move || Replica::start(Path::new(BIN), url, &format!("r{i}"), plan, &[]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Every one joined (no error reached the user) and serves one rollout.
+    let salts: Vec<Value> = replicas
+        .iter()
+        .map(|r| field(&r.status().unwrap(), "salt").clone())
+        .collect();
+    assert!(salts.iter().all(|s| *s == salts[0]), "{salts:?}");
+    assert!(wait_for(Duration::from_secs(20), || leader(&replicas).is_some()));
+    let versions: Vec<u64> = replicas
+        .iter()
+        .map(|r| r.status().unwrap()["member"]["version"].as_u64().unwrap())
+        .collect();
+    assert!(versions.iter().all(|v| *v >= 1), "{versions:?}");
+    drop(redis);
+}
+
+#[test]
+fn redis_frozen_mid_step_replicas_keep_serving_and_the_rollout_goes_on() {
+    let _one = serial();
+    let f = fleet(3);
+    let load = Load::start(f.replicas.iter().map(|r| r.addr).collect(), 3);
+    assert!(wait_for(Duration::from_secs(60), || {
+        f.replicas
+            .iter()
+            .all(|r| r.status().is_some_and(|s| step(&s) >= Some(1)))
+    }));
+    let before: Vec<String> = f
+        .replicas
+        .iter()
+        .map(|r| r.routes(0, 2_000).unwrap().1)
+        .collect();
+    f.redis.pause();
+    let frozen = Instant::now();
+    let served = load.ok.load(std::sync::atomic::Ordering::Relaxed);
+    // Frozen for 3 s: every replica answers, with its last split.
+    while frozen.elapsed() < Duration::from_secs(3) {
+        for (r, b) in f.replicas.iter().zip(&before) {
+            let (_, now, _) = r.routes(0, 2_000).expect("answers while Redis is frozen");
+            let moved = now.chars().zip(b.chars()).filter(|(x, y)| x != y).count();
+            // The step may have advanced just before the freeze: users only
+            // ever move from v1 to v2 then.
+            assert!(
+                now.chars()
+                    .zip(b.chars())
+                    .all(|(x, y)| x == y || (y == '1' && x == '2')),
+                "{moved} users moved back"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(load.ok.load(std::sync::atomic::Ordering::Relaxed) > served);
+    f.redis.resume();
+    assert!(
+        wait_for(Duration::from_secs(90), || all_promoted(&f.replicas)),
+        "{:?}",
+        f.replicas.iter().map(Replica::status).collect::<Vec<_>>()
+    );
+    load.stop();
+}
+
+#[test]
+fn a_command_sent_to_a_follower_is_applied_by_the_leader() {
+    let _one = serial();
+    let f = fleet(3);
+    assert!(wait_for(Duration::from_secs(20), || leader(&f.replicas).is_some()));
+    let l = leader(&f.replicas).unwrap();
+    let follower = &f.replicas[(l + 1) % 3];
+    let (code, answer) = follower.command("pause", "alice");
+    assert_eq!(code, 200, "{answer}");
+    assert!(
+        answer["event"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("alice")
+    );
+    assert!(wait_for(Duration::from_secs(10), || {
+        f.replicas
+            .iter()
+            .all(|r| r.status().is_some_and(|s| phase(&s) == "paused"))
+    }));
+    // Refused by the state machine: its reason, as a conflict.
+    let (code, answer) = follower.command("approve", "bob");
+    assert_eq!(code, 409, "{answer}");
+    let (code, answer) = follower.command("resume", "alice");
+    assert_eq!(code, 200, "{answer}");
+}
+
+#[test]
+fn every_replica_routes_every_user_alike_at_every_step() {
+    let _one = serial();
+    let f = fleet(3);
+    let load = Load::start(f.replicas.iter().map(|r| r.addr).collect(), 2);
+    let users = 5_000;
+    let mut weights_checked = std::collections::BTreeSet::new();
+    let (mut compared, mut in_propagation) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        let seen: Vec<(u64, String, u64)> = f
+            .replicas
+            .iter()
+            .filter_map(|r| r.routes(0, users))
+            .collect();
+        let settled = seen.len() == 3 && seen.iter().all(|(b, _, a)| b == a && *b == seen[0].0);
+        if settled {
+            for (_, v, _) in &seen {
+                assert_eq!(v, &seen[0].1, "two replicas route users differently");
+            }
+            let share = seen[0].1.chars().filter(|c| *c == '2').count() * 100 / users as usize;
+            weights_checked.insert(share);
+            compared += 1;
+        } else {
+            in_propagation += 1;
+        }
+        if all_promoted(&f.replicas) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(all_promoted(&f.replicas));
+    // 10, 30, 60 and 100 % (to within sampling of 5,000 users).
+    assert!(weights_checked.len() >= 4, "{weights_checked:?}");
+    assert!(
+        compared > in_propagation,
+        "{compared} compared, {in_propagation} skipped"
+    );
+    load.stop();
+}
