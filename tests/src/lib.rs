@@ -102,3 +102,10 @@ pub async fn call(client: &HttpClient, req: http::Request<Full<Bytes>>) -> Reply
         body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
+
+/// The repository README's Rust code blocks, compiled and run as doctests
+/// (here, in a package that is not published, so that every published
+/// crate packages without files from outside its folder).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -155,8 +155,3 @@ pub use fledge_notify as notify;
 #[cfg(feature = "registry")]
 #[doc(inline)]
 pub use fledge_registry as registry;
-
-/// The README's Rust code blocks, compiled and run as doctests.
-#[cfg(all(doctest, feature = "axum", feature = "tokio"))]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
