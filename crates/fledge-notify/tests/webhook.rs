@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::clock::ManualClock;
 use fledge_notify::{EventKind, Webhook};
 use fledge_rollout::control::{Controller, Evaluate, Judgement, StepContext};
 use fledge_rollout::machine::Outcome;
@@ -119,11 +119,6 @@ impl Receiver {
     }
 }
 
-fn t0() -> Timestamp {
-    // 2023-11-14T22:13:20Z
-    Timestamp::from_millis(1_700_000_000_000)
-}
-
 /// Fails every step with a reason that needs Slack escaping.
 #[derive(Debug)]
 struct Failing;
@@ -148,7 +143,7 @@ fn failing(name: &str, clock: &ManualClock) -> Controller {
 #[test]
 fn a_rollback_posts_the_payload_with_a_slack_text() {
     let (receiver, url) = Receiver::start(Script::Ok);
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let checkout = failing("checkout-v2", &clock);
     let search = Controller::builder(
         PlanBuilder::canary("search-v3", "v1", "v2")
@@ -231,7 +226,7 @@ fn a_rollback_posts_the_payload_with_a_slack_text() {
 #[test]
 fn only_the_chosen_event_kinds_are_posted() {
     let (receiver, url) = Receiver::start(Script::Ok);
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let plan = PlanBuilder::canary("chosen", "v1", "v2")
         .interval(Duration::from_secs(10))
         .build()
@@ -263,7 +258,7 @@ fn only_the_chosen_event_kinds_are_posted() {
 #[test]
 fn server_errors_are_retried_with_backoff_until_accepted() {
     let (receiver, url) = Receiver::start(Script::FailFirst(2));
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = failing("retried", &clock);
     let webhook = Webhook::builder(url)
         .retries(3)
@@ -289,7 +284,7 @@ fn server_errors_are_retried_with_backoff_until_accepted() {
 #[test]
 fn a_client_error_is_not_retried() {
     let (receiver, url) = Receiver::start(Script::Status(404));
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = failing("wrong-url", &clock);
     let webhook = Webhook::builder(url)
         .retries(3)
@@ -307,7 +302,7 @@ fn a_client_error_is_not_retried() {
 #[test]
 fn a_receiver_that_never_answers_does_not_delay_the_tick() {
     let (receiver, url) = Receiver::start(Script::Hang);
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = failing("hanging", &clock);
     let timeout = Duration::from_millis(1_500);
     let webhook = Webhook::builder(url)
@@ -367,7 +362,7 @@ fn a_full_queue_drops_the_oldest_and_says_so() {
     let (receiver, url) = Receiver::start(Script::Hang);
     let plan = PlanBuilder::canary("queued", "v1", "v2").build().unwrap();
     let c = Controller::builder(plan)
-        .clock(ManualClock::new(t0()))
+        .clock(fledge_test::clock::manual())
         .build()
         .unwrap();
     let webhook = Webhook::builder(url)

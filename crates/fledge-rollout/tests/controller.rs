@@ -13,9 +13,9 @@ use fledge_rollout::plan::{Plan, PlanBuilder};
 use fledge_rollout::registry::Registry;
 use fledge_select::Weight;
 
-/// A controller for `plan` on a manual clock at `t0()`.
+/// A controller for `plan` on a manual clock at `fledge_test::clock::T0`.
 fn on_clock(plan: Plan) -> (Controller, ManualClock) {
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = Controller::builder(plan)
         .clock(clock.clone())
         .build()
@@ -48,10 +48,6 @@ tau = 0.01
 alpha = 0.01
 min_samples = 20
 "#;
-
-fn t0() -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000)
-}
 
 /// Sends `rps` requests with keys `user-<n>` through the controller's routing,
 /// recording latency and errors per version.
@@ -250,7 +246,7 @@ fn manual_approval_and_operator_commands() {
 
 #[test]
 fn sync_confirm_hooks_approve_or_veto_each_step() {
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let plan = PlanBuilder::canary("hooks", "v1", "v2")
         .interval(Duration::from_secs(5))
         .build()
@@ -299,7 +295,7 @@ fn sync_confirm_hooks_approve_or_veto_each_step() {
 
 #[test]
 fn async_answers_are_applied_unless_stale() {
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let plan = PlanBuilder::canary("async", "v1", "v2")
         .interval(Duration::from_secs(5))
         .build()
@@ -389,7 +385,7 @@ fn a_bad_plan_never_replaces_a_running_one() {
 
 #[test]
 fn callbacks_may_call_back_into_the_controller() {
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let plan = PlanBuilder::canary("reentrant", "v1", "v2")
         .build()
         .unwrap();
@@ -482,7 +478,7 @@ impl fledge_rollout::control::Evaluate for Scripted {
 
 #[test]
 fn inconclusive_bakes_extend_then_pause_for_a_human() {
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let plan = Plan::from_toml(CANARY).unwrap(); // inconclusive_limit 3
     let c = Controller::builder(plan)
         .clock(clock.clone())
@@ -524,7 +520,7 @@ fn judge_every_step_lets_an_evaluator_judge_a_plan_without_gates() {
 
     // By default a step without plan gates goes by time alone: the
     // evaluator is never asked, and step 1 is taken after its bake.
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = Controller::builder(plan.clone())
         .clock(clock.clone())
         .evaluator(failing())
@@ -537,7 +533,7 @@ fn judge_every_step_lets_an_evaluator_judge_a_plan_without_gates() {
     assert_eq!(c.state().step, Some(1));
 
     // With judge_every_step the evaluator decides: its failures roll back.
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = Controller::builder(plan)
         .clock(clock.clone())
         .evaluator(failing())

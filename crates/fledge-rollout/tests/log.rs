@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_rollout::control::{Controller, Evaluate, FnHook, HookDecision, Judgement, StepContext};
 use fledge_rollout::machine::{Outcome, PhaseName};
 use fledge_rollout::plan::{Plan, PlanBuilder};
@@ -88,10 +87,6 @@ fn captured<T>(f: impl FnOnce() -> T) -> (T, Capture) {
     (value, capture)
 }
 
-fn t0() -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000)
-}
-
 const GATED: &str = r#"
 name = "predict-v2"
 baseline = "v1"
@@ -110,7 +105,7 @@ min_samples = 20
 #[test]
 fn a_rollback_is_one_warning_with_the_failing_checks() {
     let (c, capture) = captured(|| {
-        let clock = ManualClock::new(t0());
+        let clock = fledge_test::clock::manual();
         let c = Controller::builder(Plan::from_toml(GATED).unwrap())
             .clock(clock.clone())
             .build()
@@ -183,7 +178,7 @@ fn a_rollback_is_one_warning_with_the_failing_checks() {
 fn commands_say_who_and_why() {
     let ((), capture) = captured(|| {
         let plan = PlanBuilder::canary("cmds", "v1", "v2").build().unwrap();
-        let clock = ManualClock::new(t0());
+        let clock = fledge_test::clock::manual();
         let c = Controller::builder(plan).clock(clock).build().unwrap();
         c.pause("alice", Some("lunch")).unwrap();
         c.resume("alice").unwrap();
@@ -223,7 +218,7 @@ fn promotion_is_info_and_every_step_is_logged() {
             .interval(Duration::from_secs(10))
             .build()
             .unwrap();
-        let clock = ManualClock::new(t0());
+        let clock = fledge_test::clock::manual();
         let c = Controller::builder(plan)
             .clock(clock.clone())
             .build()
@@ -277,7 +272,7 @@ fn a_failed_save_names_the_store_the_key_and_the_error() {
     let (result, capture) = captured(|| {
         let plan = PlanBuilder::canary("saved", "v1", "v2").build().unwrap();
         let c = Controller::builder(plan)
-            .clock(ManualClock::new(t0()))
+            .clock(fledge_test::clock::manual())
             .store(store.clone())
             .build()
             .unwrap();
@@ -320,7 +315,7 @@ impl Evaluate for Panicking {
 fn a_panicking_evaluator_is_logged_once_per_window_and_judged_inconclusive() {
     let ((), capture) = captured(|| {
         let plan = PlanBuilder::canary("panicky", "v1", "v2").build().unwrap();
-        let clock = ManualClock::new(t0());
+        let clock = fledge_test::clock::manual();
         let c = Controller::builder(plan)
             .clock(clock.clone())
             .evaluator(Panicking)
@@ -349,7 +344,7 @@ fn a_panicking_sync_hook_is_logged_and_the_step_keeps_waiting() {
             .interval(Duration::from_secs(1))
             .build()
             .unwrap();
-        let clock = ManualClock::new(t0());
+        let clock = fledge_test::clock::manual();
         let c = Controller::builder(plan)
             .clock(clock.clone())
             .confirm_hook(FnHook::new("ci", |_| -> HookDecision {
@@ -380,12 +375,12 @@ fn plan_replacement_and_resync_are_logged() {
         let store = MemoryStore::new();
         let plan = PlanBuilder::canary("fleet", "v1", "v2").build().unwrap();
         let leader = Controller::builder(plan.clone())
-            .clock(ManualClock::new(t0()))
+            .clock(fledge_test::clock::manual())
             .store(store.clone())
             .build()
             .unwrap();
         let follower = Controller::builder(plan)
-            .clock(ManualClock::new(t0()))
+            .clock(fledge_test::clock::manual())
             .store(store)
             .build()
             .unwrap();
@@ -421,7 +416,7 @@ mod driver {
             .build()
             .unwrap();
         let c = Controller::builder(plan)
-            .clock(TokioClock::starting_at(t0()))
+            .clock(TokioClock::starting_at(fledge_test::clock::T0))
             .store(store)
             .build()
             .unwrap();
@@ -510,7 +505,7 @@ mod driver {
         let ran_elsewhere = Arc::new(AtomicBool::new(false));
         let plan = PlanBuilder::canary("blocking", "v1", "v2").build().unwrap();
         let c = Controller::builder(plan)
-            .clock(TokioClock::starting_at(t0()))
+            .clock(TokioClock::starting_at(fledge_test::clock::T0))
             .evaluator(WaitsForTheRuntime {
                 release: Mutex::new(rx),
                 runtime_thread: std::thread::current().id(),
@@ -556,7 +551,7 @@ mod driver {
         let _guard = tracing::subscriber::set_default(Registry::default().with(capture.clone()));
         let plan = PlanBuilder::canary("asked", "v1", "v2").build().unwrap();
         let c = Controller::builder(plan)
-            .clock(TokioClock::starting_at(t0()))
+            .clock(TokioClock::starting_at(fledge_test::clock::T0))
             .confirm_steps()
             .build()
             .unwrap();

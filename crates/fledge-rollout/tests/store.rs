@@ -2,28 +2,20 @@
 
 use std::time::Duration;
 
-use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_rollout::control::{ControlError, Controller};
 use fledge_rollout::machine::PhaseName;
 use fledge_rollout::plan::PlanBuilder;
 use fledge_rollout::store::{FileStore, MemoryStore, Snapshot, Store, StoreError};
 
-fn t0() -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000)
-}
-
 fn plan() -> fledge_rollout::plan::Plan {
-    PlanBuilder::canary("persist", "v1", "v2")
-        .interval(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    fledge_test::plans::canary("persist")
 }
 
 #[test]
 fn a_restarted_controller_resumes_the_same_step_with_the_same_salt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rollout.json");
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let (state, buckets) = {
         let c = Controller::builder(plan())
             .clock(clock.clone())
@@ -62,7 +54,7 @@ fn a_restarted_controller_resumes_the_same_step_with_the_same_salt() {
 #[test]
 fn a_restarted_restart_keeps_the_new_salt() {
     let store = MemoryStore::new();
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let c = Controller::builder(plan())
         .clock(clock.clone())
         .store(store.clone())
@@ -108,7 +100,7 @@ fn a_corrupt_snapshot_is_reported_left_untouched_and_refused() {
             "left untouched"
         );
         // Saving over it is refused too.
-        let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), t0());
+        let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), fledge_test::clock::T0);
         assert!(FileStore::new(&path).save(&snap, None).is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), garbage);
     }
@@ -129,7 +121,7 @@ fn refused(store: impl Store + 'static) -> ControlError {
 
 fn dummy_state() -> fledge_rollout::machine::State {
     let m = fledge_rollout::machine::Machine::new(plan().check().unwrap());
-    m.start(t0()).state
+    m.start(fledge_test::clock::T0).state
 }
 
 #[test]
@@ -186,7 +178,10 @@ fn an_inconsistent_snapshot_is_refused() {
     let mut state = dummy_state();
     state.step = Some(17);
     store
-        .save(&Snapshot::new(plan(), state, Vec::new(), t0()), None)
+        .save(
+            &Snapshot::new(plan(), state, Vec::new(), fledge_test::clock::T0),
+            None,
+        )
         .unwrap();
     let err = refused(store);
     assert!(matches!(err, ControlError::BadSnapshot { .. }), "{err}");
@@ -196,7 +191,7 @@ fn an_inconsistent_snapshot_is_refused() {
 fn compare_and_swap_detects_a_second_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rollout.json");
-    let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), t0());
+    let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), fledge_test::clock::T0);
     let a = FileStore::new(&path);
     let b = FileStore::new(&path);
     assert_eq!(a.save(&snap, None).unwrap(), 1);
@@ -253,7 +248,7 @@ fn compare_and_swap_detects_a_second_writer() {
 #[test]
 fn a_missing_directory_is_an_io_error_not_a_panic() {
     let store = FileStore::new("/nonexistent-dir-for-fledge/rollout.json");
-    let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), t0());
+    let snap = Snapshot::new(plan(), dummy_state(), Vec::new(), fledge_test::clock::T0);
     assert!(matches!(
         store.save(&snap, None),
         Err(StoreError::Io { .. })
@@ -271,7 +266,7 @@ fn routes(c: &Controller) -> Vec<fledge_select::VersionIndex> {
 #[test]
 fn a_replica_resyncs_from_a_shared_store_salt_and_all() {
     let store = std::sync::Arc::new(MemoryStore::new());
-    let clock = ManualClock::new(t0());
+    let clock = fledge_test::clock::manual();
     let leader = Controller::builder(plan())
         .clock(clock.clone())
         .store(store.clone())
@@ -327,7 +322,7 @@ fn resync_refuses_another_rollout_and_keeps_serving() {
     let store = std::sync::Arc::new(MemoryStore::new());
     let replica = Controller::builder(plan())
         .store(store.clone())
-        .build_at(t0())
+        .build_at(fledge_test::clock::T0)
         .unwrap();
     replica.promote("alice").unwrap();
     let split = replica.selector().split();
@@ -366,11 +361,11 @@ fn resync_tells_subscribers_and_refuses_a_store_that_lost_data() {
     let store = std::sync::Arc::new(Wipeable::default());
     let leader = Controller::builder(plan())
         .store(store.clone())
-        .build_at(t0())
+        .build_at(fledge_test::clock::T0)
         .unwrap();
     let replica = Controller::builder(plan())
         .store(store.clone())
-        .build_at(t0())
+        .build_at(fledge_test::clock::T0)
         .unwrap();
     let seen = replica.subscribe();
     leader.promote("alice").unwrap();
