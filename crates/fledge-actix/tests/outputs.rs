@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, test, web};
+// `actix_web::test` by path: importing it would shadow `#[test]` with
+// actix's attribute macro when its `macros` feature is on.
+use actix_web::{App, HttpResponse, web};
 use fledge_actix::{CanaryMiddleware, CategoricalHandle, NumericHandle, Outputs, Version};
 use fledge_gate::clock::Timestamp;
 use fledge_gate::{OutputSpec, Recorder, RecorderConfig};
@@ -58,7 +60,7 @@ fn outputs_recorded_in_a_handler_land_under_the_routed_version() {
                 .to_string()
                 .contains("`forecast`, `top_category`")
         );
-        let app = test::init_service(
+        let app = actix_web::test::init_service(
             App::new()
                 .app_data(forecast)
                 .app_data(category)
@@ -69,11 +71,11 @@ fn outputs_recorded_in_a_handler_land_under_the_routed_version() {
 
         let mut served = [0u64; 2];
         for i in 0..300 {
-            let req = test::TestRequest::post()
+            let req = actix_web::test::TestRequest::post()
                 .uri("/predict")
                 .insert_header(("x-user-id", format!("user-{i}")))
                 .to_request();
-            let res = test::call_service(&app, req).await;
+            let res = actix_web::test::call_service(&app, req).await;
             assert!(res.status().is_success());
             let version = res
                 .headers()
