@@ -1,6 +1,8 @@
 //! actix-web adapter for fledge: [`CanaryMiddleware`] chooses a version for
 //! every request, records its outcome into the gates and names it; the
-//! [`Version`] extractor hands it to a handler.
+//! [`Version`] extractor hands it to a handler; [`Outputs`] records what the
+//! model answered, at response time, for the plan's output drift gates (no
+//! ground truth needed).
 //!
 //! Most applications get the middleware from the `fledge` crate
 //! (`fledge::Canary::from_plan(plan)?.actix()`, feature `actix`), which
@@ -49,9 +51,13 @@ mod attributes;
 mod extract;
 mod middleware;
 
+mod outputs;
+
 pub use attributes::ActixAttributes;
 pub use extract::{MissingVersion, Version};
 pub use middleware::{CanaryMiddleware, CanaryMiddlewareService, CanaryResponseFuture};
+
+pub use outputs::{CategoricalHandle, NumericHandle, OutputError, Outputs};
 
 #[doc(inline)]
 pub use fledge_tower::isolation;

@@ -1,6 +1,8 @@
 //! axum adapter for fledge: the canary layer on a `Router`, the [`Version`]
 //! extractor naming the version a request was given, and a [`Feedback`]
-//! route joining delayed ground truth to that version.
+//! route joining delayed ground truth to that version. [`Outputs`] records
+//! what the model answered, at response time, for the plan's output drift
+//! gates (no ground truth needed).
 //!
 //! Most applications get the layer from the `fledge` crate
 //! (`fledge::Canary::from_plan(plan)?.layer()`, features `axum`), which
@@ -55,9 +57,13 @@ mod extract;
 mod feedback;
 mod request_id;
 
+mod outputs;
+
 pub use extract::{MissingVersion, Version};
 pub use feedback::{Feedback, FeedbackBody, FeedbackError};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
+
+pub use outputs::{CategoricalHandle, NumericHandle, OutputError, Outputs};
 
 #[doc(inline)]
 pub use fledge_tower::{

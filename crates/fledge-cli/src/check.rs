@@ -115,6 +115,13 @@ pub(crate) fn summary(checked: &CheckedPlan) -> String {
         let _ = writeln!(s, "  gates: none");
     } else {
         let _ = writeln!(s, "  gates:");
+        let width = plan
+            .gates
+            .iter()
+            .map(|g| g.label().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(14);
         for gate in &plan.gates {
             let mut params = Vec::new();
             if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(gate) {
@@ -125,13 +132,73 @@ pub(crate) fn summary(checked: &CheckedPlan) -> String {
                     params.push(format!("{k}={v}"));
                 }
             }
+            // Drift gates read a declared output: say which kind.
+            let output = if gate.test.kind().reads_output() {
+                plan.outputs
+                    .iter()
+                    .find(|o| o.name() == gate.metric.to_string())
+                    .map(|o| format!(" ({} output)", o.kind()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "    {:<14} {} on {}: {}",
+                "    {:<width$} {} on {}{output}: {}",
                 gate.label(),
                 gate.test.kind(),
                 gate.metric,
                 params.join(" ")
+            );
+        }
+    }
+    if let Some(judge) = &plan.judge {
+        let _ = writeln!(
+            s,
+            "  judge: pass at score {}, fail below {}",
+            judge.pass_score.unwrap_or(95.0),
+            judge.marginal_score.unwrap_or(75.0)
+        );
+    }
+    if !plan.outputs.is_empty() {
+        let _ = writeln!(s, "  outputs (recorded per response, read by drift gates):");
+        let width = plan
+            .outputs
+            .iter()
+            .map(|o| o.name().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(14);
+        for output in &plan.outputs {
+            let shape = match (output.numeric_range(), output.label_capacity()) {
+                (Some((resolution, max_abs)), _) => {
+                    format!("resolution={resolution} max_abs={max_abs}")
+                }
+                (None, Some(max_labels)) if output.initial_labels().is_empty() => {
+                    format!("max_labels={max_labels}")
+                }
+                (None, Some(max_labels)) => format!(
+                    "max_labels={max_labels} labels={:?}",
+                    output.initial_labels()
+                ),
+                (None, None) => String::new(),
+            };
+            let readers: Vec<String> = plan
+                .gates
+                .iter()
+                .filter(|g| g.metric.to_string() == output.name())
+                .map(|g| g.label())
+                .collect();
+            let read = if readers.is_empty() {
+                "no gate reads it".to_owned()
+            } else {
+                format!("read by {}", readers.join(", "))
+            };
+            let _ = writeln!(
+                s,
+                "    {:<width$} {}, {shape}; {read}",
+                output.name(),
+                output.kind()
             );
         }
     }

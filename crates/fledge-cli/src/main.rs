@@ -40,6 +40,7 @@
 //! ```text
 //! fledge plan check examples/plans/canary.toml
 //! fledge simulate examples/plans/canary.toml --canary-error-rate 0.05
+//! fledge simulate examples/plans/drift.toml --output-shift 0.05   # forecasts 5 % too high
 //! fledge bucket --hash unleash --salt checkout user-1 user-2
 //! ```
 //!

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::{OutputId, OutputKind, OutputSpec, Recorder};
 use fledge_rollout::control::Controller;
 use fledge_rollout::machine::{ApprovalKind, Command, Event, EventKind, Input, Phase};
 use fledge_rollout::plan::{Plan, TargetRule};
@@ -31,6 +32,18 @@ pub(crate) struct Args {
     /// The candidate's p99 latency in milliseconds.
     #[arg(long, default_value_t = 30.0)]
     canary_p99_ms: f64,
+    /// The candidate's numeric model outputs are the baseline's distribution
+    /// (lognormal, median 100, coefficient of variation about 25 %)
+    /// multiplied by 1 + this: 0.05 forecasts 5 % too high. Recorded for
+    /// every numeric output the plan declares.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    output_shift: f64,
+    /// Share of the candidate's categorical outputs moved to the first
+    /// label (the others scaled down): 0.05 takes a top label from 27.8 %
+    /// to 32.8 %. Labels: the output's declared `labels`, else up to 20
+    /// named c00, c01, ..., with Zipf shares (1/rank).
+    #[arg(long, default_value_t = 0.0)]
+    label_shift: f64,
     /// Requests per simulated second.
     #[arg(long, default_value_t = 100)]
     rps: u64,
@@ -124,6 +137,105 @@ impl Latency {
     }
 }
 
+/// The median of simulated numeric outputs.
+const OUTPUT_MEDIAN: f64 = 100.0;
+/// σ of their logarithm: a coefficient of variation of about 25 %.
+const OUTPUT_SIGMA: f64 = 0.25;
+/// Labels simulated for a categorical output that declares none.
+const SIMULATED_LABELS: usize = 20;
+
+/// How one declared model output is simulated.
+enum OutputSim {
+    /// Lognormal values; the candidate's are multiplied by `scale`.
+    Numeric { id: OutputId, scale: f64 },
+    /// Labels drawn from cumulative shares, the baseline's and the
+    /// candidate's.
+    Categorical {
+        id: OutputId,
+        labels: Vec<String>,
+        baseline: Vec<f64>,
+        candidate: Vec<f64>,
+    },
+}
+
+impl OutputSim {
+    fn new(spec: &OutputSpec, recorder: &Recorder, args: &Args) -> Option<OutputSim> {
+        let id = recorder.output_id(spec.name())?;
+        Some(match spec.kind() {
+            OutputKind::Numeric => OutputSim::Numeric {
+                id,
+                scale: 1.0 + args.output_shift,
+            },
+            OutputKind::Categorical => {
+                let labels: Vec<String> = if spec.initial_labels().is_empty() {
+                    let n = spec
+                        .label_capacity()
+                        .unwrap_or(SIMULATED_LABELS)
+                        .clamp(1, SIMULATED_LABELS);
+                    (0..n).map(|k| format!("c{k:02}")).collect()
+                } else {
+                    spec.initial_labels().to_vec()
+                };
+                OutputSim::Categorical {
+                    id,
+                    baseline: zipf_cdf(labels.len(), 0.0),
+                    candidate: zipf_cdf(labels.len(), args.label_shift),
+                    labels,
+                }
+            }
+        })
+    }
+
+    /// Records one response's output for `version`.
+    fn record(&self, recorder: &Recorder, version: usize, on_canary: bool, rng: &mut Rng) {
+        match self {
+            OutputSim::Numeric { id, scale } => {
+                let value = OUTPUT_MEDIAN * (OUTPUT_SIGMA * rng.normal()).exp();
+                let scale = if on_canary { *scale } else { 1.0 };
+                recorder.record_output(version, *id, value * scale);
+            }
+            OutputSim::Categorical {
+                id,
+                labels,
+                baseline,
+                candidate,
+            } => {
+                let cdf = if on_canary { candidate } else { baseline };
+                let u = rng.unit();
+                let k = cdf.iter().position(|&p| u < p).unwrap_or(labels.len() - 1);
+                recorder.record_label(version, *id, &labels[k]);
+            }
+        }
+    }
+}
+
+/// Cumulative Zipf shares (1/rank) of `n` labels, the first raised by
+/// `extra` (at most to 1) and the others scaled down to make room.
+fn zipf_cdf(n: usize, extra: f64) -> Vec<f64> {
+    let weights: Vec<f64> = (1..=n).map(|k| 1.0 / k as f64).collect();
+    let total: f64 = weights.iter().sum();
+    let first = weights[0] / total;
+    let top = (first + extra).min(1.0);
+    let rest = if first < 1.0 {
+        (1.0 - top) / (1.0 - first)
+    } else {
+        0.0
+    };
+    let mut acc = 0.0;
+    let mut cdf: Vec<f64> = weights
+        .iter()
+        .enumerate()
+        .map(|(k, w)| {
+            acc += if k == 0 { top } else { w / total * rest };
+            acc
+        })
+        .collect();
+    if let Some(last) = cdf.last_mut() {
+        *last = 1.0;
+    }
+    cdf
+}
+
 /// One line of the timeline.
 #[derive(Debug, Serialize)]
 struct Line {
@@ -161,6 +273,13 @@ fn check_args(args: &Args) -> Result<(), Failure> {
     rate("baseline-error-rate", args.baseline_error_rate)?;
     rate("canary-error-rate", args.canary_error_rate)?;
     rate("targeted-share", args.targeted_share)?;
+    rate("label-shift", args.label_shift)?;
+    if !(args.output_shift.is_finite() && args.output_shift > -1.0 && args.output_shift <= 100.0) {
+        return Err(Failure::Usage(format!(
+            "--output-shift must be above -1 and at most 100 (a relative change), got {}",
+            args.output_shift
+        )));
+    }
     for (name, v) in [
         ("baseline-p99-ms", args.baseline_p99_ms),
         ("canary-p99-ms", args.canary_p99_ms),
@@ -212,6 +331,11 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .metrics
         .iter()
         .filter_map(|m| recorder.metric_id(m))
+        .collect();
+    let outputs: Vec<OutputSim> = plan
+        .outputs
+        .iter()
+        .filter_map(|spec| OutputSim::new(spec, &recorder, args))
         .collect();
     let steps = checked.steps().len();
 
@@ -322,6 +446,9 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             for &id in &metric_ids {
                 recorder.record_metric(index.get(), id, 1.0 + 0.1 * rng.normal());
             }
+            for output in &outputs {
+                output.record(&recorder, index.get(), on_canary, &mut rng);
+            }
             requests += 1;
             if on_canary {
                 canary_requests += 1;
@@ -331,6 +458,9 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
                 recorder.record(canary_index.get(), canary_latency.sample(&mut rng), error);
                 for &id in &metric_ids {
                     recorder.record_metric(canary_index.get(), id, 1.0 + 0.1 * rng.normal());
+                }
+                for output in &outputs {
+                    output.record(&recorder, canary_index.get(), true, &mut rng);
                 }
             }
         }
@@ -383,6 +513,30 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             args.canary_p99_ms,
             args.canary_error_rate
         );
+        for (spec, sim) in plan.outputs.iter().zip(&outputs) {
+            let _ = match sim {
+                OutputSim::Numeric { scale, .. } => writeln!(
+                    s,
+                    "output {}: lognormal, median {OUTPUT_MEDIAN}, cv 25 %; candidate's x {}",
+                    spec.name(),
+                    scale
+                ),
+                OutputSim::Categorical {
+                    labels,
+                    baseline,
+                    candidate,
+                    ..
+                } => writeln!(
+                    s,
+                    "output {}: {} labels, Zipf shares; {} {:.1} % on the baseline, {:.1} % on the candidate",
+                    spec.name(),
+                    labels.len(),
+                    labels[0],
+                    baseline[0] * 100.0,
+                    candidate[0] * 100.0
+                ),
+            };
+        }
         let _ = writeln!(
             s,
             "{:>9}  {:<9} {:>7}  {:<13} why",

@@ -120,6 +120,24 @@ fn bad_input_of_any_kind_gets_a_message_and_a_nonzero_exit() {
             "-3",
         ],
         &["simulate", "examples/plans/canary.toml", "--tick", "0s"],
+        &[
+            "simulate",
+            "examples/plans/drift.toml",
+            "--output-shift",
+            "-1",
+        ],
+        &[
+            "simulate",
+            "examples/plans/drift.toml",
+            "--output-shift",
+            "NaN",
+        ],
+        &[
+            "simulate",
+            "examples/plans/drift.toml",
+            "--label-shift",
+            "1.5",
+        ],
         &["simulate", "examples/plans/canary.toml", "--tick", "fast"],
         &["bucket", "--hash", "md5", "--salt", "s", "k"],
         &["bucket", "--salt", "s"],
@@ -226,6 +244,124 @@ fn simulate_errors_roll_back_with_the_reason() {
         "promoted",
     ]);
     assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn plan_check_prints_the_outputs_and_the_drift_gates() {
+    let o = fledge(&["plan", "check", "examples/plans/drift.toml"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for needle in [
+        "forecast distribution ks on forecast (numeric output): alpha=0.01",
+        "forecast mean         output_mean on forecast (numeric output): alpha=0.01",
+        "direction=\"either\" min_samples=200 tolerance=0.02",
+        "category mix          chi_square on top_category (categorical output): alpha=0.01",
+        "judge: pass at score 95, fail below 85",
+        "outputs (recorded per response, read by drift gates):",
+        "forecast       numeric, resolution=0.01 max_abs=1000000; read by forecast distribution, forecast mean",
+        "top_category   categorical, max_labels=50; read by category mix",
+    ] {
+        assert!(out.contains(needle), "{needle}\n{out}");
+    }
+    // A plan without outputs prints no outputs section.
+    let o = fledge(&["plan", "check", "examples/plans/canary.toml"]);
+    assert!(!text(&o).0.contains("outputs"));
+}
+
+#[test]
+fn the_drift_plan_comments_every_field() {
+    let text = std::fs::read_to_string(root().join("examples/plans/drift.toml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        let is_field =
+            !t.is_empty() && !t.starts_with('#') && !t.starts_with('[') && t.contains('=');
+        if is_field {
+            assert!(
+                i > 0 && lines[i - 1].trim().starts_with('#'),
+                "drift.toml line {}: `{t}` has no comment above it",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn simulate_output_drift_rolls_back_on_the_drift_gates() {
+    // Same outputs on both sides: promoted.
+    let o = fledge(&[
+        "simulate",
+        "examples/plans/drift.toml",
+        "--expect",
+        "promoted",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}\n{out}");
+    assert!(
+        out.contains("output forecast: lognormal, median 100, cv 25 %; candidate's x 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("c00 27.8 % on the baseline, 27.8 % on the candidate"),
+        "{out}"
+    );
+
+    // Forecasts 5 % too high: rolled back in the first step, by the
+    // forecast gates, and the timeline says when.
+    let o = fledge(&[
+        "simulate",
+        "examples/plans/drift.toml",
+        "--output-shift",
+        "0.05",
+        "--expect",
+        "rolled-back",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}\n{out}");
+    assert!(out.contains("candidate's x 1.05"), "{out}");
+    let rolled = out
+        .lines()
+        .find(|l| l.contains("rolled back: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(rolled.contains(" 1/4 "), "{rolled}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("result: rolled back (")
+            && last.contains("forecast")
+            && last.contains("canary higher"),
+        "{out}"
+    );
+
+    // The top category 27.8 % -> 32.8 % on the candidate: the label mix.
+    let o = fledge(&[
+        "simulate",
+        "examples/plans/drift.toml",
+        "--label-shift",
+        "0.05",
+        "--json",
+        "--expect",
+        "rolled-back",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}\n{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("category mix") && reason.contains("chi-square"),
+        "{reason}"
+    );
+    assert!(!reason.contains("forecast"), "{reason}");
+
+    // A plan without outputs ignores the shifts.
+    let o = fledge(&[
+        "simulate",
+        "examples/plans/canary.toml",
+        "--output-shift",
+        "0.5",
+        "--expect",
+        "promoted",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
 }
 
 #[test]
