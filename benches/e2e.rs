@@ -16,13 +16,15 @@
 //! - **Variants.** `none` (the same server without the layer); `identity`
 //!   (a layer that does nothing, added with `Router::layer` like the others:
 //!   what axum's wrapping of each route costs any middleware); `default`
-//!   (`Canary::layer()` with the default settings: the
+//!   (`app.layer(canary.layer())` with the default settings: the
 //!   [`Chosen`](fledge_tower::Chosen) extension, read by the handler
 //!   through the `Version` extractor, and the `x-fledge-version` response
 //!   header); `lean` (neither); `isolation` (the defaults plus a plan's
 //!   `limits`: a concurrency limit on the canary, a 2 s timeout on both
-//!   versions); `wrapped` (the default layer around the whole router,
-//!   `canary.layer().layer(router)`, instead of `Router::layer`).
+//!   versions); `axum` (`app.layer(canary.axum_layer())`: the defaults,
+//!   axum's body kept); `wrapped` (`canary.axum_layer()` around the whole
+//!   router instead of on each route); `wrapped-scope` (the same without
+//!   the extension: the handler's `Version` reads the version in scope).
 //! - **Load.** A load generator in this process, pinned to core 1, keeps
 //!   `--connections` (16) keep-alive connections per server busy, one
 //!   request in flight on each, users drawn from 100,000 ids. It writes
@@ -59,6 +61,9 @@
 //! counters dumped; the instructions per request are printed and the dump is
 //! left in `target/e2e-callgrind/` for `callgrind_annotate`.
 //!
+//! `FLEDGE_E2E_NO_DRIVER=1` leaves the driver out (no timer in the
+//! servers' runtime): the difference is what the driver costs the worker.
+//!
 //! Run as a test (`cargo test --benches`, no `--bench` argument) it serves a
 //! few hundred requests per variant and checks the answers: a smoke test.
 
@@ -90,17 +95,21 @@ enum Variant {
     Default,
     Lean,
     Isolation,
+    Axum,
     Wrapped,
+    WrappedScope,
 }
 
 impl Variant {
-    const ALL: [Variant; 6] = [
+    const ALL: [Variant; 8] = [
         Variant::None,
         Variant::Identity,
         Variant::Default,
         Variant::Lean,
         Variant::Isolation,
+        Variant::Axum,
         Variant::Wrapped,
+        Variant::WrappedScope,
     ];
 
     fn name(self) -> &'static str {
@@ -110,7 +119,9 @@ impl Variant {
             Variant::Default => "default",
             Variant::Lean => "lean",
             Variant::Isolation => "isolation",
+            Variant::Axum => "axum",
             Variant::Wrapped => "wrapped",
+            Variant::WrappedScope => "wrapped-scope",
         }
     }
 
@@ -119,7 +130,10 @@ impl Variant {
             .into_iter()
             .find(|v| v.name() == name)
             .unwrap_or_else(|| {
-                panic!("unknown variant {name:?} (none, identity, default, lean, isolation, wrapped)")
+                panic!(
+                    "unknown variant {name:?} (none, identity, default, lean, isolation, \
+                     axum, wrapped, wrapped-scope)"
+                )
             })
     }
 
@@ -127,7 +141,11 @@ impl Variant {
     fn names_version(self) -> bool {
         matches!(
             self,
-            Variant::Default | Variant::Isolation | Variant::Wrapped
+            Variant::Default
+                | Variant::Isolation
+                | Variant::Axum
+                | Variant::Wrapped
+                | Variant::WrappedScope
         )
     }
 }
@@ -327,38 +345,31 @@ fn serve(variant: Variant) {
         let app = Router::new().route("/predict", post(predict));
         let canary = (!matches!(variant, Variant::None | Variant::Identity)).then(|| {
             let builder = Canary::builder(plan(variant));
-            let builder = if variant == Variant::Lean {
-                builder.settings(
-                    fledge::tower::Settings::new()
-                        .extension(false)
-                        .response_header(None),
-                )
-            } else {
-                builder
+            let settings = fledge::tower::Settings::new();
+            let builder = match variant {
+                Variant::Lean => builder.settings(settings.extension(false).response_header(None)),
+                // The handler's `Version` extractor reads the version in
+                // scope instead of the extension.
+                Variant::WrappedScope => builder.settings(settings.extension(false)),
+                _ => builder,
             };
             builder.build().unwrap_or_else(|e| panic!("canary: {e}"))
         });
-        let _driver = canary.as_ref().map(Canary::spawn);
+        // FLEDGE_E2E_NO_DRIVER=1: no driver (and so no timer in the
+        // runtime), to tell its cost apart.
+        let drive = std::env::var_os("FLEDGE_E2E_NO_DRIVER").is_none();
+        let _driver = canary.as_ref().filter(|_| drive).map(Canary::spawn);
         println!("listening {addr}");
         let _ = std::io::stdout().flush();
         let served = match (variant, &canary) {
-            (Variant::Wrapped, Some(canary)) => {
+            (Variant::Wrapped | Variant::WrappedScope, Some(canary)) => {
                 // The layer around the whole router rather than on each
-                // route (`Router::layer`).
-                // axum::serve wants axum's body back: the layer's body
-                // wrapper is taken off (nothing to record at the end of a
-                // body with the default classifier).
-                let service = tower::ServiceBuilder::new()
-                    .map_response(|res: http::Response<fledge::tower::ResponseBody<_, _>>| {
-                        res.map(|body| body.into_inner().unwrap_or_else(axum::body::Body::empty))
-                    })
-                    .layer(canary.layer())
-                    .service(app);
-                axum::serve(
-                    listener,
-                    axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
-                )
-                .await
+                // route (`Router::layer`); axum's body kept.
+                let service = tower::Layer::layer(&canary.axum_layer(), app.with_state(()));
+                axum::serve(listener, service.into_make_service()).await
+            }
+            (Variant::Axum, Some(canary)) => {
+                axum::serve(listener, app.layer(canary.axum_layer())).await
             }
             (_, Some(canary)) => axum::serve(listener, app.layer(canary.layer())).await,
             (Variant::Identity, None) => {
@@ -736,6 +747,10 @@ fn range(xs: &[f64]) -> (f64, f64) {
         })
 }
 
+/// A round counts as quiet when the server had at least this share of its
+/// core (the rest went to other processes on a shared machine).
+const QUIET: f64 = 0.9;
+
 fn report(
     o: &Options,
     servers: &[Server],
@@ -746,15 +761,48 @@ fn report(
 ) {
     println!("load average: {load_before} before, {load_after} after");
     println!();
-    println!("per round (server CPU µs per request / requests per second):");
+    println!("per round (server CPU µs per request / requests per second / share of a core):");
     for (s, server) in servers.iter().enumerate() {
         let rounds: Vec<String> = samples[s]
             .iter()
-            .map(|x| format!("{:.2}/{:.0}", x.cpu_us_per_request(), x.rps()))
+            .map(|x| {
+                format!(
+                    "{:.2}/{:.0}/{:.0}%",
+                    x.cpu_us_per_request(),
+                    x.rps(),
+                    100.0 * x.server_share()
+                )
+            })
             .collect();
         println!("  {:<10} {}", server.variant.name(), rounds.join("  "));
     }
     println!();
+    println!("all {} rounds:", o.rounds);
+    table(servers, samples, seen, &|_| true);
+    let quiet = |r: usize| {
+        servers
+            .iter()
+            .enumerate()
+            .all(|(s, _)| samples[s].get(r).is_some_and(|x| x.server_share() >= QUIET))
+    };
+    let quiet_rounds = (0..o.rounds).filter(|r| quiet(*r)).count();
+    println!();
+    println!(
+        "quiet rounds only (every server had {:.0} % of its core or more): {quiet_rounds} of {}",
+        100.0 * QUIET,
+        o.rounds
+    );
+    if quiet_rounds > 0 {
+        table(servers, samples, seen, &quiet);
+    }
+    println!();
+    println!(
+        "(medians; added and ratios are paired with `none` in the same round; server = share \
+         of one core the server used; gen = the load generator's CPU per request)"
+    );
+}
+
+fn table(servers: &[Server], samples: &[Vec<Sample>], seen: &[Seen], keep: &dyn Fn(usize) -> bool) {
     let base = servers.iter().position(|s| s.variant == Variant::None);
     println!(
         "{:<10} {:>20} {:>24} {:>20} {:>9} {:>22} {:>8} {:>10} {:>7}",
@@ -769,11 +817,17 @@ fn report(
         "v2"
     );
     for (s, server) in servers.iter().enumerate() {
-        let cpu: Vec<f64> = samples[s].iter().map(Sample::cpu_us_per_request).collect();
-        let rps: Vec<f64> = samples[s].iter().map(Sample::rps).collect();
+        let kept: Vec<Sample> = samples[s]
+            .iter()
+            .enumerate()
+            .filter(|(r, _)| keep(*r))
+            .map(|(_, x)| *x)
+            .collect();
+        let cpu: Vec<f64> = kept.iter().map(Sample::cpu_us_per_request).collect();
+        let rps: Vec<f64> = kept.iter().map(Sample::rps).collect();
         let (lo, hi) = range(&cpu);
-        let share = median(samples[s].iter().map(Sample::server_share).collect());
-        let driver = median(samples[s].iter().map(Sample::driver_us_per_request).collect());
+        let share = median(kept.iter().map(Sample::server_share).collect());
+        let driver = median(kept.iter().map(Sample::driver_us_per_request).collect());
         let v2 = if seen[s].named > 0 {
             format!("{:.1} %", 100.0 * seen[s].v2 as f64 / seen[s].named as f64)
         } else {
@@ -785,7 +839,9 @@ fn report(
                 samples[s]
                     .iter()
                     .zip(&samples[b])
-                    .map(|(x, y)| f(x, y))
+                    .enumerate()
+                    .filter(|(r, _)| keep(*r))
+                    .map(|(_, (x, y))| f(x, y))
                     .collect()
             })
         };
@@ -821,12 +877,6 @@ fn report(
             v2,
         );
     }
-    println!();
-    println!(
-        "(medians over {} rounds; added and ratios are paired with `none` in the same round; \
-         server = share of one core the server used; gen = the load generator's CPU per request)",
-        o.rounds
-    );
 }
 
 // ---------------------------------------------------------------- smoke test

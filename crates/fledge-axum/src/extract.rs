@@ -72,12 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Version {
     type Rejection = MissingVersion;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Chosen>()
-            .copied()
-            .map(Version)
-            .ok_or(MissingVersion)
+        chosen(parts).map(Version).ok_or(MissingVersion)
     }
 }
 
@@ -88,6 +83,13 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Version {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Chosen>().copied().map(Version))
+        Ok(chosen(parts).map(Version))
     }
+}
+
+/// The version in scope ([`Chosen::current`]: the layer is calling or
+/// polling this handler), else the request's extension.
+#[inline]
+fn chosen(parts: &Parts) -> Option<Chosen> {
+    Chosen::current().or_else(|| parts.extensions.get::<Chosen>().copied())
 }

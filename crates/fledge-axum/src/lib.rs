@@ -53,10 +53,12 @@
 
 mod extract;
 mod feedback;
+mod layer;
 mod request_id;
 
 pub use extract::{MissingVersion, Version};
 pub use feedback::{Feedback, FeedbackBody, FeedbackError};
+pub use layer::{AxumFuture, AxumLayer, AxumService, IntoMakeService};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
 #[doc(inline)]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 /// time with it; `None` otherwise.
 static COUNTER: OnceLock<Option<quanta::Clock>> = OnceLock::new();
 
+#[inline]
 fn counter() -> Option<&'static quanta::Clock> {
     COUNTER.get_or_init(detect).as_ref()
 }

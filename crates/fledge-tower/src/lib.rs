@@ -68,6 +68,7 @@ mod error;
 pub mod isolation;
 pub mod key;
 pub mod pool;
+pub mod otel;
 mod qa;
 mod router;
 mod routes;

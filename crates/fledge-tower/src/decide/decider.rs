@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fledge_rollout::Routed;
+use fledge_rollout::log::RateLimited;
 use fledge_rollout::plan::Attributes;
 use fledge_select::{BUCKETS, VersionIndex};
 use http::header::HeaderName;
@@ -18,15 +19,26 @@ use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
 use crate::clock::Stopwatch;
 use crate::error::ConfigError;
-use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle};
+use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle, incident};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
 use crate::routes::RoutingSource;
 
 /// Counters of the decisions, shared by every clone of a layer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stats {
     overrides_rejected: AtomicU64,
+    /// Limits `tower.qa_override_rejected` lines.
+    override_log: RateLimited,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            overrides_rejected: AtomicU64::new(0),
+            override_log: RateLimited::new(incident::WINDOW),
+        }
+    }
 }
 
 /// A routing source joined with [`Settings`], checked: everything the
@@ -205,8 +217,15 @@ impl Decider {
     pub fn record_contained(&self, index: VersionIndex, latency: Duration, what: Contained) {
         let i = index.get();
         match what {
-            Contained::Timeout => self.bulkheads.count(i, |s| &s.timeouts),
-            Contained::Panic => self.bulkheads.count(i, |s| &s.panics),
+            Contained::Timeout => {
+                self.bulkheads.count(i, |s| &s.timeouts);
+                self.bulkheads.log_timeout(i, "", false);
+            }
+            Contained::Panic => {
+                self.bulkheads.count(i, |s| &s.panics);
+                // The adapter keeps the payload: an empty message.
+                self.bulkheads.log_panic(i, &"");
+            }
         }
         self.routes.recorder().record(i, latency, true);
     }
@@ -243,6 +262,13 @@ impl Decider {
     /// The response header, if any.
     pub fn response_header(&self) -> Option<&HeaderName> {
         self.settings.response_header.as_ref()
+    }
+
+    /// The rollout's name for request spans ([`Settings::flag_key`], else
+    /// `fledge`).
+    #[inline]
+    pub(crate) fn flag_key(&self) -> &'static str {
+        self.settings.flag_key.unwrap_or("fledge")
     }
 
     /// Whether [`Chosen`] goes into the request's extensions.
@@ -296,15 +322,16 @@ impl Decider {
         attributes: &dyn Attributes,
     ) -> Chosen {
         if let (Some(qa), Some(value)) = (&self.settings.qa, override_value) {
-            match qa
-                .check(value)
-                .and_then(|id| self.routes.selector().index_of(id))
-            {
+            let asked = qa.check(value);
+            match asked.and_then(|id| self.routes.selector().index_of(id)) {
                 Some(index) => return self.chosen(index, Reason::Override),
                 None => {
-                    self.stats
+                    let rejected = self
+                        .stats
                         .overrides_rejected
-                        .fetch_add(1, Ordering::Relaxed);
+                        .fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    self.log_override_rejected(qa, asked.is_some(), rejected);
                 }
             }
         }
@@ -323,6 +350,23 @@ impl Decider {
                     }
                 }
             }
+        }
+    }
+
+    /// `tower.qa_override_rejected`: never the header's value (it carries a
+    /// secret, right or wrong), only why.
+    #[cold]
+    fn log_override_rejected(&self, qa: &QaOverride, secret_ok: bool, rejected: u64) {
+        if let Some(suppressed) = self.stats.override_log.check() {
+            tracing::warn!(
+                name: "tower.qa_override_rejected",
+                target: incident::TARGET,
+                header = qa.header_name().as_str(),
+                reason = if secret_ok { "unknown_version" } else { "secret" },
+                rejected,
+                suppressed,
+                "QA override header ignored"
+            );
         }
     }
 

@@ -48,6 +48,7 @@ pub struct Settings {
     pub(crate) extension: bool,
     pub(crate) isolation: Isolation,
     pub(crate) catch_panics: bool,
+    pub(crate) flag_key: Option<&'static str>,
 }
 
 impl Default for Settings {
@@ -60,6 +61,7 @@ impl Default for Settings {
             extension: true,
             isolation: Isolation::default(),
             catch_panics: true,
+            flag_key: None,
         }
     }
 }
@@ -126,6 +128,20 @@ impl Settings {
         &self.isolation
     }
 
+    /// The name of the rollout (or experiment) these settings serve: the
+    /// `feature_flag.key` of the request spans of the `otel` feature.
+    /// `fledge::Canary` sets it to the plan's name; default `fledge`.
+    /// Stored once per process (interned), read for free.
+    pub fn flag_key(mut self, name: &str) -> Self {
+        self.flag_key = Some(crate::chosen::intern(name));
+        self
+    }
+
+    /// The name set with [`flag_key`](Self::flag_key), if any.
+    pub fn flag_key_name(&self) -> Option<&'static str> {
+        self.flag_key
+    }
+
     /// Whether a panic in a version's service is caught, counted, recorded
     /// as its failure and answered with a 500 (default: yes). When off it is
     /// recorded and then propagated.
@@ -145,6 +161,7 @@ impl fmt::Debug for Settings {
             .field("extension", &self.extension)
             .field("isolation", &self.isolation)
             .field("catch_panics", &self.catch_panics)
+            .field("flag_key", &self.flag_key)
             .finish()
     }
 }
