@@ -32,24 +32,29 @@
 //!   parser rather than a full client: on one core a hyper client costs
 //!   about as much per request as the server it drives, and the server
 //!   must be the bottleneck for requests per second to mean anything.
-//! - **Rounds.** After a warm-up, `--rounds` (8) rounds of `--secs` (3)
-//!   seconds per variant, in alternating order (`none default lean
-//!   isolation`, then the reverse, ...), so that a change in the machine's
-//!   load hits every variant alike.
+//! - **Rounds.** After a warm-up, `--rounds` (8) rounds; in each, every
+//!   variant is measured for `--secs` (2) seconds with `none` measured
+//!   before and after it (`none A none B none ...`, the order of the others
+//!   reversed every other round), so that each variant is compared with
+//!   the same server without the layer seconds apart, under the same load
+//!   on a shared machine.
 //! - **Figures.** Per round and variant: the server's CPU time per request
 //!   (user + system, the sum over its threads of `/proc/<pid>/task/*/schedstat`,
 //!   nanosecond resolution), requests per second, and the generator's own
 //!   CPU per request; then per variant the median and the range over the
-//!   rounds of the CPU per request, of its difference to `none` in the same
-//!   round, of the ratio of requests per second to `none`'s in the same
-//!   round. The CPU per request is the steady figure on a shared machine
+//!   rounds of the CPU per request, of its difference to the mean of the
+//!   two `none` measurements around it, and of the ratio of requests per
+//!   second to theirs. The same figures follow for the quiet measurements
+//!   only: those where the server, and the `none` ones around it, had 90 %
+//!   of a core or more (on a busy shared machine, a server that gets less
+//!   runs with cold caches and every figure grows). The CPU per request is the steady figure on a shared machine
 //!   (other processes take turns on the core, but the server's own work per
 //!   request changes little); requests per second also moves with whatever
 //!   else runs on core 0, so the load average is printed with the figures.
 //!
 //! ```text
-//! cargo bench -p fledge-benches --bench e2e                    # 8 rounds of 3 s (~2 min)
-//! cargo bench -p fledge-benches --bench e2e -- --quick         # 2 rounds of 0.5 s
+//! cargo bench -p fledge-benches --bench e2e                    # 8 rounds, 2 s per measurement (~5 min)
+//! cargo bench -p fledge-benches --bench e2e -- --quick         # 2 rounds, 0.5 s per measurement
 //! cargo bench -p fledge-benches --bench e2e -- --variants none,default --rounds 12
 //! cargo bench -p fledge-benches --bench e2e -- --callgrind     # instructions per request
 //! ```
@@ -59,7 +64,9 @@
 //! missing): after 2,000 warm-up requests the counters are zeroed, then
 //! `--requests` (25,000) requests are sent over one connection and the
 //! counters dumped; the instructions per request are printed and the dump is
-//! left in `target/e2e-callgrind/` for `callgrind_annotate`.
+//! left in `target/e2e-callgrind/` for `callgrind_annotate`. `--cache-sim`
+//! adds callgrind's cache simulation and prints the first-level and
+//! last-level misses per request (instruction and data).
 //!
 //! `FLEDGE_E2E_NO_DRIVER=1` leaves the driver out (no timer in the
 //! servers' runtime): the difference is what the driver costs the worker.
@@ -162,6 +169,7 @@ struct Options {
     warmup_secs: f64,
     connections: usize,
     callgrind: bool,
+    cache_sim: bool,
     requests: u64,
 }
 
@@ -172,10 +180,11 @@ impl Options {
             serve: None,
             variants: Variant::ALL.to_vec(),
             rounds: 8,
-            secs: 3.0,
+            secs: 2.0,
             warmup_secs: 1.0,
             connections: 16,
             callgrind: false,
+            cache_sim: false,
             requests: 25_000,
         };
         let mut args = std::env::args().skip(1);
@@ -204,6 +213,10 @@ impl Options {
                 "--connections" => o.connections = number(&value(&mut args, "--connections")),
                 "--requests" => o.requests = number(&value(&mut args, "--requests")),
                 "--callgrind" => o.callgrind = true,
+                "--cache-sim" => {
+                    o.callgrind = true;
+                    o.cache_sim = true;
+                }
                 // cargo's and libtest's flags, and filters: not ours.
                 _ => {}
             }
@@ -641,13 +654,25 @@ fn generator_runtime() -> tokio::runtime::Runtime {
         .unwrap_or_else(|e| panic!("runtime: {e}"))
 }
 
-/// One variant's figures in one round.
+/// One variant's figures in one measurement.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     requests: u64,
     wall: Duration,
     server_cpu_ns: u64,
     driver_cpu_ns: u64,
+    /// The `none` server measured just before and just after this one
+    /// (their mean), for the paired figures.
+    base: Option<Base>,
+}
+
+/// The mean of the two `none` measurements around a sample.
+#[derive(Debug, Clone, Copy)]
+struct Base {
+    cpu_us_per_request: f64,
+    rps: f64,
+    /// The smaller of the two shares of a core.
+    share: f64,
 }
 
 impl Sample {
@@ -663,6 +688,11 @@ impl Sample {
     fn server_share(&self) -> f64 {
         self.server_cpu_ns as f64 / self.wall.as_nanos() as f64
     }
+    /// Whether this measurement (and the `none` ones around it) had the
+    /// core almost to itself.
+    fn quiet(&self) -> bool {
+        self.server_share() >= QUIET && self.base.is_none_or(|b| b.share >= QUIET)
+    }
 }
 
 fn rounds(o: &Options) {
@@ -671,7 +701,8 @@ fn rounds(o: &Options) {
     let bodies = std::rc::Rc::new(bodies());
     let load_before = load_average();
     println!(
-        "e2e: {} variants, {} rounds of {} s, {} connections each, {} cores, load average {load_before}",
+        "e2e: {} variants, {} rounds of {} s per measurement, `none` measured between every two \
+         others, {} connections each, {} cores, load average {load_before}",
         servers.len(),
         o.rounds,
         o.secs,
@@ -699,26 +730,54 @@ fn rounds(o: &Options) {
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
     let mut seen: Vec<Seen> = vec![Seen::default(); servers.len()];
+    let mut measure = |s: usize, pools: &mut Vec<Vec<Connection>>| {
+        let pid = servers[s].pid();
+        let (cpu0, me0, t0) = (process_cpu_ns(pid), thread_cpu_ns(), Instant::now());
+        let until = t0 + Duration::from_secs_f64(o.secs);
+        let (back, got) = runtime.block_on(drive(
+            std::mem::take(&mut pools[s]),
+            &bodies,
+            Some(until),
+            0,
+        ));
+        let (cpu1, me1, wall) = (process_cpu_ns(pid), thread_cpu_ns(), t0.elapsed());
+        pools[s] = back;
+        seen[s].add(got);
+        Sample {
+            requests: got.requests,
+            wall,
+            server_cpu_ns: cpu1.saturating_sub(cpu0),
+            driver_cpu_ns: me1.saturating_sub(me0),
+            base: None,
+        }
+    };
+    let base = servers.iter().position(|s| s.variant == Variant::None);
     for round in 0..o.rounds {
-        let mut order: Vec<usize> = (0..servers.len()).collect();
+        let mut order: Vec<usize> = (0..servers.len()).filter(|s| Some(*s) != base).collect();
         if round % 2 == 1 {
             order.reverse();
         }
+        // none, A, none, B, none, ...: each variant is paired with the
+        // `none` measurements right before and after it, seconds apart.
+        let mut before = base.map(|b| measure(b, &mut pools));
+        if let (Some(b), Some(x)) = (base, before) {
+            samples[b].push(x);
+        }
         for s in order {
-            let pid = servers[s].pid();
-            let (cpu0, me0, t0) = (process_cpu_ns(pid), thread_cpu_ns(), Instant::now());
-            let until = t0 + Duration::from_secs_f64(o.secs);
-            let (back, got) =
-                runtime.block_on(drive(std::mem::take(&mut pools[s]), &bodies, Some(until), 0));
-            let (cpu1, me1, wall) = (process_cpu_ns(pid), thread_cpu_ns(), t0.elapsed());
-            pools[s] = back;
-            seen[s].add(got);
-            samples[s].push(Sample {
-                requests: got.requests,
-                wall,
-                server_cpu_ns: cpu1.saturating_sub(cpu0),
-                driver_cpu_ns: me1.saturating_sub(me0),
-            });
+            let mut sample = measure(s, &mut pools);
+            let after = base.map(|b| measure(b, &mut pools));
+            if let (Some(x), Some(y)) = (before, after) {
+                sample.base = Some(Base {
+                    cpu_us_per_request: (x.cpu_us_per_request() + y.cpu_us_per_request()) / 2.0,
+                    rps: (x.rps() + y.rps()) / 2.0,
+                    share: x.server_share().min(y.server_share()),
+                });
+            }
+            samples[s].push(sample);
+            if let (Some(b), Some(y)) = (base, after) {
+                samples[b].push(y);
+            }
+            before = after;
         }
         eprint!(".");
     }
@@ -747,8 +806,8 @@ fn range(xs: &[f64]) -> (f64, f64) {
         })
 }
 
-/// A round counts as quiet when the server had at least this share of its
-/// core (the rest went to other processes on a shared machine).
+/// A measurement counts as quiet when the server had at least this share
+/// of its core (the rest went to other processes on a shared machine).
 const QUIET: f64 = 0.9;
 
 fn report(
@@ -761,7 +820,9 @@ fn report(
 ) {
     println!("load average: {load_before} before, {load_after} after");
     println!();
-    println!("per round (server CPU µs per request / requests per second / share of a core):");
+    println!(
+        "each measurement (server CPU µs per request / requests per second / share of a core):"
+    );
     for (s, server) in servers.iter().enumerate() {
         let rounds: Vec<String> = samples[s]
             .iter()
@@ -774,38 +835,46 @@ fn report(
                 )
             })
             .collect();
-        println!("  {:<10} {}", server.variant.name(), rounds.join("  "));
+        println!("  {:<13} {}", server.variant.name(), rounds.join("  "));
     }
     println!();
     println!("all {} rounds:", o.rounds);
     table(servers, samples, seen, &|_| true);
-    let quiet = |r: usize| {
-        servers
-            .iter()
-            .enumerate()
-            .all(|(s, _)| samples[s].get(r).is_some_and(|x| x.server_share() >= QUIET))
-    };
-    let quiet_rounds = (0..o.rounds).filter(|r| quiet(*r)).count();
+    let quiet: usize = samples
+        .iter()
+        .flatten()
+        .filter(|x| x.base.is_some() && x.quiet())
+        .count();
+    let paired: usize = samples
+        .iter()
+        .flatten()
+        .filter(|x| x.base.is_some())
+        .count();
     println!();
     println!(
-        "quiet rounds only (every server had {:.0} % of its core or more): {quiet_rounds} of {}",
+        "quiet measurements only (the server and the `none` ones around it had {:.0} % of a core \
+         or more): {quiet} of {paired}",
         100.0 * QUIET,
-        o.rounds
     );
-    if quiet_rounds > 0 {
-        table(servers, samples, seen, &quiet);
+    if quiet > 0 {
+        table(servers, samples, seen, &Sample::quiet);
     }
     println!();
     println!(
-        "(medians; added and ratios are paired with `none` in the same round; server = share \
-         of one core the server used; gen = the load generator's CPU per request)"
+        "(medians; added and ratios are paired with the `none` measurements just before and \
+         after; server = share of one core the server used; gen = the load generator's CPU per \
+         request)"
     );
 }
 
-fn table(servers: &[Server], samples: &[Vec<Sample>], seen: &[Seen], keep: &dyn Fn(usize) -> bool) {
-    let base = servers.iter().position(|s| s.variant == Variant::None);
+fn table(
+    servers: &[Server],
+    samples: &[Vec<Sample>],
+    seen: &[Seen],
+    keep: &dyn Fn(&Sample) -> bool,
+) {
     println!(
-        "{:<10} {:>20} {:>24} {:>20} {:>9} {:>22} {:>8} {:>10} {:>7}",
+        "{:<13} {:>20} {:>24} {:>20} {:>9} {:>22} {:>8} {:>10} {:>7}",
         "variant",
         "CPU µs/req (range)",
         "added µs/req (range)",
@@ -817,12 +886,10 @@ fn table(servers: &[Server], samples: &[Vec<Sample>], seen: &[Seen], keep: &dyn 
         "v2"
     );
     for (s, server) in servers.iter().enumerate() {
-        let kept: Vec<Sample> = samples[s]
-            .iter()
-            .enumerate()
-            .filter(|(r, _)| keep(*r))
-            .map(|(_, x)| *x)
-            .collect();
+        let kept: Vec<Sample> = samples[s].iter().filter(|x| keep(x)).copied().collect();
+        if kept.is_empty() {
+            continue;
+        }
         let cpu: Vec<f64> = kept.iter().map(Sample::cpu_us_per_request).collect();
         let rps: Vec<f64> = kept.iter().map(Sample::rps).collect();
         let (lo, hi) = range(&cpu);
@@ -833,23 +900,23 @@ fn table(servers: &[Server], samples: &[Vec<Sample>], seen: &[Seen], keep: &dyn 
         } else {
             "-".to_owned()
         };
-        let paired = |f: &dyn Fn(&Sample, &Sample) -> f64| -> Option<Vec<f64>> {
-            let b = base?;
-            (b != s).then(|| {
-                samples[s]
-                    .iter()
-                    .zip(&samples[b])
-                    .enumerate()
-                    .filter(|(r, _)| keep(*r))
-                    .map(|(_, (x, y))| f(x, y))
-                    .collect()
-            })
+        let paired = |f: &dyn Fn(&Sample, &Base) -> f64| -> Option<Vec<f64>> {
+            let xs: Vec<f64> = kept
+                .iter()
+                .filter_map(|x| x.base.map(|b| f(x, &b)))
+                .collect();
+            (!xs.is_empty()).then_some(xs)
         };
         let fmt_paired = |xs: Option<Vec<f64>>, digits: usize, sign: bool| match xs {
             Some(xs) => {
                 let (lo, hi) = range(&xs);
                 if sign {
-                    format!("{:+.digits$} ({:+.digits$}..{:+.digits$})", median(xs), lo, hi)
+                    format!(
+                        "{:+.digits$} ({:+.digits$}..{:+.digits$})",
+                        median(xs),
+                        lo,
+                        hi
+                    )
                 } else {
                     format!("{:.digits$} ({:.digits$}..{:.digits$})", median(xs), lo, hi)
                 }
@@ -857,21 +924,21 @@ fn table(servers: &[Server], samples: &[Vec<Sample>], seen: &[Seen], keep: &dyn 
             None => "-".to_owned(),
         };
         println!(
-            "{:<10} {:>20} {:>24} {:>20} {:>9.0} {:>22} {:>7.0}% {:>10.2} {:>7}",
+            "{:<13} {:>20} {:>24} {:>20} {:>9.0} {:>22} {:>7.0}% {:>10.2} {:>7}",
             server.variant.name(),
             format!("{:.2} ({lo:.2}..{hi:.2})", median(cpu.clone())),
             fmt_paired(
-                paired(&|x, y| x.cpu_us_per_request() - y.cpu_us_per_request()),
+                paired(&|x, b| x.cpu_us_per_request() - b.cpu_us_per_request),
                 2,
                 true
             ),
             fmt_paired(
-                paired(&|x, y| x.cpu_us_per_request() / y.cpu_us_per_request()),
+                paired(&|x, b| x.cpu_us_per_request() / b.cpu_us_per_request),
                 3,
                 false
             ),
             median(rps),
-            fmt_paired(paired(&|x, y| x.rps() / y.rps()), 3, false),
+            fmt_paired(paired(&|x, b| x.rps() / b.rps), 3, false),
             100.0 * share,
             driver,
             v2,
@@ -897,8 +964,15 @@ fn smoke() {
         });
         assert_eq!(seen.requests, 400, "{variant:?}");
         if variant.names_version() {
-            assert_eq!(seen.named, 400, "{variant:?}: x-fledge-version on every response");
-            assert!(seen.v2 < 100, "{variant:?}: a 5 % canary got {} of 400", seen.v2);
+            assert_eq!(
+                seen.named, 400,
+                "{variant:?}: x-fledge-version on every response"
+            );
+            assert!(
+                seen.v2 < 100,
+                "{variant:?}: a 5 % canary got {} of 400",
+                seen.v2
+            );
         } else {
             assert_eq!(seen.named, 0, "{variant:?}: no version header");
         }
@@ -932,21 +1006,36 @@ fn callgrind_control(args: &[&str]) {
     assert!(status.success(), "callgrind_control {args:?}: {status}");
 }
 
-/// The total instructions in a callgrind dump (its `summary:` or `totals:`
-/// line), and whether its thread ran the driver's ticks.
-fn dump_total(path: &std::path::Path) -> (u64, bool) {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let total = text
+/// The totals of a callgrind dump by event (`Ir`, and with
+/// `--cache-sim` the cache misses), and whether its thread ran the driver's
+/// ticks.
+fn dump_totals(path: &std::path::Path) -> (Vec<(String, u64)>, bool) {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let names: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("events:"))
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    let values: Vec<u64> = text
         .lines()
         .find_map(|l| {
             l.strip_prefix("summary:")
                 .or_else(|| l.strip_prefix("totals:"))
         })
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
     let ticks = text.contains("Controller>::tick") || text.contains("Controller::tick");
-    (total, ticks)
+    let totals = names
+        .iter()
+        .map(|n| (*n).to_owned())
+        .zip(values.into_iter().chain(std::iter::repeat(0)))
+        .collect();
+    (totals, ticks)
 }
 
 fn callgrind(o: &Options) {
@@ -985,6 +1074,10 @@ fn callgrind(o: &Options) {
             format!("--callgrind-out-file={}", out.display()),
             "--separate-threads=yes".to_owned(),
         ];
+        let mut wrapper = wrapper;
+        if o.cache_sim {
+            wrapper.push("--cache-sim=yes".to_owned());
+        }
         let server = Server::spawn(*variant, &wrapper);
         let pid = server.pid().to_string();
         let mut pool = runtime.block_on(async { vec![Connection::open(server.addr, 11).await] });
@@ -1012,14 +1105,29 @@ fn callgrind(o: &Options) {
             })
             .collect();
         dumps.sort();
-        assert!(!dumps.is_empty(), "no callgrind dump for {}", variant.name());
+        assert!(
+            !dumps.is_empty(),
+            "no callgrind dump for {}",
+            variant.name()
+        );
         let (mut serving, mut ticking) = (0u64, 0u64);
+        let mut misses: Vec<(String, u64)> = Vec::new();
         for dump in &dumps {
-            let (total, ticks) = dump_total(dump);
+            let (totals, ticks) = dump_totals(dump);
+            let ir = totals
+                .iter()
+                .find(|(n, _)| n == "Ir")
+                .map_or(0, |(_, v)| *v);
             if ticks {
-                ticking += total;
-            } else {
-                serving += total;
+                ticking += ir;
+                continue;
+            }
+            serving += ir;
+            for (name, value) in totals.into_iter().filter(|(n, _)| n != "Ir") {
+                match misses.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, v)) => *v += value,
+                    None => misses.push((name, value)),
+                }
             }
         }
         let n = o.requests as f64;
@@ -1040,6 +1148,14 @@ fn callgrind(o: &Options) {
         } else {
             String::new()
         };
+        let misses: Vec<String> = misses
+            .iter()
+            .filter(|(n, _)| n.ends_with("mr") || n.ends_with("mw"))
+            .map(|(name, v)| format!("{name} {:.1}", *v as f64 / n))
+            .collect();
+        if !misses.is_empty() {
+            println!("{:<10} per request: {}", variant.name(), misses.join(", "));
+        }
         println!(
             "{:<10} {per_request:>8.0} instructions per request{added}{ticks}; {:.1} s, dumps {}",
             variant.name(),

@@ -15,6 +15,10 @@ use crate::request_id::RequestId;
 /// The version the [`CanaryLayer`](crate::CanaryLayer) chose for this
 /// request, as a handler argument.
 ///
+/// Read from the version in scope ([`Chosen::current`]: the layer is
+/// calling or polling this handler), else from the request's
+/// [`Chosen`] extension; so it works with `Settings::extension(false)`.
+///
 /// Fails with [`MissingVersion`] (500) when the layer is not installed in
 /// front of the handler; take `Option<Version>` to tolerate that.
 ///

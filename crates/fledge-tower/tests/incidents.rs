@@ -115,7 +115,11 @@ fn lines(name: &str, versions: &[&str]) -> Vec<Line> {
         .filter(|l| {
             ["version", "header", "feature_flag.result.variant"]
                 .iter()
-                .any(|f| l.fields.get(*f).is_some_and(|v| versions.contains(&v.as_str())))
+                .any(|f| {
+                    l.fields
+                        .get(*f)
+                        .is_some_and(|v| versions.contains(&v.as_str()))
+                })
         })
         .cloned()
         .collect()
@@ -128,11 +132,7 @@ fn all_for(versions: &[&str]) -> Vec<Line> {
         .unwrap()
         .iter()
         .filter(|l| l.target == "fledge_tower::isolation")
-        .filter(|l| {
-            l.fields
-                .values()
-                .any(|v| versions.contains(&v.as_str()))
-        })
+        .filter(|l| l.fields.values().any(|v| versions.contains(&v.as_str())))
         .cloned()
         .collect()
 }
@@ -183,7 +183,11 @@ async fn overflow_and_rejection_are_logged_once_per_window() {
     assert_eq!(line.level, Level::INFO);
     assert_eq!(line.target, "fledge_tower::isolation");
     assert_eq!(
-        (line.field("limit"), line.field("in_flight"), line.field("to")),
+        (
+            line.field("limit"),
+            line.field("in_flight"),
+            line.field("to")
+        ),
         ("1", "1", "ov1")
     );
     assert_eq!(
@@ -213,9 +217,8 @@ async fn overflow_and_rejection_are_logged_once_per_window() {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_is_logged_with_its_method() {
     capture();
-    let settings = Settings::new().isolation(
-        Isolation::new().timeout("tv2", Duration::from_millis(100)),
-    );
+    let settings =
+        Settings::new().isolation(Isolation::new().timeout("tv2", Duration::from_millis(100)));
     let layer = CanaryLayer::with_settings(routes("tv2", "tv1"), settings).expect("settings");
     let service = layer.layer(tower::service_fn(|_req: Request<()>| async {
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -288,9 +291,12 @@ async fn the_first_panic_of_each_version_is_logged_then_limited() {
 }
 
 /// v2 reads the body and fails; stable answers.
-fn failing_candidate()
--> impl Service<Request<ReplayBody<Full<Bytes>>>, Response = Response<String>, Error = Infallible, Future = impl Future + Send>
-+ Clone {
+fn failing_candidate() -> impl Service<
+    Request<ReplayBody<Full<Bytes>>>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = impl Future + Send,
+> + Clone {
     tower::service_fn(|req: Request<ReplayBody<Full<Bytes>>>| async move {
         let version = id();
         let _ = req.into_body().collect().await;
@@ -305,11 +311,15 @@ fn failing_candidate()
 #[tokio::test]
 async fn fallbacks_and_skipped_fallbacks_are_logged() {
     capture();
-    let layer = CanaryLayer::new(routes("fv2", "fv1")).fallback(Fallback::idempotent().body_limit(8));
+    let layer =
+        CanaryLayer::new(routes("fv2", "fv1")).fallback(Fallback::idempotent().body_limit(8));
     let service = layer.layer(failing_candidate());
     let res = service
         .clone()
-        .oneshot(request(Method::PUT, Full::new(Bytes::from_static(b"small"))))
+        .oneshot(request(
+            Method::PUT,
+            Full::new(Bytes::from_static(b"small")),
+        ))
         .await
         .expect("response");
     assert_eq!(res.status(), StatusCode::OK);

@@ -5,6 +5,7 @@ use std::fmt;
 
 use http::header::HeaderName;
 
+use crate::clock::LatencyClock;
 use crate::isolation::Isolation;
 use crate::key::{KeySource, NoKey};
 use crate::qa::QaOverride;
@@ -49,6 +50,7 @@ pub struct Settings {
     pub(crate) isolation: Isolation,
     pub(crate) catch_panics: bool,
     pub(crate) flag_key: Option<&'static str>,
+    pub(crate) latency_clock: LatencyClock,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             isolation: Isolation::default(),
             catch_panics: true,
             flag_key: None,
+            latency_clock: LatencyClock::Precise,
         }
     }
 }
@@ -142,6 +145,15 @@ impl Settings {
         self.flag_key
     }
 
+    /// The clock requests are timed with (default
+    /// [`LatencyClock::Precise`]); [`LatencyClock::Coarse`] where reading a
+    /// precise clock costs a system call (a virtual machine whose clock
+    /// source is not the TSC), at the price of resolution.
+    pub fn latency_clock(mut self, clock: LatencyClock) -> Self {
+        self.latency_clock = clock;
+        self
+    }
+
     /// Whether a panic in a version's service is caught, counted, recorded
     /// as its failure and answered with a 500 (default: yes). When off it is
     /// recorded and then propagated.
@@ -162,6 +174,7 @@ impl fmt::Debug for Settings {
             .field("isolation", &self.isolation)
             .field("catch_panics", &self.catch_panics)
             .field("flag_key", &self.flag_key)
+            .field("latency_clock", &self.latency_clock)
             .finish()
     }
 }

@@ -337,7 +337,12 @@ impl Bulkheads {
     /// `tower.fallback_skipped`: a failed request of `index` could have
     /// been retried but was not (`reason`: `body`, the body was over the
     /// limit or not read whole; `stable_full`).
-    pub(crate) fn log_fallback_skipped(&self, index: usize, cause: &'static str, reason: &'static str) {
+    pub(crate) fn log_fallback_skipped(
+        &self,
+        index: usize,
+        cause: &'static str,
+        reason: &'static str,
+    ) {
         let Some(slot) = self.slots.get(index) else {
             return;
         };

@@ -32,16 +32,12 @@ impl<E: ClassifyEos> EosRecord<E> {
             decider,
         } = self;
         let failed = classify.classify_eos(trailers).is_err();
-        decider
-            .routes()
-            .recorder()
-            .record(index, start.elapsed(), failed);
+        decider.recorder().record(index, start.elapsed(), failed);
     }
 
     /// Records a body error as a failure.
     fn fail(self) {
         self.decider
-            .routes()
             .recorder()
             .record(self.index, self.start.elapsed(), true);
     }

@@ -1,7 +1,6 @@
 //! The start of every call: decide, admit through the bulkhead, arm the
 //! timeout, call (containing panics), plan the fallback.
 
-use crate::clock::Stopwatch;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -18,8 +17,8 @@ use tower_service::Service;
 use super::future::{Pending, ResponseFuture};
 use crate::chosen::Scope;
 use crate::decide::Decider;
-use crate::otel;
 use crate::isolation::{self, Admission, FallbackRetry, ReplayBody, incident};
+use crate::otel;
 use crate::shadow::TeeBody;
 
 /// What every call does before its version's service: decide, make the
@@ -37,7 +36,7 @@ where
 {
     let chosen = decider.decide_http(req.uri(), req.headers(), req.extensions());
     let classifier = make_classifier.make_classifier(req);
-    let start = Stopwatch::start();
+    let start = decider.start_timer();
     let (chosen, permit) = match decider.admit(chosen) {
         Admission::Admitted { chosen, permit } => (chosen, permit),
         Admission::Rejected { chosen } => {

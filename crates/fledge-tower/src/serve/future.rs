@@ -4,8 +4,8 @@
 //! it into the gates and, where a fallback applies, retries once on stable.
 
 use crate::clock::Stopwatch;
-use std::fmt;
 use std::any::Any;
+use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -25,8 +25,8 @@ use super::body::{EosRecord, ResponseBody};
 use crate::chosen::{Chosen, Scope};
 use crate::decide::Decider;
 use crate::error::BoxError;
-use crate::otel;
 use crate::isolation::{FallbackRetry, NoRetry, Permit, ReplayBody, Slot};
+use crate::otel;
 
 /// What the future needs to finish one attempt: how to classify it, when it
 /// started, which version it is on, and that version's bulkhead slot.
@@ -131,11 +131,10 @@ fn synthesized<B, E>(
 }
 
 fn name_version<B>(res: &mut Response<B>, decider: &Decider, chosen: Chosen) {
-    if let (Some(name), Some(value)) = (
-        decider.response_header(),
-        decider.header_value(chosen.index()),
-    ) {
-        res.headers_mut().insert(name.clone(), value.clone());
+    if let Some(name) = decider.response_header()
+        && let Some(value) = decider.version_value(chosen)
+    {
+        res.headers_mut().insert(name.clone(), value);
     }
 }
 
@@ -147,11 +146,10 @@ fn count(pending: &Pending<impl Sized>, counter: fn(&Slot) -> &std::sync::atomic
 }
 
 fn record_failure(pending: &Pending<impl Sized>) {
-    pending.decider.routes().recorder().record(
-        pending.chosen.index().get(),
-        pending.start.elapsed(),
-        true,
-    );
+    pending
+        .decider
+        .recorder()
+        .record(pending.chosen.index().get(), pending.start.elapsed(), true);
 }
 
 /// A retry on stable, ready to run: its future, classifier, version and slot.
@@ -227,10 +225,7 @@ where
                         let index = chosen.index().get();
                         match classifier.classify_response(&res) {
                             ClassifiedResponse::Ready(Ok(_)) => {
-                                decider
-                                    .routes()
-                                    .recorder()
-                                    .record(index, start.elapsed(), false);
+                                decider.recorder().record(index, start.elapsed(), false);
                                 return Poll::Ready(Ok(res.map(ResponseBody::passthrough)));
                             }
                             ClassifiedResponse::RequiresEos(classify) => {
@@ -245,10 +240,7 @@ where
                                 ));
                             }
                             ClassifiedResponse::Ready(Err(_)) => {
-                                decider
-                                    .routes()
-                                    .recorder()
-                                    .record(index, start.elapsed(), true);
+                                decider.recorder().record(index, start.elapsed(), true);
                                 let retried =
                                     try_restart(&mut this, &decider, chosen, "failure", &restart);
                                 if retried {
@@ -373,7 +365,7 @@ fn try_restart<F, C, R>(
     *this.deadline = deadline;
     *this.pending = Some(Pending {
         classifier: next.classifier,
-        start: Stopwatch::start(),
+        start: decider.start_timer(),
         chosen: next.chosen,
         decider: decider.clone(),
         permit: next.permit,
@@ -391,9 +383,11 @@ where
     type Output = Result<Response<ResponseBody<B, C::ClassifyEos>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        poll_attempts(self.project(), cx, |never: NoRetry, _| -> Result<_, &'static str> {
-            match never {}
-        })
+        poll_attempts(
+            self.project(),
+            cx,
+            |never: NoRetry, _| -> Result<_, &'static str> { match never {} },
+        )
     }
 }
 
