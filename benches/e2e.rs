@@ -62,8 +62,11 @@
 //! `--callgrind` runs each server under `valgrind --tool=callgrind` instead
 //! (it fails with a clear message when `valgrind` or `callgrind_control` is
 //! missing): after 2,000 warm-up requests the counters are zeroed, then
-//! `--requests` (25,000) requests are sent over one connection and the
-//! counters dumped; the instructions per request are printed and the dump is
+//! `--requests` (25,000) requests are sent over one connection, 1 ms
+//! apart (so that the server goes idle between two requests every time:
+//! without the pause, whether it parks depends on how fast valgrind runs,
+//! and the count moves by a thousand instructions from run to run), and
+//! the counters dumped; the instructions per request are printed and the dump is
 //! left in `target/e2e-callgrind/` for `callgrind_annotate`. `--cache-sim`
 //! adds callgrind's cache simulation and prints the first-level and
 //! last-level misses per request (instruction and data).
@@ -528,6 +531,9 @@ struct Connection {
     rng: Rng,
     request: Vec<u8>,
     response: Vec<u8>,
+    /// A pause after each response (under callgrind: the server then
+    /// always goes idle between two requests, the same path every time).
+    pause: Option<Duration>,
 }
 
 impl Connection {
@@ -541,6 +547,7 @@ impl Connection {
             rng: Rng(seed | 1),
             request: Vec::with_capacity(512),
             response: Vec::with_capacity(1024),
+            pause: None,
         }
     }
 
@@ -585,6 +592,9 @@ impl Connection {
         }
         while self.response.len() < head_end + length {
             self.read_more().await;
+        }
+        if let Some(pause) = self.pause {
+            tokio::time::sleep(pause).await;
         }
         Seen {
             requests: 1,
@@ -1080,7 +1090,11 @@ fn callgrind(o: &Options) {
         }
         let server = Server::spawn(*variant, &wrapper);
         let pid = server.pid().to_string();
-        let mut pool = runtime.block_on(async { vec![Connection::open(server.addr, 11).await] });
+        let mut pool = runtime.block_on(async {
+            let mut c = Connection::open(server.addr, 11).await;
+            c.pause = Some(Duration::from_millis(1));
+            vec![c]
+        });
         pool = runtime.block_on(drive(pool, &bodies, None, 2_000)).0;
         callgrind_control(&["--zero", &pid]);
         let t0 = Instant::now();
