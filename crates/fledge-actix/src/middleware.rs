@@ -204,7 +204,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let shared = &self.shared;
         let decider = &shared.decider;
-        let start = Stopwatch::start();
+        let start = decider.start_timer();
         let decided = shared.decide(&req);
         let (chosen, permit) = match decider.admit(decided) {
             Admission::Admitted { chosen, permit } => (chosen, permit),

@@ -15,6 +15,10 @@ use crate::request_id::RequestId;
 /// The version the [`CanaryLayer`](crate::CanaryLayer) chose for this
 /// request, as a handler argument.
 ///
+/// Read from the version in scope ([`Chosen::current`]: the layer is
+/// calling or polling this handler), else from the request's
+/// [`Chosen`] extension; so it works with `Settings::extension(false)`.
+///
 /// Fails with [`MissingVersion`] (500) when the layer is not installed in
 /// front of the handler; take `Option<Version>` to tolerate that.
 ///
@@ -72,12 +76,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Version {
     type Rejection = MissingVersion;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Chosen>()
-            .copied()
-            .map(Version)
-            .ok_or(MissingVersion)
+        chosen(parts).map(Version).ok_or(MissingVersion)
     }
 }
 
@@ -88,6 +87,13 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Version {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Chosen>().copied().map(Version))
+        Ok(chosen(parts).map(Version))
     }
+}
+
+/// The version in scope ([`Chosen::current`]: the layer is calling or
+/// polling this handler), else the request's extension.
+#[inline]
+fn chosen(parts: &Parts) -> Option<Chosen> {
+    Chosen::current().or_else(|| parts.extensions.get::<Chosen>().copied())
 }

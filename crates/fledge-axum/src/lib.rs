@@ -55,12 +55,14 @@
 
 mod extract;
 mod feedback;
+mod layer;
 mod request_id;
 
 mod outputs;
 
 pub use extract::{MissingVersion, Version};
 pub use feedback::{Feedback, FeedbackBody, FeedbackError};
+pub use layer::{AxumFuture, AxumLayer, AxumService, IntoMakeService};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
 pub use outputs::{CategoricalHandle, NumericHandle, OutputError, Outputs};

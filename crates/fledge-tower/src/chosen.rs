@@ -1,6 +1,8 @@
 //! [`Chosen`]: the version picked for a request, carried as a request
-//! extension.
+//! extension and in scope ([`Chosen::current`]) while the chosen version's
+//! service runs.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
@@ -60,14 +62,29 @@ impl fmt::Display for Reason {
 
 /// The version chosen for a request.
 ///
-/// The layer inserts it into the request's extensions (unless turned off), so
-/// a handler can call the chosen model and a downstream call can pass the
-/// version on. It is `Copy`: reading it costs nothing.
+/// A handler finds it two ways:
+///
+/// - **In scope**, [`Chosen::current`]: the layer sets it on the thread
+///   while it calls the chosen version's service and while it polls that
+///   service's future, so code running there (an axum handler and its
+///   extractors, a tonic method, a `service_fn`) reads it without the
+///   request. Free: two thread-local writes per poll. Work the handler
+///   moves elsewhere (`tokio::spawn`, `spawn_blocking`, a streaming body
+///   polled after the response head) runs outside the scope: read it
+///   first and pass it on, or re-enter it there with [`Chosen::scope`].
+/// - **As a request extension** (default on; [`Settings::extension`](crate::Settings::extension)):
+///   it travels with the request, wherever it goes. `http` boxes every
+///   extension value, so this is one allocation per request and a hash
+///   map insert: turn it off where handlers read the scope (axum's
+///   `fledge_axum::Version` extractor reads the scope first).
+///
+/// It is `Copy`: reading it costs nothing.
 ///
 /// ```
 /// # use fledge_tower::Chosen;
 /// fn handler(req: http::Request<()>) -> &'static str {
-///     match req.extensions().get::<Chosen>() {
+///     let chosen = Chosen::current().or_else(|| req.extensions().get::<Chosen>().copied());
+///     match chosen {
 ///         Some(chosen) if chosen.id() == "v2" => "exponential smoothing",
 ///         _ => "moving average",
 ///     }
@@ -99,6 +116,53 @@ impl Chosen {
     /// Why the request went there.
     pub fn reason(&self) -> Reason {
         self.reason
+    }
+}
+
+thread_local! {
+    /// The version in scope on this thread ([`Chosen::current`]).
+    static CURRENT: Cell<Option<Chosen>> = const { Cell::new(None) };
+}
+
+impl Chosen {
+    /// The version chosen for the request whose service is being called, or
+    /// whose future is being polled, on this thread: set by the layers of
+    /// this crate (and the actix-web middleware) around the chosen version's
+    /// `call` and every `poll` of its future. `None` outside them.
+    ///
+    /// ```
+    /// # use fledge_tower::Chosen;
+    /// assert_eq!(Chosen::current(), None); // no request in flight here
+    /// ```
+    #[inline]
+    pub fn current() -> Option<Chosen> {
+        CURRENT.try_with(Cell::get).ok().flatten()
+    }
+
+    /// Runs `f` with `self` as [`Chosen::current`], then restores what was
+    /// in scope before (also when `f` panics). For adapters of other
+    /// frameworks, and for work a handler moves to another task or thread.
+    #[inline]
+    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let _restore = Scope::enter(self);
+        f()
+    }
+}
+
+/// Puts a version in scope; dropping it restores the one before.
+pub(crate) struct Scope(Option<Chosen>);
+
+impl Scope {
+    #[inline]
+    pub(crate) fn enter(chosen: Chosen) -> Scope {
+        Scope(CURRENT.try_with(|c| c.replace(Some(chosen))).ok().flatten())
+    }
+}
+
+impl Drop for Scope {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.0));
     }
 }
 
@@ -166,5 +230,21 @@ mod tests {
             "x-fledge-version"
         );
         assert!(static_header_value("v2").is_ok());
+    }
+
+    #[test]
+    fn scopes_nest_and_restore() {
+        let v1 = Chosen::new(VersionIndex::new(1).unwrap(), "v1", Reason::Sticky);
+        let v2 = Chosen::new(VersionIndex::new(0).unwrap(), "v2", Reason::Override);
+        assert_eq!(Chosen::current(), None);
+        v1.scope(|| {
+            assert_eq!(Chosen::current(), Some(v1));
+            v2.scope(|| assert_eq!(Chosen::current(), Some(v2)));
+            assert_eq!(Chosen::current(), Some(v1));
+            let caught = std::panic::catch_unwind(|| v2.scope(|| panic!("inner")));
+            assert!(caught.is_err());
+            assert_eq!(Chosen::current(), Some(v1));
+        });
+        assert_eq!(Chosen::current(), None);
     }
 }

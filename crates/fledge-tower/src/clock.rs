@@ -1,12 +1,59 @@
-//! [`Stopwatch`]: how the request path times a request (two clock reads).
+//! [`Stopwatch`]: how the request path times a request (two clock reads),
+//! and [`LatencyClock`]: which clock.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// Which clock the layer times requests with ([`Settings::latency_clock`](crate::Settings::latency_clock)).
+///
+/// The default reads the CPU's time-stamp counter where the kernel keeps
+/// time with it (two reads: about 20 ns, 25 instructions here), otherwise
+/// `Instant::now()`. On a virtual machine whose clock source is not the TSC
+/// (`kvm-clock`, `hyperv_clocksource_tsc_page`, `xen`, ... in
+/// `/sys/devices/system/clocksource/clocksource0/current_clocksource`),
+/// `Instant::now()` reads a paravirtual clock through the vDSO (tens of
+/// nanoseconds) or, where the vDSO cannot (`xen`, `acpi_pm`), makes a
+/// system call (0.1 to 1 µs each): two per request. [`LatencyClock::Coarse`]
+/// replaces them with two loads of a time a background thread advances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LatencyClock {
+    /// The time-stamp counter or `Instant::now()` (the default): exact to
+    /// well under a microsecond.
+    #[default]
+    Precise,
+    /// A time advanced every `resolution` by a background thread
+    /// (`quanta`'s upkeep thread, one per process, started by the first
+    /// layer built with it; a process already running one keeps its
+    /// interval). Reading it is one atomic load. The trade-offs:
+    /// latencies are known to within `resolution` only (a request shorter
+    /// than it may record zero), so latency gates should judge values at
+    /// least ten times larger (1 ms for p99 limits of 10 ms and more); and
+    /// the thread wakes every `resolution` (1,000 times a second at 1 ms,
+    /// a few milliseconds of CPU a second), which is only cheaper than two
+    /// precise reads per request when those cost a system call or the
+    /// request rate is high.
+    Coarse(Duration),
+}
+
+/// The upkeep thread of [`LatencyClock::Coarse`], started once.
+static UPKEEP: OnceLock<Option<quanta::Handle>> = OnceLock::new();
+
+/// Starts the coarse clock's thread (once per process: the first interval
+/// wins; a thread someone else started is used as it is).
+pub(crate) fn start_coarse(resolution: Duration) {
+    UPKEEP.get_or_init(|| {
+        let resolution = resolution.max(Duration::from_micros(100));
+        // `UpkeepRunning`: another part of the process keeps it already.
+        quanta::Upkeep::new(resolution).start().ok()
+    });
+}
 
 /// The CPU's time-stamp counter, calibrated, when the kernel itself keeps
 /// time with it; `None` otherwise.
 static COUNTER: OnceLock<Option<quanta::Clock>> = OnceLock::new();
 
+#[inline]
 fn counter() -> Option<&'static quanta::Clock> {
     COUNTER.get_or_init(detect).as_ref()
 }
@@ -52,6 +99,7 @@ pub struct Stopwatch(Start);
 enum Start {
     Counter(u64),
     Os(Instant),
+    Coarse(quanta::Instant),
 }
 
 impl Stopwatch {
@@ -64,12 +112,29 @@ impl Stopwatch {
         })
     }
 
+    /// Starts timing now on the coarse clock ([`LatencyClock::Coarse`]):
+    /// one atomic load, exact to within the clock's resolution.
+    #[inline]
+    pub fn start_coarse() -> Self {
+        Stopwatch(Start::Coarse(quanta::Instant::recent()))
+    }
+
+    /// Starts timing now on `clock`.
+    #[inline]
+    pub fn start_on(clock: LatencyClock) -> Self {
+        match clock {
+            LatencyClock::Coarse(_) => Self::start_coarse(),
+            _ => Self::start(),
+        }
+    }
+
     /// The time since [`start`](Stopwatch::start).
     #[inline]
     pub fn elapsed(&self) -> Duration {
         match self.0 {
             Start::Counter(raw) => counter().map_or(Duration::ZERO, |c| c.delta(raw, c.raw())),
             Start::Os(at) => at.elapsed(),
+            Start::Coarse(at) => quanta::Instant::recent().saturating_duration_since(at),
         }
     }
 
@@ -83,6 +148,24 @@ impl Stopwatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_coarse_clock_moves_in_steps() {
+        start_coarse(Duration::from_millis(1));
+        let watch = Stopwatch::start_on(LatencyClock::Coarse(Duration::from_millis(1)));
+        let os = Instant::now();
+        while os.elapsed() < Duration::from_millis(30) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let ours = watch.elapsed();
+        // Within the resolution (plus a loaded machine's scheduling delay
+        // of the upkeep thread).
+        assert!(ours <= os.elapsed() + Duration::from_millis(2), "{ours:?}");
+        assert!(
+            ours + Duration::from_millis(25) >= Duration::from_millis(30),
+            "{ours:?}"
+        );
+    }
 
     #[test]
     fn agrees_with_the_monotonic_clock() {

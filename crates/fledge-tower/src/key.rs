@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::header::{COOKIE, HeaderName};
-use http::{Extensions, HeaderMap, Uri};
+use http::{Extensions, HeaderMap, HeaderValue, Uri};
 
 use crate::error::ConfigError;
 
@@ -111,7 +111,7 @@ impl KeySource {
     /// The key of a request, if it has one. Empty values count as no key.
     pub fn extract<'a>(&self, head: &RequestHead<'a>) -> Option<Cow<'a, [u8]>> {
         let key = match &self.0 {
-            Source::Header(name) => head.headers.get(name).map(|v| Cow::Borrowed(v.as_bytes())),
+            Source::Header(name) => header(head.headers, name).map(|v| Cow::Borrowed(v.as_bytes())),
             Source::Cookie(name) => head
                 .headers
                 .get_all(COOKIE)
@@ -140,6 +140,22 @@ impl fmt::Debug for KeySource {
             Source::Query(q) => f.debug_tuple("Query").field(q).finish(),
             Source::Fn(_) => f.write_str("Fn(..)"),
         }
+    }
+}
+
+/// Up to this many header values, [`header`] scans rather than hashes.
+const SCAN: usize = 12;
+
+/// The first value of header `name`. `HeaderMap::get` hashes a custom name
+/// byte by byte (FNV) before it probes; a request's dozen headers are
+/// cheaper to scan, comparing standard names by tag and custom names by
+/// length first. Larger maps are looked up.
+#[inline]
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    if headers.len() <= SCAN {
+        headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    } else {
+        headers.get(name)
     }
 }
 
@@ -282,6 +298,32 @@ mod tests {
         assert_eq!(f.extract(&h).as_deref(), Some(&b"/p"[..]));
         assert_eq!(KeySource::cookie("none").extract(&h), None);
         assert!(KeySource::header("bad header").is_err());
+    }
+
+    #[test]
+    fn scanning_and_hashing_find_the_same_first_value() {
+        let name = HeaderName::from_static("x-user-id");
+        for n in [0, 1, 5, SCAN - 1, SCAN, SCAN + 1, 40] {
+            let mut headers = HeaderMap::new();
+            for i in 0..n {
+                headers.append(
+                    HeaderName::try_from(format!("x-h-{i}")).unwrap(),
+                    HeaderValue::from(i),
+                );
+                if i == n / 2 {
+                    headers.append(name.clone(), HeaderValue::from_static("first"));
+                    headers.append(name.clone(), HeaderValue::from_static("second"));
+                }
+            }
+            headers.append(http::header::COOKIE, HeaderValue::from_static("a=1"));
+            assert_eq!(header(&headers, &name), headers.get(&name), "{n} headers");
+            assert_eq!(
+                header(&headers, &http::header::COOKIE),
+                headers.get(http::header::COOKIE)
+            );
+            let absent = HeaderName::from_static("x-absent");
+            assert_eq!(header(&headers, &absent), None);
+        }
     }
 
     #[test]

@@ -72,7 +72,9 @@ pub trait RoutingSource: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Where latency, outcome and feedback are recorded, indexed by
-    /// [`VersionIndex::get`].
+    /// [`VersionIndex::get`]. Read once, when a layer is built: the layer
+    /// keeps a handle (a [`Recorder`] clone shares its state) and records
+    /// through it.
     fn recorder(&self) -> &Recorder;
 
     /// The stable version: where overflow and fallback go (see

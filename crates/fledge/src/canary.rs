@@ -55,6 +55,16 @@ impl Canary {
         CanaryLayer::from_decider(self.decider.clone())
     }
 
+    /// The layer for axum ([`fledge_axum::AxumLayer`]): [`layer`](Self::layer)
+    /// with axum's own body type in its responses, so that axum does not
+    /// box every response body again, and so that it can wrap a whole
+    /// router for `axum::serve` (the cheapest way to install it: see the
+    /// `fledge-tower` crate's "What it costs").
+    #[cfg(feature = "axum")]
+    pub fn axum_layer(&self) -> fledge_axum::AxumLayer {
+        fledge_axum::AxumLayer::new(self.layer())
+    }
+
     /// The actix-web middleware: `App::new().wrap(canary.actix())`, the
     /// same decisions, settings and counters as [`layer`](Self::layer).
     #[cfg(feature = "actix")]
@@ -219,6 +229,11 @@ impl CanaryBuilder {
             },
         )?;
         let isolation = limits.overlay(settings.isolation_config().clone());
+        // Request spans (feature `otel`) name the rollout.
+        let settings = match settings.flag_key_name() {
+            Some(_) => settings,
+            None => settings.flag_key(&plan.name),
+        };
         let decider =
             Decider::new(routing, settings.isolation(isolation)).map_err(|e| match e {
                 ConfigError::UnknownVersion { id, known } => {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fledge_gate::Recorder;
 use fledge_rollout::Routed;
+use fledge_rollout::log::RateLimited;
 use fledge_rollout::plan::Attributes;
 use fledge_select::{BUCKETS, VersionIndex};
 use http::header::HeaderName;
@@ -16,17 +18,28 @@ use http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
 use super::settings::Settings;
 use crate::attributes::HttpAttributes;
 use crate::chosen::{Chosen, Reason, intern, static_header_value};
-use crate::clock::Stopwatch;
+use crate::clock::{LatencyClock, Stopwatch};
 use crate::error::ConfigError;
-use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle};
+use crate::isolation::{Admission, Bulkheads, Contained, Fallback, IsolationHandle, incident};
 use crate::key::{KeySource, NoKey, RequestHead};
 use crate::qa::QaOverride;
 use crate::routes::RoutingSource;
 
 /// Counters of the decisions, shared by every clone of a layer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stats {
     overrides_rejected: AtomicU64,
+    /// Limits `tower.qa_override_rejected` lines.
+    override_log: RateLimited,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            overrides_rejected: AtomicU64::new(0),
+            override_log: RateLimited::new(incident::WINDOW),
+        }
+    }
 }
 
 /// A routing source joined with [`Settings`], checked: everything the
@@ -49,9 +62,19 @@ pub struct Decider {
     stats: Arc<Stats>,
     bulkheads: Arc<Bulkheads>,
     fallback: Option<Fallback>,
+    /// [`RoutingSource::recorder`], read once: recording then follows no
+    /// pointer through the routing source.
+    recorder: Recorder,
     /// Whether any version has a timeout (the request path skips the
     /// lookup otherwise).
     timeouts: bool,
+    /// Whether any version has a concurrency limit (admission is one
+    /// branch otherwise, without reading the bulkheads).
+    limited: bool,
+    /// Whether every version id is a valid header value (always, with
+    /// `VersionId`'s rules): the response header is then made from the id
+    /// in hand rather than read from `values`.
+    ids_are_values: bool,
     /// [`RoutingSource::counts_exposures`], read once.
     exposures: bool,
 }
@@ -71,6 +94,10 @@ impl Decider {
         let mut decider = Self::defaults(routes);
         let bulkheads = Bulkheads::new(&settings.isolation, decider.ids.clone(), decider.stable())?;
         decider.timeouts = (0..decider.ids.len()).any(|i| bulkheads.timeout(i).is_some());
+        decider.limited = bulkheads.limited();
+        if let LatencyClock::Coarse(resolution) = settings.latency_clock {
+            crate::clock::start_coarse(resolution);
+        }
         decider.bulkheads = Arc::new(bulkheads);
         decider.settings = Settings {
             // Re-made from an interned name so that cloning it per request
@@ -102,6 +129,7 @@ impl Decider {
             .iter()
             .map(|id| static_header_value(id).unwrap_or_else(|_| HeaderValue::from_static("")))
             .collect();
+        let ids_are_values = ids.iter().all(|id| static_header_value(id).is_ok());
         let stable = routes
             .baseline()
             .or_else(|| VersionIndex::new(ids.len().saturating_sub(1)))
@@ -111,6 +139,7 @@ impl Decider {
         // Calibrates the request clock now rather than on the first request.
         Stopwatch::uses_counter();
         let exposures = routes.counts_exposures();
+        let recorder = routes.recorder().clone();
         Decider {
             routes,
             settings: Settings::default(),
@@ -119,7 +148,10 @@ impl Decider {
             stats: Arc::default(),
             bulkheads,
             fallback: None,
+            recorder,
             timeouts: false,
+            limited: false,
+            ids_are_values,
             exposures,
         }
     }
@@ -172,8 +204,8 @@ impl Decider {
     /// picked is counted as an exposure here.
     #[inline]
     pub fn admit(&self, chosen: Chosen) -> Admission {
-        let admission = if self.bulkheads.limited() {
-            self.bulkheads.admit(chosen, self.routes.recorder())
+        let admission = if self.limited {
+            self.bulkheads.admit(chosen, &self.recorder)
         } else {
             Admission::Admitted {
                 chosen,
@@ -205,10 +237,17 @@ impl Decider {
     pub fn record_contained(&self, index: VersionIndex, latency: Duration, what: Contained) {
         let i = index.get();
         match what {
-            Contained::Timeout => self.bulkheads.count(i, |s| &s.timeouts),
-            Contained::Panic => self.bulkheads.count(i, |s| &s.panics),
+            Contained::Timeout => {
+                self.bulkheads.count(i, |s| &s.timeouts);
+                self.bulkheads.log_timeout(i, "", false);
+            }
+            Contained::Panic => {
+                self.bulkheads.count(i, |s| &s.panics);
+                // The adapter keeps the payload: an empty message.
+                self.bulkheads.log_panic(i, &"");
+            }
         }
-        self.routes.recorder().record(i, latency, true);
+        self.recorder.record(i, latency, true);
     }
 
     /// Whether a request on `chosen` may fall back to stable.
@@ -245,6 +284,19 @@ impl Decider {
         self.settings.response_header.as_ref()
     }
 
+    /// Starts timing a request on the settings' clock.
+    #[inline]
+    pub fn start_timer(&self) -> Stopwatch {
+        Stopwatch::start_on(self.settings.latency_clock)
+    }
+
+    /// The rollout's name for request spans ([`Settings::flag_key`], else
+    /// `fledge`).
+    #[inline]
+    pub(crate) fn flag_key(&self) -> &'static str {
+        self.settings.flag_key.unwrap_or("fledge")
+    }
+
     /// Whether [`Chosen`] goes into the request's extensions.
     pub fn extension(&self) -> bool {
         self.settings.extension
@@ -264,6 +316,24 @@ impl Decider {
                 id: id.to_owned(),
                 known: self.ids.join(", "),
             })
+    }
+
+    /// The recorder ([`RoutingSource::recorder`], read when the decider was
+    /// built).
+    #[inline]
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The value of the response header naming `chosen`: made from its
+    /// id (a static string, no lookup) when ids are header values.
+    #[inline]
+    pub(crate) fn version_value(&self, chosen: Chosen) -> Option<HeaderValue> {
+        if self.ids_are_values {
+            Some(HeaderValue::from_static(chosen.id()))
+        } else {
+            self.header_value(chosen.index()).cloned()
+        }
     }
 
     /// The header value naming `index` (free to clone).
@@ -296,15 +366,16 @@ impl Decider {
         attributes: &dyn Attributes,
     ) -> Chosen {
         if let (Some(qa), Some(value)) = (&self.settings.qa, override_value) {
-            match qa
-                .check(value)
-                .and_then(|id| self.routes.selector().index_of(id))
-            {
+            let asked = qa.check(value);
+            match asked.and_then(|id| self.routes.selector().index_of(id)) {
                 Some(index) => return self.chosen(index, Reason::Override),
                 None => {
-                    self.stats
+                    let rejected = self
+                        .stats
                         .overrides_rejected
-                        .fetch_add(1, Ordering::Relaxed);
+                        .fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    self.log_override_rejected(qa, asked.is_some(), rejected);
                 }
             }
         }
@@ -323,6 +394,23 @@ impl Decider {
                     }
                 }
             }
+        }
+    }
+
+    /// `tower.qa_override_rejected`: never the header's value (it carries a
+    /// secret, right or wrong), only why.
+    #[cold]
+    fn log_override_rejected(&self, qa: &QaOverride, secret_ok: bool, rejected: u64) {
+        if let Some(suppressed) = self.stats.override_log.check() {
+            tracing::warn!(
+                name: "tower.qa_override_rejected",
+                target: incident::TARGET,
+                header = qa.header_name().as_str(),
+                reason = if secret_ok { "unknown_version" } else { "secret" },
+                rejected,
+                suppressed,
+                "QA override header ignored"
+            );
         }
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use http::header::HeaderName;
 
+use crate::clock::LatencyClock;
 use crate::isolation::Isolation;
 use crate::key::{KeySource, NoKey};
 use crate::qa::QaOverride;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub(crate) extension: bool,
     pub(crate) isolation: Isolation,
     pub(crate) catch_panics: bool,
+    pub(crate) flag_key: Option<&'static str>,
+    pub(crate) latency_clock: LatencyClock,
 }
 
 impl Default for Settings {
@@ -60,6 +63,8 @@ impl Default for Settings {
             extension: true,
             isolation: Isolation::default(),
             catch_panics: true,
+            flag_key: None,
+            latency_clock: LatencyClock::Precise,
         }
     }
 }
@@ -126,6 +131,29 @@ impl Settings {
         &self.isolation
     }
 
+    /// The name of the rollout (or experiment) these settings serve: the
+    /// `feature_flag.key` of the request spans of the `otel` feature.
+    /// `fledge::Canary` sets it to the plan's name; default `fledge`.
+    /// Stored once per process (interned), read for free.
+    pub fn flag_key(mut self, name: &str) -> Self {
+        self.flag_key = Some(crate::chosen::intern(name));
+        self
+    }
+
+    /// The name set with [`flag_key`](Self::flag_key), if any.
+    pub fn flag_key_name(&self) -> Option<&'static str> {
+        self.flag_key
+    }
+
+    /// The clock requests are timed with (default
+    /// [`LatencyClock::Precise`]); [`LatencyClock::Coarse`] where reading a
+    /// precise clock costs a system call (a virtual machine whose clock
+    /// source is not the TSC), at the price of resolution.
+    pub fn latency_clock(mut self, clock: LatencyClock) -> Self {
+        self.latency_clock = clock;
+        self
+    }
+
     /// Whether a panic in a version's service is caught, counted, recorded
     /// as its failure and answered with a 500 (default: yes). When off it is
     /// recorded and then propagated.
@@ -145,6 +173,8 @@ impl fmt::Debug for Settings {
             .field("extension", &self.extension)
             .field("isolation", &self.isolation)
             .field("catch_panics", &self.catch_panics)
+            .field("flag_key", &self.flag_key)
+            .field("latency_clock", &self.latency_clock)
             .finish()
     }
 }

@@ -14,6 +14,7 @@ use fledge_select::VersionIndex;
 use tokio::time::Sleep;
 
 use super::config::Isolation;
+use super::incident::{self, Limiters, TARGET};
 use crate::chosen::{Chosen, Reason};
 use crate::error::ConfigError;
 
@@ -34,6 +35,8 @@ pub(crate) struct Slot {
     pub(crate) panics: AtomicU64,
     pub(crate) fallbacks: AtomicU64,
     pub(crate) fallback_skipped: AtomicU64,
+    /// The incident log's limiters (cold).
+    log: Box<Limiters>,
 }
 
 impl Slot {
@@ -204,6 +207,7 @@ impl Bulkheads {
         if overflow == Overflow::Stable && index != self.stable {
             let stable = self.chosen(self.stable, Reason::Overflow);
             if let Some(permit) = self.acquire(self.stable) {
+                self.log_overflow(index.get());
                 return Admission::Admitted {
                     chosen: stable,
                     permit,
@@ -212,10 +216,148 @@ impl Bulkheads {
             // Stable is full too: nowhere left to go.
             self.turned_away(self.stable, recorder);
             self.rejected(self.stable);
+            self.log_rejected(self.stable.get(), index.get());
             return Admission::Rejected { chosen: stable };
         }
         self.rejected(index);
+        self.log_rejected(index.get(), index.get());
         Admission::Rejected { chosen }
+    }
+
+    fn id(&self, index: usize) -> &'static str {
+        self.ids.get(index).copied().unwrap_or("")
+    }
+
+    /// `tower.bulkhead_overflow`: `index` was full, the request went to
+    /// stable.
+    fn log_overflow(&self, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if let Some(suppressed) = slot.log.overflow.check() {
+            tracing::info!(
+                name: "tower.bulkhead_overflow",
+                target: TARGET,
+                version = self.id(index),
+                limit = slot.limit,
+                in_flight = slot.in_flight.load(Ordering::Relaxed),
+                to = self.id(self.stable.get()),
+                overflowed = slot.overflowed.load(Ordering::Relaxed),
+                suppressed,
+                "bulkhead full: request sent to stable"
+            );
+        }
+    }
+
+    /// `tower.bulkhead_rejected`: the request chosen for `chosen` was
+    /// answered 503 because `index` (that version, or stable after it) was
+    /// full.
+    fn log_rejected(&self, index: usize, chosen: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if let Some(suppressed) = slot.log.rejected.check() {
+            tracing::warn!(
+                name: "tower.bulkhead_rejected",
+                target: TARGET,
+                version = self.id(index),
+                chosen = self.id(chosen),
+                limit = slot.limit,
+                in_flight = slot.in_flight.load(Ordering::Relaxed),
+                rejected = slot.rejected.load(Ordering::Relaxed),
+                suppressed,
+                "bulkhead full: request rejected with 503"
+            );
+        }
+    }
+
+    /// `tower.timeout`: a request of `index` timed out (already counted).
+    pub(crate) fn log_timeout(&self, index: usize, method: &'static str, fallback: bool) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if let Some(suppressed) = slot.log.timeout.check() {
+            let timeout_ms = slot
+                .timeout
+                .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+            tracing::warn!(
+                name: "tower.timeout",
+                target: TARGET,
+                version = self.id(index),
+                timeout_ms,
+                method,
+                fallback,
+                timeouts = slot.timeouts.load(Ordering::Relaxed),
+                suppressed,
+                "request timed out"
+            );
+        }
+    }
+
+    /// `tower.panic_contained`: the service of `index` panicked and the
+    /// panic was caught.
+    pub(crate) fn log_panic(&self, index: usize, payload: &(dyn std::any::Any + Send)) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if let Some(suppressed) = slot.log.panic() {
+            tracing::error!(
+                name: "tower.panic_contained",
+                target: TARGET,
+                version = self.id(index),
+                panic = incident::panic_message(payload),
+                panics = slot.panics.load(Ordering::Relaxed),
+                suppressed,
+                "a version's service panicked; answered 500 (or retried on stable)"
+            );
+        }
+    }
+
+    /// `tower.fallback`: a failed request of `index` (`cause`: `error`,
+    /// `failure` for a response classified as one, `timeout`, `panic`) is
+    /// retried on stable (already counted).
+    pub(crate) fn log_fallback(&self, index: usize, cause: &'static str) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if let Some(suppressed) = slot.log.fallback.check() {
+            tracing::info!(
+                name: "tower.fallback",
+                target: TARGET,
+                version = self.id(index),
+                to = self.id(self.stable.get()),
+                cause,
+                fallbacks = slot.fallbacks.load(Ordering::Relaxed),
+                suppressed,
+                "failed request retried on stable"
+            );
+        }
+    }
+
+    /// `tower.fallback_skipped`: a failed request of `index` could have
+    /// been retried but was not (`reason`: `body`, the body was over the
+    /// limit or not read whole; `stable_full`).
+    pub(crate) fn log_fallback_skipped(
+        &self,
+        index: usize,
+        cause: &'static str,
+        reason: &'static str,
+    ) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if let Some(suppressed) = slot.log.fallback_skipped.check() {
+            tracing::warn!(
+                name: "tower.fallback_skipped",
+                target: TARGET,
+                version = self.id(index),
+                cause,
+                reason,
+                skipped = slot.fallback_skipped.load(Ordering::Relaxed),
+                suppressed,
+                "failed request not retried on stable"
+            );
+        }
     }
 
     /// A permit on stable for a retry, or `None` when stable is full.

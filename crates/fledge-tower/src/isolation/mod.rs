@@ -52,6 +52,7 @@
 
 mod bulkhead;
 mod config;
+pub(crate) mod incident;
 mod replay;
 
 pub use bulkhead::{Admission, IsolationHandle, Permit, VersionStats};

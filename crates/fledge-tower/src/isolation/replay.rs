@@ -54,20 +54,21 @@ pub(crate) struct Replay<S, C, B> {
 impl<S, C> FallbackRetry<S, C> {
     /// The retry on stable, if the whole body was copied and stable has
     /// room in `bulkheads`; the retried request gets the
-    /// [`Chosen`](crate::Chosen) extension when `extension` is on.
+    /// [`Chosen`](crate::Chosen) extension when `extension` is on. Why not
+    /// otherwise: `body` (over the limit or not read whole), `stable_full`.
     pub(crate) fn replay<B>(
         mut self,
         bulkheads: &Arc<Bulkheads>,
         extension: bool,
-    ) -> Option<Replay<S, C, B>> {
+    ) -> Result<Replay<S, C, B>, &'static str> {
         let Ok(Ok(body)) = self.copy.try_recv() else {
-            return None;
+            return Err("body");
         };
-        let (chosen, permit) = bulkheads.admit_stable()?;
+        let (chosen, permit) = bulkheads.admit_stable().ok_or("stable_full")?;
         if extension {
             self.head.extensions.insert(chosen);
         }
-        Some(Replay {
+        Ok(Replay {
             service: self.service,
             request: Request::from_parts(self.head, Either::Right(Full::new(body))),
             classifier: self.classifier,

@@ -72,13 +72,16 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle, ThreadId};
 
+use fledge_rollout::log::RateLimited;
 use tokio::sync::oneshot;
+
+use crate::isolation::incident;
 
 pub use error::{BuildError, PoolError};
 
@@ -122,8 +125,14 @@ pub struct PoolStats {
     pub cancelled: u64,
 }
 
-#[derive(Default)]
 struct Counters {
+    /// The pool's version, for its log lines.
+    version: String,
+    /// Limit `tower.pool_full` and `tower.pool_panicked` lines.
+    full_log: RateLimited,
+    panic_log: RateLimited,
+    /// Whether a panic was logged yet (the first always is).
+    panicked_before: AtomicBool,
     /// Jobs accepted and not finished (queued or running): the admission
     /// bound, `threads + queue`.
     outstanding: AtomicUsize,
@@ -134,6 +143,61 @@ struct Counters {
     overflowed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
+}
+
+impl Counters {
+    fn new(version: &str) -> Self {
+        Counters {
+            version: version.to_owned(),
+            full_log: RateLimited::new(incident::WINDOW),
+            panic_log: RateLimited::new(incident::WINDOW),
+            panicked_before: AtomicBool::new(false),
+            outstanding: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            submitted: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+        }
+    }
+
+    /// `tower.pool_full`: a job was refused.
+    #[cold]
+    fn log_full(&self, capacity: usize) {
+        if let Some(suppressed) = self.full_log.check() {
+            tracing::warn!(
+                name: "tower.pool_full",
+                target: incident::TARGET,
+                version = self.version.as_str(),
+                queue = capacity,
+                overflowed = self.overflowed.load(Ordering::Relaxed),
+                suppressed,
+                "version pool full: job refused"
+            );
+        }
+    }
+
+    /// `tower.pool_panicked`: a job panicked (the first always logged).
+    #[cold]
+    fn log_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        let first = !self.panicked_before.swap(true, Ordering::Relaxed);
+        let suppressed = match self.panic_log.check() {
+            Some(n) => n,
+            None if first => 0,
+            None => return,
+        };
+        tracing::error!(
+            name: "tower.pool_panicked",
+            target: incident::TARGET,
+            version = self.version.as_str(),
+            panic = incident::panic_message(payload),
+            panicked = self.panicked.load(Ordering::Relaxed),
+            suppressed,
+            "a version pool's job panicked; its thread carries on"
+        );
+    }
 }
 
 /// A queued job: runs a closure and sends its result.
@@ -165,6 +229,7 @@ where
             Ok(value) => Ok(value),
             Err(payload) => {
                 counters.panicked.fetch_add(1, Ordering::Relaxed);
+                counters.log_panic(payload.as_ref());
                 Err(PoolError::panicked(payload.as_ref()))
             }
         };
@@ -263,7 +328,7 @@ impl PoolBuilder {
         // that admission is exact (a thread between two jobs is free).
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let rx = Arc::new(Mutex::new(rx));
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new(&self.version));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let mut shared = Shared {
             version: self.version.clone(),
@@ -407,6 +472,7 @@ impl VersionPool {
         loop {
             if current >= capacity {
                 counters.overflowed.fetch_add(1, Ordering::Relaxed);
+                counters.log_full(shared.queue);
                 return PoolFuture::failed(PoolError::Full {
                     capacity: shared.queue,
                 });

@@ -32,16 +32,12 @@ impl<E: ClassifyEos> EosRecord<E> {
             decider,
         } = self;
         let failed = classify.classify_eos(trailers).is_err();
-        decider
-            .routes()
-            .recorder()
-            .record(index, start.elapsed(), failed);
+        decider.recorder().record(index, start.elapsed(), failed);
     }
 
     /// Records a body error as a failure.
     fn fail(self) {
         self.decider
-            .routes()
             .recorder()
             .record(self.index, self.start.elapsed(), true);
     }
@@ -85,6 +81,21 @@ impl<B, E> ResponseBody<B, E> {
     /// The inner body, or `None` for a response the layer made itself.
     pub fn into_inner(self) -> Option<B> {
         self.inner
+    }
+
+    /// The inner body, when nothing is left to do at its end (no outcome to
+    /// record when it ends: the classifier judged the response by its
+    /// head, as the default one always does); otherwise `self`, unchanged.
+    /// For adapters that hand the framework its own body type back
+    /// instead of wrapping it again (`fledge_axum::AxumLayer`).
+    pub fn try_into_inner(self) -> Result<B, Self> {
+        match self {
+            ResponseBody {
+                inner: Some(inner),
+                eos: None,
+            } => Ok(inner),
+            other => Err(other),
+        }
     }
 
     /// A reference to the inner body, or `None` for a response the layer

@@ -1,7 +1,6 @@
 //! The start of every call: decide, admit through the bulkhead, arm the
 //! timeout, call (containing panics), plan the fallback.
 
-use crate::clock::Stopwatch;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -16,8 +15,10 @@ use tower_http::classify::MakeClassifier;
 use tower_service::Service;
 
 use super::future::{Pending, ResponseFuture};
+use crate::chosen::Scope;
 use crate::decide::Decider;
-use crate::isolation::{self, Admission, FallbackRetry, ReplayBody};
+use crate::isolation::{self, Admission, FallbackRetry, ReplayBody, incident};
+use crate::otel;
 use crate::shadow::TeeBody;
 
 /// What every call does before its version's service: decide, make the
@@ -35,7 +36,7 @@ where
 {
     let chosen = decider.decide_http(req.uri(), req.headers(), req.extensions());
     let classifier = make_classifier.make_classifier(req);
-    let start = Stopwatch::start();
+    let start = decider.start_timer();
     let (chosen, permit) = match decider.admit(chosen) {
         Admission::Admitted { chosen, permit } => (chosen, permit),
         Admission::Rejected { chosen } => {
@@ -45,6 +46,8 @@ where
                 chosen,
                 decider: decider.clone(),
                 permit: None,
+                method: "",
+                span: otel::request_span(decider.flag_key(), chosen),
             });
         }
     };
@@ -57,6 +60,8 @@ where
         chosen,
         decider: decider.clone(),
         permit,
+        method: "",
+        span: otel::request_span(decider.flag_key(), chosen),
     })
 }
 
@@ -71,18 +76,29 @@ pub(crate) fn call_direct<M, ReqB, F>(
 where
     M: MakeClassifier,
 {
-    let pending = match begin(decider, make_classifier, &mut req) {
+    let mut pending = match begin(decider, make_classifier, &mut req) {
         Ok(pending) => pending,
         Err(rejected) => return ResponseFuture::rejected(rejected),
     };
     let chosen = pending.chosen;
     let deadline = isolation::sleep(decider.timeout(chosen.index()));
-    if !decider.catch_panics() {
-        return ResponseFuture::new(call(chosen.index(), req), pending, deadline, None);
+    if deadline.is_some() {
+        pending.method = incident::method_name(req.method());
     }
-    match panic::catch_unwind(AssertUnwindSafe(|| call(chosen.index(), req))) {
+    // The version (and the request's span) are in scope while its service
+    // is called.
+    let _scope = Scope::enter(chosen);
+    let called = {
+        let _span = otel::enter(&pending.span);
+        if decider.catch_panics() {
+            panic::catch_unwind(AssertUnwindSafe(|| call(chosen.index(), req)))
+        } else {
+            Ok(call(chosen.index(), req))
+        }
+    };
+    match called {
         Ok(fut) => ResponseFuture::new(fut, pending, deadline, None),
-        Err(_) => ResponseFuture::panicked(pending),
+        Err(payload) => ResponseFuture::panicked(pending, payload),
     }
 }
 
@@ -105,12 +121,15 @@ where
     M: MakeClassifier,
     ReqB: Body<Data = Bytes>,
 {
-    let pending = match begin(decider, make_classifier, &mut req) {
+    let mut pending = match begin(decider, make_classifier, &mut req) {
         Ok(pending) => pending,
         Err(rejected) => return ResponseFuture::rejected(rejected),
     };
     let chosen = pending.chosen;
     let deadline = isolation::sleep(decider.timeout(chosen.index()));
+    if deadline.is_some() {
+        pending.method = incident::method_name(req.method());
+    }
     let (req, retry) = if decider.fallback_allows(chosen, req.method(), req.uri()) {
         let retry_classifier = make_classifier.make_classifier(&req);
         let (parts, body) = req.into_parts();

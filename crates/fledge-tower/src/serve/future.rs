@@ -4,6 +4,7 @@
 //! it into the gates and, where a fallback applies, retries once on stable.
 
 use crate::clock::Stopwatch;
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -21,10 +22,11 @@ use tower_http::classify::{ClassifiedResponse, ClassifyResponse};
 use tower_service::Service;
 
 use super::body::{EosRecord, ResponseBody};
-use crate::chosen::Chosen;
+use crate::chosen::{Chosen, Scope};
 use crate::decide::Decider;
 use crate::error::BoxError;
 use crate::isolation::{FallbackRetry, NoRetry, Permit, ReplayBody, Slot};
+use crate::otel;
 
 /// What the future needs to finish one attempt: how to classify it, when it
 /// started, which version it is on, and that version's bulkhead slot.
@@ -34,6 +36,11 @@ pub(crate) struct Pending<C> {
     pub(crate) chosen: Chosen,
     pub(crate) decider: Arc<Decider>,
     pub(crate) permit: Option<Permit>,
+    /// The request's method, for the timeout's log line: set only when the
+    /// version has a timeout (`""` otherwise).
+    pub(crate) method: &'static str,
+    /// The request's span (feature `otel`; zero-sized otherwise).
+    pub(crate) span: otel::Span,
 }
 
 pin_project! {
@@ -44,7 +51,7 @@ pin_project! {
         // The bulkhead turned the request away: answer 503.
         Reject,
         // Calling the service panicked.
-        Panicked,
+        Panicked { payload: Box<dyn Any + Send> },
         Done,
     }
 }
@@ -81,10 +88,11 @@ impl<F, C, R> ResponseFuture<F, C, R> {
         }
     }
 
-    /// Answers 500 (counted, recorded): calling the service panicked.
-    pub(crate) fn panicked(pending: Pending<C>) -> Self {
+    /// Answers 500 (counted, recorded, logged): calling the service
+    /// panicked.
+    pub(crate) fn panicked(pending: Pending<C>, payload: Box<dyn Any + Send>) -> Self {
         ResponseFuture {
-            stage: Stage::Panicked,
+            stage: Stage::Panicked { payload },
             deadline: None,
             pending: Some(pending),
             retry: None,
@@ -106,7 +114,7 @@ impl<F, C, R> ResponseFuture<F, C, R> {
 enum Attempt<E> {
     Error(E),
     Timeout,
-    Panic,
+    Panic(Box<dyn Any + Send>),
 }
 
 /// A response the layer makes itself: an empty body, the version header.
@@ -123,11 +131,10 @@ fn synthesized<B, E>(
 }
 
 fn name_version<B>(res: &mut Response<B>, decider: &Decider, chosen: Chosen) {
-    if let (Some(name), Some(value)) = (
-        decider.response_header(),
-        decider.header_value(chosen.index()),
-    ) {
-        res.headers_mut().insert(name.clone(), value.clone());
+    if let Some(name) = decider.response_header()
+        && let Some(value) = decider.version_value(chosen)
+    {
+        res.headers_mut().insert(name.clone(), value);
     }
 }
 
@@ -139,11 +146,10 @@ fn count(pending: &Pending<impl Sized>, counter: fn(&Slot) -> &std::sync::atomic
 }
 
 fn record_failure(pending: &Pending<impl Sized>) {
-    pending.decider.routes().recorder().record(
-        pending.chosen.index().get(),
-        pending.start.elapsed(),
-        true,
-    );
+    pending
+        .decider
+        .recorder()
+        .record(pending.chosen.index().get(), pending.start.elapsed(), true);
 }
 
 /// A retry on stable, ready to run: its future, classifier, version and slot.
@@ -152,6 +158,7 @@ pub(crate) struct Restart<F, C> {
     pub(crate) classifier: C,
     pub(crate) chosen: Chosen,
     pub(crate) permit: Option<Permit>,
+    pub(crate) method: &'static str,
 }
 
 /// What a response future resolves to.
@@ -162,7 +169,7 @@ type Outcome<B, C, E> = Result<Response<ResponseBody<B, <C as ClassifyResponse>:
 fn poll_attempts<F, C, R, B, E>(
     mut this: Projected<'_, F, C, R>,
     cx: &mut Context<'_>,
-    restart: impl Fn(R, &Decider) -> Option<Restart<F, C>>,
+    restart: impl Fn(R, &Decider) -> Result<Restart<F, C>, &'static str>,
 ) -> Poll<Outcome<B, C, E>>
 where
     F: Future<Output = Result<Response<B>, E>>,
@@ -178,7 +185,9 @@ where
                     pending.as_ref(),
                 )));
             }
-            StageProj::Panicked => Attempt::Panic,
+            StageProj::Panicked { payload } => {
+                Attempt::Panic(std::mem::replace(payload, Box::new(())))
+            }
             StageProj::Done => {
                 // Polled after completion: nothing left to record.
                 return Poll::Ready(Ok(synthesized::<B, C::ClassifyEos>(
@@ -187,7 +196,13 @@ where
                 )));
             }
             StageProj::Call { fut } => {
-                match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                // The version is in scope while its future runs.
+                let polled = {
+                    let _scope = this.pending.as_ref().map(|p| Scope::enter(p.chosen));
+                    let _span = this.pending.as_ref().map(|p| otel::enter(&p.span));
+                    panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+                };
+                match polled {
                     Ok(Poll::Ready(Ok(mut res))) => {
                         // The usual end, finished in place: moving the
                         // response through `Attempt` would copy it again.
@@ -204,15 +219,13 @@ where
                             chosen,
                             decider,
                             permit,
+                            ..
                         } = pending;
                         drop(permit);
                         let index = chosen.index().get();
                         match classifier.classify_response(&res) {
                             ClassifiedResponse::Ready(Ok(_)) => {
-                                decider
-                                    .routes()
-                                    .recorder()
-                                    .record(index, start.elapsed(), false);
+                                decider.recorder().record(index, start.elapsed(), false);
                                 return Poll::Ready(Ok(res.map(ResponseBody::passthrough)));
                             }
                             ClassifiedResponse::RequiresEos(classify) => {
@@ -227,11 +240,9 @@ where
                                 ));
                             }
                             ClassifiedResponse::Ready(Err(_)) => {
-                                decider
-                                    .routes()
-                                    .recorder()
-                                    .record(index, start.elapsed(), true);
-                                let retried = try_restart(&mut this, &decider, chosen, &restart);
+                                decider.recorder().record(index, start.elapsed(), true);
+                                let retried =
+                                    try_restart(&mut this, &decider, chosen, "failure", &restart);
                                 if retried {
                                     continue;
                                 }
@@ -265,8 +276,7 @@ where
                             this.stage.set(Stage::Done);
                             panic::resume_unwind(payload)
                         }
-                        drop(payload);
-                        Attempt::Panic
+                        Attempt::Panic(payload)
                     }
                 }
             }
@@ -278,18 +288,28 @@ where
             )));
         };
         // What the client gets when no retry happens.
-        let failed: Outcome<B, C, E> = match attempt {
-            Attempt::Error(error) => Err(error),
+        let index = pending.chosen.index().get();
+        let bulkheads = pending.decider.bulkheads();
+        let (cause, failed): (&'static str, Outcome<B, C, E>) = match attempt {
+            Attempt::Error(error) => ("error", Err(error)),
             Attempt::Timeout => {
                 count(&pending, |s| &s.timeouts);
-                Ok(synthesized(StatusCode::GATEWAY_TIMEOUT, Some(&pending)))
+                bulkheads.log_timeout(index, pending.method, this.retry.is_some());
+                (
+                    "timeout",
+                    Ok(synthesized(StatusCode::GATEWAY_TIMEOUT, Some(&pending))),
+                )
             }
-            Attempt::Panic => {
+            Attempt::Panic(payload) => {
                 count(&pending, |s| &s.panics);
-                Ok(synthesized(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Some(&pending),
-                ))
+                bulkheads.log_panic(index, payload.as_ref());
+                (
+                    "panic",
+                    Ok(synthesized(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Some(&pending),
+                    )),
+                )
             }
         };
         record_failure(&pending);
@@ -300,7 +320,7 @@ where
             ..
         } = pending;
         drop(permit);
-        if try_restart(&mut this, &decider, chosen, &restart) {
+        if try_restart(&mut this, &decider, chosen, cause, &restart) {
             continue;
         }
         return Poll::Ready(failed);
@@ -315,33 +335,42 @@ fn end_attempt<F, C, R>(this: &mut Projected<'_, F, C, R>) -> Option<Pending<C>>
     this.pending.take()
 }
 
-/// Starts the retry on stable after `failed` failed, if one is planned and
-/// possible. Counts it (or its impossibility) under the failed version.
+/// Starts the retry on stable after `failed` failed (`cause`: `error`,
+/// `failure`, `timeout`, `panic`), if one is planned and possible. Counts
+/// and logs it (or its impossibility) under the failed version.
 fn try_restart<F, C, R>(
     this: &mut Projected<'_, F, C, R>,
     decider: &Arc<Decider>,
     failed: Chosen,
-    restart: &impl Fn(R, &Decider) -> Option<Restart<F, C>>,
+    cause: &'static str,
+    restart: &impl Fn(R, &Decider) -> Result<Restart<F, C>, &'static str>,
 ) -> bool {
     let Some(plan) = this.retry.take() else {
         return false;
     };
     let bulkheads = decider.bulkheads();
     let index = failed.index().get();
-    let Some(next) = restart(plan, decider) else {
-        bulkheads.count(index, |s| &s.fallback_skipped);
-        return false;
+    let next = match restart(plan, decider) {
+        Ok(next) => next,
+        Err(reason) => {
+            bulkheads.count(index, |s| &s.fallback_skipped);
+            bulkheads.log_fallback_skipped(index, cause, reason);
+            return false;
+        }
     };
     bulkheads.count(index, |s| &s.fallbacks);
+    bulkheads.log_fallback(index, cause);
     let deadline = crate::isolation::sleep(bulkheads.timeout(next.chosen.index().get()));
     this.stage.set(Stage::Call { fut: next.fut });
     *this.deadline = deadline;
     *this.pending = Some(Pending {
         classifier: next.classifier,
-        start: Stopwatch::start(),
+        start: decider.start_timer(),
         chosen: next.chosen,
         decider: decider.clone(),
         permit: next.permit,
+        method: next.method,
+        span: otel::request_span(decider.flag_key(), next.chosen),
     });
     true
 }
@@ -354,7 +383,11 @@ where
     type Output = Result<Response<ResponseBody<B, C::ClassifyEos>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        poll_attempts(self.project(), cx, |never: NoRetry, _| match never {})
+        poll_attempts(
+            self.project(),
+            cx,
+            |never: NoRetry, _| -> Result<_, &'static str> { match never {} },
+        )
     }
 }
 
@@ -371,11 +404,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         poll_attempts(self.project(), cx, |plan: FallbackRetry<S, C>, decider| {
             let replay = plan.replay::<ReqB>(decider.bulkheads(), decider.extension())?;
-            Some(Restart {
+            let method = crate::isolation::incident::method_name(replay.request.method());
+            Ok(Restart {
                 fut: replay.service.oneshot(replay.request),
                 classifier: replay.classifier,
                 chosen: replay.chosen,
                 permit: replay.permit,
+                method,
             })
         })
     }

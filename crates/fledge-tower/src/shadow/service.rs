@@ -181,9 +181,8 @@ impl<S, T> Shadow<S, T> {
     {
         let config = &self.config;
         let share = config.share();
-        let served_by_shadow = req
-            .extensions()
-            .get::<Chosen>()
+        let served_by_shadow = Chosen::current()
+            .or_else(|| req.extensions().get::<Chosen>().copied())
             .is_some_and(|c| c.index() == config.index);
         if share == 0 || served_by_shadow || random_bucket() >= share {
             return (req.map(TeeBody::passthrough), None);
