@@ -19,6 +19,12 @@
 //!   takes over within the lease TTL plus one tick, at the same step with
 //!   the same sticky salt, and the killed one is restarted (as Kubernetes
 //!   restarts a crashed container).
+//! - Every replica mounts fledge-admin's API and dashboard at `/fledge`
+//!   over its fleet member (the token is `$FLEDGE_ADMIN_TOKEN`, or one
+//!   generated for the run). At the end the driver gives one command to a
+//!   follower's admin API (`restart` once the rollout has finished, the
+//!   only command a finished rollout takes; `pause` if it has not) and
+//!   prints that the leader applied it.
 //! - Ends with lines for scripts: `replicas=3 leader_changes=N`,
 //!   `judged_share=X` (the share of the fleet's requests in the final
 //!   step's window that the leader's last verdict counted),
@@ -37,6 +43,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fledge_admin::Admin;
 use fledge_axum::{CanaryLayer, Version};
 use fledge_redis::{Fleet, Member, ReplicaId};
 use fledge_rollout::Plan;
@@ -179,6 +186,14 @@ async fn replica(id: &str, redis: &str, regress: bool) -> Result<(), Box<dyn std
         .spawn()
         .await?;
     let member = Arc::new(member);
+    // The admin API and dashboard on every replica: any of them takes
+    // commands (forwarded to the leader) and shows the fleet.
+    let token = std::env::var("FLEDGE_ADMIN_TOKEN")
+        .map_err(|_| "FLEDGE_ADMIN_TOKEN is not set (the driver sets it)")?;
+    let admin = Admin::builder()
+        .rollout(member.clone())
+        .token(token)
+        .build()?;
     let app = App {
         member: member.clone(),
         regress,
@@ -188,7 +203,8 @@ async fn replica(id: &str, redis: &str, regress: bool) -> Result<(), Box<dyn std
         .route("/predict", post(predict))
         .with_state(app.clone())
         .layer(CanaryLayer::new(member.routing().clone()))
-        .merge(Router::new().route("/status", get(status)).with_state(app));
+        .merge(Router::new().route("/status", get(status)).with_state(app))
+        .nest("/fledge", admin.router());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     println!("READY {}", listener.local_addr()?);
     // Stopped by the driver closing our stdin: shut down gracefully (the
@@ -218,10 +234,11 @@ struct Proc {
     child: Child,
 }
 
-fn spawn_replica(id: &str, redis: &str, regress: bool) -> Result<Proc, String> {
+fn spawn_replica(id: &str, redis: &str, regress: bool, token: &str) -> Result<Proc, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Process::new(exe);
-    cmd.args(["--replica", id, "--redis", redis]);
+    cmd.args(["--replica", id, "--redis", redis])
+        .env("FLEDGE_ADMIN_TOKEN", token);
     if regress {
         cmd.args(["--regress", "errors"]);
     }
@@ -262,6 +279,92 @@ fn http(addr: SocketAddr, method: &str, path: &str, user: Option<&str>) -> Optio
     let (head, body) = text.split_once("\r\n\r\n")?;
     let code = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((code, body.to_owned()))
+}
+
+/// `POST /fledge<path>` with the admin token and a JSON body: the status
+/// code, the answer, and how long it took.
+fn admin_post(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> Option<(u16, Value, Duration)> {
+    let started = Instant::now();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+    let req = format!(
+        "POST /fledge{path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+        started.elapsed(),
+    ))
+}
+
+/// The admin token: `$FLEDGE_ADMIN_TOKEN`, or 32 random hex digits.
+fn admin_token() -> String {
+    std::env::var("FLEDGE_ADMIN_TOKEN").unwrap_or_else(|_| {
+        let bytes: [u8; 16] = rand::random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
+/// Gives one command to a follower's admin API and says who applied it:
+/// the leader's count of applied commands moves, the follower's count of
+/// forwarded ones too.
+fn command_through_a_follower(procs: &[Option<Proc>], token: &str, finished: bool) -> String {
+    let statuses: Vec<(usize, Value)> = procs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, status_of(p.as_ref()?.addr)?)))
+        .collect();
+    let Some((li, _)) = statuses.iter().find(|(_, s)| s["leader"] == true) else {
+        return "admin: no leader at the end; no command sent".to_owned();
+    };
+    let Some((fi, _)) = statuses.iter().find(|(_, s)| s["leader"] != true) else {
+        return "admin: no follower at the end; no command sent".to_owned();
+    };
+    let (leader, follower) = (procs[*li].as_ref(), procs[*fi].as_ref());
+    let (Some(leader), Some(follower)) = (leader, follower) else {
+        return "admin: replicas gone; no command sent".to_owned();
+    };
+    let applied =
+        |p: &Proc| status_of(p.addr).and_then(|s| s["member"]["commands_applied"].as_u64());
+    let before = applied(leader).unwrap_or(0);
+    // A finished rollout takes only `restart`; a running one is paused.
+    let command = if finished { "restart" } else { "pause" };
+    let path = format!("/rollouts/{}/{command}", plan().name);
+    let body = r#"{"reason": "the fleet example: a command given to a follower"}"#;
+    match admin_post(follower.addr, &path, token, body) {
+        Some((200, event, took)) => {
+            let after = applied(leader).unwrap_or(0);
+            format!(
+                "admin: POST /fledge{path} to follower {} answered 200 in {} ms: {} (event {}), applied by leader {} (its applied commands {before} -> {after})",
+                follower.id,
+                took.as_millis(),
+                event["kind"].as_str().unwrap_or("?"),
+                event["seq"],
+                leader.id,
+            )
+        }
+        Some((code, answer, _)) => format!(
+            "admin: POST /fledge{path} to follower {} answered {code}: {}",
+            follower.id,
+            answer["error"].as_str().unwrap_or("?")
+        ),
+        None => format!(
+            "admin: POST /fledge{path} to follower {}: no answer",
+            follower.id
+        ),
+    }
 }
 
 fn status_of(addr: SocketAddr) -> Option<Value> {
@@ -348,9 +451,21 @@ fn drive(args: &Args) -> Result<(), String> {
         }
     };
     println!("redis {url}; {REPLICAS} replica processes, lease TTL {LEASE_TTL:?}, tick {TICK:?}");
+    let token = admin_token();
     let mut procs: Vec<Option<Proc>> = Vec::new();
     for i in 0..REPLICAS {
-        procs.push(Some(spawn_replica(&format!("r{i}"), &url, args.regress)?));
+        procs.push(Some(spawn_replica(
+            &format!("r{i}"),
+            &url,
+            args.regress,
+            &token,
+        )?));
+    }
+    if let Some(p) = procs.first().and_then(Option::as_ref) {
+        println!(
+            "admin API and dashboard on every replica, e.g. http://{}/fledge (token from $FLEDGE_ADMIN_TOKEN, or generated for this run)",
+            p.addr
+        );
     }
     let targets = Arc::new(Mutex::new(
         procs
@@ -468,7 +583,7 @@ fn drive(args: &Args) -> Result<(), String> {
         if let Some((i, at)) = restart_at
             && Instant::now() >= at
         {
-            let p = spawn_replica(&format!("r{i}"), &url, args.regress)?;
+            let p = spawn_replica(&format!("r{i}"), &url, args.regress, &token)?;
             println!(
                 "[{:>5.1}s] restarted r{i} (its controller resumes the rollout from Redis)",
                 started.elapsed().as_secs_f64()
@@ -511,6 +626,7 @@ fn drive(args: &Args) -> Result<(), String> {
     let p99 = delays
         .get(((delays.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
         .copied();
+    let admin_line = command_through_a_follower(&procs, &token, result.is_some());
     // Graceful shutdown: closing stdin lets each replica release the lease.
     for p in procs.iter_mut().flatten() {
         drop(p.child.stdin.take());
@@ -534,6 +650,7 @@ fn drive(args: &Args) -> Result<(), String> {
             .last()
             .map_or_else(|| "-".to_owned(), |d| format!("{d:.1} ms"))
     );
+    println!("{admin_line}");
     println!(
         "replicas={REPLICAS} leader_changes={}",
         leaders.len().saturating_sub(1)

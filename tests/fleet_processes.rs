@@ -294,3 +294,176 @@ fn every_replica_routes_every_user_alike_at_every_step() {
     );
     load.stop();
 }
+
+/// A plan that moves on by itself only after a minute: commands alone
+/// change it during the test.
+fn slow_plan(dir: &Path) -> PathBuf {
+    let path = dir.join("slow.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "predict"
+baseline = "v1"
+candidate = "v2"
+steps = [10, 30, 60, 100]
+interval = "60s"
+"#,
+    )
+    .unwrap();
+    path
+}
+
+fn admin_phase(r: &Replica) -> Option<String> {
+    r.admin_status("predict")
+        .and_then(|s| s["phase"]["name"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn the_admin_api_of_any_replica_forwards_commands_and_shows_the_fleet() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let plan = slow_plan(dir.path());
+    // r0 alone may lead, so that once it is killed nobody takes its lease:
+    // the followers then answer "no leader". A long TTL leaves a window
+    // where the dead leader still holds the lease: a forwarded command
+    // then times out.
+    let ttl = Duration::from_secs(6);
+    let ttl_ms = ttl.as_millis().to_string();
+    let common = ["--ttl-ms", &ttl_ms, "--command-timeout-ms", "2000"];
+    let follower: Vec<&str> = common
+        .iter()
+        .copied()
+        .chain(["--eligible", "false"])
+        .collect();
+    let bin = Path::new(BIN);
+    let mut r0 = Replica::start(bin, &redis.url(), "r0", &plan, &common);
+    let r1 = Replica::start(bin, &redis.url(), "r1", &plan, &follower);
+    let r2 = Replica::start(bin, &redis.url(), "r2", &plan, &follower);
+    let started = Instant::now();
+
+    // A follower's status shows the fleet: every replica, r0 leading.
+    let mut fleet = Value::Null;
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            fleet = r1
+                .admin_status("predict")
+                .map_or(Value::Null, |s| s["fleet"].clone());
+            fleet["leader"] == "r0"
+                && fleet["replicas"].as_array().is_some_and(|r| {
+                    r.len() == 3
+                        && r.iter()
+                            .all(|x| x["live"] == true && x["summary_age"].is_u64())
+                })
+        }),
+        "{fleet}"
+    );
+    assert_eq!(fleet["replica"], "r1");
+    let ids: Vec<&str> = fleet["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["r0", "r1", "r2"]);
+    let leaders: Vec<bool> = fleet["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["leader"] == true)
+        .collect();
+    assert_eq!(leaders, [true, false, false]);
+
+    // Pause through a follower's admin API: 200 with the event, applied by
+    // the leader, served by every replica.
+    let (code, event) = r1.admin(
+        "POST",
+        "/rollouts/predict/pause",
+        r#"{"reason": "checking p99"}"#,
+    );
+    assert_eq!(code, 200, "{event}");
+    assert_eq!(event["kind"], "paused", "{event}");
+    assert_eq!(event["by"], "admin", "{event}");
+    assert!(
+        event["reason"].as_str().unwrap().contains("checking p99"),
+        "{event}"
+    );
+    let forwarded = r1.status().unwrap()["member"]["commands_forwarded"].as_u64();
+    let applied = r0.status().unwrap()["member"]["commands_applied"].as_u64();
+    assert_eq!(forwarded, Some(1), "r1 forwarded it");
+    assert_eq!(applied, Some(1), "r0, the leader, applied it");
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            [&r0, &r1, &r2]
+                .iter()
+                .all(|r| admin_phase(r).as_deref() == Some("paused"))
+        }),
+        "{:?}",
+        [&r0, &r1, &r2].map(admin_phase)
+    );
+    // The event is in every replica's log.
+    let (code, page) = r2.admin("GET", "/rollouts/predict/events", "");
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "paused" && e["by"] == "admin"),
+        "{page}"
+    );
+
+    // Refused by the leader's state machine: 409 with its reason.
+    let (code, error) = r2.admin("POST", "/rollouts/predict/approve", "");
+    assert_eq!(code, 409, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("no step waits for approval"),
+        "{error}"
+    );
+
+    // The leader crashes. Its lease lives on for the TTL: a command sent
+    // now is queued for a leader that never answers (504).
+    r0.kill();
+    let killed = Instant::now();
+    let (code, error) = r1.admin("POST", "/rollouts/predict/resume", "");
+    if killed.elapsed() < ttl - Duration::from_secs(3) {
+        assert_eq!(code, 504, "{error}");
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .contains("may or may not have been applied"),
+            "{error}"
+        );
+    }
+    // Once the lease expires, nobody leads (r1 and r2 may not): 503,
+    // naming it, and nothing applied.
+    let mut answer = (0, Value::Null);
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            answer = r1.admin("POST", "/rollouts/predict/resume", "");
+            answer.0 == 503
+        }),
+        "{answer:?}"
+    );
+    assert!(
+        answer.1["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no leader"),
+        "{answer:?}"
+    );
+    assert!(killed.elapsed() >= ttl - Duration::from_millis(500));
+    for r in [&r1, &r2] {
+        let s = r.admin_status("predict").unwrap();
+        assert_eq!(s["phase"]["name"], "paused", "not applied: {s}");
+        assert!(s["fleet"]["leader"].is_null(), "{}", s["fleet"]);
+    }
+    println!(
+        "admin API over a fleet: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}

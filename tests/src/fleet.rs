@@ -12,6 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The admin token of `fleet_replica` without `--admin-token` or
+/// `$FLEDGE_ADMIN_TOKEN`.
+pub const ADMIN_TOKEN: &str = "fleet-replica-admin-token-0123456789";
+
 /// A redis-server child on a free loopback port, killed on drop. Never
 /// skipped: without the binary the test fails saying how to install it.
 #[derive(Debug)]
@@ -239,6 +243,28 @@ impl Replica {
             code,
             serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// A request to its admin API (`/fledge` + `path`, with
+    /// [`ADMIN_TOKEN`]): the status code and the JSON answer (`Null` if
+    /// the replica did not answer).
+    pub fn admin(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let path = format!("/fledge{path}");
+        match http(self.addr, method, &path, &[("authorization", &auth)], body) {
+            Ok((code, body)) => (
+                code,
+                serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+            ),
+            Err(_) => (0, serde_json::Value::Null),
+        }
+    }
+
+    /// `GET /fledge/rollouts/{rollout}` through its admin API, if it
+    /// answered 200.
+    pub fn admin_status(&self, rollout: &str) -> Option<serde_json::Value> {
+        let (code, status) = self.admin("GET", &format!("/rollouts/{rollout}"), "");
+        (code == 200).then_some(status)
     }
 
     /// The versions it would serve users `from .. from + count`, with the

@@ -1,5 +1,6 @@
-//! The routes and their handlers: authorize, find the rollout, call the
-//! controller off the async workers, answer JSON, log refusals with fields.
+//! The routes and their handlers: authorize, find the rollout, call it (a
+//! controller, or a fleet member forwarding commands to its leader) off
+//! the async workers, answer JSON, log refusals with fields.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use fledge_gate::clock::Timestamp;
+use fledge_rollout::ControlError;
+use fledge_rollout::control::Operate;
 use fledge_rollout::machine::Event;
-use fledge_rollout::{ControlError, Controller};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use serde::Deserialize;
@@ -69,7 +71,7 @@ fn authorize_read(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> 
     }
 }
 
-fn rollout(shared: &Shared, name: &str) -> Result<Arc<Controller>, ApiError> {
+fn rollout(shared: &Shared, name: &str) -> Result<Arc<dyn Operate>, ApiError> {
     shared
         .rollouts
         .get(name)
@@ -82,7 +84,9 @@ fn rollout(shared: &Shared, name: &str) -> Result<Arc<Controller>, ApiError> {
 
 /// Runs `f` on the blocking pool: controller calls take its lock, which a
 /// tick holds while its store saves (a file, a network store) and while its
-/// evaluator judges (a PromQL gate queries Prometheus).
+/// evaluator judges (a PromQL gate queries Prometheus); a fleet member
+/// waits for its leader's answer to a command and reads the fleet's
+/// replicas from Redis.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -109,8 +113,14 @@ fn log_read(read: &'static str, rollout: Option<&str>, error: &ApiError) {
 async fn list(State(shared): State<Ctx>, headers: HeaderMap) -> Result<Response, ApiError> {
     let answer = async {
         authorize_read(&shared, &headers)?;
-        let controllers: Vec<Arc<Controller>> = shared.rollouts.values().cloned().collect();
-        let rollouts = blocking(move || controllers.iter().map(|c| status_of(c)).collect()).await?;
+        let all = shared.clone();
+        let rollouts = blocking(move || {
+            all.rollouts
+                .iter()
+                .map(|(name, r)| status_of(r.as_ref(), all.fleet_view(name, r.as_ref())))
+                .collect()
+        })
+        .await?;
         Ok(json(StatusCode::OK, &RolloutList { rollouts }))
     };
     answer.await.inspect_err(|e| log_read("list", None, e))
@@ -125,8 +135,10 @@ async fn status(
     let answer = async {
         authorize_read(&shared, &headers)?;
         let Path(name) = path.map_err(path_error)?;
-        let controller = rollout(&shared, &name)?;
-        let status = blocking(move || status_of(&controller)).await?;
+        let op = rollout(&shared, &name)?;
+        let all = shared.clone();
+        let status =
+            blocking(move || status_of(op.as_ref(), all.fleet_view(&name, op.as_ref()))).await?;
         Ok(json(StatusCode::OK, &status))
     };
     answer
@@ -232,7 +244,7 @@ async fn series(
             ))
         })?;
         let since = since_of(&query)?;
-        let series = blocking(move || controller.series(since)).await?;
+        let series = blocking(move || controller.controller().series(since)).await?;
         Ok(json(StatusCode::OK, &series))
     };
     answer
@@ -360,10 +372,15 @@ async fn give(
     attempt.operator = Some(by.clone());
     let command = request.command;
     let reason = request.reason;
+    // A fleet member forwards the command to the leader and waits for its
+    // answer (up to its command timeout): a blocking thread waits, not an
+    // async worker.
     let result = blocking(move || controller.command(command, &by, reason.as_deref())).await?;
     result.map_err(|e| match e {
         ControlError::Rejected { reason } => ApiError::Refused(reason),
         ControlError::Store(e) => ApiError::NotPersisted(e.to_string()),
+        ControlError::Unavailable { reason } => ApiError::Unavailable(reason),
+        ControlError::TimedOut { reason } => ApiError::TimedOut(reason),
         e => ApiError::Internal(e.to_string()),
     })
 }

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use fledge_rollout::Controller;
+use fledge_rollout::control::Operate;
 use http::HeaderName;
 
 use crate::api;
@@ -41,7 +41,7 @@ pub enum AdminError {
         "the admin token may hold only visible ASCII characters (no spaces, no control characters), as it travels in an `Authorization: Bearer` header"
     )]
     TokenCharacters,
-    /// Two controllers run rollouts with the same name.
+    /// Two rollouts given to the builder have the same name.
     #[error(
         "two controllers run a rollout named {name:?}: rollouts are addressed by name, give their plans distinct names"
     )]
@@ -136,10 +136,31 @@ impl Admin {
     }
 }
 
+/// A rollout the admin API can serve: an `Arc` of any
+/// [`Operate`] implementation (a one-process
+/// [`Controller`](fledge_rollout::Controller), a fleet member such as
+/// `fledge_redis::Member`), or an `Arc<dyn Operate>`.
+pub trait IntoOperate {
+    /// The rollout as a trait object.
+    fn into_operate(self) -> Arc<dyn Operate>;
+}
+
+impl<R: Operate + 'static> IntoOperate for Arc<R> {
+    fn into_operate(self) -> Arc<dyn Operate> {
+        self
+    }
+}
+
+impl IntoOperate for Arc<dyn Operate> {
+    fn into_operate(self) -> Arc<dyn Operate> {
+        self
+    }
+}
+
 /// Configures an [`Admin`]; see [`Admin::builder`].
 #[derive(Default)]
 pub struct AdminBuilder {
-    controllers: Vec<Arc<Controller>>,
+    controllers: Vec<Arc<dyn Operate>>,
     token: Option<String>,
     reads: ReadAccess,
     operator_header: Option<String>,
@@ -159,15 +180,19 @@ impl fmt::Debug for AdminBuilder {
 }
 
 impl AdminBuilder {
-    /// Serves this controller's rollout, addressed by its plan's name.
-    pub fn rollout(mut self, controller: Arc<Controller>) -> Self {
-        self.controllers.push(controller);
+    /// Serves this rollout, addressed by its plan's name: an
+    /// `Arc<Controller>` (one process), an `Arc` of a fleet member
+    /// (`Arc<fledge_redis::Member>`: commands are forwarded to the fleet's
+    /// leader, and the status shows the fleet), or any `Arc<dyn Operate>`.
+    pub fn rollout(mut self, rollout: impl IntoOperate) -> Self {
+        self.controllers.push(rollout.into_operate());
         self
     }
 
-    /// Serves these controllers' rollouts.
-    pub fn rollouts(mut self, controllers: impl IntoIterator<Item = Arc<Controller>>) -> Self {
-        self.controllers.extend(controllers);
+    /// Serves these rollouts (see [`rollout`](Self::rollout)).
+    pub fn rollouts<R: IntoOperate>(mut self, rollouts: impl IntoIterator<Item = R>) -> Self {
+        self.controllers
+            .extend(rollouts.into_iter().map(IntoOperate::into_operate));
         self
     }
 
@@ -207,7 +232,7 @@ impl AdminBuilder {
         let token = check_token(self.token.as_deref().ok_or(AdminError::MissingToken)?)?;
         let mut rollouts = BTreeMap::new();
         for controller in self.controllers {
-            let name = controller.plan().name;
+            let name = controller.controller().plan().name;
             if rollouts.contains_key(&name) {
                 return Err(AdminError::DuplicateRollout { name });
             }
@@ -237,6 +262,7 @@ impl AdminBuilder {
                 token,
                 reads: self.reads,
                 operator,
+                fleet_views: Mutex::new(BTreeMap::new()),
             }),
         })
     }

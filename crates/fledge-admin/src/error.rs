@@ -2,7 +2,7 @@
 //! wrong and, for a bad field, which one.
 
 use axum::response::{IntoResponse, Response};
-use http::header::WWW_AUTHENTICATE;
+use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 use crate::view::{ErrorBody, json};
@@ -42,6 +42,14 @@ pub(crate) enum ApiError {
         "the command was applied and published, but its snapshot could not be saved: {0}; the store is behind until the next successful save"
     )]
     NotPersisted(String),
+    /// Nobody could apply the command now (a fleet without a leader, Redis
+    /// unreachable, the leader could not save it): not applied, retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The command was handed to the fleet's leader, but no answer came in
+    /// time: it may or may not have been applied.
+    #[error("{0}")]
+    TimedOut(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -58,6 +66,8 @@ impl ApiError {
             ApiError::Field { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Refused(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::NotPersisted(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +102,13 @@ impl IntoResponse for ApiError {
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"fledge-admin\""),
             );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A fleet elects a leader within a tick, or within the lease's
+            // TTL after one died.
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

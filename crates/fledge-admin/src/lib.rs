@@ -4,7 +4,9 @@
 //! operator can see where each rollout stands, how each version has served
 //! since it started (charts on the dashboard, the series endpoint for
 //! tools), read why it did what it did, and take the wheel: promote, pause,
-//! resume, roll back, set the weight.
+//! resume, roll back, set the weight. Mounted on every replica of a fleet
+//! (fledge-redis), it answers from any of them: commands are forwarded to
+//! the leader and the status lists the replicas (see [Fleets](crate#fleets)).
 //! The router carries its own state, so it nests into an application of any
 //! state type.
 //!
@@ -55,6 +57,10 @@
 //!
 #![doc = include_str!("docs/dashboard.md")]
 //!
+//! # Fleets
+//!
+#![doc = include_str!("docs/fleets.md")]
+//!
 //! # Security
 //!
 #![doc = include_str!("docs/security.md")]
@@ -76,25 +82,25 @@ mod error;
 mod state;
 mod view;
 
-use std::sync::Arc;
-
 use axum::Router;
-use fledge_rollout::Controller;
 
 pub use api::MAX_EVENTS_PAGE;
 pub use command::{MAX_BODY_BYTES, MAX_REASON_LEN};
-pub use config::{Admin, AdminBuilder, AdminError, DEFAULT_OPERATOR, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
+pub use config::{
+    Admin, AdminBuilder, AdminError, DEFAULT_OPERATOR, IntoOperate, MAX_TOKEN_LEN, MIN_TOKEN_LEN,
+};
 pub use dashboard::DASHBOARD_HTML;
 pub use state::{MAX_OPERATOR_LEN, ReadAccess};
 pub use view::{
-    CheckView, Counters, ErrorBody, EventPage, EventView, MetricMean, RECENT_EVENTS, Role,
-    RolloutList, RolloutStatus, Series, SeriesLimit, SeriesPoint, StepView, VerdictView,
-    VersionPoint, VersionWeight,
+    CheckView, Counters, ErrorBody, EventPage, EventView, FleetView, MetricMean, RECENT_EVENTS,
+    ReplicaView, Role, RolloutList, RolloutStatus, Series, SeriesLimit, SeriesPoint, StepView,
+    VerdictView, VersionPoint, VersionWeight,
 };
 
-/// The admin routes over `controllers` with `token`, reads behind the token
-/// and commands recorded as given by [`DEFAULT_OPERATOR`]. Use
-/// [`Admin::builder`] for the other settings.
+/// The admin routes over `controllers` (any [`IntoOperate`]: controllers,
+/// fleet members) with `token`, reads behind the token and commands
+/// recorded as given by [`DEFAULT_OPERATOR`]. Use [`Admin::builder`] for the
+/// other settings.
 ///
 /// Like [`Admin::router`], the router fits an application of any state `S`.
 ///
@@ -109,12 +115,13 @@ pub use view::{
 /// # Ok(())
 /// # }
 /// ```
-pub fn router<S>(
-    controllers: impl IntoIterator<Item = Arc<Controller>>,
+pub fn router<S, R>(
+    controllers: impl IntoIterator<Item = R>,
     token: impl Into<String>,
 ) -> Result<Router<S>, AdminError>
 where
     S: Clone + Send + Sync + 'static,
+    R: IntoOperate,
 {
     Ok(Admin::builder()
         .rollouts(controllers)

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use fledge_rollout::Controller;
+use fledge_rollout::control::{FleetView, Operate};
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
@@ -66,12 +67,51 @@ pub(crate) fn valid_operator(name: &str) -> bool {
     (1..=MAX_OPERATOR_LEN).contains(&len) && !name.chars().any(char::is_control)
 }
 
+/// How long a rollout's fleet view is reused: every open dashboard polls
+/// the status every second, and reading a fleet's view reads every
+/// replica's last summary from Redis.
+pub(crate) const FLEET_VIEW_REUSE: Duration = Duration::from_secs(1);
+
 /// The routes' state, behind one `Arc`.
 pub(crate) struct Shared {
-    pub(crate) rollouts: BTreeMap<String, Arc<Controller>>,
+    pub(crate) rollouts: BTreeMap<String, Arc<dyn Operate>>,
     pub(crate) token: Token,
     pub(crate) reads: ReadAccess,
     pub(crate) operator: Operator,
+    /// The last fleet view read per rollout, and when.
+    pub(crate) fleet_views: Mutex<BTreeMap<String, (Instant, Option<FleetView>)>>,
+}
+
+impl Shared {
+    /// The fleet `rollout` runs on (`None`: one process), read at most once
+    /// per [`FLEET_VIEW_REUSE`]; a reused view's summary ages are advanced
+    /// by the time since it was read. Blocks (a fleet reads Redis): call it
+    /// off the async workers.
+    pub(crate) fn fleet_view(&self, name: &str, rollout: &dyn Operate) -> Option<FleetView> {
+        let cached = self
+            .fleet_views
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        if let Some((at, view)) = cached {
+            let elapsed = at.elapsed();
+            if elapsed < FLEET_VIEW_REUSE {
+                return view.map(|mut v| {
+                    for r in &mut v.replicas {
+                        r.summary_age = r.summary_age.map(|a| a + elapsed);
+                    }
+                    v
+                });
+            }
+        }
+        let view = rollout.fleet();
+        self.fleet_views
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), (Instant::now(), view.clone()));
+        view
+    }
 }
 
 impl fmt::Debug for Shared {

@@ -7,8 +7,7 @@
 
 use axum::response::{IntoResponse, Response};
 use fledge_gate::clock::Timestamp;
-use fledge_rollout::Controller;
-use fledge_rollout::control::Judgement;
+use fledge_rollout::control::{Judgement, Operate};
 use fledge_rollout::machine::{Event, EventKind, Input, Outcome, Phase, PhaseName};
 use fledge_select::Weight;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -19,6 +18,11 @@ use serde_json::Value;
 /// `GET /rollouts/{name}/series`: [`Series`], fledge-rollout's per-tick
 /// history, whose JSON is this API's (see the [crate docs](crate#series)).
 pub use fledge_rollout::control::{MetricMean, Series, SeriesLimit, SeriesPoint, VersionPoint};
+
+/// [`RolloutStatus::fleet`]: the replicas of a fleet rollout, the one
+/// answering and the leader (fledge-rollout's types, whose JSON is this
+/// API's; see the [crate docs](crate#fleets)).
+pub use fledge_rollout::control::{FleetView, ReplicaView};
 
 /// How many of the latest events a [`RolloutStatus`] carries.
 pub const RECENT_EVENTS: usize = 10;
@@ -69,6 +73,12 @@ pub struct RolloutStatus {
     pub counters: Counters,
     /// The latest events (at most [`RECENT_EVENTS`]), oldest first.
     pub recent_events: Vec<EventView>,
+    /// The fleet of replicas running the rollout, when it runs on one (a
+    /// `fledge_redis::Member`): the replica answering, the leader, and per
+    /// replica its last summary's age, requests and whether it is live.
+    /// Absent for a rollout run by one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetView>,
 }
 
 /// One step of the plan.
@@ -342,9 +352,12 @@ fn percent(w: Weight) -> f64 {
     w.percent()
 }
 
-/// Reads a controller's status. Takes the controller's lock a few times; call
-/// it off the async runtime (the store may block while a tick persists).
-pub(crate) fn status_of(controller: &Controller) -> RolloutStatus {
+/// Reads a rollout's status, with `fleet` as read by the caller. Takes the
+/// controller's lock a few times, and a fleet member reads its leader's
+/// last judgement: call it off the async runtime (the store may block while
+/// a tick persists).
+pub(crate) fn status_of(rollout: &dyn Operate, fleet: Option<FleetView>) -> RolloutStatus {
+    let controller = rollout.controller();
     // One lock for plan, state and events together: a consistent view.
     let snapshot = controller.snapshot();
     let checked = controller.checked_plan();
@@ -406,7 +419,8 @@ pub(crate) fn status_of(controller: &Controller) -> RolloutStatus {
         now: controller.now(),
         salt: state.salt.clone(),
         warm_until: controller.warm_until(),
-        verdict: controller.last_judgement().map(VerdictView::new),
+        // In a fleet: the leader's, over the fleet's merged windows.
+        verdict: rollout.last_judgement().map(VerdictView::new),
         counters: Counters {
             events: state.seq,
             failures: state.failures,
@@ -415,5 +429,6 @@ pub(crate) fn status_of(controller: &Controller) -> RolloutStatus {
         },
         recent_events,
         phase: state.phase,
+        fleet,
     }
 }

@@ -9,7 +9,9 @@
 //! versions, a step marker after a step, a working pause button with a
 //! typed token (checked through the API too), a rollback marker after a
 //! rollback, a page with open reads that asks for the token before a
-//! command, and no console error or failed request. It saves a screenshot
+//! command, the fleet panel of a rollout run by a fleet of replicas (a
+//! stand-in member with three replicas, one stale), and no console error
+//! or failed request. It saves a screenshot
 //! of the several-step rollout: `target/tmp/dashboard.png`, or the path in
 //! `FLEDGE_DASHBOARD_SCREENSHOT` (`docs/dashboard.png` refreshes the
 //! README's).
@@ -29,9 +31,10 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::post;
-use fledge_admin::{Admin, ReadAccess};
+use fledge_admin::{Admin, FleetView, ReadAccess, ReplicaView};
 use fledge_gate::clock::{ManualClock, Timestamp};
-use fledge_rollout::machine::PhaseName;
+use fledge_rollout::control::{ControlError, Operate};
+use fledge_rollout::machine::{Command as RolloutCommand, Event, PhaseName};
 use fledge_rollout::{Controller, Plan};
 use serde::Deserialize;
 
@@ -187,9 +190,48 @@ async fn advance(
         .map_err(|e| (http::StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
+/// The same rollout as a fleet member would show it: replica `r1`
+/// answering, `r0` leading, `r2` stale.
+#[derive(Debug)]
+struct Member(Arc<Controller>);
+
+impl Operate for Member {
+    fn controller(&self) -> &Controller {
+        &self.0
+    }
+
+    fn command(
+        &self,
+        command: RolloutCommand,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<Event, ControlError> {
+        self.0.command(command, by, reason)
+    }
+
+    fn fleet(&self) -> Option<FleetView> {
+        let replica = |id: &str, age_ms: u64, live: bool| ReplicaView {
+            id: id.to_owned(),
+            leader: id == "r0",
+            summary_age: Some(Duration::from_millis(age_ms)),
+            requests: 900,
+            live,
+        };
+        Some(FleetView {
+            replica: "r1".to_owned(),
+            leader: Some("r0".to_owned()),
+            replicas: vec![
+                replica("r0", 150, true),
+                replica("r1", 90, true),
+                replica("r2", 12_000, false),
+            ],
+        })
+    }
+}
+
 /// Starts the service: `/fledge` (the admin API and dashboard, reads
-/// behind the token as in the demo), `/open` (the same with open reads) and
-/// `/test/advance`.
+/// behind the token as in the demo), `/open` (the same with open reads),
+/// `/fleet` (open reads, through a fleet member) and `/test/advance`.
 async fn serve() -> (SocketAddr, Arc<Scenario>) {
     // The manual clock starts at the current second, so the page's time
     // axis reads like a real one.
@@ -215,7 +257,13 @@ async fn serve() -> (SocketAddr, Arc<Scenario>) {
         .build()
         .expect("the admin API builds");
     let open = Admin::builder()
-        .rollout(controller)
+        .rollout(controller.clone())
+        .token(TOKEN)
+        .read_access(ReadAccess::Open)
+        .build()
+        .expect("the admin API builds");
+    let fleet = Admin::builder()
+        .rollout(Arc::new(Member(controller)))
         .token(TOKEN)
         .read_access(ReadAccess::Open)
         .build()
@@ -224,7 +272,8 @@ async fn serve() -> (SocketAddr, Arc<Scenario>) {
         .route("/test/advance", post(advance))
         .with_state(scenario.clone())
         .nest("/fledge", admin.router())
-        .nest("/open", open.router());
+        .nest("/open", open.router())
+        .nest("/fleet", fleet.router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -338,6 +387,7 @@ async fn dashboard_in_chromium() {
     let env = [
         ("FLEDGE_URL", format!("http://{addr}/fledge")),
         ("FLEDGE_OPEN_URL", format!("http://{addr}/open")),
+        ("FLEDGE_FLEET_URL", format!("http://{addr}/fleet")),
         ("FLEDGE_TEST_URL", format!("http://{addr}/test")),
         ("FLEDGE_TOKEN", TOKEN.to_owned()),
         ("FLEDGE_ROLLOUT", NAME.to_owned()),

@@ -48,7 +48,18 @@
 //! [`Controller`](fledge_rollout::Controller): commands are forwarded to
 //! the leader, the last judgement is the leader's, and
 //! [`Operate::fleet`](fledge_rollout::control::Operate::fleet) lists the
-//! replicas with the age of their last summary and who leads.
+//! replicas with the age of their last summary and who leads. fledge-admin
+//! takes it as is (`Admin::builder().rollout(member.clone())` with the
+//! member in an `Arc`): mounted on every replica, its API and dashboard
+//! answer from any of them, commands given to a follower answer once the
+//! leader applied them (or 409 / 503 / 504 with the reason), and the status
+//! lists the fleet.
+//!
+//! Registry-driven rollouts (fledge-registry's `RedisFleet`, feature
+//! `redis`) run on the same parts: a [`LeaderLease`] says which replica
+//! writes to the model registry, [`Summaries`] carry each replica's report
+//! of the model versions it loaded, and a [`RedisStore`] per rollout keeps
+//! the replicas on the leader's rollout.
 //!
 //! The parts are public for other arrangements: [`RedisStore`] (snapshots
 //! by compare-and-swap), [`LeaderLease`] (a blocking lease), [`Follower`]

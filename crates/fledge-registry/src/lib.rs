@@ -76,6 +76,12 @@
 //!
 //! # Guide
 #![doc = include_str!("docs/registries.md")]
+// Without the `redis` feature, the guide's links to its items point at
+// the guide's "On Redis" section (with it, they resolve to the items).
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "\n\n[`RedisFleet`]: #on-redis\n[`RedisFleet::shutdown`]: #on-redis\n[`RedisFleet::status`]: #on-redis\n[`LoadFailure::Reject`]: #on-redis\n[`LoadFailure::Wait`]: #on-redis\n"
+)]
 //!
 //! The minimum supported Rust version is 1.89.
 
@@ -88,7 +94,11 @@ mod table;
 mod version;
 mod watcher;
 
-pub use fleet::{Fleet, LeaderFn, SingleProcess};
+pub use fleet::{Fleet, LeaderFn, Readiness, ReplicaLoad, SingleProcess};
+#[cfg(feature = "redis")]
+pub use fleet::{
+    LoadFailure, RedisFleet, RedisFleetBuilder, RedisFleetStatus, ReplicaReport, ReplicaSeen,
+};
 pub use layer::{Attach, Configure, ModelLayer, ModelService};
 pub use source::{ConfigError, DirSource, MlflowSource, ModelSource, Op, SourceError};
 pub use table::{Loaded, ModelTable, Served};

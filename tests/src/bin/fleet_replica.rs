@@ -5,6 +5,8 @@
 //! ```text
 //! fleet_replica --redis URL --id NAME --plan PLAN.toml [--regress errors]
 //!               [--tick-ms 200] [--ttl-ms 1500] [--publish-ms 200]
+//!               [--command-timeout-ms 5000] [--eligible false]
+//!               [--admin-token TOKEN]
 //! ```
 //!
 //! Prints `READY <addr>` on stdout once joined and serving (or exits 2 with
@@ -21,6 +23,9 @@
 //! - `POST /command` `{"command": .., "by": .., "reason": ..}`: forwarded
 //!   to the leader; 200 with the event, 409 refused, 503 no leader, 504
 //!   timeout.
+//! - `/fledge/...`: fledge-admin's API and dashboard over the member
+//!   (token from `--admin-token`, else `$FLEDGE_ADMIN_TOKEN`, else
+//!   [`fledge_tests::fleet::ADMIN_TOKEN`]; reads need it too).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +35,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fledge_admin::Admin;
 use fledge_axum::{CanaryLayer, Version};
 use fledge_redis::{Fleet, FleetError, Member, ReplicaId};
 use fledge_rollout::Plan;
@@ -44,6 +50,9 @@ struct Args {
     tick_ms: u64,
     ttl_ms: u64,
     publish_ms: u64,
+    command_timeout_ms: u64,
+    eligible: bool,
+    admin_token: String,
 }
 
 fn args() -> Result<Args, String> {
@@ -55,6 +64,10 @@ fn args() -> Result<Args, String> {
         tick_ms: 200,
         ttl_ms: 1_500,
         publish_ms: 200,
+        command_timeout_ms: 5_000,
+        eligible: true,
+        admin_token: std::env::var("FLEDGE_ADMIN_TOKEN")
+            .unwrap_or_else(|_| fledge_tests::fleet::ADMIN_TOKEN.to_owned()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +80,11 @@ fn args() -> Result<Args, String> {
             "--tick-ms" => a.tick_ms = value()?.parse().map_err(|e| format!("{e}"))?,
             "--ttl-ms" => a.ttl_ms = value()?.parse().map_err(|e| format!("{e}"))?,
             "--publish-ms" => a.publish_ms = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--command-timeout-ms" => {
+                a.command_timeout_ms = value()?.parse().map_err(|e| format!("{e}"))?;
+            }
+            "--eligible" => a.eligible = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--admin-token" => a.admin_token = value()?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -175,10 +193,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .lease_ttl(Duration::from_millis(args.ttl_ms))
         .publish_every(Duration::from_millis(args.publish_ms))
         .poll_every(Duration::from_millis(500))
-        .command_timeout(Duration::from_secs(5))
+        .command_timeout(Duration::from_millis(args.command_timeout_ms))
+        .leader_eligible(args.eligible)
         .spawn()
         .await?;
     let member = Arc::new(member);
+    // The admin API on every replica: a follower forwards commands to the
+    // leader, and its status shows the fleet.
+    let admin = Admin::builder()
+        .rollout(member.clone())
+        .token(args.admin_token.clone())
+        .build()?;
     let app = App {
         member: member.clone(),
         regress: args.regress,
@@ -191,7 +216,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .route("/routes", get(routes))
         .route("/status", get(status))
         .route("/command", post(command))
-        .with_state(app);
+        .with_state(app)
+        .nest("/fledge", admin.router());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     println!("READY {}", listener.local_addr()?);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

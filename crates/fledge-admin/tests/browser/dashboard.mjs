@@ -4,7 +4,8 @@
 // request of its failed.
 //
 // Environment: FLEDGE_URL (the dashboard), FLEDGE_OPEN_URL (the same with
-// open reads), FLEDGE_TEST_URL (the test's
+// open reads), FLEDGE_FLEET_URL (open reads through a fleet member),
+// FLEDGE_TEST_URL (the test's
 // scenario routes), FLEDGE_TOKEN, FLEDGE_ROLLOUT, FLEDGE_SCREENSHOT (a .png
 // path), CHROMIUM (the browser binary).
 
@@ -156,6 +157,26 @@ async function main() {
   check(await open.locator(`${card} [data-role="phase"]`).textContent() === "rolled back", "open reads show the rollout without a token");
   await open.click(`${card} button[data-command="pause"]`);
   check((await open.locator(`${card} .result`).textContent()).includes("admin token"), "a command without a token asks for it");
+
+  // 8. A rollout run by a fleet: the fleet panel lists the replicas, who
+  //    leads and who answers, the stale one highlighted; the charts say
+  //    whose traffic they show.
+  const fleet = await context.newPage();
+  fleet.setDefaultTimeout(WAIT);
+  fleet.on("console", m => { if (m.type() === "error") problems.push(`console error (fleet): ${m.text()}`); });
+  fleet.on("pageerror", e => problems.push(`page error (fleet): ${e.message}`));
+  fleet.on("response", r => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} (fleet): ${r.url()}`); });
+  await fleet.goto(env("FLEDGE_FLEET_URL"));
+  const panel = `${card} [data-role="fleet"]`;
+  await fleet.waitForSelector(`${panel} tr[data-replica]`);
+  check(await fleet.locator(`${panel} tr[data-replica]`).count() === 3, "the fleet panel has a row per replica");
+  check(await fleet.locator(`${panel} tr.stale[data-replica="r2"]`).count() === 1, "the stale replica is highlighted");
+  check(await fleet.locator(`${panel} tr.leader[data-replica="r0"]`).count() === 1, "the leader is marked");
+  const head = await fleet.locator(`${panel} p`).first().textContent();
+  check(head.includes("leader r0") && head.includes("answered by r1") && head.includes("1 stale"), `the panel says ${head}`);
+  check((await fleet.locator(`${card} [data-role="history-note"]`).textContent()).includes("replica r1"), "the charts say whose traffic they show");
+  check(await fleet.locator(`${card} [data-role="fleet"] h3`).count() === 1, "one fleet heading");
+  check(await page.locator(`${card} [data-role="fleet"] tr`).count() === 0, "a one-process rollout has no fleet panel");
 
   check(problems.length === 0, "no console errors or failed requests" + (problems.length ? ":\n  " + problems.join("\n  ") : ""));
   log("all checks passed");

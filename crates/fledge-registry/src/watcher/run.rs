@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use fledge_gate::{Recorder, RecorderConfig};
-use fledge_rollout::{Controller, Event, EventKind, Plan, Store};
+use fledge_rollout::{ControlError, Controller, Event, EventKind, Plan, Store, StoreError};
 use fledge_select::{Selector, Split, VersionId};
 use fledge_sticky::{Bucketer, HashMode};
 use fledge_tower::FixedRouting;
@@ -20,7 +20,7 @@ use super::{
     Aliases, Cmd, LoaderFn, Rejection, Status, VersionInfo, WatchError, WatchPhase, Watcher,
     WatcherBuilder, loaded,
 };
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Readiness, ReplicaLoad};
 use crate::layer::Serving;
 use crate::source::{ModelSource, SourceError};
 use crate::table::{Loaded, ModelTable};
@@ -202,6 +202,10 @@ struct Task<M> {
     polls: u64,
     last_error: Option<Arc<WatchError>>,
     retired: Vec<Weak<Loaded<M>>>,
+    /// The replicas the staged challenger waits for (leader).
+    waiting: Vec<ReplicaLoad>,
+    /// Whether this replica led at the running rollout's last tick.
+    led: bool,
 }
 
 pub(super) async fn start<M: Send + Sync + 'static>(
@@ -303,6 +307,8 @@ pub(super) async fn start<M: Send + Sync + 'static>(
         polls: 0,
         last_error: None,
         retired: Vec::new(),
+        waiting: Vec::new(),
+        led: false,
     };
     task.publish_status();
     let status = task.status.subscribe();
@@ -337,6 +343,7 @@ fn placeholder_status<M>(champion: &Loaded<M>) -> Status {
         polls: 0,
         pending_writes: 0,
         draining: 0,
+        waiting_for: Vec::new(),
     }
 }
 
@@ -476,6 +483,11 @@ impl<M: Send + Sync + 'static> Task<M> {
             polls: self.polls,
             pending_writes: self.pending.len(),
             draining: self.retired.len(),
+            waiting_for: if phase == WatchPhase::Staged {
+                self.waiting.clone()
+            } else {
+                Vec::new()
+            },
         };
         self.status.send_replace(status);
     }
@@ -739,8 +751,88 @@ impl<M: Send + Sync + 'static> Task<M> {
 
     fn unload(&mut self, id: &VersionId) {
         if let Some(l) = self.table.remove(id) {
+            self.cfg
+                .fleet
+                .unloaded(&self.cfg.model, &l.version().version);
             self.retired.push(Arc::downgrade(&l));
         }
+    }
+
+    /// Notes whom the staged challenger waits for, logging a change.
+    fn set_waiting(&mut self, waiting: Vec<ReplicaLoad>) {
+        if waiting == self.waiting {
+            return;
+        }
+        if !waiting.is_empty() {
+            let replicas = waiting
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let version = self.challenger_version().unwrap_or_default();
+            if waiting.iter().any(|w| w.error.is_some()) {
+                tracing::warn!(
+                    name: "registry.fleet_waiting",
+                    target: TARGET,
+                    model = self.cfg.model.as_str(),
+                    version = version.as_str(),
+                    replicas = replicas.as_str(),
+                    "the challenger takes no traffic: a replica cannot load it"
+                );
+            } else {
+                tracing::info!(
+                    name: "registry.fleet_waiting",
+                    target: TARGET,
+                    model = self.cfg.model.as_str(),
+                    version = version.as_str(),
+                    replicas = replicas.as_str(),
+                    "the challenger waits for every replica to load it"
+                );
+            }
+        }
+        self.waiting = waiting;
+    }
+
+    /// Leader: the fleet says replicas cannot load the staged challenger:
+    /// it is rejected (`load_failed`), naming them.
+    fn reject_for_the_fleet(&mut self, l: &Loaded<M>, failed: &[ReplicaLoad]) {
+        let v = l.version().version.clone();
+        let names: Vec<&str> = failed.iter().map(|f| f.replica.as_str()).collect();
+        let who = match names.as_slice() {
+            [one] => format!("replica {one}"),
+            many => format!("replicas {}", many.join(", ")),
+        };
+        let details = failed
+            .iter()
+            .map(|f| {
+                let error = f.error.as_deref().unwrap_or("unknown error");
+                if failed.len() == 1 {
+                    error.to_owned()
+                } else {
+                    format!("{}: {error}", f.replica)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = format!("{who} could not load it: {details}");
+        tracing::error!(
+            name: "registry.fleet_load_failed",
+            target: TARGET,
+            model = self.cfg.model.as_str(),
+            version = v.as_str(),
+            replicas = names.join(", ").as_str(),
+            reason = reason.as_str(),
+            "a replica cannot load the challenger: it is rejected and takes no traffic"
+        );
+        let alias = self.cfg.challenger_alias.clone();
+        self.reject(&v, Some(&alias), Verdict::LoadFailed, &reason);
+        self.error(WatchError::Load {
+            model: self.cfg.model.clone(),
+            version: v,
+            reason,
+        });
+        self.waiting.clear();
+        self.drop_challenger("a replica cannot load it");
     }
 
     fn serve_champion_alone(&mut self) {
@@ -975,8 +1067,21 @@ impl<M: Send + Sync + 'static> Task<M> {
         let store = self.store(&name);
         let leader = self.leader();
         if leader {
-            if !self.cfg.fleet.ready(&self.cfg.model, &l.version().version) {
-                return;
+            let (fleet, model, version) = (
+                self.cfg.fleet.clone(),
+                self.cfg.model.clone(),
+                l.version().version.clone(),
+            );
+            match blocking(move || fleet.readiness(&model, &version)).await {
+                Readiness::Ready => self.set_waiting(Vec::new()),
+                Readiness::Waiting(waiting) => {
+                    self.set_waiting(waiting);
+                    return;
+                }
+                Readiness::Failed(failed) => {
+                    self.reject_for_the_fleet(&l, &failed);
+                    return;
+                }
             }
         } else {
             // A follower needs the leader's snapshot in a shared store.
@@ -1023,6 +1128,7 @@ impl<M: Send + Sync + 'static> Task<M> {
         };
         let controller = Arc::new(controller);
         let events = controller.subscribe();
+        self.led = leader;
         self.serving.publish(controller.routing().clone());
         self.controller.store(Some(controller.clone()));
         tracing::info!(
@@ -1062,11 +1168,27 @@ impl<M: Send + Sync + 'static> Task<M> {
                 let c = r.controller.clone();
                 let leader = self.leader();
                 let shared = r.shared;
+                // A replica that starts leading a shared rollout first
+                // takes the last leader's latest save, so its own saves
+                // extend the same chain.
+                let take_over = leader && shared && !self.led;
+                self.led = leader;
                 let result = blocking(move || {
                     if leader {
-                        c.tick_now().map(drop)
+                        if take_over {
+                            c.resync_discarding_unsaved()?;
+                        }
+                        match c.tick_now() {
+                            // Another replica saved meanwhile (it led, or
+                            // still thinks it does): take the stored state.
+                            Err(ControlError::Store(StoreError::Conflict { .. })) if shared => {
+                                c.resync_discarding_unsaved().map(drop)
+                            }
+                            other => other.map(drop),
+                        }
                     } else if shared {
-                        c.resync().map(drop)
+                        // A follower never saves: the store is the truth.
+                        c.resync_discarding_unsaved().map(drop)
                     } else {
                         Ok(())
                     }

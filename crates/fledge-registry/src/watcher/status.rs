@@ -7,6 +7,7 @@ use fledge_select::VersionId;
 
 use super::WatchError;
 use crate::Verdict;
+use crate::fleet::ReplicaLoad;
 
 /// A loaded version: the registry's version and the fledge id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,10 @@ pub struct Status {
     pub pending_writes: usize,
     /// Unloaded versions still referenced by requests in flight.
     pub draining: usize,
+    /// Leader, challenger staged: the replicas it waits for before taking
+    /// traffic (not loaded yet, or, with a fleet that waits on failures,
+    /// unable to load it: `error` says why). Empty otherwise.
+    pub waiting_for: Vec<ReplicaLoad>,
 }
 
 impl Status {

@@ -1,10 +1,54 @@
 //! Fleets: which replica writes to the registry, and when a challenger may
 //! take traffic. See the guide's "Fleets" section.
 
+#[cfg(feature = "redis")]
+mod redis;
+
 use std::fmt;
 use std::sync::Arc;
 
 use fledge_rollout::Store;
+
+#[cfg(feature = "redis")]
+pub use redis::{
+    DEFAULT_TICK, LoadFailure, RedisFleet, RedisFleetBuilder, RedisFleetStatus, ReplicaReport,
+    ReplicaSeen,
+};
+
+/// Whether a staged challenger may take traffic, as the leader's
+/// [`Fleet`] sees it ([`Fleet::readiness`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Readiness {
+    /// Every replica that counts has loaded it: the rollout may start.
+    Ready,
+    /// The challenger waits for these replicas: they have not loaded it
+    /// yet, or could not and the fleet waits for them (their `error`
+    /// says why). Empty when the fleet cannot tell yet.
+    Waiting(Vec<ReplicaLoad>),
+    /// These replicas could not load it: the watcher rejects it
+    /// (`fledge.verdict = load_failed`, the reason naming them).
+    Failed(Vec<ReplicaLoad>),
+}
+
+/// A replica that has not loaded a version, and why if it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLoad {
+    /// The replica.
+    pub replica: String,
+    /// The loader's error, if it failed; `None` while it has not loaded it
+    /// yet.
+    pub error: Option<String>,
+}
+
+impl fmt::Display for ReplicaLoad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(e) => write!(f, "{} (cannot load it: {e})", self.replica),
+            None => write!(f, "{} (not loaded yet)", self.replica),
+        }
+    }
+}
 
 /// How a [`Watcher`](crate::Watcher) takes part in a fleet of replicas
 /// serving the same model.
@@ -15,9 +59,10 @@ use fledge_rollout::Store;
 ///   moves aliases and writes tags. A replica that stops leading stops
 ///   writing at its next step; one that starts leading takes over.
 /// - **Everyone loads before anyone serves.** Each replica reports its
-///   load ([`loaded`](Fleet::loaded)); the leader starts the rollout (gives
-///   the challenger traffic) only when [`ready`](Fleet::ready) says every
-///   replica has it.
+///   load ([`loaded`](Fleet::loaded), [`unloaded`](Fleet::unloaded)); the
+///   leader starts the rollout (gives the challenger traffic) only when
+///   [`readiness`](Fleet::readiness) says every replica has it, and
+///   rejects the challenger when it says a replica cannot load it.
 /// - **One rollout, fleet-wide.** With a shared [`store`](Fleet::store)
 ///   (a `fledge_rollout::Store` every replica reaches, e.g. Redis), the
 ///   leader's controller saves each decision and followers build their
@@ -28,7 +73,8 @@ use fledge_rollout::Store;
 ///
 /// The single-process default, [`SingleProcess`], always leads, is always
 /// ready and keeps rollouts in memory. [`LeaderFn`] wraps a closure
-/// (`Watcher::builder(..).leader(|| lease.held())`).
+/// (`Watcher::builder(..).leader(|| lease.held())`). With the `redis`
+/// feature, `RedisFleet` runs all of it on Redis (fledge-redis).
 pub trait Fleet: Send + Sync + fmt::Debug + 'static {
     /// Whether this replica leads now: it alone ticks rollouts and writes
     /// to the registry. Called often, on the control path: keep it cheap
@@ -42,12 +88,33 @@ pub trait Fleet: Send + Sync + fmt::Debug + 'static {
         let _ = (model, version, outcome);
     }
 
+    /// This replica no longer has `version` of `model` loaded (rejected,
+    /// superseded, or a previous champion after its grace period). The
+    /// default does nothing.
+    fn unloaded(&self, model: &str, version: &str) {
+        let _ = (model, version);
+    }
+
     /// Leader only: whether every replica has loaded `version` of `model`,
     /// so that the rollout may start. Asked every tick until true. The
     /// default (a single process) is true.
     fn ready(&self, model: &str, version: &str) -> bool {
         let _ = (model, version);
         true
+    }
+
+    /// Leader only: whether the rollout of `version` of `model` may start
+    /// ([`Readiness::Ready`]), must wait (and for whom), or cannot (which
+    /// replicas failed to load it: the challenger is rejected). Asked every
+    /// tick while the challenger is staged, on a blocking thread; keep it
+    /// cheap (read what a background task keeps). The default asks
+    /// [`ready`](Fleet::ready).
+    fn readiness(&self, model: &str, version: &str) -> Readiness {
+        if self.ready(model, version) {
+            Readiness::Ready
+        } else {
+            Readiness::Waiting(Vec::new())
+        }
     }
 
     /// Where the rollout `rollout` (`<model>-<candidate id>`) is saved, for
@@ -91,8 +158,14 @@ impl<T: Fleet + ?Sized> Fleet for Arc<T> {
     fn loaded(&self, model: &str, version: &str, outcome: Result<(), &str>) {
         (**self).loaded(model, version, outcome)
     }
+    fn unloaded(&self, model: &str, version: &str) {
+        (**self).unloaded(model, version)
+    }
     fn ready(&self, model: &str, version: &str) -> bool {
         (**self).ready(model, version)
+    }
+    fn readiness(&self, model: &str, version: &str) -> Readiness {
+        (**self).readiness(model, version)
     }
     fn store(&self, rollout: &str) -> Option<Arc<dyn Store>> {
         (**self).store(rollout)
