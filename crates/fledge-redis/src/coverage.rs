@@ -2,11 +2,12 @@
 //! the fleet they cover, handed to the gates as a [`WindowSource`].
 
 use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fledge_gate::summary::SummaryMerge;
-use fledge_gate::{Window, clock::Timestamp};
+use fledge_gate::{RecorderError, Window, WindowSummary, clock::Timestamp};
+use fledge_rollout::Controller;
 use fledge_rollout::control::{WindowRequest, WindowSource, Windows};
 use serde::{Deserialize, Serialize};
 
@@ -196,37 +197,182 @@ impl FleetWindows {
 impl WindowSource for FleetWindows {
     fn windows(&self, request: &WindowRequest) -> Result<Windows, String> {
         let guard = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
-        let merged = match &*guard {
-            None => {
-                return Err("the fleet's window summaries were not read before this tick".into());
-            }
-            Some(Err(e)) => return Err(e.clone()),
-            Some(Ok(m)) => m,
+        match &*guard {
+            None => Err("the fleet's window summaries were not read before this tick".into()),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(m)) => hand_over(m, request),
+        }
+    }
+}
+
+/// The merged windows `request` asks for, unless the coverage is below
+/// its floor.
+fn hand_over(merged: &Merged, request: &WindowRequest) -> Result<Windows, String> {
+    let c = &merged.coverage;
+    if !c.is_enough() {
+        return Err(format!(
+            "fleet coverage {}/{} replicas ({:.0} %) is below the floor of {:.0} %, so the step is not judged: {}",
+            c.replicas_counted(),
+            c.replicas_known(),
+            c.share * 100.0,
+            c.floor * 100.0,
+            c.describe()
+        ));
+    }
+    let window = |v: usize| {
+        merged
+            .windows
+            .get(v)
+            .cloned()
+            .unwrap_or_else(|| Window::empty(v, request.now))
+    };
+    Ok(Windows {
+        canary: window(request.candidate.get()),
+        baseline: window(request.baseline.get()),
+        note: Some(c.describe()),
+    })
+}
+
+/// The latest reading (or why there is none), and when it was handed over.
+type Latest = (Instant, Result<Arc<Reading>, String>);
+
+/// A [`WindowSource`] over the latest [`Reading`] of a rollout's
+/// [`Summaries`](crate::Summaries), for arrangements that read the
+/// summaries themselves (fledge-registry's `RedisFleet` does, for each
+/// registry rollout): whoever reads hands each reading to
+/// [`set`](Self::set); the controller's gates then judge the fleet's
+/// merged windows, exactly as a [`Member`](crate::Member)'s leader does.
+///
+/// The merge happens when the controller asks, for the versions it asks
+/// about. A replica's summary counts when it is fresher than `late_after`
+/// (its age at the reading plus the reading's own age); below the coverage
+/// floor, with no reading, or with a reading older than `late_after`, the
+/// step is Inconclusive with the reason (never Pass). The windows' note
+/// says how many replicas and requests the verdict covers
+/// ([`Coverage::describe`]).
+#[derive(Debug)]
+pub struct ReadingWindows {
+    policy: Policy,
+    reading: Mutex<Option<Latest>>,
+    last: Mutex<Option<Coverage>>,
+}
+
+impl ReadingWindows {
+    /// Summaries older than `late_after` are not counted; at least `floor`
+    /// of the known replicas (clamped to `[0, 1]`; NaN: the default
+    /// [`DEFAULT_COVERAGE_FLOOR`]) must be counted for a step to be judged.
+    pub fn new(late_after: Duration, floor: f64) -> ReadingWindows {
+        ReadingWindows {
+            policy: Policy {
+                late_after,
+                floor: if floor.is_nan() {
+                    DEFAULT_COVERAGE_FLOOR
+                } else {
+                    floor.clamp(0.0, 1.0)
+                },
+                samples: DEFAULT_MERGED_SAMPLES,
+            },
+            reading: Mutex::new(None),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Custom-metric samples a merged window keeps (default
+    /// [`DEFAULT_MERGED_SAMPLES`]).
+    pub fn merged_samples(mut self, samples: usize) -> ReadingWindows {
+        self.policy.samples = samples;
+        self
+    }
+
+    /// The latest reading of the summaries, or why there is none (Redis
+    /// unreachable): the next judgement is Inconclusive with that reason.
+    pub fn set(&self, reading: Result<Reading, String>) {
+        *self.reading.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), reading.map(Arc::new)));
+    }
+
+    /// The coverage of the last windows handed to the controller.
+    pub fn coverage(&self) -> Option<Coverage> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl WindowSource for ReadingWindows {
+    fn windows(&self, request: &WindowRequest) -> Result<Windows, String> {
+        let latest = self
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (at, reading) = match latest {
+            None => return Err("the fleet's window summaries were not read yet".into()),
+            Some((_, Err(e))) => return Err(e),
+            Some((at, Ok(reading))) => (at, reading),
         };
-        let c = &merged.coverage;
-        if !c.is_enough() {
+        let since = at.elapsed();
+        if since > self.policy.late_after {
             return Err(format!(
-                "fleet coverage {}/{} replicas ({:.0} %) is below the floor of {:.0} %, so the step is not judged: {}",
-                c.replicas_counted(),
-                c.replicas_known(),
-                c.share * 100.0,
-                c.floor * 100.0,
-                c.describe()
+                "the fleet's window summaries were last read {:.1} s ago, so the step is not judged",
+                since.as_secs_f64()
             ));
         }
-        let window = |v: usize| {
-            merged
-                .windows
-                .get(v)
-                .cloned()
-                .unwrap_or_else(|| Window::empty(v, request.now))
-        };
-        Ok(Windows {
-            canary: window(request.candidate.get()),
-            baseline: window(request.baseline.get()),
-            note: Some(c.describe()),
-        })
+        // Ages as of now: the reading's own age added.
+        let mut reading = Reading::clone(&reading);
+        for r in &mut reading.replicas {
+            r.age += since;
+        }
+        let merged = merge(
+            &reading,
+            &self.policy,
+            request.candidate.get(),
+            request.baseline.get(),
+        );
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(merged.coverage.clone());
+        hand_over(&merged, request)
     }
+}
+
+/// The summary of `controller`'s recorder (the traffic this replica
+/// served) over the span of the step in effect (the first step's before
+/// any, the last's after all): what a replica publishes for the leader to
+/// merge. `replica` names it, `seq` orders its summaries, `samples` caps
+/// the custom-metric samples per version
+/// ([`DEFAULT_SUMMARY_SAMPLES`](fledge_gate::summary::DEFAULT_SUMMARY_SAMPLES)
+/// is the members' default).
+///
+/// # Errors
+///
+/// The recorder cannot give a window (see [`RecorderError`]).
+pub fn controller_summary(
+    controller: &Controller,
+    replica: &str,
+    seq: u64,
+    samples: usize,
+) -> Result<WindowSummary, RecorderError> {
+    WindowSummary::from_recorder(
+        controller.routing().recorder(),
+        replica,
+        seq,
+        controller.now(),
+        judged_span(controller),
+        samples,
+    )
+}
+
+/// The bake time of the step in effect (the first before any, the last
+/// after all): the span the leader's gates judge.
+pub(crate) fn judged_span(c: &Controller) -> Duration {
+    let plan = c.checked_plan();
+    let steps = plan.steps();
+    let i = c
+        .state()
+        .step
+        .unwrap_or(0)
+        .min(steps.len().saturating_sub(1));
+    steps.get(i).map_or(Duration::from_secs(60), |s| s.interval)
 }
 
 #[cfg(test)]
@@ -342,6 +488,36 @@ mod tests {
                 .unwrap()
                 .starts_with("fleet: 2/2 replicas, 400 requests")
         );
+        source.set(Err("cannot read".into()));
+        assert_eq!(source.windows(&request()).unwrap_err(), "cannot read");
+    }
+
+    #[test]
+    fn reading_windows_merge_the_latest_reading_when_asked() {
+        let source = ReadingWindows::new(Duration::from_secs(3), 0.6);
+        let err = source.windows(&request()).unwrap_err();
+        assert!(err.contains("not read yet"), "{err}");
+        source.set(Ok(reading(vec![
+            ("a", 100, Some(summary("a", 100))),
+            ("b", 200, Some(summary("b", 300))),
+            ("c", 100, None),
+        ])));
+        let w = source.windows(&request()).unwrap();
+        assert_eq!(w.canary.requests(), 200);
+        assert_eq!(w.baseline.requests(), 200);
+        let note = w.note.unwrap();
+        assert!(
+            note.starts_with("fleet: 2/3 replicas, 400 requests (candidate 200)"),
+            "{note}"
+        );
+        assert!(note.contains("c (missing: no summary)"), "{note}");
+        assert_eq!(source.coverage().unwrap().replicas_counted(), 2);
+        source.set(Ok(reading(vec![
+            ("a", 100, Some(summary("a", 100))),
+            ("b", 9_000, Some(summary("b", 300))),
+        ])));
+        let err = source.windows(&request()).unwrap_err();
+        assert!(err.contains("below the floor of 60 %"), "{err}");
         source.set(Err("cannot read".into()));
         assert_eq!(source.windows(&request()).unwrap_err(), "cannot read");
     }

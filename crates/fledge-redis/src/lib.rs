@@ -59,12 +59,16 @@
 //! `redis`) run on the same parts: a [`LeaderLease`] says which replica
 //! writes to the model registry, [`Summaries`] carry each replica's report
 //! of the model versions it loaded, and a [`RedisStore`] per rollout keeps
-//! the replicas on the leader's rollout.
+//! the replicas on the leader's rollout; every replica publishes a
+//! [`controller_summary`] per rollout to [`Summaries`] of its own, and the
+//! leader's gates judge them merged through [`ReadingWindows`].
 //!
 //! The parts are public for other arrangements: [`RedisStore`] (snapshots
 //! by compare-and-swap), [`LeaderLease`] (a blocking lease), [`Follower`]
-//! (a blocking follower of a controller or a bare selector) and
-//! [`Summaries`] (the replicas' window summaries).
+//! (a blocking follower of a controller or a bare selector),
+//! [`Summaries`] (the replicas' window summaries), [`controller_summary`]
+//! (what a replica publishes) and [`ReadingWindows`] (a leader's gates on
+//! the merged summaries it reads).
 //!
 //! # How it works
 #![doc = include_str!("docs/how-it-works.md")]
@@ -92,7 +96,9 @@ mod replica;
 mod store;
 mod summaries;
 
-pub use coverage::{Coverage, DEFAULT_COVERAGE_FLOOR, DEFAULT_MERGED_SAMPLES};
+pub use coverage::{
+    Coverage, DEFAULT_COVERAGE_FLOOR, DEFAULT_MERGED_SAMPLES, ReadingWindows, controller_summary,
+};
 pub use error::{FleetError, RedisError};
 pub use fleet::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, DEFAULT_KEY_PREFIX, Fleet};
 pub use follower::{Followed, Follower, FollowerHandle};

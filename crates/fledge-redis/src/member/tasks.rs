@@ -5,16 +5,15 @@
 use std::sync::{Arc, LazyLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use fledge_gate::WindowSummary;
+use fledge_rollout::StoreError;
 use fledge_rollout::control::ControlError;
-use fledge_rollout::{Controller, StoreError};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::command;
 use super::{Applied, Role, Shared, holder_of, push_capped, since_ms, unix_ms};
-use crate::coverage::{Policy, merge};
+use crate::coverage::{Policy, controller_summary, merge};
 use crate::follower::resync_error;
 
 /// Takes the lease if it is free (`ARGV[3]` = `1`) or extends it if we
@@ -262,30 +261,13 @@ pub(super) async fn publish(shared: Arc<Shared>, mut stop: watch::Receiver<bool>
 
 /// This replica's windows over the span of the step it serves.
 fn summarize(shared: &Shared, seq: u64) -> Result<Vec<u8>, fledge_gate::RecorderError> {
-    let c = &shared.controller;
-    let span = judged_span(c);
-    WindowSummary::from_recorder(
-        c.routing().recorder(),
+    controller_summary(
+        &shared.controller,
         shared.replica.as_str(),
         seq,
-        c.now(),
-        span,
         shared.config.summary_samples,
     )
     .map(|s| s.encode())
-}
-
-/// The bake time of the step in effect (the first before any, the last
-/// after all): the span the leader's gates judge.
-fn judged_span(c: &Controller) -> Duration {
-    let plan = c.checked_plan();
-    let steps = plan.steps();
-    let i = c
-        .state()
-        .step
-        .unwrap_or(0)
-        .min(steps.len().saturating_sub(1));
-    steps.get(i).map_or(Duration::from_secs(60), |s| s.interval)
 }
 
 // ---------------------------------------------------------------- leading
