@@ -9,6 +9,9 @@
 //!   rejected (`load_failed`, the reason naming the replica) by default;
 //!   waiting, named in the leader's status, with `LoadFailure::Wait`,
 //!   until the replica leaves.
+//! - The leader's gates judge every replica's traffic: a failing challenger
+//!   served only by the follower is rolled back by the leader, and a
+//!   healthy one is promoted on verdicts covering both replicas.
 
 mod common;
 
@@ -185,9 +188,14 @@ struct Gate {
 }
 
 fn registry() -> (tempfile::TempDir, DirSource) {
+    registry_with("last")
+}
+
+/// Version 2 of kind `kind` (`broken` answers 500).
+fn registry_with(kind: &str) -> (tempfile::TempDir, DirSource) {
     let root = tempfile::tempdir().unwrap();
     let source = DirSource::new(root.path());
-    for (v, kind) in [("1", "mean"), ("2", "last")] {
+    for (v, kind) in [("1", "mean"), ("2", kind)] {
         let dir = source.create_version("fc", v).unwrap();
         std::fs::write(dir.join("model.json"), artifact(kind)).unwrap();
     }
@@ -264,7 +272,16 @@ async fn replicas_with(
     both_lead: bool,
     plan: Plan,
 ) -> Replicas {
-    let (root, source) = registry();
+    replicas_on(registry(), server, leader, both_lead, plan).await
+}
+
+async fn replicas_on(
+    (root, source): (tempfile::TempDir, DirSource),
+    server: &RedisServer,
+    leader: impl FnOnce(RedisFleetBuilder) -> RedisFleetBuilder,
+    both_lead: bool,
+    plan: Plan,
+) -> Replicas {
     let f0 = fleet(server, "r0", leader).await;
     assert!(f0.is_leader(), "{:?}", f0.status());
     let f1 = fleet(server, "r1", |b| b.leader_eligible(both_lead)).await;
@@ -572,4 +589,147 @@ async fn a_follower_that_takes_over_mid_canary_finishes_it_and_writes_the_outcom
     }
     w1.shutdown().await;
     f1.shutdown().await;
+}
+
+/// The common plan, tolerant of judgements without enough data (a loaded
+/// machine, a replica whose summary is not read yet): they never pause it.
+fn patient_plan() -> Plan {
+    let mut plan = common::plan();
+    plan.inconclusive_limit = 10_000;
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_judges_the_followers_traffic_and_rolls_back_a_failing_challenger() {
+    let started = Instant::now();
+    let server = RedisServer::start();
+    let r = replicas_on(
+        registry_with("broken"),
+        &server,
+        |b| b,
+        false,
+        patient_plan(),
+    )
+    .await;
+    let [w0, w1] = &r.watchers;
+    // Only the follower serves: the leader's own recorder sees nothing.
+    let traffic = Traffic::start(w1);
+    r.source.set_alias("fc", "challenger", "2").unwrap();
+
+    w1.wait_for(LIMIT, |s| {
+        s.phase == WatchPhase::Canary && s.rollout.as_deref() == Some("fc-v2")
+    })
+    .await
+    .expect("the follower serves the leader's rollout");
+    let s = w0
+        .wait_for(LIMIT, |s| {
+            s.rejection("2").is_some() && s.pending_writes == 0
+        })
+        .await
+        .expect("the leader rolls the challenger back on the follower's errors");
+    let rejection = s.rejection("2").unwrap();
+    assert_eq!(rejection.verdict, Verdict::RolledBack, "{rejection:?}");
+    // The verdict says what it covered: the follower's requests.
+    assert!(
+        rejection.reason.contains("fleet: ") && rejection.reason.contains("/2 replicas"),
+        "{}",
+        rejection.reason
+    );
+    let v2 = r.source.version("fc", "2").unwrap();
+    assert_eq!(v2.verdict(), Some(Verdict::RolledBack), "{:?}", v2.tags);
+    assert!(
+        v2.tag(tags::REASON).unwrap_or_default().contains("fleet: "),
+        "{:?}",
+        v2.tags
+    );
+    assert_eq!(v2.tag(tags::ROLLOUT), Some("fc-v2"));
+    assert!(!r.source.aliases("fc").unwrap().contains_key("challenger"));
+    assert_eq!(
+        r.sources[1].writes(),
+        0,
+        "the follower wrote to the registry"
+    );
+    let failed = traffic.of("v2").1;
+    assert!(failed > 0, "the follower served the failing challenger");
+    // Back to the champion on the follower too.
+    w1.wait_for(LIMIT, |s| {
+        s.phase == WatchPhase::Serving && s.champion.version == "1"
+    })
+    .await
+    .expect("the follower serves the champion alone");
+    assert!(r.fleets[1].status().summaries_published > 0);
+    println!(
+        "rolled back on {failed} failed requests served by the follower ({}); {:?}",
+        rejection.reason,
+        started.elapsed()
+    );
+    traffic.stop().await;
+    for w in r.watchers {
+        w.shutdown().await;
+    }
+    for f in &r.fleets {
+        f.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_challenger_is_promoted_on_verdicts_covering_every_replica() {
+    let started = Instant::now();
+    let server = RedisServer::start();
+    // Every live replica's summary must count for a step to be judged.
+    let r = replicas_with(&server, |b| b.coverage_floor(1.0), false, patient_plan()).await;
+    let [w0, w1] = &r.watchers;
+    let traffic = [Traffic::start(w0), Traffic::start(w1)];
+    r.source.set_alias("fc", "challenger", "2").unwrap();
+
+    let s = w0
+        .wait_for(LIMIT, |s| {
+            s.champion.version == "2" && s.pending_writes == 0
+        })
+        .await
+        .expect("promoted");
+    assert!(s.leader);
+    w1.wait_for(LIMIT, |s| s.champion.version == "2")
+        .await
+        .expect("the follower's champion is v2 too");
+    let v2 = r.source.version("fc", "2").unwrap();
+    assert_eq!(v2.verdict(), Some(Verdict::Promoted), "{:?}", v2.tags);
+    for step in [1, 2] {
+        let tag = v2.tag(&tags::step(step)).unwrap_or_default().to_owned();
+        assert!(tag.starts_with("pass: "), "step {step}: {tag}");
+        let covered = requests_covered(&tag);
+        assert!(
+            tag.contains("fleet: 2/2 replicas") && covered >= 20,
+            "step {step} judged both replicas' requests: {tag}"
+        );
+    }
+    for t in &traffic {
+        assert!(t.of("v2").0 > 0, "both replicas served the challenger");
+    }
+    assert!(r.fleets[0].status().summaries_published > 0);
+    assert!(r.fleets[1].status().summaries_published > 0);
+    println!(
+        "promoted: {}; {:?}",
+        v2.tag(&tags::step(2)).unwrap_or_default(),
+        started.elapsed()
+    );
+    for t in traffic {
+        t.stop().await;
+    }
+    for w in r.watchers {
+        w.shutdown().await;
+    }
+    for f in &r.fleets {
+        f.shutdown().await;
+    }
+}
+
+/// The `N` of `fleet: a/b replicas, N requests` in a verdict's reason.
+fn requests_covered(reason: &str) -> u64 {
+    reason
+        .split("replicas, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }

@@ -7,7 +7,8 @@ mod redis;
 use std::fmt;
 use std::sync::Arc;
 
-use fledge_rollout::Store;
+use fledge_rollout::control::WindowSource;
+use fledge_rollout::{Controller, Store};
 
 #[cfg(feature = "redis")]
 pub use redis::{
@@ -71,6 +72,15 @@ impl fmt::Display for ReplicaLoad {
 ///   champion while the leader canaries, and switch when the registry's
 ///   `@champion` moves (the registry is then the fleet's only channel).
 ///
+/// - **The leader judges the fleet's traffic.** Each replica hands the
+///   controller of every rollout it runs to
+///   [`rollout_running`](Fleet::rollout_running) (and says when it ends,
+///   [`rollout_ended`](Fleet::rollout_ended)), so the fleet can publish
+///   what that replica served; the controller's gates read their windows
+///   from [`window_source`](Fleet::window_source), e.g. every replica's
+///   windows merged. Without one (the default) they judge the traffic
+///   this process served (its controller's recorder).
+///
 /// The single-process default, [`SingleProcess`], always leads, is always
 /// ready and keeps rollouts in memory. [`LeaderFn`] wraps a closure
 /// (`Watcher::builder(..).leader(|| lease.held())`). With the `redis`
@@ -123,6 +133,30 @@ pub trait Fleet: Send + Sync + fmt::Debug + 'static {
         let _ = rollout;
         None
     }
+
+    /// Where the gates of rollout `rollout` read their windows, asked when
+    /// this replica builds its controller (leader or follower: a follower
+    /// may lead later). The default, `None`, keeps the controller's own
+    /// recorder: the traffic this process served.
+    fn window_source(&self, rollout: &str) -> Option<Arc<dyn WindowSource>> {
+        let _ = rollout;
+        None
+    }
+
+    /// This replica runs `rollout` with `controller` (its recorder counts
+    /// the requests this replica served), from now until
+    /// [`rollout_ended`](Fleet::rollout_ended): e.g. publish its windows
+    /// for the leader. Called on the watcher's task; keep it cheap. The
+    /// default does nothing.
+    fn rollout_running(&self, rollout: &str, controller: &Arc<Controller>) {
+        let _ = (rollout, controller);
+    }
+
+    /// This replica no longer runs `rollout` (it ended, was superseded or
+    /// could not start, or the watcher stopped). The default does nothing.
+    fn rollout_ended(&self, rollout: &str) {
+        let _ = rollout;
+    }
 }
 
 /// One process: always the leader, always ready, rollouts in memory.
@@ -169,5 +203,14 @@ impl<T: Fleet + ?Sized> Fleet for Arc<T> {
     }
     fn store(&self, rollout: &str) -> Option<Arc<dyn Store>> {
         (**self).store(rollout)
+    }
+    fn window_source(&self, rollout: &str) -> Option<Arc<dyn WindowSource>> {
+        (**self).window_source(rollout)
+    }
+    fn rollout_running(&self, rollout: &str, controller: &Arc<Controller>) {
+        (**self).rollout_running(rollout, controller)
+    }
+    fn rollout_ended(&self, rollout: &str) {
+        (**self).rollout_ended(rollout)
     }
 }

@@ -1,14 +1,15 @@
 //! [`RedisFleet`]: the registry's [`Fleet`] on Redis, over fledge-redis:
-//! a leader lease, every replica's load report, and one shared store per
-//! rollout.
+//! a leader lease, every replica's load report, one shared store per
+//! rollout, and the leader's gates on every replica's windows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use fledge_redis::{LeaderLease, RedisError, ReplicaId, Summaries};
-use fledge_rollout::Store;
+use fledge_redis::{LeaderLease, ReadingWindows, RedisError, ReplicaId, ReplicaReading, Summaries};
+use fledge_rollout::control::WindowSource;
+use fledge_rollout::{Controller, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -103,6 +104,11 @@ pub struct RedisFleetStatus {
     pub reports_published: u64,
     /// The replicas it last read, as leader (empty on a follower).
     pub replicas: Vec<ReplicaSeen>,
+    /// The registry rollouts this replica runs (it publishes a summary of
+    /// the traffic it served in each, every tick).
+    pub rollouts: Vec<String>,
+    /// Window summaries it published (all rollouts).
+    pub summaries_published: u64,
     /// Redis errors met (each is also a `tracing` event).
     pub errors: u64,
     /// The last one.
@@ -115,6 +121,8 @@ struct Config {
     late_after: Duration,
     on_load_failure: LoadFailure,
     eligible: bool,
+    floor: f64,
+    forget_after: Duration,
 }
 
 /// Configures a [`RedisFleet`]; see [`RedisFleet::builder`].
@@ -129,6 +137,7 @@ pub struct RedisFleetBuilder {
     forget_after: Duration,
     on_load_failure: LoadFailure,
     eligible: bool,
+    floor: f64,
 }
 
 impl RedisFleetBuilder {
@@ -176,6 +185,17 @@ impl RedisFleetBuilder {
         self
     }
 
+    /// The share of the live replicas whose window summaries must be
+    /// fresh (within [`late_after`](Self::late_after)) for the leader's
+    /// gates to judge a step (default
+    /// [`DEFAULT_COVERAGE_FLOOR`](fledge_redis::DEFAULT_COVERAGE_FLOOR),
+    /// half; clamped to `[0, 1]`). Below it the step is Inconclusive, the
+    /// reason naming the replicas not counted.
+    pub fn coverage_floor(mut self, floor: f64) -> Self {
+        self.floor = floor;
+        self
+    }
+
     /// Checks that Redis answers, then runs the fleet's background task on
     /// the current tokio runtime: it takes the lease if it is free (so
     /// [`Fleet::is_leader`] is already right when this returns, unless
@@ -213,11 +233,15 @@ impl RedisFleetBuilder {
                 late_after,
                 on_load_failure: self.on_load_failure,
                 eligible: self.eligible,
+                floor: self.floor,
+                forget_after: self.forget_after,
             },
             report: Mutex::new(ReplicaReport::default()),
             changed: Notify::new(),
             reading: Mutex::new(None),
             stores: Mutex::new(BTreeMap::new()),
+            rollouts: Mutex::new(BTreeMap::new()),
+            ended: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
         });
         let was_leader = round(&shared, false).await;
@@ -265,6 +289,18 @@ impl RedisFleetBuilder {
 ///   fledge-redis [`RedisStore`](fledge_redis::RedisStore) per rollout:
 ///   the leader's controller saves every decision there, the followers'
 ///   controllers resync from it every tick.
+/// - **The leader judges the fleet's traffic.** Every replica publishes,
+///   each tick, a window summary of what it served in each rollout it runs
+///   (fledge-redis's [`controller_summary`](fledge_redis::controller_summary)
+///   of the rollout's controller, to [`Summaries`] of the rollout's own);
+///   the leader reads them every tick, and its controller's gates judge
+///   them merged ([`window_source`](Fleet::window_source): fledge-redis's
+///   [`ReadingWindows`], as a fledge-redis `Member`'s leader does). A
+///   judgement's reason says what it covers (`fleet: 2/2 replicas, 5120
+///   requests (candidate 2533)`) and names the live replicas not counted
+///   (late, or missing: no summary); below the
+///   [`coverage_floor`](RedisFleetBuilder::coverage_floor) the step is
+///   Inconclusive.
 ///
 /// Cheap to clone; the background task stops when the last clone is
 /// dropped (the lease then expires after its TTL) or at
@@ -314,6 +350,7 @@ impl Drop for Handle {
 #[derive(Debug, Default)]
 struct Counters {
     published: u64,
+    windows_published: u64,
     errors: u64,
     last_error: Option<String>,
     /// The last error logged as a warning, to log repeats quietly.
@@ -332,7 +369,21 @@ struct Shared {
     /// The leader's last reading of every replica, and when.
     reading: Mutex<Option<(Instant, Vec<ReplicaSeen>)>>,
     stores: Mutex<BTreeMap<String, Arc<dyn Store>>>,
+    /// The rollouts whose windows this replica publishes (and, leading,
+    /// reads), by name.
+    rollouts: Mutex<BTreeMap<String, RolloutWindows>>,
+    /// The summaries of rollouts that ended, to leave at the next round.
+    ended: Mutex<Vec<Arc<Summaries>>>,
     counters: Mutex<Counters>,
+}
+
+/// One rollout's window summaries: this replica's controller (once it
+/// runs), the fleet's summaries in Redis, the leader's source.
+struct RolloutWindows {
+    summaries: Arc<Summaries>,
+    source: Arc<ReadingWindows>,
+    controller: Option<Arc<Controller>>,
+    seq: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -355,6 +406,30 @@ impl Shared {
 
     fn note_ok(&self) {
         lock(&self.counters).logged = None;
+    }
+
+    /// The windows of `rollout`, made on first use.
+    fn windows<'a>(
+        &self,
+        rollouts: &'a mut BTreeMap<String, RolloutWindows>,
+        rollout: &str,
+    ) -> &'a mut RolloutWindows {
+        rollouts.entry(rollout.to_owned()).or_insert_with(|| {
+            let key = format!("registry:{}:windows:{rollout}", self.name);
+            RolloutWindows {
+                summaries: Arc::new(
+                    self.redis
+                        .summaries(&key)
+                        .forget_after(self.config.forget_after),
+                ),
+                source: Arc::new(ReadingWindows::new(
+                    self.config.late_after,
+                    self.config.floor,
+                )),
+                controller: None,
+                seq: 0,
+            }
+        })
     }
 }
 
@@ -380,6 +455,17 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>, mut leading: 
     }
     if let Err(e) = shared.summaries.leave(shared.replica.as_str()).await {
         shared.note_error("leaving the fleet's reports", &e);
+    }
+    let mut leaving = std::mem::take(&mut *lock(&shared.ended));
+    leaving.extend(
+        std::mem::take(&mut *lock(&shared.rollouts))
+            .into_values()
+            .map(|w| w.summaries),
+    );
+    for summaries in leaving {
+        if let Err(e) = summaries.leave(shared.replica.as_str()).await {
+            shared.note_error("leaving a rollout's window summaries", &e);
+        }
     }
     tracing::info!(name: "registry.fleet_left", target: TARGET, fleet = shared.name.as_str(), replica = shared.replica.as_str(), "left the registry fleet");
 }
@@ -457,7 +543,120 @@ async fn round(shared: &Arc<Shared>, was_leader: bool) -> bool {
     } else {
         *lock(&shared.reading) = None;
     }
+    windows_round(shared, leading).await;
     leading
+}
+
+/// The rollouts' windows: leaves those that ended, publishes this
+/// replica's summary of each running one, and (leader) reads everyone's
+/// for the gates.
+async fn windows_round(shared: &Arc<Shared>, leading: bool) {
+    let me = shared.replica.as_str();
+    let ended = std::mem::take(&mut *lock(&shared.ended));
+    for summaries in ended {
+        if let Err(e) = summaries.leave(me).await {
+            shared.note_error("leaving a rollout's window summaries", &e);
+        }
+    }
+    let rollouts: Vec<(String, RolloutWindows)> = lock(&shared.rollouts)
+        .iter_mut()
+        .map(|(name, w)| {
+            w.seq += 1;
+            let copy = RolloutWindows {
+                summaries: w.summaries.clone(),
+                source: w.source.clone(),
+                controller: w.controller.clone(),
+                seq: w.seq,
+            };
+            (name.clone(), copy)
+        })
+        .collect();
+    if rollouts.is_empty() {
+        return;
+    }
+    // Summarizing is CPU work: off the async workers.
+    let jobs: Vec<(usize, Arc<Controller>, u64)> = rollouts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, w))| w.controller.clone().map(|c| (i, c, w.seq)))
+        .collect();
+    let replica = me.to_owned();
+    let encoded = tokio::task::spawn_blocking(move || {
+        jobs.into_iter()
+            .map(|(i, c, seq)| {
+                let summary = fledge_redis::controller_summary(
+                    &c,
+                    &replica,
+                    seq,
+                    fledge_gate::summary::DEFAULT_SUMMARY_SAMPLES,
+                );
+                (i, summary.map(|s| s.encode()))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match encoded {
+        Ok(encoded) => {
+            for (i, bytes) in encoded {
+                let (name, w) = &rollouts[i];
+                match bytes {
+                    Ok(bytes) => match w.summaries.publish_bytes(me, &bytes).await {
+                        Ok(()) => lock(&shared.counters).windows_published += 1,
+                        Err(e) => shared.note_error(
+                            &format!("publishing this replica's windows of rollout {name}"),
+                            &e,
+                        ),
+                    },
+                    Err(e) => shared.note_error(
+                        &format!("summarizing this replica's windows of rollout {name}"),
+                        &e,
+                    ),
+                }
+            }
+        }
+        Err(e) => shared.note_error("summarizing this replica's windows", &e),
+    }
+    if !leading {
+        return;
+    }
+    // The live replicas of the load reports: one without a summary of a
+    // rollout is named as missing from its judgements.
+    let live: Vec<String> = lock(&shared.reading)
+        .as_ref()
+        .map(|(_, replicas)| {
+            replicas
+                .iter()
+                .filter(|r| r.live)
+                .map(|r| r.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, w) in &rollouts {
+        match w.summaries.read().await {
+            Ok(mut reading) => {
+                for id in &live {
+                    if !reading.replicas.iter().any(|r| &r.id == id) {
+                        reading.replicas.push(ReplicaReading {
+                            id: id.clone(),
+                            age: Duration::ZERO,
+                            bytes: None,
+                        });
+                    }
+                }
+                reading.replicas.sort_by(|a, b| a.id.cmp(&b.id));
+                w.source.set(Ok(reading));
+            }
+            Err(e) => {
+                shared.note_error(
+                    &format!("reading the window summaries of rollout {name}"),
+                    &e,
+                );
+                w.source.set(Err(format!(
+                    "cannot read the fleet's window summaries: {e}"
+                )));
+            }
+        }
+    }
 }
 
 impl RedisFleet {
@@ -479,6 +678,7 @@ impl RedisFleet {
             forget_after: fledge_redis::DEFAULT_FORGET_AFTER,
             on_load_failure: LoadFailure::default(),
             eligible: true,
+            floor: fledge_redis::DEFAULT_COVERAGE_FLOOR,
         }
     }
 
@@ -501,6 +701,12 @@ impl RedisFleet {
                 .as_ref()
                 .map(|(_, r)| r.clone())
                 .unwrap_or_default(),
+            rollouts: lock(&s.rollouts)
+                .iter()
+                .filter(|(_, w)| w.controller.is_some())
+                .map(|(name, _)| name.clone())
+                .collect(),
+            summaries_published: c.windows_published,
             errors: c.errors,
             last_error: c.last_error.clone(),
         }
@@ -639,5 +845,27 @@ impl Fleet for RedisFleet {
             .entry(rollout.to_owned())
             .or_insert_with(|| Arc::new(s.redis.store(rollout)));
         Some(store.clone())
+    }
+
+    fn window_source(&self, rollout: &str) -> Option<Arc<dyn WindowSource>> {
+        let s = &self.handle.shared;
+        let mut rollouts = lock(&s.rollouts);
+        let source: Arc<dyn WindowSource> = s.windows(&mut rollouts, rollout).source.clone();
+        Some(source)
+    }
+
+    fn rollout_running(&self, rollout: &str, controller: &Arc<Controller>) {
+        let s = &self.handle.shared;
+        s.windows(&mut lock(&s.rollouts), rollout).controller = Some(controller.clone());
+        s.changed.notify_one();
+    }
+
+    fn rollout_ended(&self, rollout: &str) {
+        let s = &self.handle.shared;
+        let ended = lock(&s.rollouts).remove(rollout);
+        if let Some(w) = ended {
+            lock(&s.ended).push(w.summaries);
+            s.changed.notify_one();
+        }
     }
 }

@@ -206,6 +206,9 @@ struct Task<M> {
     waiting: Vec<ReplicaLoad>,
     /// Whether this replica led at the running rollout's last tick.
     led: bool,
+    /// The rollout last handed to the fleet
+    /// ([`Fleet::rollout_running`]), until it ends.
+    running: Option<String>,
 }
 
 pub(super) async fn start<M: Send + Sync + 'static>(
@@ -309,6 +312,7 @@ pub(super) async fn start<M: Send + Sync + 'static>(
         retired: Vec::new(),
         waiting: Vec::new(),
         led: false,
+        running: None,
     };
     task.publish_status();
     let status = task.status.subscribe();
@@ -388,7 +392,11 @@ impl<M: Send + Sync + 'static> Task<M> {
                 }
                 () = poll_now.notified() => next_poll = Instant::now(),
             }
+            self.tell_fleet();
             self.publish_status();
+        }
+        if let Some(name) = self.running.take() {
+            self.cfg.fleet.rollout_ended(&name);
         }
         if let Some(job) = self.load.take() {
             job.handle.abort();
@@ -406,6 +414,28 @@ impl<M: Send + Sync + 'static> Task<M> {
 
     fn leader(&self) -> bool {
         self.cfg.fleet.is_leader()
+    }
+
+    /// Tells the fleet which rollout this replica runs now, if it changed
+    /// (so that it publishes the traffic this replica serves in it).
+    fn tell_fleet(&mut self) {
+        let now = match &self.challenger {
+            Some(Challenger::Canary(_, r))
+            | Some(Challenger::Promoted {
+                rollout: Some(r), ..
+            }) => Some(r),
+            _ => None,
+        };
+        if now.map(|r| &r.name) == self.running.as_ref() {
+            return;
+        }
+        if let Some(old) = self.running.take() {
+            self.cfg.fleet.rollout_ended(&old);
+        }
+        if let Some(r) = now {
+            self.cfg.fleet.rollout_running(&r.name, &r.controller);
+            self.running = Some(r.name.clone());
+        }
     }
 
     fn next_delay(&self, ok: bool) -> Duration {
@@ -1093,10 +1123,15 @@ impl<M: Send + Sync + 'static> Task<M> {
                 _ => return,
             }
         }
+        // The fleet's windows (every replica's traffic), if it has them.
+        let windows = self.cfg.fleet.window_source(&name);
         let built = blocking(move || {
             let mut b = Controller::builder(plan);
             if let Some(store) = store.clone() {
                 b = b.store(store);
+            }
+            if let Some(windows) = windows {
+                b = b.window_source(windows);
             }
             b.build().map(|c| (c, store.is_some()))
         })
@@ -1104,6 +1139,7 @@ impl<M: Send + Sync + 'static> Task<M> {
         let (controller, shared) = match built {
             Ok(c) => c,
             Err(error) => {
+                self.cfg.fleet.rollout_ended(&name);
                 let e = WatchError::Rollout {
                     rollout: name.clone(),
                     error,
