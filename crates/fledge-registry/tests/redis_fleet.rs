@@ -658,6 +658,14 @@ async fn the_leader_judges_the_followers_traffic_and_rolls_back_a_failing_challe
     .await
     .expect("the follower serves the champion alone");
     assert!(r.fleets[1].status().summaries_published > 0);
+    // The rollout is over: neither replica publishes its windows any more.
+    for f in &r.fleets {
+        assert!(
+            until(LIMIT, || f.status().rollouts.is_empty()).await,
+            "{:?}",
+            f.status()
+        );
+    }
     println!(
         "rolled back on {failed} failed requests served by the follower ({}); {:?}",
         rejection.reason,

@@ -214,3 +214,17 @@ impl<T: Fleet + ?Sized> Fleet for Arc<T> {
         (**self).rollout_ended(rollout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_judge_this_process_traffic() {
+        assert!(SingleProcess.window_source("fc-v2").is_none());
+        let leader = Arc::new(LeaderFn(|| false));
+        assert!(!leader.is_leader());
+        assert!(leader.window_source("fc-v2").is_none());
+        leader.rollout_ended("fc-v2");
+    }
+}
