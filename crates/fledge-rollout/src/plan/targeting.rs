@@ -311,6 +311,32 @@ impl TargetRule {
     }
 }
 
+/// What is wrong with an HTTP header a configuration sets (a webhook's, a
+/// Prometheus client's), if anything: the name must be a non-empty HTTP
+/// token, the value visible ASCII, spaces and tabs.
+///
+/// ```
+/// use fledge_rollout::plan::targeting::header_problem;
+/// assert_eq!(header_problem("Authorization", "Bearer t0k3n"), None);
+/// assert!(header_problem("bad header", "x").is_some());
+/// assert!(header_problem("x-note", "line\nbreak").is_some());
+/// ```
+pub fn header_problem(name: &str, value: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("the name is empty");
+    }
+    if !name.bytes().all(is_header_char) {
+        return Some("the name holds a character HTTP does not allow in header names");
+    }
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return Some("the value holds a control or non-ASCII character");
+    }
+    None
+}
+
 fn is_header_char(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
