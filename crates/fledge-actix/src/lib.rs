@@ -43,7 +43,10 @@
 //! # What it does
 #![doc = include_str!("docs/overview.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! # Recording model outputs
+#![doc = include_str!("docs/outputs.md")]
+//!
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 
@@ -51,13 +54,12 @@ mod attributes;
 mod extract;
 mod middleware;
 
-mod outputs;
-
 pub use attributes::ActixAttributes;
 pub use extract::{MissingVersion, Version};
 pub use middleware::{CanaryMiddleware, CanaryMiddlewareService, CanaryResponseFuture};
 
-pub use outputs::{CategoricalHandle, NumericHandle, OutputError, Outputs};
+#[doc(inline)]
+pub use fledge_tower::{CategoricalHandle, NumericHandle, OutputError, Outputs};
 
 #[doc(inline)]
 pub use fledge_tower::isolation;

@@ -49,7 +49,10 @@
 //! # What it does
 #![doc = include_str!("docs/overview.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! # Recording model outputs
+#![doc = include_str!("docs/outputs.md")]
+//!
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 
@@ -58,14 +61,13 @@ mod feedback;
 mod layer;
 mod request_id;
 
-mod outputs;
-
 pub use extract::{MissingVersion, Version};
 pub use feedback::{Feedback, FeedbackBody, FeedbackError};
 pub use layer::{AxumFuture, AxumLayer, AxumService, IntoMakeService};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
-pub use outputs::{CategoricalHandle, NumericHandle, OutputError, Outputs};
+#[doc(inline)]
+pub use fledge_tower::{CategoricalHandle, NumericHandle, OutputError, Outputs};
 
 #[doc(inline)]
 pub use fledge_tower::{

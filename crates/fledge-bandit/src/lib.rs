@@ -101,7 +101,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Minimum supported Rust version: 1.85.
+//! Minimum supported Rust version: 1.89.
 
 #![forbid(unsafe_code)]
 

@@ -97,17 +97,11 @@ pub(crate) fn summary(checked: &CheckedPlan) -> String {
         }
         let _ = writeln!(s, "{line}");
         for rule in &step.targeting {
-            let what = match (&rule.header, &rule.attribute) {
-                (Some(h), _) => format!("header {h}"),
-                (None, Some(a)) => format!("attribute {a}"),
-                (None, None) => "?".to_owned(),
-            };
-            let cond = match (&rule.equals, &rule.one_of) {
-                (Some(v), _) => format!(" = {v:?}"),
-                (None, Some(list)) => format!(" in {list:?}"),
-                (None, None) => " present".to_owned(),
-            };
-            let _ = writeln!(s, "          targeting: {what}{cond} -> {}", rule.version);
+            let _ = writeln!(
+                s,
+                "          targeting: {} -> {}",
+                rule.condition, rule.version
+            );
         }
     }
     let _ = writeln!(s, "     then promoted: {} takes 100%", plan.candidate);

@@ -301,6 +301,7 @@ fn check_args(args: &Args) -> Result<(), Failure> {
 
 /// Attributes that satisfy `rule`.
 fn satisfying(rule: &TargetRule) -> (String, String) {
+    let rule = &rule.condition;
     let name = rule
         .header
         .clone()

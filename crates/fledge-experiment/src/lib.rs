@@ -60,7 +60,7 @@
 //! # Exposures and metrics
 #![doc = include_str!("docs/metrics.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 #![forbid(unsafe_code)]
 
 mod ab;

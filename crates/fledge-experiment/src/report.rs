@@ -195,7 +195,7 @@ impl fmt::Display for Report {
         if self.segment.is_empty() {
             writeln!(f, "; everyone is in the experiment")?;
         } else {
-            let conds: Vec<String> = self.segment.iter().map(describe).collect();
+            let conds: Vec<String> = self.segment.iter().map(Condition::to_string).collect();
             writeln!(
                 f,
                 "; segment: {} (others see the control, not counted)",
@@ -210,18 +210,5 @@ impl fmt::Display for Report {
             None => writeln!(f, "conclusion: none yet")?,
         }
         write!(f, "status: {}", self.status)
-    }
-}
-
-fn describe(c: &Condition) -> String {
-    let what = match (&c.header, &c.attribute) {
-        (Some(h), _) => format!("header {h}"),
-        (None, Some(a)) => format!("attribute {a}"),
-        (None, None) => "nothing".to_owned(),
-    };
-    match (&c.equals, &c.one_of) {
-        (Some(v), _) => format!("{what} = {v}"),
-        (None, Some(list)) => format!("{what} in [{}]", list.join(", ")),
-        (None, None) => format!("{what} present"),
     }
 }

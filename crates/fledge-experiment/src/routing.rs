@@ -5,119 +5,24 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::{Deserialize, Serialize};
-
 use fledge_gate::Recorder;
 use fledge_select::{Selector, VersionId, VersionIndex};
 use fledge_sticky::Bucketer;
 
 use crate::error::ExperimentError;
-use fledge_rollout::plan::{Attributes, TargetRule};
+use fledge_rollout::plan::Attributes;
 
 /// A condition on one request header or attribute: who enters an
-/// experiment's segment.
-///
-/// Exactly one of `header` and `attribute` is set. With `equals` the value
-/// must be equal; with `in` it must be one of the list; with neither it only
-/// has to be present. Serde: `{ attribute = "country", in = ["fr", "de"] }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    /// A request header (matched case-insensitively by the serving layer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
-    /// A request attribute (a value the serving layer extracts: a region, a tier).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribute: Option<String>,
-    /// The value must equal this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equals: Option<String>,
-    /// The value must be one of these.
-    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
-    pub one_of: Option<Vec<String>>,
-}
+/// experiment's segment. The same type as the test of a plan's targeting
+/// rule (fledge-rollout's [`Condition`](fledge_rollout::plan::Condition)):
+/// `{ attribute = "country", in = ["fr", "de"] }`.
+pub use fledge_rollout::plan::Condition;
 
-impl Condition {
-    /// Requests whose header `name` equals `value`.
-    pub fn header_equals(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Condition {
-            header: Some(name.into()),
-            attribute: None,
-            equals: Some(value.into()),
-            one_of: None,
-        }
-    }
-
-    /// Requests whose header `name` is one of `values`.
-    pub fn header_in<I, S>(name: impl Into<String>, values: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Condition {
-            header: Some(name.into()),
-            attribute: None,
-            equals: None,
-            one_of: Some(values.into_iter().map(Into::into).collect()),
-        }
-    }
-
-    /// Requests whose attribute `name` equals `value`.
-    pub fn attribute_equals(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Condition {
-            header: None,
-            attribute: Some(name.into()),
-            equals: Some(value.into()),
-            one_of: None,
-        }
-    }
-
-    /// Requests whose attribute `name` is one of `values`.
-    pub fn attribute_in<I, S>(name: impl Into<String>, values: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Condition {
-            header: None,
-            attribute: Some(name.into()),
-            equals: None,
-            one_of: Some(values.into_iter().map(Into::into).collect()),
-        }
-    }
-
-    /// The same test as a plan's targeting rule (which also names a version).
-    fn rule(&self, version: VersionId) -> TargetRule {
-        TargetRule {
-            header: self.header.clone(),
-            attribute: self.attribute.clone(),
-            equals: self.equals.clone(),
-            one_of: self.one_of.clone(),
-            version,
-        }
-    }
-
-    /// Whether a request with these headers and attributes matches.
-    pub fn matches<A: Attributes + ?Sized>(&self, request: &A) -> bool {
-        fledge_rollout::plan::targeting::matches(
-            request,
-            self.header.as_deref(),
-            self.attribute.as_deref(),
-            self.equals.as_deref(),
-            self.one_of.as_deref(),
-        )
-    }
-
-    pub(crate) fn compile(
-        &self,
-        index: usize,
-        control: &VersionId,
-    ) -> Result<TargetRule, ExperimentError> {
-        let rule = self.rule(control.clone());
-        match rule.problem() {
-            Some(problem) => Err(ExperimentError::BadCondition { index, problem }),
-            None => Ok(rule),
-        }
+/// The segment's `index`th condition, checked: why it cannot match, if so.
+pub(crate) fn check(condition: &Condition, index: usize) -> Result<Condition, ExperimentError> {
+    match condition.problem() {
+        Some(problem) => Err(ExperimentError::BadCondition { index, problem }),
+        None => Ok(condition.clone()),
     }
 }
 
@@ -130,7 +35,7 @@ struct Shared {
     selector: Arc<Selector>,
     bucketer: Bucketer,
     recorder: Arc<Recorder>,
-    segment: Vec<TargetRule>,
+    segment: Vec<Condition>,
     control: VersionIndex,
     exposures: Box<[Counter]>,
 }
@@ -183,7 +88,7 @@ impl ExperimentRouting {
         selector: Arc<Selector>,
         bucketer: Bucketer,
         recorder: Arc<Recorder>,
-        segment: Vec<TargetRule>,
+        segment: Vec<Condition>,
         control: VersionIndex,
     ) -> Self {
         let exposures = (0..selector.len()).map(|_| Counter::default()).collect();
@@ -221,7 +126,7 @@ impl ExperimentRouting {
 
     /// Whether a request is in the experiment's segment (always, without one).
     pub fn in_segment<A: Attributes + ?Sized>(&self, request: &A) -> bool {
-        self.shared.segment.iter().all(|rule| rule.matches(request))
+        self.shared.segment.iter().all(|c| c.matches(request))
     }
 
     /// The variant a segment forces: the control for requests outside the
@@ -329,7 +234,6 @@ mod tests {
         let h = Condition::header_equals("X-Beta", "1");
         let req: &[(&str, &str)] = &[("x-beta", "1")];
         assert!(h.matches(req));
-        let control = VersionId::new("a").unwrap();
         let bad = Condition {
             header: None,
             attribute: None,
@@ -337,7 +241,7 @@ mod tests {
             one_of: None,
         };
         assert!(
-            bad.compile(2, &control)
+            check(&bad, 2)
                 .unwrap_err()
                 .to_string()
                 .contains("segment[2]")

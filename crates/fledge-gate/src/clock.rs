@@ -70,6 +70,72 @@ impl Timestamp {
     pub fn duration_since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
+
+    /// The UTC calendar date and time of day; its `Display` is RFC 3339.
+    ///
+    /// ```
+    /// use fledge_gate::clock::Timestamp;
+    ///
+    /// let t = Timestamp::from_millis(1_700_000_000_123).utc();
+    /// assert_eq!((t.year, t.month, t.day, t.hour), (2023, 11, 14, 22));
+    /// assert_eq!(t.to_string(), "2023-11-14T22:13:20.123Z");
+    /// ```
+    pub fn utc(self) -> UtcTime {
+        let secs = self.0 / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        // Howard Hinnant's `civil_from_days`, for days on or after the epoch.
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        // All below but `year` fit in a u32 by construction.
+        let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        UtcTime {
+            year,
+            month: small(month),
+            day: small(day),
+            hour: small(rem / 3600),
+            minute: small(rem % 3600 / 60),
+            second: small(rem % 60),
+            millis: small(self.0 % 1000),
+        }
+    }
+}
+
+/// A [`Timestamp`] as a UTC calendar date and time of day
+/// ([`Timestamp::utc`]). `Display`: RFC 3339 with milliseconds,
+/// `2023-11-14T22:13:20.123Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    /// The year (1970 or later).
+    pub year: u64,
+    /// The month, `1..=12`.
+    pub month: u32,
+    /// The day of the month, `1..=31`.
+    pub day: u32,
+    /// The hour, `0..=23`.
+    pub hour: u32,
+    /// The minute, `0..=59`.
+    pub minute: u32,
+    /// The second, `0..=59`.
+    pub second: u32,
+    /// The millisecond, `0..=999`.
+    pub millis: u32,
+}
+
+impl fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
+        )
+    }
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -190,6 +256,18 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_dates_are_civil() {
+        let utc = |ms| Timestamp::from_millis(ms).utc().to_string();
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(1_733_490_061_000), "2024-12-06T13:01:01.000Z");
+        assert_eq!(utc(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+        assert_eq!(utc(4_102_444_800_000), "2100-01-01T00:00:00.000Z");
+        let far = Timestamp::from_millis(u64::MAX).utc(); // no overflow
+        assert!((1..=12).contains(&far.month) && far.year > 500_000_000);
+    }
 
     #[test]
     fn timestamp_arithmetic_saturates() {

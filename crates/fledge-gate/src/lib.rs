@@ -111,6 +111,7 @@
 
 pub mod check;
 pub mod clock;
+mod codec;
 pub mod explain;
 mod float_serde;
 pub mod judge;

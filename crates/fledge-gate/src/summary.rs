@@ -84,6 +84,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::clock::Timestamp;
+use crate::codec::{Reader, from_read_error, put_f64, put_str, put_varint};
 use crate::output::{MAX_OUTPUT_BYTES, OutputWindow};
 use crate::recorder::{Recorder, RecorderError, new_histogram};
 use crate::stats::Moments;
@@ -297,7 +298,7 @@ impl WindowSummary {
     /// Reads an encoded summary; any input that is not one is a
     /// [`SummaryError`], never a panic.
     pub fn decode(bytes: &[u8]) -> Result<WindowSummary, SummaryError> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader::new(bytes);
         let (source, seq, taken_at, span) = decode_head(&mut r)?;
         let raw = decode_rest(&mut r)?;
         let windows = raw
@@ -322,10 +323,10 @@ impl WindowSummary {
 /// The magic, the format version, the source, sequence number, time and
 /// span.
 fn decode_head(r: &mut Reader<'_>) -> Result<(String, u64, Timestamp, Duration), SummaryError> {
-    if r.bytes.len() > MAX_SUMMARY_BYTES {
+    if r.size() > MAX_SUMMARY_BYTES {
         return Err(SummaryError::TooLarge {
             what: "the encoded summary's size",
-            value: r.bytes.len() as u64,
+            value: r.size() as u64,
             limit: MAX_SUMMARY_BYTES as u64,
         });
     }
@@ -333,7 +334,7 @@ fn decode_head(r: &mut Reader<'_>) -> Result<(String, u64, Timestamp, Duration),
     if magic != SUMMARY_MAGIC {
         return Err(SummaryError::BadMagic);
     }
-    let version = r.byte("the format version")?;
+    let version = r.u8("the format version")?;
     if version != SUMMARY_FORMAT_VERSION {
         return Err(SummaryError::UnsupportedVersion {
             found: version,
@@ -354,10 +355,8 @@ fn decode_rest(r: &mut Reader<'_>) -> Result<Vec<RawWindow>, SummaryError> {
     for _ in 0..count {
         windows.push(decode_window(r)?);
     }
-    if r.pos != r.bytes.len() {
-        return Err(SummaryError::TrailingBytes {
-            count: r.bytes.len() - r.pos,
-        });
+    if r.left() != 0 {
+        return Err(SummaryError::TrailingBytes { count: r.left() });
     }
     Ok(windows)
 }
@@ -418,7 +417,7 @@ impl SummaryMerge {
 
     /// Decodes `bytes` and adds its windows; on error nothing is added.
     pub fn add_encoded(&mut self, bytes: &[u8]) -> Result<MergedPart, SummaryError> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader::new(bytes);
         let (source, seq, taken_at, _span) = decode_head(&mut r)?;
         let raw = decode_rest(&mut r)?;
         let requests = raw
@@ -763,27 +762,6 @@ fn truncate(s: &str, max: usize) -> &str {
 
 // ------------------------------------------------------------------ encoding
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn put_f64(out: &mut Vec<u8>, v: f64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
 fn put_moments(out: &mut Vec<u8>, m: &Moments) {
     put_varint(out, m.count);
     put_f64(out, m.sum);
@@ -894,90 +872,9 @@ fn put_zigzag(out: &mut Vec<u8>, v: i64) {
 
 // ------------------------------------------------------------------ decoding
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
+from_read_error!(SummaryError);
 
-impl<'a> Reader<'a> {
-    fn left(&self) -> usize {
-        self.bytes.len() - self.pos
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SummaryError> {
-        if n > self.left() {
-            return Err(SummaryError::Truncated { what });
-        }
-        let out = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
-    }
-
-    fn byte(&mut self, what: &'static str) -> Result<u8, SummaryError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn varint(&mut self, what: &'static str) -> Result<u64, SummaryError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte(what)?;
-            let bits = u64::from(b & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(SummaryError::Invalid {
-                    what,
-                    detail: "a varint above 2^64 - 1".to_owned(),
-                });
-            }
-            v |= bits << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(SummaryError::Invalid {
-            what,
-            detail: "a varint longer than 10 bytes".to_owned(),
-        })
-    }
-
-    /// A count of items of at least `min_size` bytes each, at most `limit`
-    /// and never more than the bytes left can hold.
-    fn count(
-        &mut self,
-        what: &'static str,
-        limit: u64,
-        min_size: usize,
-    ) -> Result<usize, SummaryError> {
-        let n = self.varint(what)?;
-        if n > limit {
-            return Err(SummaryError::TooLarge {
-                what,
-                value: n,
-                limit,
-            });
-        }
-        let n = usize::try_from(n).map_err(|_| SummaryError::Truncated { what })?;
-        if n.saturating_mul(min_size.max(1)) > self.left() {
-            return Err(SummaryError::Truncated { what });
-        }
-        Ok(n)
-    }
-
-    fn f64(&mut self, what: &'static str) -> Result<f64, SummaryError> {
-        let b = self.take(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(f64::from_le_bytes(a))
-    }
-
-    fn string(&mut self, what: &'static str, limit: u64) -> Result<String, SummaryError> {
-        let n = self.count(what, limit, 1)?;
-        let b = self.take(n, what)?;
-        String::from_utf8(b.to_vec()).map_err(|_| SummaryError::Invalid {
-            what,
-            detail: "not UTF-8".to_owned(),
-        })
-    }
-
+impl Reader<'_> {
     fn moments(&mut self, what: &'static str) -> Result<Moments, SummaryError> {
         Ok(Moments {
             count: self.varint(what)?,

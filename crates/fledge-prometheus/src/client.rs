@@ -124,26 +124,13 @@ fn agent(timeout: Duration, connect_timeout: Duration) -> ureq::Agent {
 }
 
 fn check_header(name: &str, value: &str) -> Result<(), ConfigError> {
-    let bad = |reason| {
-        Err(ConfigError::BadHeader {
+    match fledge_rollout::plan::targeting::header_problem(name, value) {
+        Some(reason) => Err(ConfigError::BadHeader {
             name: name.to_owned(),
             reason,
-        })
-    };
-    if name.is_empty() {
-        return bad("the name is empty");
+        }),
+        None => Ok(()),
     }
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if !name.bytes().all(token) {
-        return bad("the name holds a character HTTP does not allow in header names");
-    }
-    if !value
-        .bytes()
-        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-    {
-        return bad("the value holds a control or non-ASCII character");
-    }
-    Ok(())
 }
 
 impl PromClient {

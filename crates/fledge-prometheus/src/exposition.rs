@@ -24,6 +24,7 @@ use prometheus_client::registry::{Registry, Unit};
 use fledge_gate::clock::{Clock, SystemClock};
 use fledge_gate::{Recorder, Totals};
 use fledge_rollout::Controller;
+use fledge_rollout::log::{kind_name, phase_name};
 use fledge_rollout::machine::{EventKind, Outcome, PhaseName};
 
 /// The content type of [`render`]'s output (OpenMetrics text 1.0.0).
@@ -355,7 +356,8 @@ impl FledgeCollector {
     }
 }
 
-/// Every event kind, in the order counters are written.
+/// Every event kind, in the order counters are written; its `kind` label is
+/// [`kind_name`] (its serde name).
 const EVENT_KINDS: [EventKind; 14] = [
     EventKind::Started,
     EventKind::StepTaken,
@@ -373,35 +375,15 @@ const EVENT_KINDS: [EventKind; 14] = [
     EventKind::Rejected,
 ];
 
-/// The `kind` label of an event kind (its serde name).
-fn kind_label(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Started => "started",
-        EventKind::StepTaken => "step_taken",
-        EventKind::AwaitingApproval => "awaiting_approval",
-        EventKind::Paused => "paused",
-        EventKind::Resumed => "resumed",
-        EventKind::Frozen => "frozen",
-        EventKind::Promoted => "promoted",
-        EventKind::RolledBack => "rolled_back",
-        EventKind::Aborted => "aborted",
-        EventKind::Restarted => "restarted",
-        EventKind::WeightSet => "weight_set",
-        EventKind::FailureCounted => "failure_counted",
-        EventKind::InconclusiveCounted => "inconclusive_counted",
-        EventKind::Rejected => "rejected",
-    }
-}
-
-/// Every phase with its `phase` label (its serde name).
-const PHASES: [(PhaseName, &str); 7] = [
-    (PhaseName::Progressing, "progressing"),
-    (PhaseName::Paused, "paused"),
-    (PhaseName::AwaitingApproval, "awaiting_approval"),
-    (PhaseName::Frozen, "frozen"),
-    (PhaseName::Promoted, "promoted"),
-    (PhaseName::RolledBack, "rolled_back"),
-    (PhaseName::Aborted, "aborted"),
+/// Every phase; its `phase` label is [`phase_name`] (its serde name).
+const PHASES: [PhaseName; 7] = [
+    PhaseName::Progressing,
+    PhaseName::Paused,
+    PhaseName::AwaitingApproval,
+    PhaseName::Frozen,
+    PhaseName::Promoted,
+    PhaseName::RolledBack,
+    PhaseName::Aborted,
 ];
 
 const OUTCOMES: [(Outcome, &str); 3] = [
@@ -618,8 +600,9 @@ impl Collector for FledgeCollector {
                 MetricType::Gauge,
             )?;
             for (rollout, c) in controls() {
-                for (phase, label) in PHASES {
-                    let labels: Labels<'_, 2> = [("rollout", rollout), ("phase", label)];
+                for phase in PHASES {
+                    let labels: Labels<'_, 2> =
+                        [("rollout", rollout), ("phase", phase_name(phase))];
                     ConstGauge::new(i64::from(c.phase == phase))
                         .encode(m.encode_family(&labels)?)?;
                 }
@@ -672,7 +655,7 @@ impl Collector for FledgeCollector {
             )?;
             for (rollout, c) in controls() {
                 for (kind, count) in EVENT_KINDS.iter().zip(c.events) {
-                    let labels: Labels<'_, 2> = [("rollout", rollout), ("kind", kind_label(*kind))];
+                    let labels: Labels<'_, 2> = [("rollout", rollout), ("kind", kind_name(*kind))];
                     ConstCounter::new(count).encode(m.encode_family(&labels)?)?;
                 }
             }

@@ -81,7 +81,7 @@
 //!   `/metrics`.
 //! - `rustls`: `https://` Prometheus URLs.
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 #![cfg_attr(not(feature = "axum"), doc = "\n\n[`axum`]: crate#features")]
 #![cfg_attr(not(feature = "axum"), doc = "[`axum::router`]: crate#features")]
 #![cfg_attr(not(feature = "axum"), doc = "[`axum::handler`]: crate#features")]

@@ -38,7 +38,8 @@ end
 return 0
 "#;
 
-/// Deletes the lease only if our token still holds it.
+/// Deletes the lease only if our token still holds it (also the fleet
+/// member's leader lease).
 const RELEASE_SCRIPT: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -49,7 +50,8 @@ return 0
 
 static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ACQUIRE_SCRIPT));
 static RENEW: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RENEW_SCRIPT));
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RELEASE_SCRIPT));
+pub(crate) static RELEASE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(RELEASE_SCRIPT));
 
 /// Who holds a lease, as Redis sees it now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,7 +78,7 @@
 //! - `tokio`: the [`driver`] module. Off by default: the crate itself has no
 //!   async runtime.
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 #![cfg_attr(feature = "tokio", doc = "\n\n[`driver`]: crate::driver")]
 #![cfg_attr(not(feature = "tokio"), doc = "\n\n[`driver`]: crate#features")]
 #![forbid(unsafe_code)]

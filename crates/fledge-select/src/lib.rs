@@ -39,7 +39,7 @@
 //! # Ok::<(), fledge_select::SelectError>(())
 //! ```
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 

@@ -56,7 +56,7 @@
 //! # Which mode matches which SDK
 #![doc = include_str!("docs/sdk_compatibility.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 

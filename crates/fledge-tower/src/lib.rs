@@ -55,7 +55,7 @@
 //! # Isolation and its limits
 #![doc = include_str!("docs/isolation.md")]
 //!
-//! The minimum supported Rust version is 1.85.
+//! The minimum supported Rust version is 1.89.
 
 #![forbid(unsafe_code)]
 
@@ -68,6 +68,7 @@ mod error;
 pub mod isolation;
 pub mod key;
 pub mod otel;
+mod outputs;
 pub mod pool;
 mod qa;
 mod router;
@@ -82,6 +83,7 @@ pub use clock::{LatencyClock, Stopwatch};
 pub use decide::{DEFAULT_VERSION_HEADER, Decider, Settings};
 pub use error::{BoxError, ConfigError};
 pub use key::{KeySource, NoKey, RequestHead};
+pub use outputs::{CategoricalHandle, NumericHandle, OutputError, Outputs};
 pub use qa::{DEFAULT_OVERRIDE_HEADER, MIN_SECRET_LEN, QaOverride};
 pub use router::VersionRouter;
 pub use routes::{FixedRouting, RoutingSource};

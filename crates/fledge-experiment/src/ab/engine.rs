@@ -163,7 +163,7 @@ impl AbTest {
             .segment
             .iter()
             .enumerate()
-            .map(|(i, c)| c.compile(i, control_id))
+            .map(|(i, c)| crate::routing::check(c, i))
             .collect::<Result<Vec<_>, _>>()?;
         let split = Split::new(variants)?;
         let selector = Arc::new(Selector::new(split));

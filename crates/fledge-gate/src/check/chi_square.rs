@@ -21,15 +21,9 @@ pub(super) fn evaluate(
     baseline: &Window,
     alpha: f64,
 ) {
-    let (c, b) = match read::categorical_outputs(canary, baseline, &spec.metric) {
-        Ok(pair) => pair,
-        Err(why) => {
-            r.detail = why;
-            return;
-        }
+    let Some((c, b)) = read::categorical_outputs(r, canary, baseline, &spec.metric) else {
+        return;
     };
-    r.canary_samples = c.total();
-    r.baseline_samples = b.total();
     if too_few(r, spec.min_samples, true) {
         return;
     }

@@ -25,15 +25,9 @@ pub(super) fn evaluate(
     alpha: f64,
     direction: Direction,
 ) {
-    let (c, b) = match read::numeric_outputs(canary, baseline, &spec.metric) {
-        Ok(pair) => pair,
-        Err(why) => {
-            r.detail = why;
-            return;
-        }
+    let Some((c, b)) = read::numeric_outputs(r, canary, baseline, &spec.metric) else {
+        return;
     };
-    r.canary_samples = c.count();
-    r.baseline_samples = b.count();
     r.canary = c.mean();
     r.baseline = b.mean();
     if too_few(r, spec.min_samples, true) {

@@ -25,15 +25,9 @@ pub(super) fn evaluate(
     threshold: f64,
     alpha: f64,
 ) {
-    let (c, b) = match read::numeric_outputs(canary, baseline, &spec.metric) {
-        Ok(pair) => pair,
-        Err(why) => {
-            r.detail = why;
-            return;
-        }
+    let Some((c, b)) = read::numeric_outputs(r, canary, baseline, &spec.metric) else {
+        return;
     };
-    r.canary_samples = c.count();
-    r.baseline_samples = b.count();
     r.canary = c.quantile(0.5);
     r.baseline = b.quantile(0.5);
     if too_few(r, spec.min_samples, true) {

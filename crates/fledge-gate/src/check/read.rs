@@ -1,6 +1,7 @@
 //! Reading a check's metric from a [`Window`]: its value, its sample count,
 //! its moments.
 
+use super::result::CheckResult;
 use crate::metric::MetricRef;
 use crate::output::{LabelCounts, NumericOutput, OutputKind};
 use crate::stats::Moments;
@@ -92,24 +93,45 @@ fn outputs<'a, T>(
     }
 }
 
-/// A numeric output in both windows.
+/// A numeric output in both windows, with their value counts set as `r`'s
+/// samples; `None` (why in `r.detail`) when a window lacks it.
 pub(super) fn numeric_outputs<'a>(
+    r: &mut CheckResult,
     canary: &'a Window,
     baseline: &'a Window,
     metric: &MetricRef,
-) -> Result<(&'a NumericOutput, &'a NumericOutput), String> {
-    outputs(canary, baseline, metric, OutputKind::Numeric, |o| {
-        o.numeric()
-    })
+) -> Option<(&'a NumericOutput, &'a NumericOutput)> {
+    let (c, b) = reported(
+        r,
+        outputs(canary, baseline, metric, OutputKind::Numeric, |o| {
+            o.numeric()
+        }),
+    )?;
+    r.canary_samples = c.count();
+    r.baseline_samples = b.count();
+    Some((c, b))
 }
 
-/// A categorical output in both windows.
+/// A categorical output in both windows, with their value counts set as
+/// `r`'s samples; `None` (why in `r.detail`) when a window lacks it.
 pub(super) fn categorical_outputs<'a>(
+    r: &mut CheckResult,
     canary: &'a Window,
     baseline: &'a Window,
     metric: &MetricRef,
-) -> Result<(&'a LabelCounts, &'a LabelCounts), String> {
-    outputs(canary, baseline, metric, OutputKind::Categorical, |o| {
-        o.categorical()
-    })
+) -> Option<(&'a LabelCounts, &'a LabelCounts)> {
+    let (c, b) = reported(
+        r,
+        outputs(canary, baseline, metric, OutputKind::Categorical, |o| {
+            o.categorical()
+        }),
+    )?;
+    r.canary_samples = c.total();
+    r.baseline_samples = b.total();
+    Some((c, b))
+}
+
+/// The pair, or `None` with the reason in `r.detail`.
+fn reported<T>(r: &mut CheckResult, pair: Result<T, String>) -> Option<T> {
+    pair.map_err(|why| r.detail = why).ok()
 }

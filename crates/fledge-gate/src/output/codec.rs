@@ -34,6 +34,7 @@ use super::labels::LabelCounts;
 use super::sketch::{OutputSketch, SketchLayout};
 use super::spec::{MAX_LABEL_LEN, MAX_LABELS_LIMIT, MAX_RANGE};
 use super::window::{NumericOutput, OutputData, OutputWindow};
+use crate::codec::{Reader, from_read_error, put_f64, put_str, put_varint};
 use crate::metric::validate_custom_name;
 use crate::stats::Moments;
 
@@ -92,27 +93,6 @@ pub enum OutputDecodeError {
         /// How many.
         count: usize,
     },
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_f64(out: &mut Vec<u8>, v: f64) {
-    out.extend_from_slice(&v.to_le_bytes());
 }
 
 impl OutputWindow {
@@ -175,7 +155,7 @@ impl OutputWindow {
                 limit: MAX_OUTPUT_BYTES as u64,
             });
         }
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::canonical(bytes);
         if r.take(4, "the magic")? != OUTPUT_MAGIC {
             return Err(OutputDecodeError::BadMagic);
         }
@@ -183,21 +163,21 @@ impl OutputWindow {
         if version != OUTPUT_FORMAT_VERSION {
             return Err(OutputDecodeError::UnsupportedVersion { found: version });
         }
-        let name = r.str("the output name", 64)?;
+        let name = r.string("the output name", 64)?;
         validate_custom_name(&name).map_err(|reason| invalid("output name", reason))?;
         let data = match r.u8("the kind")? {
             0 => OutputData::Numeric(numeric(&mut r)?),
             1 => OutputData::Categorical(categorical(&mut r)?),
             k => return Err(invalid("kind", format!("{k} (0 numeric, 1 categorical)"))),
         };
-        if r.at != bytes.len() {
-            return Err(OutputDecodeError::TrailingBytes {
-                count: bytes.len() - r.at,
-            });
+        if r.left() != 0 {
+            return Err(OutputDecodeError::TrailingBytes { count: r.left() });
         }
         Ok(OutputWindow { name, data })
     }
 }
+
+from_read_error!(OutputDecodeError);
 
 fn invalid(what: &'static str, detail: impl Into<String>) -> OutputDecodeError {
     OutputDecodeError::Invalid {
@@ -319,7 +299,7 @@ fn categorical(r: &mut Reader<'_>) -> Result<LabelCounts, OutputDecodeError> {
     // Each label takes at least 2 bytes: no allocation beyond the input.
     let mut labels: Vec<(String, u64)> = Vec::with_capacity((n as usize).min(r.left() / 2));
     for _ in 0..n {
-        let label = r.str("a label", MAX_LABEL_LEN as u64)?;
+        let label = r.string("a label", MAX_LABEL_LEN as u64)?;
         let count = r.varint("a label's count")?;
         if count == 0 {
             return Err(invalid(
@@ -344,74 +324,6 @@ fn categorical(r: &mut Reader<'_>) -> Result<LabelCounts, OutputDecodeError> {
         other,
         max_labels: max_labels as usize,
     })
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn left(&self) -> usize {
-        self.bytes.len() - self.at
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], OutputDecodeError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(OutputDecodeError::Truncated { what })?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, OutputDecodeError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn f64(&mut self, what: &'static str) -> Result<f64, OutputDecodeError> {
-        let b = self.take(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(f64::from_le_bytes(a))
-    }
-
-    fn varint(&mut self, what: &'static str) -> Result<u64, OutputDecodeError> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8(what)?;
-            let part = u64::from(b & 0x7f);
-            if i == 9 && part > 1 {
-                return Err(invalid(what, "a varint above 2^64"));
-            }
-            v |= part << (7 * i);
-            if b & 0x80 == 0 {
-                // Canonical: no trailing zero groups (0 is one zero byte).
-                if b == 0 && i > 0 {
-                    return Err(invalid(what, "an overlong varint"));
-                }
-                return Ok(v);
-            }
-        }
-        Err(invalid(what, "a varint longer than 10 bytes"))
-    }
-
-    fn str(&mut self, what: &'static str, max: u64) -> Result<String, OutputDecodeError> {
-        let len = self.varint(what)?;
-        if len > max {
-            return Err(OutputDecodeError::TooLarge {
-                what,
-                value: len,
-                limit: max,
-            });
-        }
-        let b = self.take(len as usize, what)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| invalid(what, "not UTF-8"))
-    }
 }
 
 #[cfg(test)]

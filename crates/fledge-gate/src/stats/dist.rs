@@ -11,12 +11,6 @@ pub(crate) fn normal_sf(z: f64) -> f64 {
     (0.5 * erf::erfc(z / std::f64::consts::SQRT_2)).clamp(0.0, 1.0)
 }
 
-/// Standard normal CDF `P(Z <= z)`.
-#[cfg(test)]
-pub(crate) fn normal_cdf(z: f64) -> f64 {
-    normal_sf(-z)
-}
-
 /// Two-sided normal p-value `P(|Z| >= |z|)`, clamped to `[0, 1]`.
 pub(crate) fn normal_two_sided(z: f64) -> f64 {
     (2.0 * normal_sf(z.abs())).clamp(0.0, 1.0)
@@ -181,7 +175,7 @@ mod tests {
 
     #[test]
     fn reference_points() {
-        let c = normal_cdf(1.959963984540054);
+        let c = crate::stats::normal_cdf(1.959963984540054);
         assert!(
             (c - 0.975).abs() < 1e-10,
             "{c:e} {:e}",

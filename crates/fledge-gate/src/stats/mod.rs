@@ -153,6 +153,19 @@ pub fn normal_quantile(p: f64) -> f64 {
     dist::normal_quantile(p)
 }
 
+/// The standard normal CDF `P(Z <= z)` (e.g. `1.96` → 0.975), accurate in
+/// the far tails.
+pub fn normal_cdf(z: f64) -> f64 {
+    dist::normal_sf(-z)
+}
+
+/// The Student-t quantile `t` with `P(T <= t) = p` for `df` degrees of
+/// freedom, `p` in `(0, 1)` and `df > 0` (infinite `df`: the normal's);
+/// `NaN` outside.
+pub fn t_quantile(p: f64, df: f64) -> f64 {
+    dist::t_quantile(p, df)
+}
+
 /// Result of [`welch_t_test`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WelchT {

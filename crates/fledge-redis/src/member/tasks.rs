@@ -15,6 +15,7 @@ use super::command;
 use super::{Applied, Role, Shared, holder_of, push_capped, since_ms, unix_ms};
 use crate::coverage::{Policy, controller_summary, merge};
 use crate::follower::resync_error;
+use crate::lease::RELEASE;
 
 /// Takes the lease if it is free (`ARGV[3]` = `1`) or extends it if we
 /// hold it; answers the holder's token after (`""`: nobody).
@@ -34,17 +35,7 @@ end
 return ''
 "#;
 
-/// Deletes the lease only if our token holds it.
-const RELEASE_SCRIPT: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"#;
-
 static LEASE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(LEASE_SCRIPT));
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RELEASE_SCRIPT));
 
 /// How many applied saves a status keeps.
 const APPLIED_KEPT: usize = 256;

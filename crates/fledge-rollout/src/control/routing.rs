@@ -281,13 +281,7 @@ mod tests {
         routing.store(view(HashMode::Fledge, "b", Vec::new()));
         check(HashMode::Fledge, "b");
 
-        let rule = TargetRule {
-            header: Some("x-tester".into()),
-            attribute: None,
-            equals: Some("1".into()),
-            one_of: None,
-            version: VersionId::new("v2").unwrap(),
-        };
+        let rule = TargetRule::header_equals("x-tester", "1", VersionId::new("v2").unwrap());
         routing.store(view(HashMode::Fledge, "b", vec![(rule, v2)]));
         assert!(routing.has_rules());
         let tester: &[(&str, &str)] = &[("x-tester", "1")];

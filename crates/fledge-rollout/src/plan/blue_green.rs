@@ -196,8 +196,10 @@ impl Plan {
             .into_iter()
             .flatten()
             .chain(&self.targeting)
-            .find(|r| r.header.as_deref() == Some(PREVIEW_HEADER) && r.version == self.candidate)
-            .map(|r| (PREVIEW_HEADER, r.equals.as_deref().unwrap_or("")))
+            .find(|r| {
+                r.condition.header.as_deref() == Some(PREVIEW_HEADER) && r.version == self.candidate
+            })
+            .map(|r| (PREVIEW_HEADER, r.condition.equals.as_deref().unwrap_or("")))
     }
 }
 

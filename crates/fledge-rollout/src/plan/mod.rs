@@ -57,7 +57,7 @@ pub use shadow_first::ShadowFirstBuilder;
 pub use check::{CheckedPlan, MAX_STEPS, Step};
 pub use error::{Format, PlanError};
 pub use step::{Hold, StepDetail, StepSpec};
-pub use targeting::{Attributes, TargetRule};
+pub use targeting::{Attributes, Condition, TargetRule};
 
 /// A rollout plan, as written in a plan file.
 ///

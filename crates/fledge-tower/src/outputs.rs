@@ -1,33 +1,29 @@
 //! [`Outputs`]: recording what the model answered, per request at response
 //! time, for the plan's output drift gates (`ks`, `psi`, `chi_square`,
-//! `output_mean`), which need no ground truth.
+//! `output_mean`), which need no ground truth. Shared by the framework
+//! adapters (`fledge_axum::Outputs`, `fledge_actix::Outputs` re-export these
+//! types): the handles take the [`Chosen`] version, which their `Version`
+//! extractors dereference to.
 
 use std::fmt;
 
 use fledge_gate::{OutputId, OutputKind, Recorder};
 use fledge_select::VersionIndex;
-use fledge_tower::RoutingSource;
 
-use crate::extract::Version;
+use crate::chosen::Chosen;
+use crate::routes::RoutingSource;
 
 /// The model outputs a rollout's plan declares (`outputs = [...]`), to
 /// resolve by name once, at startup, into handles that record per request.
 ///
 /// ```
+/// use std::convert::Infallible;
 /// use std::sync::Arc;
-/// use axum::{Router, extract::State, routing::post};
-/// use fledge_axum::{CanaryLayer, NumericHandle, Outputs, Version};
 /// use fledge_gate::{OutputSpec, Recorder, RecorderConfig};
 /// use fledge_select::{Selector, Split};
 /// use fledge_sticky::{Bucketer, HashMode};
-/// use fledge_tower::FixedRouting;
-///
-/// async fn predict(version: Version, State(forecast): State<NumericHandle>) -> String {
-///     let value = if version.id() == "v2" { 41.5 } else { 40.0 };
-///     // Under the version that served the request: no allocation, no lookup.
-///     forecast.record(&version, value);
-///     format!("{value}")
-/// }
+/// use fledge_tower::{CanaryLayer, Chosen, FixedRouting, Outputs};
+/// use tower::Layer;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let selector = Arc::new(Selector::new(Split::from_pairs([("v2", 500), ("v1", 9_500)])?));
@@ -38,11 +34,20 @@ use crate::extract::Version;
 /// let outputs = Outputs::new(routes.clone());
 /// let forecast = outputs.numeric("forecast")?; // once, at startup
 /// assert!(outputs.numeric("forcast").is_err()); // a typo is an error naming `forecast`
-/// let app: Router = Router::new()
-///     .route("/predict", post(predict))
-///     .with_state(forecast)
-///     .layer(CanaryLayer::new(routes));
-/// # let _ = app;
+/// let handler = tower::service_fn(move |req: http::Request<String>| {
+///     let forecast = forecast.clone();
+///     async move {
+///         let chosen = Chosen::current().or_else(|| req.extensions().get::<Chosen>().copied());
+///         let value = if chosen.map(|c| c.id()) == Some("v2") { 41.5 } else { 40.0 };
+///         if let Some(chosen) = chosen {
+///             // Under the version that served the request: no allocation, no lookup.
+///             forecast.record(&chosen, value);
+///         }
+///         Ok::<_, Infallible>(http::Response::new(format!("{value}")))
+///     }
+/// });
+/// let service = CanaryLayer::new(routes).layer(handler);
+/// # let _ = service;
 /// # Ok(())
 /// # }
 /// ```
@@ -52,7 +57,7 @@ use crate::extract::Version;
 /// lock, a histogram increment; a label is found in a lock-free registry):
 /// no allocation, nothing per user, no table of requests. The handles are
 /// cheap to clone (one reference count) and `Send + Sync`: keep them in the
-/// application's state.
+/// application's state (axum's `State`, actix-web's `web::Data`).
 #[derive(Clone)]
 pub struct Outputs {
     recorder: Recorder,
@@ -60,8 +65,8 @@ pub struct Outputs {
 
 impl Outputs {
     /// The outputs declared in `routes`' recorder (for a rollout: the
-    /// plan's `outputs`). Pass the same routing handle as the layer and
-    /// [`Feedback`](crate::Feedback) (a clone).
+    /// plan's `outputs`). Pass the same routing handle as the layer (a
+    /// clone).
     pub fn new<R: RoutingSource>(routes: R) -> Self {
         Outputs {
             recorder: routes.recorder().clone(),
@@ -127,16 +132,17 @@ pub struct NumericHandle {
 }
 
 impl NumericHandle {
-    /// Records `value` for the request `version` served. No allocation.
-    /// NaN and infinite values are not recorded (they are counted in
-    /// [`Recorder::dropped`]).
+    /// Records `value` for the request `version` served (an adapter's
+    /// `Version` extractor dereferences to [`Chosen`]: pass `&version`). No
+    /// allocation. NaN and infinite values are not recorded (they are
+    /// counted in [`Recorder::dropped`]).
     #[inline]
-    pub fn record(&self, version: &Version, value: f64) {
+    pub fn record(&self, version: &Chosen, value: f64) {
         self.record_index(version.index(), value);
     }
 
-    /// [`record`](Self::record) by version index (e.g. a
-    /// [`Chosen`](fledge_tower::Chosen) passed to a spawned task).
+    /// [`record`](Self::record) by version index (e.g. a [`Chosen`]'s,
+    /// passed to a spawned task).
     #[inline]
     pub fn record_index(&self, version: VersionIndex, value: f64) {
         self.recorder.record_output(version.get(), self.id, value);
@@ -163,9 +169,10 @@ impl CategoricalHandle {
     /// Records `label` for the request `version` served. No allocation:
     /// the label is looked up in the output's registry without a lock; the
     /// first `max_labels` distinct labels are registered (a copy each, once
-    /// in the recorder's life), later ones count as `other`.
+    /// in the recorder's life), later ones count as `other`. An adapter's
+    /// `Version` dereferences to [`Chosen`]: pass `&version`.
     #[inline]
-    pub fn record(&self, version: &Version, label: &str) {
+    pub fn record(&self, version: &Chosen, label: &str) {
         self.record_index(version.index(), label);
     }
 
@@ -223,7 +230,8 @@ mod tests {
     use fledge_gate::{OutputSpec, RecorderConfig};
     use fledge_select::{Selector, Split};
     use fledge_sticky::{Bucketer, HashMode};
-    use fledge_tower::FixedRouting;
+
+    use crate::routes::FixedRouting;
 
     fn routes(config: RecorderConfig) -> FixedRouting {
         let selector = Arc::new(Selector::new(
@@ -277,6 +285,30 @@ mod tests {
         assert_eq!(
             format!("{outputs:?}"),
             r#"{"forecast": Numeric, "top_category": Categorical}"#
+        );
+    }
+
+    #[test]
+    fn handles_record_under_the_chosen_version() {
+        let outputs = Outputs::new(routes(
+            RecorderConfig::new(2)
+                .output(OutputSpec::numeric("forecast"))
+                .output(OutputSpec::categorical("top_category")),
+        ));
+        let v2 = Chosen::new(VersionIndex::new(0).unwrap(), "v2", crate::Reason::Sticky);
+        let forecast = outputs.numeric("forecast").unwrap();
+        forecast.record(&v2, 41.5);
+        assert_eq!(outputs.recorder.dropped(), 0);
+        forecast.record_index(v2.index(), f64::NAN);
+        assert_eq!(outputs.recorder.dropped(), 1);
+        outputs
+            .categorical("top_category")
+            .unwrap()
+            .record(&v2, "kitchen");
+        let id = outputs.recorder.output_id("top_category").unwrap();
+        assert_eq!(
+            outputs.recorder.labels(id),
+            Some(vec!["kitchen".to_owned()])
         );
     }
 }
