@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Blue ranks documents by term overlap; green by TF-IDF. Both stay warm in
-//! this process, held as `Arc`s in a version `Registry`; the canary layer
+//! this process, held as `Arc`s in a version `VersionRegistry`; the canary layer
 //! routes each request, and the handler loads the model behind the routed
 //! side from the registry's `stable` / `canary` aliases (one atomic load, no
 //! lock). The registry follows the rollout's events: a promotion points both
@@ -38,7 +38,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use fledge::rollout::control::BlueGreenStatus;
 use fledge::rollout::plan::{BlueGreenBuilder, Plan};
-use fledge::rollout::registry::{Alias, CANARY, Registry, STABLE};
+use fledge::rollout::registry::{Alias, CANARY, STABLE, VersionRegistry};
 use fledge_axum::{CanaryLayer, Version};
 use fledge_examples::{HttpClient, http_client, send_all, serve_loopback};
 use fledge_gate::clock::{Clock, ManualClock, Timestamp};
@@ -165,7 +165,7 @@ async fn search(
 struct Run {
     controller: Controller,
     plan: Plan,
-    registry: Registry<Ranker>,
+    registry: VersionRegistry<Ranker>,
     clock: ManualClock,
     addr: SocketAddr,
     client: HttpClient,
@@ -212,7 +212,7 @@ impl Run {
         let docs = index(&mut rng);
         // Both models, registered by version; the aliases start at blue
         // (stable) and green (canary) and follow the rollout's events.
-        let registry: Registry<Ranker> = Registry::new();
+        let registry: VersionRegistry<Ranker> = VersionRegistry::new();
         let blue = Ranker {
             index: docs.clone(),
             tf_idf: false,

@@ -94,7 +94,7 @@ pub use state::{MAX_OPERATOR_LEN, ReadAccess};
 pub use view::{
     CheckView, Counters, ErrorBody, EventPage, EventView, FleetView, MetricMean, RECENT_EVENTS,
     ReplicaView, Role, RolloutList, RolloutStatus, Series, SeriesLimit, SeriesPoint, StepView,
-    VerdictView, VersionPoint, VersionWeight,
+    VerdictView, VersionPoint, WeightView,
 };
 
 /// The admin routes over `controllers` (any [`IntoOperate`]: controllers,

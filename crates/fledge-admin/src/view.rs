@@ -56,7 +56,7 @@ pub struct RolloutStatus {
     /// The label of the step in effect (`"step 2"` or the plan's name for it).
     pub step_label: Option<String>,
     /// The weights published in the selector now: what requests get.
-    pub weights: Vec<VersionWeight>,
+    pub weights: Vec<WeightView>,
     /// The share of requests mirrored to the candidate, in percent.
     pub mirror: f64,
     /// When the current step (or its current bake) started.
@@ -112,7 +112,7 @@ pub enum Role {
 
 /// One version's share of traffic, as published in the selector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VersionWeight {
+pub struct WeightView {
     /// The version's id.
     pub version: String,
     /// Candidate or baseline.
@@ -389,7 +389,7 @@ pub(crate) fn status_of(rollout: &dyn Operate, fleet: Option<FleetView>) -> Roll
             } else {
                 Role::Baseline
             };
-            Some(VersionWeight {
+            Some(WeightView {
                 version: v.id().as_str().to_owned(),
                 role,
                 weight: percent(v.weight()),

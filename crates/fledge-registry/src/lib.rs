@@ -102,7 +102,7 @@ pub use fleet::{
 pub use layer::{Attach, Configure, ModelLayer, ModelService};
 pub use source::{ConfigError, DirSource, MlflowSource, ModelSource, Op, SourceError};
 pub use table::{Loaded, ModelTable, Served};
-pub use version::{IdScheme, ModelVersion, Verdict, tags};
+pub use version::{IdScheme, ModelVerdict, ModelVersion, tags};
 pub use watcher::{
     BoxError, Rejection, Status, VersionInfo, WatchError, WatchPhase, Watcher, WatcherBuilder,
 };

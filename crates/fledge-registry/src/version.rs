@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The tags fledge writes on model versions (keys and value limits).
 pub mod tags {
     /// The outcome: `promoted`, `rolled_back`, `aborted` or `load_failed`
-    /// (see [`Verdict`](super::Verdict)).
+    /// (see [`ModelVerdict`](super::ModelVerdict)).
     pub const VERDICT: &str = "fledge.verdict";
     /// Why, in words: the gate that failed, the operator's reason, the
     /// loader's error.
@@ -48,7 +48,7 @@ pub mod tags {
 /// [`fledge.verdict`](tags::VERDICT) tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum ModelVerdict {
     /// Promoted: it is (or was) the champion.
     Promoted,
     /// Rolled back by a failing gate or an operator.
@@ -60,35 +60,35 @@ pub enum Verdict {
     LoadFailed,
 }
 
-impl Verdict {
+impl ModelVerdict {
     /// `promoted`, `rolled_back`, `aborted` or `load_failed`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Promoted => "promoted",
-            Verdict::RolledBack => "rolled_back",
-            Verdict::Aborted => "aborted",
-            Verdict::LoadFailed => "load_failed",
+            ModelVerdict::Promoted => "promoted",
+            ModelVerdict::RolledBack => "rolled_back",
+            ModelVerdict::Aborted => "aborted",
+            ModelVerdict::LoadFailed => "load_failed",
         }
     }
 
     /// Reads a tag value; `None` for anything else.
-    pub fn parse(value: &str) -> Option<Verdict> {
+    pub fn parse(value: &str) -> Option<ModelVerdict> {
         match value.trim() {
-            "promoted" => Some(Verdict::Promoted),
-            "rolled_back" => Some(Verdict::RolledBack),
-            "aborted" => Some(Verdict::Aborted),
-            "load_failed" => Some(Verdict::LoadFailed),
+            "promoted" => Some(ModelVerdict::Promoted),
+            "rolled_back" => Some(ModelVerdict::RolledBack),
+            "aborted" => Some(ModelVerdict::Aborted),
+            "load_failed" => Some(ModelVerdict::LoadFailed),
             _ => None,
         }
     }
 
     /// Whether the version was rejected: never canaried again.
     pub fn is_rejection(self) -> bool {
-        self != Verdict::Promoted
+        self != ModelVerdict::Promoted
     }
 }
 
-impl fmt::Display for Verdict {
+impl fmt::Display for ModelVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -140,13 +140,13 @@ impl ModelVersion {
     }
 
     /// The [`fledge.verdict`](tags::VERDICT) tag, if set to a known verdict.
-    pub fn verdict(&self) -> Option<Verdict> {
-        self.tag(tags::VERDICT).and_then(Verdict::parse)
+    pub fn verdict(&self) -> Option<ModelVerdict> {
+        self.tag(tags::VERDICT).and_then(ModelVerdict::parse)
     }
 
     /// Whether a verdict tag rejects it (rolled back, aborted, load failed).
     pub fn is_rejected(&self) -> bool {
-        self.verdict().is_some_and(Verdict::is_rejection)
+        self.verdict().is_some_and(ModelVerdict::is_rejection)
     }
 
     /// Whether its artifacts can be read: no status, or `READY`.
@@ -256,14 +256,14 @@ mod tests {
     #[test]
     fn verdicts_and_clamping() {
         for v in [
-            Verdict::Promoted,
-            Verdict::RolledBack,
-            Verdict::Aborted,
-            Verdict::LoadFailed,
+            ModelVerdict::Promoted,
+            ModelVerdict::RolledBack,
+            ModelVerdict::Aborted,
+            ModelVerdict::LoadFailed,
         ] {
-            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+            assert_eq!(ModelVerdict::parse(v.as_str()), Some(v));
         }
-        assert!(!Verdict::Promoted.is_rejection());
+        assert!(!ModelVerdict::Promoted.is_rejection());
         let mut mv = ModelVersion::new("m", "1");
         assert!(!mv.is_rejected() && mv.is_ready());
         mv.tags.insert(tags::VERDICT.into(), "rolled_back".into());

@@ -5,7 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::{LIMIT, Traffic, artifact, watcher, watcher_with};
-use fledge_registry::{DirSource, ModelSource, SourceError, Verdict, WatchError, WatchPhase, tags};
+use fledge_registry::{
+    DirSource, ModelSource, ModelVerdict, SourceError, WatchError, WatchPhase, tags,
+};
 
 fn registry() -> (tempfile::TempDir, DirSource) {
     let root = tempfile::tempdir().unwrap();
@@ -38,7 +40,7 @@ async fn promotion_moves_the_champion_alias_and_tags_each_step() {
     assert_eq!(aliases.get("champion").map(String::as_str), Some("2"));
     assert!(!aliases.contains_key("challenger"), "{aliases:?}");
     let v2 = source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::Promoted));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::Promoted));
     assert_eq!(v2.tag(tags::PREVIOUS_CHAMPION), Some("1"));
     assert_eq!(v2.tag(tags::ROLLOUT), Some("fc-v2"));
     for step in [1, 2] {
@@ -71,13 +73,16 @@ async fn rollback_tags_the_version_and_clears_the_challenger() {
         .await
         .expect("version 2 is rolled back");
     assert_eq!(status.champion.version, "1");
-    assert_eq!(status.rejection("2").unwrap().verdict, Verdict::RolledBack);
+    assert_eq!(
+        status.rejection("2").unwrap().verdict,
+        ModelVerdict::RolledBack
+    );
 
     let aliases = source.aliases("fc").unwrap();
     assert_eq!(aliases.get("champion").map(String::as_str), Some("1"));
     assert!(!aliases.contains_key("challenger"), "{aliases:?}");
     let v2 = source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::RolledBack));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::RolledBack));
     let reason = v2.tag(tags::REASON).unwrap_or_default();
     assert!(
         reason.contains("error_rate") || reason.contains("errors"),
@@ -114,7 +119,10 @@ async fn a_model_that_fails_to_load_never_takes_traffic() {
         })
         .await
         .expect("the load failure is recorded");
-    assert_eq!(status.rejection("2").unwrap().verdict, Verdict::LoadFailed);
+    assert_eq!(
+        status.rejection("2").unwrap().verdict,
+        ModelVerdict::LoadFailed
+    );
     match status.last_error.as_deref() {
         Some(WatchError::Load {
             version, reason, ..
@@ -125,7 +133,7 @@ async fn a_model_that_fails_to_load_never_takes_traffic() {
         other => panic!("expected a load error, got {other:?}"),
     }
     let v2 = source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::LoadFailed));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::LoadFailed));
     assert!(
         v2.tag(tags::REASON)
             .unwrap_or_default()
@@ -213,7 +221,7 @@ async fn operator_rollback_after_promotion_moves_the_pointer_back() {
         Some("1")
     );
     let v2 = source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::RolledBack));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::RolledBack));
     let reason = v2.tag(tags::REASON).unwrap_or_default();
     assert!(
         reason.contains("bad after all") && reason.contains("after promotion"),

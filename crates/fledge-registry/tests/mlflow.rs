@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{LIMIT, Proxy, Traffic, artifact, mlflow, watcher};
 use fledge_registry::{
-    MlflowSource, ModelSource, SourceError, Verdict, WatchError, WatchPhase, tags,
+    MlflowSource, ModelSource, ModelVerdict, SourceError, WatchError, WatchPhase, tags,
 };
 
 fn source() -> MlflowSource {
@@ -50,7 +50,7 @@ async fn promotion_moves_champion_in_mlflow() {
     assert_eq!(aliases.get("champion"), Some(&v2));
     assert!(!aliases.contains_key("challenger"), "{aliases:?}");
     let mv = s.version("promote", &v2).unwrap();
-    assert_eq!(mv.verdict(), Some(Verdict::Promoted));
+    assert_eq!(mv.verdict(), Some(ModelVerdict::Promoted));
     assert_eq!(mv.tag(tags::PREVIOUS_CHAMPION), Some(v1.as_str()));
     assert!(
         mv.tag(&tags::step(1))
@@ -87,7 +87,7 @@ async fn rollback_writes_tags_and_clears_challenger_in_mlflow() {
     assert_eq!(aliases.get("champion"), Some(&v1));
     assert!(!aliases.contains_key("challenger"), "{aliases:?}");
     let mv = s.version("rollback", &v2).unwrap();
-    assert_eq!(mv.verdict(), Some(Verdict::RolledBack));
+    assert_eq!(mv.verdict(), Some(ModelVerdict::RolledBack));
     assert!(
         mv.tag(tags::REASON).unwrap_or_default().contains("error"),
         "{:?}",
@@ -119,13 +119,13 @@ async fn a_model_that_fails_to_load_never_takes_traffic_in_mlflow() {
         })
         .await
         .expect("load failure recorded");
-    assert_eq!(st.rejection(&v2).unwrap().verdict, Verdict::LoadFailed);
+    assert_eq!(st.rejection(&v2).unwrap().verdict, ModelVerdict::LoadFailed);
     assert!(matches!(
         st.last_error.as_deref(),
         Some(WatchError::Load { .. })
     ));
     let mv = s.version("unloadable", &v2).unwrap();
-    assert_eq!(mv.verdict(), Some(Verdict::LoadFailed));
+    assert_eq!(mv.verdict(), Some(ModelVerdict::LoadFailed));
     assert!(
         mv.tag(tags::REASON)
             .unwrap_or_default()
@@ -206,7 +206,7 @@ async fn operator_rollback_after_promotion_in_mlflow() {
         .unwrap();
     assert_eq!(s.aliases("oncall").unwrap().get("champion"), Some(&v1));
     let mv = s.version("oncall", &v2).unwrap();
-    assert_eq!(mv.verdict(), Some(Verdict::RolledBack));
+    assert_eq!(mv.verdict(), Some(ModelVerdict::RolledBack));
     assert!(
         mv.tag(tags::REASON)
             .unwrap_or_default()

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use common::{LIMIT, Toy, Traffic, artifact};
 use fledge_redis::ReplicaId;
 use fledge_registry::{
-    DirSource, Fleet, LoadFailure, ModelSource, ModelVersion, RedisFleet, RedisFleetBuilder,
-    ReplicaLoad, SourceError, Verdict, WatchPhase, Watcher, tags,
+    DirSource, Fleet, LoadFailure, ModelSource, ModelVerdict, ModelVersion, RedisFleet,
+    RedisFleetBuilder, ReplicaLoad, SourceError, WatchPhase, Watcher, tags,
 };
 use fledge_rollout::Plan;
 
@@ -387,7 +387,7 @@ async fn the_challenger_takes_traffic_only_once_every_replica_has_it_and_only_th
         .await
         .expect("the follower's champion is v2 too");
     let v2 = r.source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::Promoted));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::Promoted));
     assert_eq!(v2.tag(tags::ROLLOUT), Some("fc-v2"));
     assert!(r.sources[0].writes() > 0);
     assert_eq!(
@@ -424,14 +424,14 @@ async fn a_replica_that_cannot_load_the_challenger_blocks_it_and_is_named() {
         .await
         .expect("the leader rejects the challenger");
     let rejection = s.rejection("2").unwrap();
-    assert_eq!(rejection.verdict, Verdict::LoadFailed);
+    assert_eq!(rejection.verdict, ModelVerdict::LoadFailed);
     assert_eq!(
         rejection.reason,
         "replica r1 could not load it: out of GPU memory (needs 9 GiB, 2 free)"
     );
     // Written to the registry by the leader alone.
     let v2 = r.source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::LoadFailed));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::LoadFailed));
     assert!(
         v2.tag(tags::REASON)
             .unwrap_or_default()
@@ -565,7 +565,7 @@ async fn a_follower_that_takes_over_mid_canary_finishes_it_and_writes_the_outcom
         .expect("the new leader promotes");
     assert!(s.leader);
     let v2 = source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::Promoted));
+    assert_eq!(v2.verdict(), Some(ModelVerdict::Promoted));
     assert_eq!(
         source
             .aliases("fc")
@@ -628,7 +628,7 @@ async fn the_leader_judges_the_followers_traffic_and_rolls_back_a_failing_challe
         .await
         .expect("the leader rolls the challenger back on the follower's errors");
     let rejection = s.rejection("2").unwrap();
-    assert_eq!(rejection.verdict, Verdict::RolledBack, "{rejection:?}");
+    assert_eq!(rejection.verdict, ModelVerdict::RolledBack, "{rejection:?}");
     // The verdict says what it covered: the follower's requests.
     assert!(
         rejection.reason.contains("fleet: ") && rejection.reason.contains("/2 replicas"),
@@ -636,7 +636,12 @@ async fn the_leader_judges_the_followers_traffic_and_rolls_back_a_failing_challe
         rejection.reason
     );
     let v2 = r.source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::RolledBack), "{:?}", v2.tags);
+    assert_eq!(
+        v2.verdict(),
+        Some(ModelVerdict::RolledBack),
+        "{:?}",
+        v2.tags
+    );
     assert!(
         v2.tag(tags::REASON).unwrap_or_default().contains("fleet: "),
         "{:?}",
@@ -701,7 +706,7 @@ async fn a_healthy_challenger_is_promoted_on_verdicts_covering_every_replica() {
         .await
         .expect("the follower's champion is v2 too");
     let v2 = r.source.version("fc", "2").unwrap();
-    assert_eq!(v2.verdict(), Some(Verdict::Promoted), "{:?}", v2.tags);
+    assert_eq!(v2.verdict(), Some(ModelVerdict::Promoted), "{:?}", v2.tags);
     for step in [1, 2] {
         let tag = v2.tag(&tags::step(step)).unwrap_or_default().to_owned();
         assert!(tag.starts_with("pass: "), "step {step}: {tag}");

@@ -101,6 +101,6 @@ pub use machine::{Command, Event, EventKind, Machine, Phase, State};
 #[doc(inline)]
 pub use plan::{Plan, PlanBuilder, PlanError};
 #[doc(inline)]
-pub use registry::Registry;
+pub use registry::VersionRegistry;
 #[doc(inline)]
 pub use store::{FileStore, MemoryStore, Snapshot, Store, StoreError};

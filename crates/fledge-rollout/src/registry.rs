@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use fledge_rollout::registry::Registry;
+//! use fledge_rollout::registry::VersionRegistry;
 //!
-//! let registry: Registry<String> = Registry::new();
+//! let registry: VersionRegistry<String> = VersionRegistry::new();
 //! registry.register("v1", Arc::new("moving average".to_owned()))?;
 //! registry.register("v2", Arc::new("exponential smoothing".to_owned()))?;
 //! let stable = registry.point("stable", "v1")?;
@@ -111,21 +111,21 @@ struct Inner<T> {
 }
 
 /// Named versions and aliases. Cheap to clone: clones share the registry.
-pub struct Registry<T> {
+pub struct VersionRegistry<T> {
     inner: Arc<RwLock<Inner<T>>>,
 }
 
-impl<T> Clone for Registry<T> {
+impl<T> Clone for VersionRegistry<T> {
     fn clone(&self) -> Self {
-        Registry {
+        VersionRegistry {
             inner: self.inner.clone(),
         }
     }
 }
 
-impl<T> Default for Registry<T> {
+impl<T> Default for VersionRegistry<T> {
     fn default() -> Self {
-        Registry {
+        VersionRegistry {
             inner: Arc::new(RwLock::new(Inner {
                 versions: BTreeMap::new(),
                 aliases: BTreeMap::new(),
@@ -134,20 +134,20 @@ impl<T> Default for Registry<T> {
     }
 }
 
-impl<T> fmt::Debug for Registry<T> {
+impl<T> fmt::Debug for VersionRegistry<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        f.debug_struct("Registry")
+        f.debug_struct("VersionRegistry")
             .field("versions", &inner.versions.keys().collect::<Vec<_>>())
             .field("aliases", &inner.aliases)
             .finish()
     }
 }
 
-impl<T> Registry<T> {
+impl<T> VersionRegistry<T> {
     /// An empty registry.
     pub fn new() -> Self {
-        Registry::default()
+        VersionRegistry::default()
     }
 
     /// Registers `value` under `version`; names are never reused.
@@ -240,9 +240,9 @@ impl<T> Registry<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use fledge_rollout::{Controller, PlanBuilder, Registry};
+    /// use fledge_rollout::{Controller, PlanBuilder, VersionRegistry};
     ///
-    /// let registry: Registry<&'static str> = Registry::new();
+    /// let registry: VersionRegistry<&'static str> = VersionRegistry::new();
     /// registry.register("v1", Arc::new("moving average"))?;
     /// registry.register("v2", Arc::new("exponential smoothing"))?;
     /// registry.point("stable", "v1")?;

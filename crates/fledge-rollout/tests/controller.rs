@@ -10,7 +10,7 @@ use fledge_rollout::control::{
 };
 use fledge_rollout::machine::{ApprovalKind, EventKind, Outcome, Phase, PhaseName};
 use fledge_rollout::plan::{Plan, PlanBuilder};
-use fledge_rollout::registry::Registry;
+use fledge_rollout::registry::VersionRegistry;
 use fledge_select::Weight;
 
 /// A controller for `plan` on a manual clock at `fledge_test::clock::T0`.
@@ -416,7 +416,7 @@ fn callbacks_may_call_back_into_the_controller() {
 
 #[test]
 fn the_registry_follows_promotion_and_rollback() {
-    let registry: Registry<&'static str> = Registry::new();
+    let registry: VersionRegistry<&'static str> = VersionRegistry::new();
     registry.register("v1", Arc::new("model one")).unwrap();
     registry.register("v2", Arc::new("model two")).unwrap();
     let plan = PlanBuilder::canary("reg", "v1", "v2").build().unwrap();
@@ -440,7 +440,7 @@ fn the_registry_follows_promotion_and_rollback() {
 
 #[test]
 fn the_registry_switches_back_after_a_promotion_kept_warm() {
-    let registry: Registry<&'static str> = Registry::new();
+    let registry: VersionRegistry<&'static str> = VersionRegistry::new();
     registry.register("blue", Arc::new("term overlap")).unwrap();
     registry.register("green", Arc::new("tf-idf")).unwrap();
     let plan = PlanBuilder::blue_green("reg-bg", "blue", "green")

@@ -87,7 +87,7 @@ pub use fledge_gate::{CheckSpec, Judge, Recorder, RecorderConfig, Verdict};
 #[doc(inline)]
 pub use fledge_rollout as rollout;
 #[doc(inline)]
-pub use fledge_rollout::{Controller, Plan, PlanBuilder, Registry, RolloutRouting};
+pub use fledge_rollout::{Controller, Plan, PlanBuilder, RolloutRouting, VersionRegistry};
 
 /// Experiments (feature `experiment`): A/B/n tests with sample sizes and
 /// reports, champion / challenger. See [`fledge_experiment`].

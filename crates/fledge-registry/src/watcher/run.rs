@@ -25,7 +25,7 @@ use crate::layer::Serving;
 use crate::source::{ModelSource, SourceError};
 use crate::table::{Loaded, ModelTable};
 use crate::version::tags;
-use crate::{IdScheme, ModelVersion, Verdict};
+use crate::{IdScheme, ModelVerdict, ModelVersion};
 
 const TARGET: &str = "fledge_registry";
 
@@ -738,7 +738,7 @@ impl<M: Send + Sync + 'static> Task<M> {
                     version: v.clone(),
                     error,
                 };
-                self.reject(&v, None, Verdict::LoadFailed, &e.to_string());
+                self.reject(&v, None, ModelVerdict::LoadFailed, &e.to_string());
                 self.error(e);
                 return;
             }
@@ -855,7 +855,7 @@ impl<M: Send + Sync + 'static> Task<M> {
             "a replica cannot load the challenger: it is rejected and takes no traffic"
         );
         let alias = self.cfg.challenger_alias.clone();
-        self.reject(&v, Some(&alias), Verdict::LoadFailed, &reason);
+        self.reject(&v, Some(&alias), ModelVerdict::LoadFailed, &reason);
         self.error(WatchError::Load {
             model: self.cfg.model.clone(),
             version: v,
@@ -991,7 +991,7 @@ impl<M: Send + Sync + 'static> Task<M> {
                     Role::Challenger => Some(self.cfg.challenger_alias.clone()),
                     Role::Champion => None,
                 };
-                self.reject(&v, alias.as_deref(), Verdict::LoadFailed, &reason);
+                self.reject(&v, alias.as_deref(), ModelVerdict::LoadFailed, &reason);
                 self.error(WatchError::Load {
                     model: self.cfg.model.clone(),
                     version: v,
@@ -1036,7 +1036,7 @@ impl<M: Send + Sync + 'static> Task<M> {
 
     /// Marks `v` rejected here and (leader) in the registry; removes
     /// `alias` if it still points at it.
-    fn reject(&mut self, v: &str, alias: Option<&str>, verdict: Verdict, reason: &str) {
+    fn reject(&mut self, v: &str, alias: Option<&str>, verdict: ModelVerdict, reason: &str) {
         self.rejected.insert(
             v.to_owned(),
             Rejection {
@@ -1155,7 +1155,7 @@ impl<M: Send + Sync + 'static> Task<M> {
                 if leader {
                     let v = l.version().version.clone();
                     let alias = self.cfg.challenger_alias.clone();
-                    self.reject(&v, Some(&alias), Verdict::Aborted, &e.to_string());
+                    self.reject(&v, Some(&alias), ModelVerdict::Aborted, &e.to_string());
                     self.drop_challenger("the rollout could not start");
                 }
                 self.error(e);
@@ -1320,7 +1320,7 @@ impl<M: Send + Sync + 'static> Task<M> {
                 );
                 let n = Self::step_number(&event);
                 self.tag(&v, &tags::step(n), &format!("pass: {}", event.reason));
-                self.tag(&v, tags::VERDICT, Verdict::Promoted.as_str());
+                self.tag(&v, tags::VERDICT, ModelVerdict::Promoted.as_str());
                 self.tag(&v, tags::REASON, &event.reason);
                 self.tag(&v, tags::PREVIOUS_CHAMPION, &old.version().version);
                 self.write(Write::SetAlias {
@@ -1343,9 +1343,9 @@ impl<M: Send + Sync + 'static> Task<M> {
                 };
                 let v = l.version().version.clone();
                 let (verdict, word) = if event.kind == EventKind::RolledBack {
-                    (Verdict::RolledBack, "fail")
+                    (ModelVerdict::RolledBack, "fail")
                 } else {
-                    (Verdict::Aborted, "aborted")
+                    (ModelVerdict::Aborted, "aborted")
                 };
                 tracing::warn!(
                     name: "registry.rejected",
@@ -1395,13 +1395,13 @@ impl<M: Send + Sync + 'static> Task<M> {
                 alias: self.cfg.champion_alias.clone(),
                 version: previous.version().version.clone(),
             });
-            self.reject(&v, None, Verdict::RolledBack, &reason);
+            self.reject(&v, None, ModelVerdict::RolledBack, &reason);
         } else {
             self.rejected.insert(
                 v.clone(),
                 Rejection {
                     version: v,
-                    verdict: Verdict::RolledBack,
+                    verdict: ModelVerdict::RolledBack,
                     reason,
                 },
             );

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fledge_select::VersionId;
 
 use super::WatchError;
-use crate::Verdict;
+use crate::ModelVerdict;
 use crate::fleet::ReplicaLoad;
 
 /// A loaded version: the registry's version and the fledge id.
@@ -30,7 +30,7 @@ pub struct Rejection {
     /// The registry's version.
     pub version: String,
     /// Why: rolled back, aborted or failed to load.
-    pub verdict: Verdict,
+    pub verdict: ModelVerdict,
     /// The reason written to `fledge.reason`.
     pub reason: String,
 }
