@@ -1,10 +1,11 @@
 //! What fledge-admin reads from outside, through its real router (`tower`
-//! `oneshot`, no socket) over a real `Controller` of the canonical plan
-//! that has ticked a few times (a fresh, unticked one for each command): command bodies (`POST
-//! /rollouts/{name}/{command}`, e.g. `{"weight": 2.5, "reason": ".."}`)
-//! and the `events?since=&limit=` and `series?since=` query strings; and,
-//! on the client side, the answers a Rust client decodes (`RolloutStatus`,
-//! `EventPage`, `Series`, `EventView`, `ErrorBody`).
+//! `oneshot`, no socket) over real `Controller`s of the canonical plan (one
+//! that has ticked three times for the reads, a fresh one per command):
+//! command bodies (`POST /rollouts/{name}/{command}`, e.g.
+//! `{"weight": 2.5, "reason": ".."}`) and the `events?since=&limit=` and
+//! `series?since=` query strings; and, on the client side, the answers a
+//! Rust client decodes (`RolloutStatus`, `EventPage`, `Series`,
+//! `EventView`, `ErrorBody`).
 //!
 //! Never a panic and never a 5xx: every answer is 200 or a 4xx whose body
 //! is an `ErrorBody` with a message. A 200 decodes as what the endpoint
