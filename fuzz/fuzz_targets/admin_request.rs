@@ -38,8 +38,22 @@ const TOKEN: &str = "fuzz-token-0123456789abcdef";
 const NAME: &str = "predict-v2";
 
 const SEGMENTS: [&str; 16] = [
-    "weight", "weight", "weight", "weight", "pause", "resume", "promote", "promote-full",
-    "approve", "freeze", "rollback", "abort", "restart", "weight", "nope", "weight",
+    "weight",
+    "weight",
+    "weight",
+    "weight",
+    "pause",
+    "resume",
+    "promote",
+    "promote-full",
+    "approve",
+    "freeze",
+    "rollback",
+    "abort",
+    "restart",
+    "weight",
+    "nope",
+    "weight",
 ];
 const BODY: &str = r#"{"weight": 2.5, "reason": "hold at 2.5 % while we look at p99"}"#;
 const EVENTS_QUERY: &str = "since=1&limit=2";
@@ -104,7 +118,12 @@ fn ticked() -> &'static (Arc<Controller>, axum::Router) {
     APP.get_or_init(|| app(3))
 }
 
-async fn send(router: axum::Router, method: Method, uri: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+async fn send(
+    router: axum::Router,
+    method: Method,
+    uri: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -237,11 +256,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         rest.to_vec()
     };
-    let (controller, router) = if kind == 0 {
-        app(0)
-    } else {
-        ticked().clone()
-    };
+    let (controller, router) = if kind == 0 { app(0) } else { ticked().clone() };
     let (method, uri, body) = match kind {
         0 => (
             Method::POST,
@@ -251,8 +266,16 @@ fuzz_target!(|data: &[u8]| {
             ),
             bytes,
         ),
-        1 => (Method::GET, format!("/rollouts/{NAME}/events?{}", query(&bytes)), Vec::new()),
-        _ => (Method::GET, format!("/rollouts/{NAME}/series?{}", query(&bytes)), Vec::new()),
+        1 => (
+            Method::GET,
+            format!("/rollouts/{NAME}/events?{}", query(&bytes)),
+            Vec::new(),
+        ),
+        _ => (
+            Method::GET,
+            format!("/rollouts/{NAME}/series?{}", query(&bytes)),
+            Vec::new(),
+        ),
     };
     if http::Uri::try_from(uri.as_str()).is_err() {
         return;
@@ -267,7 +290,12 @@ fuzz_target!(|data: &[u8]| {
             1 => {
                 let page: EventPage =
                     serde_json::from_slice(&answer).expect("a 200 events answer is a page");
-                assert!(page.next <= page.total, "next {} total {}", page.next, page.total);
+                assert!(
+                    page.next <= page.total,
+                    "next {} total {}",
+                    page.next,
+                    page.total
+                );
                 assert!(page.events.windows(2).all(|w| w[0].seq < w[1].seq));
             }
             _ => {

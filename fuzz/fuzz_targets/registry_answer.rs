@@ -128,7 +128,9 @@ fn dir() -> &'static (DirSource, PathBuf) {
         let _ = std::fs::remove_dir_all(&root);
         let source = DirSource::new(&root);
         for v in ["1", "2", "10"] {
-            source.create_version("forecaster", v).expect("a version directory");
+            source
+                .create_version("forecaster", v)
+                .expect("a version directory");
         }
         let model = root.join("forecaster");
         (source, model)
@@ -153,7 +155,10 @@ fn check_error(e: &SourceError, status: u16, body: &[u8]) {
     if !body.windows(SECRET.len()).any(|w| w == SECRET.as_bytes())
         && !body.windows(BASIC.len()).any(|w| w == BASIC.as_bytes())
     {
-        assert!(!text.contains(SECRET) && !text.contains(BASIC), "credentials in {text}");
+        assert!(
+            !text.contains(SECRET) && !text.contains(BASIC),
+            "credentials in {text}"
+        );
     }
     if std::str::from_utf8(body).is_err() && matches!(e, SourceError::Unreachable { .. }) {
         // ureq reads the body as text: bytes that are not UTF-8 fail there,
@@ -164,7 +169,10 @@ fn check_error(e: &SourceError, status: u16, body: &[u8]) {
         assert!(matches!(e, SourceError::Api { .. }), "{status}: {e:?}");
         assert_eq!(e.status(), Some(status));
     } else {
-        assert!(matches!(e, SourceError::BadResponse { .. }), "{status}: {e:?}");
+        assert!(
+            matches!(e, SourceError::BadResponse { .. }),
+            "{status}: {e:?}"
+        );
     }
 }
 
@@ -257,9 +265,13 @@ fn dir_case(tags: bool, bytes: &[u8]) {
     let versions = source.versions("forecaster");
     match &expected {
         None => {
-            for e in [aliases.as_ref().err(), version.as_ref().err(), versions.as_ref().err()]
-                .into_iter()
-                .flatten()
+            for e in [
+                aliases.as_ref().err(),
+                version.as_ref().err(),
+                versions.as_ref().err(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 assert!(matches!(e, SourceError::BadFile { .. }), "{e:?}");
                 assert!(!e.to_string().is_empty());
@@ -302,7 +314,9 @@ fn dir_case(tags: bool, bytes: &[u8]) {
                 let mut want = map.clone();
                 want.insert("fuzz".into(), "10".into());
                 assert_eq!(source.aliases("forecaster").expect("re-read"), want);
-                source.delete_alias("forecaster", "fuzz").expect("delete it");
+                source
+                    .delete_alias("forecaster", "fuzz")
+                    .expect("delete it");
                 want.remove("fuzz");
                 assert_eq!(source.aliases("forecaster").expect("re-read"), want);
             }
