@@ -33,7 +33,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use fledge_registry::{DirSource, IdScheme, MlflowSource, ModelSource, SourceError, Verdict};
+use fledge_registry::{DirSource, IdScheme, MlflowSource, ModelSource, SourceError, ModelVerdict};
 use fledge_select::MAX_ID_LEN;
 use libfuzzer_sys::fuzz_target;
 
@@ -182,7 +182,7 @@ fn check_version(v: &fledge_registry::ModelVersion) {
     }
     let _ = (v.verdict(), v.is_rejected(), v.is_ready(), v.to_string());
     if let Some(verdict) = v.verdict() {
-        assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
+        assert_eq!(ModelVerdict::parse(verdict.as_str()), Some(verdict));
     }
     for value in v.tags.values() {
         let clamped = fledge_registry::tags::clamp(value);
@@ -306,7 +306,7 @@ fn dir_case(tags: bool, bytes: &[u8]) {
                 want.insert("fledge.verdict".into(), "promoted".into());
                 let again = source.version("forecaster", "2").expect("re-read");
                 assert_eq!(again.tags, want);
-                assert_eq!(again.verdict(), Some(Verdict::Promoted));
+                assert_eq!(again.verdict(), Some(ModelVerdict::Promoted));
             } else {
                 source
                     .set_alias("forecaster", "fuzz", "10")
