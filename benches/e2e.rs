@@ -24,7 +24,11 @@
 //!   versions); `axum` (`app.layer(canary.axum_layer())`: the defaults,
 //!   axum's body kept); `wrapped` (`canary.axum_layer()` around the whole
 //!   router instead of on each route); `wrapped-scope` (the same without
-//!   the extension: the handler's `Version` reads the version in scope).
+//!   the extension: the handler's `Version` reads the version in scope);
+//!   `wrapped-lean` (around the whole router, neither the extension nor the
+//!   header: the least the layer can cost); `coarse` (the defaults with
+//!   `LatencyClock::Coarse(1 ms)`: its upkeep thread runs in the server, on
+//!   the same core, so its CPU is counted).
 //! - **Load.** A load generator in this process, pinned to core 1, keeps
 //!   `--connections` (16) keep-alive connections per server busy, one
 //!   request in flight on each, users drawn from 100,000 ids. It writes
@@ -108,10 +112,12 @@ enum Variant {
     Axum,
     Wrapped,
     WrappedScope,
+    WrappedLean,
+    Coarse,
 }
 
 impl Variant {
-    const ALL: [Variant; 8] = [
+    const ALL: [Variant; 10] = [
         Variant::None,
         Variant::Identity,
         Variant::Default,
@@ -120,6 +126,8 @@ impl Variant {
         Variant::Axum,
         Variant::Wrapped,
         Variant::WrappedScope,
+        Variant::WrappedLean,
+        Variant::Coarse,
     ];
 
     fn name(self) -> &'static str {
@@ -132,6 +140,8 @@ impl Variant {
             Variant::Axum => "axum",
             Variant::Wrapped => "wrapped",
             Variant::WrappedScope => "wrapped-scope",
+            Variant::WrappedLean => "wrapped-lean",
+            Variant::Coarse => "coarse",
         }
     }
 
@@ -142,7 +152,7 @@ impl Variant {
             .unwrap_or_else(|| {
                 panic!(
                     "unknown variant {name:?} (none, identity, default, lean, isolation, \
-                     axum, wrapped, wrapped-scope)"
+                     axum, wrapped, wrapped-scope, wrapped-lean, coarse)"
                 )
             })
     }
@@ -156,6 +166,7 @@ impl Variant {
                 | Variant::Axum
                 | Variant::Wrapped
                 | Variant::WrappedScope
+                | Variant::Coarse
         )
     }
 }
@@ -367,6 +378,14 @@ fn serve(variant: Variant) {
                 // The handler's `Version` extractor reads the version in
                 // scope instead of the extension.
                 Variant::WrappedScope => builder.settings(settings.extension(false)),
+                Variant::WrappedLean => {
+                    builder.settings(settings.extension(false).response_header(None))
+                }
+                // Two loads of a time advanced every millisecond instead of
+                // two reads of the time-stamp counter (`LatencyClock`).
+                Variant::Coarse => builder.settings(settings.latency_clock(
+                    fledge::tower::LatencyClock::Coarse(Duration::from_millis(1)),
+                )),
                 _ => builder,
             };
             builder.build().unwrap_or_else(|e| panic!("canary: {e}"))
@@ -378,7 +397,7 @@ fn serve(variant: Variant) {
         println!("listening {addr}");
         let _ = std::io::stdout().flush();
         let served = match (variant, &canary) {
-            (Variant::Wrapped | Variant::WrappedScope, Some(canary)) => {
+            (Variant::Wrapped | Variant::WrappedScope | Variant::WrappedLean, Some(canary)) => {
                 // The layer around the whole router rather than on each
                 // route (`Router::layer`); axum's body kept.
                 let service = tower::Layer::layer(&canary.axum_layer(), app.with_state(()));

@@ -329,9 +329,13 @@ where
 
 /// Ends the current attempt: drops its future (a timed-out call is
 /// cancelled here) and its timer, and takes what finishing it needs.
+#[inline]
 fn end_attempt<F, C, R>(this: &mut Projected<'_, F, C, R>) -> Option<Pending<C>> {
     this.stage.set(Stage::Done);
-    *this.deadline = None;
+    // Usually there is no timer: skip the call to drop one.
+    if this.deadline.is_some() {
+        *this.deadline = None;
+    }
     this.pending.take()
 }
 
