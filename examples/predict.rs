@@ -469,7 +469,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             regress: args.regress,
             forecast,
         })
-        .layer(canary.layer())
+        .layer(canary.axum_layer())
         .merge(feedback.router());
 
     // Operations, outside the canary layer: Prometheus and the admin API.

@@ -35,7 +35,7 @@
 //!     timeout = "200ms"
 //! "#)?;
 //! let canary = fledge::Canary::from_plan(plan)?; // controller + layer, plan limits applied
-//! let app: Router = Router::new().route("/predict", post(predict)).layer(canary.layer());
+//! let app: Router = Router::new().route("/predict", post(predict)).layer(canary.axum_layer());
 //! let driver = canary.spawn(); // ticks every second: promote, or roll back
 //! # let _ = app;
 //! // axum::serve(listener, app).await?;
