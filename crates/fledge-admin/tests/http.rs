@@ -14,9 +14,10 @@ use fledge_admin::{
     Admin, AdminBuilder, AdminError, ErrorBody, EventPage, EventView, ReadAccess, Role,
     RolloutList, RolloutStatus,
 };
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::clock::ManualClock;
+use fledge_rollout::Controller;
 use fledge_rollout::machine::{EventKind, Input, Outcome, Phase, PhaseName};
-use fledge_rollout::{Controller, Plan};
+use fledge_test::{clock, plans};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -25,22 +26,12 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
-const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
 const TOKEN: &str = "test-token-0123456789abcdef";
 const NAME: &str = "predict-v2";
 
-fn t0() -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000)
-}
-
 fn controller() -> (Arc<Controller>, ManualClock) {
-    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
-    let clock = ManualClock::new(t0());
-    let controller = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .expect("the controller starts");
-    (Arc::new(controller), clock)
+    let clock = clock::manual();
+    (plans::controller(plans::canonical(), &clock), clock)
 }
 
 /// A running service: `/predict` and the admin API under `/fledge`.
@@ -212,7 +203,7 @@ async fn status_reflects_the_controller() {
     assert_eq!(status.step, Some(0));
     assert_eq!(status.step_label.as_deref(), Some("step 1"));
     assert_eq!(status.since, state.since);
-    assert_eq!(status.now, t0());
+    assert_eq!(status.now, clock::T0);
     assert_eq!(status.salt, "predict-v2-2026-11");
     assert_eq!(status.counters.events, state.seq);
     assert_eq!(status.recent_events.len() as u64, state.seq);
@@ -1131,7 +1122,7 @@ async fn series_answers_the_documented_json() {
         keys(first),
         ["at", "span_ms", "step", "versions", "weight_bps"]
     );
-    assert_eq!(first["at"], t0().as_millis() + 1000);
+    assert_eq!(first["at"], clock::T0.as_millis() + 1000);
     assert_eq!(first["span_ms"], 1000);
     assert_eq!(first["step"], 0);
     assert_eq!(first["weight_bps"], 500);

@@ -7,24 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use fledge_admin::Admin;
-use fledge_gate::clock::{ManualClock, Timestamp};
-use fledge_rollout::{Controller, Plan};
+use fledge_rollout::Controller;
+use fledge_test::{clock, plans};
 use http::{Method, Request, StatusCode};
 use tower::ServiceExt;
 
-const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
 const TOKEN: &str = "test-token-0123456789abcdef";
 const NAME: &str = "predict-v2";
 
 fn controller() -> Arc<Controller> {
-    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
-    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-    Arc::new(
-        Controller::builder(plan)
-            .clock(clock)
-            .build()
-            .expect("the controller starts"),
-    )
+    plans::controller(plans::canonical(), &clock::manual())
 }
 
 /// A `tracing` subscriber keeping every event's fields, as strings.
