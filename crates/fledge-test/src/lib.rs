@@ -10,6 +10,7 @@
 //!   canonical plans, controllers built on them.
 //! - [`server`]: an axum app served on a free loopback port from its own
 //!   runtime, stopped on drop; a free loopback port.
+//! - [`logs`]: structured `tracing` events captured by a test layer.
 //! - [`redis`]: a real `redis-server` on a free loopback port (stop,
 //!   restart, freeze, raw commands), killed on drop; never skipped.
 //! - [`wait`]: polling until a condition holds, blocking or async.
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod clock;
+pub mod logs;
 pub mod plans;
 pub mod redis;
 pub mod server;
