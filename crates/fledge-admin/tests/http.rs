@@ -73,13 +73,7 @@ async fn start(configure: impl FnOnce(AdminBuilder) -> AdminBuilder) -> Server {
     let app = Router::new()
         .route("/predict", get(|| async { "forecast" }))
         .nest("/fledge", admin.router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = fledge_test::server::spawn(app).await;
     Server {
         addr,
         controller,
