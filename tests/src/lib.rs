@@ -60,8 +60,7 @@ pub fn client() -> HttpClient {
 
 /// Serves `app` on a loopback port on a spawned task; returns the address.
 pub async fn serve(app: axum::Router) -> SocketAddr {
-    let addr = fledge_test::server::spawn(app).await;
-    addr
+    fledge_test::server::spawn(app).await
 }
 
 /// What came back: status, `x-fledge-version` (empty without one), body.
