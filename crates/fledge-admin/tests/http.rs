@@ -148,17 +148,8 @@ impl Server {
     /// `candidate_ms` for the candidate and 10 ms for the baseline, ticking
     /// the controller one second after each round.
     fn traffic(&self, rounds: u32, n: u32, candidate_ms: u64) {
-        let routing = self.controller.routing();
-        let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
         for _ in 0..rounds {
-            for _ in 0..n {
-                let recorder = routing.recorder();
-                recorder.record(candidate, Duration::from_millis(candidate_ms), false);
-                recorder.record(baseline, Duration::from_millis(10), false);
-            }
-            self.controller
-                .tick(self.clock.advance(Duration::from_secs(1)))
-                .expect("tick");
+            plans::round(&self.controller, &self.clock, n, candidate_ms);
         }
     }
 }

@@ -146,16 +146,7 @@ impl Service {
     /// One round of `n` requests per version (`candidate_ms` for the
     /// candidate, 10 ms for the baseline), then a tick a second later.
     pub fn round(&self, n: u32, candidate_ms: u64) {
-        let routing = self.controller.routing();
-        let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
-        for _ in 0..n {
-            let recorder = routing.recorder();
-            recorder.record(candidate, Duration::from_millis(candidate_ms), false);
-            recorder.record(baseline, Duration::from_millis(10), false);
-        }
-        self.controller
-            .tick(self.clock.advance(Duration::from_secs(1)))
-            .expect("tick");
+        plans::round(&self.controller, &self.clock, n, candidate_ms);
     }
 
     /// Healthy traffic until the rollout is promoted.
