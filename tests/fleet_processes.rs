@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fledge_tests::fleet::{Load, Redis, Replica, wait_for};
+use fledge_test::redis::RedisServer;
+use fledge_test::wait;
+use fledge_tests::fleet::{Load, Replica};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fleet_replica");
@@ -52,14 +54,14 @@ min_samples = 20
 }
 
 struct Fleet {
-    redis: Redis,
+    redis: RedisServer,
     replicas: Vec<Replica>,
     _dir: tempfile::TempDir,
 }
 
 fn fleet(n: usize) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let plan = plan(dir.path());
     let replicas = (0..n)
         .map(|i| Replica::start(Path::new(BIN), &redis.url(), &format!("r{i}"), &plan, &[]))
@@ -111,7 +113,7 @@ fn the_leader_killed_mid_rollout_another_completes_it_at_the_same_step() {
     let load = Load::start(f.replicas.iter().map(|r| r.addr).collect(), 3);
     // Midway: the leader at step 2 of 4.
     let mut at = None;
-    assert!(wait_for(Duration::from_secs(60), || {
+    assert!(wait::until(Duration::from_secs(60), || {
         at = leader(&f.replicas).and_then(|i| {
             let s = f.replicas[i].status()?;
             (step(&s) >= Some(1)).then_some((i, s))
@@ -130,7 +132,7 @@ fn the_leader_killed_mid_rollout_another_completes_it_at_the_same_step() {
         .filter(|(i, _)| *i != old)
         .map(|(_, r)| r)
         .collect();
-    assert!(wait_for(Duration::from_secs(20), || leader(&rest).is_some()));
+    assert!(wait::until(Duration::from_secs(20), || leader(&rest).is_some()));
     let took = killed.elapsed();
     // Within the TTL plus one tick, with room for a loaded machine.
     assert!(took < TTL + TICK + Duration::from_secs(3), "{took:?}");
@@ -140,7 +142,7 @@ fn the_leader_killed_mid_rollout_another_completes_it_at_the_same_step() {
     let (b, a) = (step(&before).unwrap(), step(&after).unwrap_or(99));
     assert!(a == b || a == b + 1, "step {b} before the kill, {a} after");
     assert!(
-        wait_for(Duration::from_secs(60), || all_promoted(&rest)),
+        wait::until(Duration::from_secs(60), || all_promoted(&rest)),
         "{:?}",
         rest.iter().map(Replica::status).collect::<Vec<_>>()
     );
@@ -155,7 +157,7 @@ fn the_leader_killed_mid_rollout_another_completes_it_at_the_same_step() {
 fn replicas_started_together_on_an_empty_store_run_one_rollout() {
     let _one = serial();
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let plan = plan(dir.path());
     let url = redis.url();
     // The same moment: three processes race to start the rollout.
@@ -174,7 +176,7 @@ fn replicas_started_together_on_an_empty_store_run_one_rollout() {
         .map(|r| field(&r.status().unwrap(), "salt").clone())
         .collect();
     assert!(salts.iter().all(|s| *s == salts[0]), "{salts:?}");
-    assert!(wait_for(Duration::from_secs(20), || leader(&replicas).is_some()));
+    assert!(wait::until(Duration::from_secs(20), || leader(&replicas).is_some()));
     let versions: Vec<u64> = replicas
         .iter()
         .map(|r| r.status().unwrap()["member"]["version"].as_u64().unwrap())
@@ -188,7 +190,7 @@ fn redis_frozen_mid_step_replicas_keep_serving_and_the_rollout_goes_on() {
     let _one = serial();
     let f = fleet(3);
     let load = Load::start(f.replicas.iter().map(|r| r.addr).collect(), 3);
-    assert!(wait_for(Duration::from_secs(60), || {
+    assert!(wait::until(Duration::from_secs(60), || {
         f.replicas
             .iter()
             .all(|r| r.status().is_some_and(|s| step(&s) >= Some(1)))
@@ -220,7 +222,7 @@ fn redis_frozen_mid_step_replicas_keep_serving_and_the_rollout_goes_on() {
     assert!(load.ok.load(std::sync::atomic::Ordering::Relaxed) > served);
     f.redis.resume();
     assert!(
-        wait_for(Duration::from_secs(90), || all_promoted(&f.replicas)),
+        wait::until(Duration::from_secs(90), || all_promoted(&f.replicas)),
         "{:?}",
         f.replicas.iter().map(Replica::status).collect::<Vec<_>>()
     );
@@ -231,7 +233,7 @@ fn redis_frozen_mid_step_replicas_keep_serving_and_the_rollout_goes_on() {
 fn a_command_sent_to_a_follower_is_applied_by_the_leader() {
     let _one = serial();
     let f = fleet(3);
-    assert!(wait_for(Duration::from_secs(20), || leader(&f.replicas).is_some()));
+    assert!(wait::until(Duration::from_secs(20), || leader(&f.replicas).is_some()));
     let l = leader(&f.replicas).unwrap();
     let follower = &f.replicas[(l + 1) % 3];
     let (code, answer) = follower.command("pause", "alice");
@@ -242,7 +244,7 @@ fn a_command_sent_to_a_follower_is_applied_by_the_leader() {
             .unwrap()
             .contains("alice")
     );
-    assert!(wait_for(Duration::from_secs(10), || {
+    assert!(wait::until(Duration::from_secs(10), || {
         f.replicas
             .iter()
             .all(|r| r.status().is_some_and(|s| phase(&s) == "paused"))
@@ -322,7 +324,7 @@ fn admin_phase(r: &Replica) -> Option<String> {
 fn the_admin_api_of_any_replica_forwards_commands_and_shows_the_fleet() {
     let _one = serial();
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let plan = slow_plan(dir.path());
     // r0 alone may lead, so that once it is killed nobody takes its lease:
     // the followers then answer "no leader". A long TTL leaves a window
@@ -345,7 +347,7 @@ fn the_admin_api_of_any_replica_forwards_commands_and_shows_the_fleet() {
     // A follower's status shows the fleet: every replica, r0 leading.
     let mut fleet = Value::Null;
     assert!(
-        wait_for(Duration::from_secs(30), || {
+        wait::until(Duration::from_secs(30), || {
             fleet = r1
                 .admin_status("predict")
                 .map_or(Value::Null, |s| s["fleet"].clone());
@@ -393,7 +395,7 @@ fn the_admin_api_of_any_replica_forwards_commands_and_shows_the_fleet() {
     assert_eq!(forwarded, Some(1), "r1 forwarded it");
     assert_eq!(applied, Some(1), "r0, the leader, applied it");
     assert!(
-        wait_for(Duration::from_secs(10), || {
+        wait::until(Duration::from_secs(10), || {
             [&r0, &r1, &r2]
                 .iter()
                 .all(|r| admin_phase(r).as_deref() == Some("paused"))
@@ -443,7 +445,7 @@ fn the_admin_api_of_any_replica_forwards_commands_and_shows_the_fleet() {
     // naming it, and nothing applied.
     let mut answer = (0, Value::Null);
     assert!(
-        wait_for(Duration::from_secs(30), || {
+        wait::until(Duration::from_secs(30), || {
             answer = r1.admin("POST", "/rollouts/predict/resume", "");
             answer.0 == 503
         }),

@@ -1,11 +1,11 @@
-//! Harness for the fleet tests over real processes: a redis-server on a
-//! free loopback port, replica processes (the `fleet_replica` binary), a
+//! Harness for the fleet tests over real processes (the redis-server and
+//! the waits are `fledge_test`'s): replica processes (the `fleet_replica` binary), a
 //! blocking HTTP/1 client, and a load generator spreading users over the
 //! replicas.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,131 +15,6 @@ use std::time::{Duration, Instant};
 /// The admin token of `fleet_replica` without `--admin-token` or
 /// `$FLEDGE_ADMIN_TOKEN`.
 pub const ADMIN_TOKEN: &str = "fleet-replica-admin-token-0123456789";
-
-/// A redis-server child on a free loopback port, killed on drop. Never
-/// skipped: without the binary the test fails saying how to install it.
-#[derive(Debug)]
-pub struct Redis {
-    child: Option<Child>,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn redis_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("redis-server"))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| PathBuf::from("/usr/bin/redis-server"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
-}
-
-impl Redis {
-    /// Starts a server and waits until it answers PING.
-    pub fn start() -> Redis {
-        let binary = redis_binary();
-        let dir = tempfile::tempdir().expect("a temp dir for redis-server");
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new(&binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run redis-server ({}): {e}; install it with `apt-get install redis-server` (the fleet tests never skip)",
-                        binary.display()
-                    )
-                });
-            let mut child = child;
-            if wait_for(Duration::from_secs(5), || answers_ping(port)) {
-                return Redis {
-                    child: Some(child),
-                    port,
-                    _dir: dir,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start answering PING after 5 tries");
-    }
-
-    /// `redis://127.0.0.1:PORT/`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn signal(&self, sig: &str) {
-        if let Some(child) = &self.child {
-            let ok = Command::new("kill")
-                .args([sig, &child.id().to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "kill {sig} redis-server");
-        }
-    }
-
-    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Thaws it (SIGCONT).
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Polls `f` every 10 ms until it holds or `limit` passes.
-pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
-}
 
 /// One HTTP/1.1 request on a new connection; the status and the body.
 pub fn http(

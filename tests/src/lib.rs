@@ -47,11 +47,7 @@ pub const T0: u64 = 1_800_000_000_000;
 /// A controller for `plan` on a manual clock at [`T0`].
 pub fn controller(plan: Plan) -> (Arc<Controller>, ManualClock) {
     let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let controller = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .expect("controller");
-    (Arc::new(controller), clock)
+    (fledge_test::plans::controller(plan, &clock), clock)
 }
 
 /// The tests' HTTP/1 client.
@@ -64,14 +60,7 @@ pub fn client() -> HttpClient {
 
 /// Serves `app` on a loopback port on a spawned task; returns the address.
 pub async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    fledge_test::server::spawn(app).await
 }
 
 /// What came back: status, `x-fledge-version` (empty without one), body.

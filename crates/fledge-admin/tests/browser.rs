@@ -274,13 +274,7 @@ async fn serve() -> (SocketAddr, Arc<Scenario>) {
         .nest("/fledge", admin.router())
         .nest("/open", open.router())
         .nest("/fleet", fleet.router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = fledge_test::server::spawn(app).await;
     (addr, scenario)
 }
 

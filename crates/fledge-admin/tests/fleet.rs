@@ -13,15 +13,14 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use fledge_admin::{Admin, ErrorBody, EventView, FleetView, ReplicaView, RolloutStatus};
 use fledge_gate::Outcome;
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_rollout::Controller;
 use fledge_rollout::control::{ControlError, Judgement, Operate};
 use fledge_rollout::machine::{Command, Event, PhaseName};
-use fledge_rollout::{Controller, Plan};
+use fledge_test::{clock, plans};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
 const TOKEN: &str = "test-token-0123456789abcdef";
 const NAME: &str = "predict-v2";
 
@@ -110,9 +109,8 @@ impl Operate for Member {
 }
 
 fn member(wait: Duration) -> Arc<Member> {
-    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
-    let controller = Controller::builder(plan)
-        .clock(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)))
+    let controller = Controller::builder(plans::canonical())
+        .clock(clock::manual())
         .build()
         .expect("the controller starts");
     Arc::new(Member {
@@ -203,8 +201,11 @@ async fn the_status_of_a_fleet_rollout_names_its_replicas_and_shows_the_leaders_
     assert_eq!(m.fleet_reads.load(Ordering::Relaxed), 1);
 
     // A one-process rollout has no `fleet` key at all.
-    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
-    let alone = Arc::new(Controller::builder(plan).build().expect("a controller"));
+    let alone = Arc::new(
+        Controller::builder(plans::canonical())
+            .build()
+            .expect("a controller"),
+    );
     let app = Router::new().nest(
         "/fledge",
         Admin::builder()

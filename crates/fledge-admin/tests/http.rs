@@ -14,9 +14,10 @@ use fledge_admin::{
     Admin, AdminBuilder, AdminError, ErrorBody, EventPage, EventView, ReadAccess, Role,
     RolloutList, RolloutStatus,
 };
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::clock::ManualClock;
+use fledge_rollout::Controller;
 use fledge_rollout::machine::{EventKind, Input, Outcome, Phase, PhaseName};
-use fledge_rollout::{Controller, Plan};
+use fledge_test::{clock, plans};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -25,22 +26,12 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
-const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
 const TOKEN: &str = "test-token-0123456789abcdef";
 const NAME: &str = "predict-v2";
 
-fn t0() -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000)
-}
-
 fn controller() -> (Arc<Controller>, ManualClock) {
-    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
-    let clock = ManualClock::new(t0());
-    let controller = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .expect("the controller starts");
-    (Arc::new(controller), clock)
+    let clock = clock::manual();
+    (plans::controller(plans::canonical(), &clock), clock)
 }
 
 /// A running service: `/predict` and the admin API under `/fledge`.
@@ -82,13 +73,7 @@ async fn start(configure: impl FnOnce(AdminBuilder) -> AdminBuilder) -> Server {
     let app = Router::new()
         .route("/predict", get(|| async { "forecast" }))
         .nest("/fledge", admin.router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = fledge_test::server::spawn(app).await;
     Server {
         addr,
         controller,
@@ -163,17 +148,8 @@ impl Server {
     /// `candidate_ms` for the candidate and 10 ms for the baseline, ticking
     /// the controller one second after each round.
     fn traffic(&self, rounds: u32, n: u32, candidate_ms: u64) {
-        let routing = self.controller.routing();
-        let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
         for _ in 0..rounds {
-            for _ in 0..n {
-                let recorder = routing.recorder();
-                recorder.record(candidate, Duration::from_millis(candidate_ms), false);
-                recorder.record(baseline, Duration::from_millis(10), false);
-            }
-            self.controller
-                .tick(self.clock.advance(Duration::from_secs(1)))
-                .expect("tick");
+            plans::round(&self.controller, &self.clock, n, candidate_ms);
         }
     }
 }
@@ -212,7 +188,7 @@ async fn status_reflects_the_controller() {
     assert_eq!(status.step, Some(0));
     assert_eq!(status.step_label.as_deref(), Some("step 1"));
     assert_eq!(status.since, state.since);
-    assert_eq!(status.now, t0());
+    assert_eq!(status.now, clock::T0);
     assert_eq!(status.salt, "predict-v2-2026-11");
     assert_eq!(status.counters.events, state.seq);
     assert_eq!(status.recent_events.len() as u64, state.seq);
@@ -1131,7 +1107,7 @@ async fn series_answers_the_documented_json() {
         keys(first),
         ["at", "span_ms", "step", "versions", "weight_bps"]
     );
-    assert_eq!(first["at"], t0().as_millis() + 1000);
+    assert_eq!(first["at"], clock::T0.as_millis() + 1000);
     assert_eq!(first["span_ms"], 1000);
     assert_eq!(first["step"], 0);
     assert_eq!(first["weight_bps"], 500);

@@ -3,79 +3,35 @@
 //! concurrently while the capturing subscriber is being installed.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use fledge_admin::Admin;
-use fledge_gate::clock::{ManualClock, Timestamp};
-use fledge_rollout::{Controller, Plan};
+use fledge_rollout::Controller;
+use fledge_test::logs::Capture;
+use fledge_test::{clock, plans};
 use http::{Method, Request, StatusCode};
 use tower::ServiceExt;
 
-const PLAN: &str = include_str!("../../../examples/plans/canary.toml");
 const TOKEN: &str = "test-token-0123456789abcdef";
 const NAME: &str = "predict-v2";
 
 fn controller() -> Arc<Controller> {
-    let plan = Plan::from_toml(PLAN).expect("the canonical plan parses");
-    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-    Arc::new(
-        Controller::builder(plan)
-            .clock(clock)
-            .build()
-            .expect("the controller starts"),
-    )
+    plans::controller(plans::canonical(), &clock::manual())
 }
 
-/// A `tracing` subscriber keeping every event's fields, as strings.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<BTreeMap<String, String>>>>);
-
-struct Fields(BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(Default::default());
-        event.record(&mut fields);
-        fields
-            .0
-            .insert("level".into(), event.metadata().level().to_string());
-        if let Ok(mut events) = self.0.lock() {
-            events.push(fields.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-impl Capture {
-    /// The events whose message is `message`, taken out.
-    fn take(&self, message: &str) -> Vec<BTreeMap<String, String>> {
-        let mut events = self.0.lock().expect("lock");
-        let (taken, kept) = events
-            .drain(..)
-            .partition(|e| e.get("message").map(String::as_str) == Some(message));
-        *events = kept;
-        taken
-    }
+/// The events whose message is `message`, taken out of `capture`: their
+/// fields, and their level as the field `level`.
+fn take(capture: &Capture, message: &str) -> Vec<BTreeMap<String, String>> {
+    capture
+        .take(message)
+        .into_iter()
+        .map(|line| {
+            let mut fields = line.fields;
+            fields.insert("level".into(), line.level.to_string());
+            fields
+        })
+        .collect()
 }
 
 /// Commands and refusals are logged with fields, not formatted strings.
@@ -84,7 +40,7 @@ impl Capture {
 #[tokio::test]
 async fn commands_and_refusals_are_logged_with_fields() {
     let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
     let controller = controller();
     let router: Router = Admin::builder()
         .rollout(controller)
@@ -117,7 +73,7 @@ async fn commands_and_refusals_are_logged_with_fields() {
     .await
     .expect("infallible");
     assert_eq!(res.status(), StatusCode::OK);
-    let applied = capture.take("fledge-admin: command applied");
+    let applied = take(&capture, "fledge-admin: command applied");
     let [e] = applied.as_slice() else {
         panic!("one applied: {applied:?}")
     };
@@ -133,7 +89,7 @@ async fn commands_and_refusals_are_logged_with_fields() {
         .await
         .expect("infallible");
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    let refused = capture.take("fledge-admin: command refused");
+    let refused = take(&capture, "fledge-admin: command refused");
     let [e] = refused.as_slice() else {
         panic!("one refused: {refused:?}")
     };
@@ -157,7 +113,7 @@ async fn commands_and_refusals_are_logged_with_fields() {
     .await
     .expect("infallible");
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let refused = capture.take("fledge-admin: command refused");
+    let refused = take(&capture, "fledge-admin: command refused");
     let [e] = refused.as_slice() else {
         panic!("one refused: {refused:?}")
     };
@@ -175,7 +131,7 @@ async fn commands_and_refusals_are_logged_with_fields() {
     .await
     .expect("infallible");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let refused = capture.take("fledge-admin: command refused");
+    let refused = take(&capture, "fledge-admin: command refused");
     let [e] = refused.as_slice() else {
         panic!("one refused: {refused:?}")
     };
@@ -190,7 +146,7 @@ async fn commands_and_refusals_are_logged_with_fields() {
         .await
         .expect("infallible");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let refused = capture.take("fledge-admin: read refused");
+    let refused = take(&capture, "fledge-admin: read refused");
     let [e] = refused.as_slice() else {
         panic!("one refused read: {refused:?}")
     };
@@ -199,9 +155,10 @@ async fn commands_and_refusals_are_logged_with_fields() {
     assert_eq!(field(e, "rollout"), NAME);
     assert_eq!(field(e, "status"), "401");
 
-    let all = capture.0.lock().expect("lock");
+    let all = capture.lines();
     assert!(
-        all.iter().all(|e| e.values().all(|v| !v.contains(TOKEN))),
+        all.iter()
+            .all(|e| e.fields.values().all(|v| !v.contains(TOKEN))),
         "{all:?}"
     );
 }

@@ -107,15 +107,11 @@ impl Receiver {
     }
     /// Waits (bounded) until `n` posts have arrived.
     fn wait_for_hits(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.hits() < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} posts arrived",
-                self.hits()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        assert!(
+            fledge_test::wait::until(Duration::from_secs(20), || self.hits() >= n),
+            "only {} posts arrived",
+            self.hits()
+        );
     }
 }
 

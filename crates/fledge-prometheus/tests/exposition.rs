@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fledge_gate::clock::{ManualClock, Timestamp};
+use fledge_gate::clock::ManualClock;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_prometheus::{FledgeCollector, render};
 use fledge_rollout::{Controller, Plan};
+use fledge_test::{clock, plans};
 use prometheus_client::registry::Registry;
 
 const PLAN: &str = r#"
@@ -47,13 +48,9 @@ fn get(s: &BTreeMap<String, f64>, key: &str) -> f64 {
 }
 
 fn controller() -> (Arc<Controller>, ManualClock) {
-    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let clock = clock::manual();
     let plan = Plan::from_toml(PLAN).expect("plan");
-    let controller = Controller::builder(plan)
-        .clock(clock.clone())
-        .build()
-        .expect("controller");
-    (Arc::new(controller), clock)
+    (plans::controller(plan, &clock), clock)
 }
 
 #[test]

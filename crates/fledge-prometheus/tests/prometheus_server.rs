@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_prometheus::{
     CONTENT_TYPE, Compare, FledgeCollector, PromCheck, PromClient, PromConfig, PromEvaluator,
@@ -29,6 +28,7 @@ use fledge_prometheus::{
 };
 use fledge_rollout::machine::{Outcome, PhaseName};
 use fledge_rollout::{Controller, Plan};
+use fledge_test::server::free_port;
 use prometheus_client::registry::Registry;
 
 /// The `prometheus` binary: `$PROMETHEUS`, else on `PATH`, else /usr/bin.
@@ -57,13 +57,6 @@ fn prometheus_binary() -> PathBuf {
             "prometheus not found: install it with `apt-get install prometheus` or run scripts/test"
         ),
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// A Prometheus server, killed on drop.
@@ -288,7 +281,7 @@ fn promql_gates_against_a_real_prometheus() {
     let binary = prometheus_binary();
     let prom_port = free_port();
     let url = format!("http://127.0.0.1:{prom_port}");
-    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let clock = fledge_test::clock::manual();
     let controller = |name: &str| {
         let plan = plan(name);
         let evaluator = PromEvaluator::new(config(&url), &plan).expect("evaluator");

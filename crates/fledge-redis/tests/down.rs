@@ -6,12 +6,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RedisServer, free_port, plan, wait_until};
+use common::plan;
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, Follower, RedisError};
 use fledge_rollout::control::ControlError;
 use fledge_rollout::{Controller, Store, StoreError};
 use fledge_select::{Selector, Split, VersionId, Weight};
+use fledge_test::redis::RedisServer;
+use fledge_test::server::free_port;
+use fledge_test::wait;
 
 fn nowhere() -> Fleet {
     Fleet::open(format!("redis://:hunter2@127.0.0.1:{}/", free_port()))
@@ -92,7 +95,7 @@ fn a_follower_without_redis_keeps_its_split() {
     );
     let following =
         follower.spawn_with_notifications(&fleet.store("predict"), Duration::from_millis(20));
-    wait_until(Duration::from_secs(5), || follower.polls() >= 3).unwrap();
+    wait::timed(Duration::from_secs(5), || follower.polls() >= 3).unwrap();
     assert!(follower.last_error().is_some());
     following.stop();
     assert_eq!(
@@ -129,7 +132,7 @@ fn everything_recovers_when_redis_comes_back() {
     let follower = Follower::new(fleet.store("predict"), replica_selector.clone());
     let following =
         follower.spawn_with_notifications(&fleet.store("predict"), Duration::from_millis(50));
-    wait_until(Duration::from_secs(2), || {
+    wait::timed(Duration::from_secs(2), || {
         replica_selector.split().weight_of("v2") == Weight::from_bps(500).ok()
     })
     .unwrap();
@@ -144,9 +147,9 @@ fn everything_recovers_when_redis_comes_back() {
     assert_eq!(leader.traffic().candidate.bps(), 2_500);
     // The lease cannot be renewed; the leader steps down by its own clock.
     assert!(lease.renew().is_err());
-    wait_until(Duration::from_secs(3), || !lease.is_leader()).expect("leader steps down");
+    wait::timed(Duration::from_secs(3), || !lease.is_leader()).expect("leader steps down");
     // The follower keeps the last split it had.
-    wait_until(Duration::from_secs(2), || follower.last_error().is_some()).unwrap();
+    wait::timed(Duration::from_secs(2), || follower.last_error().is_some()).unwrap();
     assert_eq!(
         replica_selector.split().weight_of("v2"),
         Weight::from_bps(500).ok()
@@ -157,7 +160,7 @@ fn everything_recovers_when_redis_comes_back() {
     server.restart();
     assert!(lease.try_acquire().unwrap());
     let store = fleet.store("predict");
-    wait_until(Duration::from_secs(2), || store.load().is_ok()).expect("store reconnects");
+    wait::timed(Duration::from_secs(2), || store.load().is_ok()).expect("store reconnects");
     // The leader re-saves from an empty store (its next decision).
     let fresh = Controller::builder(plan("predict"))
         .clock(clock)
@@ -165,10 +168,10 @@ fn everything_recovers_when_redis_comes_back() {
         .build()
         .unwrap();
     fresh.promote("alice").unwrap();
-    wait_until(Duration::from_secs(2), || {
+    wait::timed(Duration::from_secs(2), || {
         replica_selector.split().weight_of("v2") == Weight::from_bps(2_500).ok()
     })
     .expect("the follower resumes");
-    wait_until(Duration::from_secs(2), || follower.last_error().is_none()).unwrap();
+    wait::timed(Duration::from_secs(2), || follower.last_error().is_none()).unwrap();
     following.stop();
 }

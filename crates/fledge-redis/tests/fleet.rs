@@ -7,11 +7,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RedisServer, plan, wait_until};
+use common::plan;
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, Follower, FollowerHandle};
 use fledge_rollout::control::ControlError;
 use fledge_rollout::{Controller, Store, StoreError};
+use fledge_test::redis::RedisServer;
+use fledge_test::wait;
 
 struct Replica {
     controller: Arc<Controller>,
@@ -76,7 +78,7 @@ fn leadership_moves_and_every_replica_serves_the_leaders_state() {
     assert!(!a.controller.resync().unwrap(), "nothing newer yet");
     a.controller.promote("a").unwrap();
     for r in [&a, &b] {
-        wait_until(Duration::from_secs(2), || serving_bps(r) == 2_500).unwrap();
+        wait::timed(Duration::from_secs(2), || serving_bps(r) == 2_500).unwrap();
     }
 
     // A is paused (its follower too) and stops renewing; B takes over once
@@ -84,7 +86,7 @@ fn leadership_moves_and_every_replica_serves_the_leaders_state() {
     if let Some(following) = a.following.take() {
         following.stop();
     }
-    wait_until(ttl * 3, || lease_b.try_acquire().unwrap()).expect("B takes over");
+    wait::timed(ttl * 3, || lease_b.try_acquire().unwrap()).expect("B takes over");
     assert!(!lease_a.is_leader());
     b.controller.resync().unwrap();
     assert_eq!(b.controller.state(), a.controller.state());
@@ -93,7 +95,7 @@ fn leadership_moves_and_every_replica_serves_the_leaders_state() {
     b.controller.tick_now().unwrap(); // the step's interval passed: 50 %
     assert_eq!(b.controller.traffic().candidate.bps(), 5_000);
     assert_eq!(stored_version(&fleet), before + 1, "saved on A's chain");
-    wait_until(Duration::from_secs(2), || serving_bps(&b) == 5_000).unwrap();
+    wait::timed(Duration::from_secs(2), || serving_bps(&b) == 5_000).unwrap();
 
     // A wakes up and acts on its stale state: its save is refused, so it
     // stops leading and resyncs to B's state.
@@ -110,11 +112,11 @@ fn leadership_moves_and_every_replica_serves_the_leaders_state() {
     clock.advance(Duration::from_secs(31));
     b.controller.tick_now().unwrap(); // 100 %
     for r in [&a, &b] {
-        wait_until(Duration::from_secs(2), || serving_bps(r) == 10_000).unwrap();
+        wait::timed(Duration::from_secs(2), || serving_bps(r) == 10_000).unwrap();
     }
     b.controller.rollback("b", Some("drill")).unwrap();
     for r in [&a, &b] {
-        wait_until(Duration::from_secs(2), || serving_bps(r) == 0).unwrap();
+        wait::timed(Duration::from_secs(2), || serving_bps(r) == 0).unwrap();
     }
     assert_eq!(a.controller.state(), b.controller.state());
     for r in [&a, &b] {

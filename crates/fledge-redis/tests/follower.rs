@@ -7,11 +7,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RedisServer, plan, wait_until};
+use common::plan;
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, Follower, RedisError};
 use fledge_rollout::{Controller, Plan, Store};
 use fledge_select::{Selector, Split, VersionId, Weight};
+use fledge_test::redis::RedisServer;
+use fledge_test::wait;
 
 fn controller_of(fleet: &Fleet, plan: &Plan, clock: &ManualClock) -> Arc<Controller> {
     Arc::new(
@@ -59,10 +61,10 @@ fn a_follower_applies_a_rollback_within_one_poll_interval() {
     // second of slack still tells "the next poll" from "two polls later".
     let interval = Duration::from_millis(1_500);
     let following = Follower::for_controller(replica.clone()).spawn(interval);
-    wait_until(Duration::from_secs(5), || following.follower().polls() >= 1).unwrap();
+    wait::timed(Duration::from_secs(5), || following.follower().polls() >= 1).unwrap();
 
     leader.rollback("alice", Some("bad canary")).unwrap();
-    let took = wait_until(Duration::from_secs(10), || candidate_bps(&replica) == 0)
+    let took = wait::timed(Duration::from_secs(10), || candidate_bps(&replica) == 0)
         .expect("the rollback reaches the replica");
     assert!(took <= interval + Duration::from_secs(1), "took {took:?}");
     // Every user on the replica goes to the baseline now.
@@ -90,12 +92,12 @@ fn notifications_apply_a_change_long_before_the_poll_interval() {
     let following = Follower::for_controller(replica.clone())
         .spawn_with_notifications(&fleet.store("predict"), Duration::from_secs(30));
     // Subscribed, then polled once.
-    wait_until(Duration::from_secs(5), || following.follower().polls() >= 1).unwrap();
+    wait::timed(Duration::from_secs(5), || following.follower().polls() >= 1).unwrap();
 
     // Far below the 30 s poll interval: the announcement did it.
     for (step, bps) in [(1, 2_500), (2, 5_000), (3, 10_000)] {
         leader.promote("alice").unwrap();
-        let took = wait_until(Duration::from_secs(10), || candidate_bps(&replica) == bps)
+        let took = wait::timed(Duration::from_secs(10), || candidate_bps(&replica) == bps)
             .unwrap_or_else(|| panic!("step {step} did not arrive"));
         assert!(took < Duration::from_secs(5), "step {step} took {took:?}");
     }
@@ -148,7 +150,7 @@ fn salt_rules_and_mirror_follow_the_leader_through_a_restart() {
     // Beta: 20 % and the region rule; no more mirroring.
     leader.promote("alice").unwrap();
     leader.promote("alice").unwrap();
-    wait_until(Duration::from_secs(2), in_step).expect("beta reaches the replica");
+    wait::timed(Duration::from_secs(2), in_step).expect("beta reaches the replica");
     assert_eq!(replica.routing().mirror(), Weight::ZERO);
     assert_eq!(candidate_bps(&replica), 2_000);
     for user in 0..100 {
@@ -164,19 +166,19 @@ fn salt_rules_and_mirror_follow_the_leader_through_a_restart() {
 
     // The leader restarts the rollout: a new salt, from the shadow step.
     leader.rollback("alice", Some("p99")).unwrap();
-    wait_until(Duration::from_secs(2), in_step).expect("the rollback arrives");
+    wait::timed(Duration::from_secs(2), in_step).expect("the rollback arrives");
     assert_eq!(replica.routing().route(Some(b"u"), eu), baseline);
     let old_salt = leader.state().salt;
     leader.restart("alice").unwrap();
     assert_ne!(leader.state().salt, old_salt);
-    wait_until(Duration::from_secs(2), in_step).expect("the restart arrives");
+    wait::timed(Duration::from_secs(2), in_step).expect("the restart arrives");
     assert_eq!(replica.state().salt, leader.state().salt);
     assert_eq!(replica.routing().mirror().bps(), 1_000, "shadowing again");
 
     // Back at 20 %: every user is routed as on the leader, under the new salt.
     leader.promote("alice").unwrap();
     leader.promote("alice").unwrap();
-    wait_until(Duration::from_secs(2), in_step).expect("beta arrives again");
+    wait::timed(Duration::from_secs(2), in_step).expect("beta arrives again");
     let after = routes(&replica);
     assert_eq!(
         after,

@@ -1,12 +1,11 @@
 //! LeaderLease on a real redis-server: one leader, takeover after the TTL,
 //! no renewing or releasing someone else's lease.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{RedisServer, wait_until};
 use fledge_redis::Fleet;
+use fledge_test::redis::RedisServer;
+use fledge_test::wait;
 
 // Long enough that a stall of a loaded CI machine between renewals does not
 // lose the lease; short enough to keep the tests quick.
@@ -85,9 +84,9 @@ fn the_other_takes_over_after_the_ttl_and_the_stale_holder_cannot_touch_its_leas
     // A stops renewing (paused, partitioned): it stops counting itself as
     // leader by its own clock, no later than the TTL...
     assert!(a.remaining().unwrap() <= TTL);
-    wait_until(TTL * 2, || !a.is_leader()).expect("A steps down by itself");
+    wait::timed(TTL * 2, || !a.is_leader()).expect("A steps down by itself");
     // ... and B takes over once Redis expires the key.
-    wait_until(TTL * 3, || b.try_acquire().unwrap()).expect("B takes over after the TTL");
+    wait::timed(TTL * 3, || b.try_acquire().unwrap()).expect("B takes over after the TTL");
     assert!(acquired.elapsed() >= TTL - Duration::from_millis(10));
     assert!(b.is_leader());
 

@@ -2,14 +2,13 @@
 //! on an empty store, one leader judging the fleet's merged windows,
 //! commands from any replica, hand-over at shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::RedisServer;
 use fledge_redis::{Fleet, FleetError, LeaderLease, Member, ReplicaId, Role};
 use fledge_rollout::Plan;
 use fledge_rollout::machine::{Command, PhaseName};
+use fledge_test::redis::RedisServer;
+use fledge_test::wait;
 
 fn plan() -> Plan {
     Plan::from_toml(
@@ -45,18 +44,6 @@ async fn member(fleet: &Fleet, id: &str) -> Member {
         .spawn()
         .await
         .unwrap()
-}
-
-/// Waits (polling, up to `limit`) for `f`.
-async fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    f()
 }
 
 fn leaders(members: &[Member]) -> Vec<String> {
@@ -97,7 +84,7 @@ async fn replicas_joining_together_run_one_rollout_judged_fleet_wide() {
     for m in &members {
         assert_eq!(m.controller().state().salt, salt, "{}", m.replica());
     }
-    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    assert!(wait::until_async(Duration::from_secs(10), || leaders(&members).len() == 1).await);
     let leader = leaders(&members)[0].clone();
     // Every replica serves; the leader judges all three.
     let done = async {
@@ -172,7 +159,7 @@ async fn the_fleets_errors_roll_it_back() {
         .expect("the rollout rolls back");
     for m in &members {
         assert!(
-            until(Duration::from_secs(5), || m
+            wait::until_async(Duration::from_secs(5), || m
                 .routing()
                 .traffic()
                 .candidate
@@ -190,7 +177,7 @@ async fn a_command_given_to_a_follower_is_applied_by_the_leader() {
     let server = RedisServer::start();
     let fleet = fleet(&server);
     let members = vec![member(&fleet, "a").await, member(&fleet, "b").await];
-    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    assert!(wait::until_async(Duration::from_secs(10), || leaders(&members).len() == 1).await);
     let follower = members
         .iter()
         .find(|m| m.status().role == Role::Follower)
@@ -202,7 +189,7 @@ async fn a_command_given_to_a_follower_is_applied_by_the_leader() {
     assert!(event.reason.contains("alice"), "{event}");
     for m in &members {
         assert!(
-            until(Duration::from_secs(5), || m
+            wait::until_async(Duration::from_secs(5), || m
                 .controller()
                 .state()
                 .phase
@@ -271,7 +258,7 @@ async fn a_leader_shutting_down_hands_over_at_once() {
     let server = RedisServer::start();
     let fleet = fleet(&server);
     let mut members = vec![member(&fleet, "a").await, member(&fleet, "b").await];
-    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    assert!(wait::until_async(Duration::from_secs(10), || leaders(&members).len() == 1).await);
     let i = members
         .iter()
         .position(|m| m.status().role == Role::Leader)
@@ -280,7 +267,7 @@ async fn a_leader_shutting_down_hands_over_at_once() {
     let started = std::time::Instant::now();
     old.shutdown().await;
     // Far sooner than the 1 s TTL would allow after a crash: within a few ticks.
-    assert!(until(Duration::from_secs(5), || leaders(&members).len() == 1).await);
+    assert!(wait::until_async(Duration::from_secs(5), || leaders(&members).len() == 1).await);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "{took:?}");
     for m in members {
@@ -293,17 +280,17 @@ async fn a_snapshot_redis_lost_is_restored_by_the_next_leader() {
     let server = RedisServer::start();
     let fleet = fleet(&server);
     let members = vec![member(&fleet, "a").await, member(&fleet, "b").await];
-    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    assert!(wait::until_async(Duration::from_secs(10), || leaders(&members).len() == 1).await);
     let first = members[0].controller().clone();
     let lead = members.iter().find(|m| m.is_leader()).unwrap();
     lead.command(Command::Promote, "alice", None).await.unwrap();
-    assert!(until(Duration::from_secs(5), || first.state().step == Some(1)).await);
+    assert!(wait::until_async(Duration::from_secs(5), || first.state().step == Some(1)).await);
     let (salt, version) = (first.state().salt, first.snapshot().version);
     // Redis restarted without persistence: everything is gone.
     let reply = server.raw(&[b"FLUSHALL"]);
     assert!(reply.starts_with(b"+OK"), "{reply:?}");
     let store = fleet.store("predict");
-    let restored = until(Duration::from_secs(10), || {
+    let restored = wait::until_async(Duration::from_secs(10), || {
         tokio::task::block_in_place(|| {
             fledge_rollout::Store::load(&store)
                 .ok()
@@ -319,12 +306,12 @@ async fn a_snapshot_redis_lost_is_restored_by_the_next_leader() {
     assert_eq!(snapshot.state.step, Some(1), "{:#?}", snapshot.events);
     assert_eq!(snapshot.state.salt, salt);
     // And the rollout goes on: a command saves on top of it.
-    assert!(until(Duration::from_secs(10), || leaders(&members).len() == 1).await);
+    assert!(wait::until_async(Duration::from_secs(10), || leaders(&members).len() == 1).await);
     let lead = members.iter().find(|m| m.is_leader()).unwrap();
     lead.command(Command::Pause, "alice", None).await.unwrap();
     for m in &members {
         assert!(
-            until(Duration::from_secs(5), || m
+            wait::until_async(Duration::from_secs(5), || m
                 .controller()
                 .state()
                 .phase

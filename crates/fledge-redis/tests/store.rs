@@ -5,12 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RedisServer, plan};
+use common::plan;
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_redis::{Fleet, RedisStore};
 use fledge_rollout::control::ControlError;
 use fledge_rollout::machine::PhaseName;
 use fledge_rollout::{Controller, Snapshot, Store, StoreError};
+use fledge_test::redis::RedisServer;
 
 fn snapshot(name: &str) -> Snapshot {
     let clock = ManualClock::new(Timestamp::from_millis(0));

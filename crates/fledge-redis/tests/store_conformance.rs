@@ -1,10 +1,8 @@
 //! The store conformance suite (`fledge_test::store`) against `RedisStore`
 //! on a real redis-server: the promises the memory and file stores keep.
 
-mod common;
-
-use common::RedisServer;
 use fledge_redis::{Fleet, RedisStore};
+use fledge_test::redis::RedisServer;
 use fledge_test::store::{Backend, conformance};
 
 struct Redis {

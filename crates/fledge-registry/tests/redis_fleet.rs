@@ -16,10 +16,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,92 +28,8 @@ use fledge_registry::{
     RedisFleetBuilder, ReplicaLoad, SourceError, WatchPhase, Watcher, tags,
 };
 use fledge_rollout::Plan;
-
-// ------------------------------------------------------------------ Redis
-
-/// A redis-server on a free loopback port, killed on drop. Never skipped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn redis_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("redis-server"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/redis-server"))
-}
-
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let binary = redis_binary();
-        let dir = tempfile::tempdir().unwrap();
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap();
-            let mut child = Command::new(&binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run redis-server ({}): {e}; install it with `apt-get install redis-server` or run scripts/test (these tests never skip)",
-                        binary.display()
-                    )
-                });
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if answers_ping(port) {
-                    return RedisServer {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not answer PING after 5 tries");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use fledge_test::redis::RedisServer;
+use fledge_test::wait;
 
 // ------------------------------------------------------------------ replicas
 
@@ -300,18 +213,6 @@ async fn replicas_on(
     }
 }
 
-/// Waits (polling) until `f` holds, up to `limit`.
-async fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    f()
-}
-
 fn not_loaded(replica: &str) -> ReplicaLoad {
     ReplicaLoad {
         replica: replica.to_owned(),
@@ -373,7 +274,7 @@ async fn the_challenger_takes_traffic_only_once_every_replica_has_it_and_only_th
     .await
     .expect("the follower serves the leader's rollout");
     assert!(
-        until(LIMIT, || traffic[1].of("v2").0 > 0).await,
+        wait::until_async(LIMIT, || traffic[1].of("v2").0 > 0).await,
         "the follower routes to v2 by the shared rollout"
     );
 
@@ -500,7 +401,7 @@ async fn with_wait_the_challenger_waits_for_the_failing_replica_until_it_leaves(
     w0.wait_for(LIMIT, |s| s.phase == WatchPhase::Canary)
         .await
         .expect("the canary starts without the replica that left");
-    assert!(until(LIMIT, || traffic.of("v2").0 > 0).await);
+    assert!(wait::until_async(LIMIT, || traffic.of("v2").0 > 0).await);
     traffic.stop().await;
     w0.shutdown().await;
     f0.shutdown().await;
@@ -556,7 +457,11 @@ async fn a_follower_that_takes_over_mid_canary_finishes_it_and_writes_the_outcom
     traffic[0].counts.lock().unwrap().clear();
     w0.shutdown().await;
     f0.shutdown().await;
-    assert!(until(LIMIT, || f1.is_leader()).await, "{:?}", f1.status());
+    assert!(
+        wait::until_async(LIMIT, || f1.is_leader()).await,
+        "{:?}",
+        f1.status()
+    );
     let s = w1
         .wait_for(LIMIT, |s| {
             s.champion.version == "2" && s.pending_writes == 0
@@ -666,7 +571,7 @@ async fn the_leader_judges_the_followers_traffic_and_rolls_back_a_failing_challe
     // The rollout is over: neither replica publishes its windows any more.
     for f in &r.fleets {
         assert!(
-            until(LIMIT, || f.status().rollouts.is_empty()).await,
+            wait::until_async(LIMIT, || f.status().rollouts.is_empty()).await,
             "{:?}",
             f.status()
         );

@@ -1,6 +1,5 @@
 //! The structured `tracing` events, captured by a test `Layer`.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,83 +8,10 @@ use fledge_rollout::control::{Controller, Evaluate, FnHook, HookDecision, Judgem
 use fledge_rollout::machine::{Outcome, PhaseName};
 use fledge_rollout::plan::{Plan, PlanBuilder};
 use fledge_rollout::store::{MemoryStore, Snapshot, Store, StoreError};
+use fledge_test::logs::{Capture, captured};
 use tracing::Level;
-use tracing::field::{Field, Visit};
 use tracing_subscriber::Registry;
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-/// One captured `tracing` event.
-#[derive(Debug, Clone)]
-struct Line {
-    name: String,
-    target: String,
-    level: Level,
-    fields: BTreeMap<String, String>,
-}
-
-impl Line {
-    fn get(&self, field: &str) -> Option<&str> {
-        self.fields.get(field).map(String::as_str)
-    }
-    fn field(&self, field: &str) -> &str {
-        self.get(field)
-            .unwrap_or_else(|| panic!("{} has no field {field}: {:?}", self.name, self.fields))
-    }
-}
-
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Line>>>);
-
-impl<S: tracing::Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let meta = event.metadata();
-        self.0.lock().unwrap().push(Line {
-            name: meta.name().to_owned(),
-            target: meta.target().to_owned(),
-            level: *meta.level(),
-            fields: fields.0,
-        });
-    }
-}
-
-impl Capture {
-    fn lines(&self) -> Vec<Line> {
-        self.0.lock().unwrap().clone()
-    }
-    fn named(&self, name: &str) -> Vec<Line> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l.name == name)
-            .collect()
-    }
-    fn one(&self, name: &str) -> Line {
-        let lines = self.named(name);
-        assert_eq!(lines.len(), 1, "{name}: {lines:#?}");
-        lines.into_iter().next().unwrap()
-    }
-}
-
-/// Runs `f` with a capturing subscriber as this thread's default.
-fn captured<T>(f: impl FnOnce() -> T) -> (T, Capture) {
-    let capture = Capture::default();
-    let subscriber = Registry::default().with(capture.clone());
-    let value = tracing::subscriber::with_default(subscriber, f);
-    (value, capture)
-}
+use tracing_subscriber::layer::SubscriberExt;
 
 const GATED: &str = r#"
 name = "predict-v2"

@@ -9,7 +9,11 @@
 //! - [`clock`] and [`plans`]: a manual clock at a fixed epoch, the
 //!   canonical plans, controllers built on them.
 //! - [`server`]: an axum app served on a free loopback port from its own
-//!   runtime, stopped on drop.
+//!   runtime, stopped on drop; a free loopback port.
+//! - [`logs`]: structured `tracing` events captured by a test layer.
+//! - [`redis`]: a real `redis-server` on a free loopback port (stop,
+//!   restart, freeze, raw commands), killed on drop; never skipped.
+//! - [`wait`]: polling until a condition holds, blocking or async.
 //!
 //! ```
 //! use fledge_test::{clock, plans};
@@ -20,6 +24,9 @@
 //! ```
 
 pub mod clock;
+pub mod logs;
 pub mod plans;
+pub mod redis;
 pub mod server;
 pub mod store;
+pub mod wait;

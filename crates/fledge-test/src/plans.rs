@@ -1,4 +1,4 @@
-//! Plan fixtures and controllers built on them.
+//! Plan fixtures, controllers built on them, and traffic to drive them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,4 +42,20 @@ pub fn controller_on(plan: Plan, clock: &ManualClock, store: impl Store + 'stati
         .store(store)
         .build()
         .unwrap_or_else(|e| panic!("fixture controller: {e}"))
+}
+
+/// One second of traffic on `controller`: `n` requests per version (the
+/// candidate answering in `candidate_ms`, the baseline in 10 ms, no
+/// errors), then a tick one second later on `clock`.
+pub fn round(controller: &Controller, clock: &ManualClock, n: u32, candidate_ms: u64) {
+    let routing = controller.routing();
+    let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
+    for _ in 0..n {
+        let recorder = routing.recorder();
+        recorder.record(candidate, Duration::from_millis(candidate_ms), false);
+        recorder.record(baseline, Duration::from_millis(10), false);
+    }
+    controller
+        .tick(clock.advance(Duration::from_secs(1)))
+        .unwrap_or_else(|e| panic!("tick: {e}"));
 }

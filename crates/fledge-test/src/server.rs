@@ -1,4 +1,5 @@
-//! An axum app on a free loopback port, served from its own runtime.
+//! An axum app on a free loopback port, served from its own runtime
+//! ([`Loopback`]) or from the test's ([`spawn`]); a free port.
 
 use std::net::SocketAddr;
 
@@ -58,6 +59,21 @@ impl Drop for Loopback {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Serves `app` on a free loopback port from a task spawned on the
+/// current tokio runtime (it stops with the runtime); where it listens.
+pub async fn spawn(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind a loopback port: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("the loopback port: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
 }
 
 /// A free TCP port on loopback (bound then released: another process may

@@ -4,16 +4,16 @@
 //! global subscriber (pool jobs log from their own threads), each test
 //! using versions of its own.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use fledge_gate::{Recorder, RecorderConfig};
 use fledge_select::{Selector, Split};
 use fledge_sticky::{Bucketer, HashMode};
+use fledge_test::logs::{Capture, Line};
 use fledge_tower::isolation::{Fallback, Isolation, Overflow, ReplayBody};
 use fledge_tower::pool::VersionPool;
 use fledge_tower::{CanaryLayer, Chosen, FixedRouting, QaOverride, Settings};
@@ -21,79 +21,14 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceExt};
 use tracing::Level;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer as _, Registry};
-
-/// One captured event or span.
-#[derive(Debug, Clone)]
-struct Line {
-    name: String,
-    target: String,
-    level: Level,
-    fields: BTreeMap<String, String>,
-}
-
-impl Line {
-    fn field(&self, field: &str) -> &str {
-        self.fields
-            .get(field)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("{} has no field {field}: {:?}", self.name, self.fields))
-    }
-}
-
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Line>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let meta = event.metadata();
-        self.0.lock().unwrap().push(Line {
-            name: meta.name().to_owned(),
-            target: meta.target().to_owned(),
-            level: *meta.level(),
-            fields: fields.0,
-        });
-    }
-
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: Context<'_, S>,
-    ) {
-        let mut fields = Fields::default();
-        attrs.record(&mut fields);
-        let meta = attrs.metadata();
-        self.0.lock().unwrap().push(Line {
-            name: meta.name().to_owned(),
-            target: meta.target().to_owned(),
-            level: *meta.level(),
-            fields: fields.0,
-        });
-    }
-}
 
 /// The process's capture, installed once.
 fn capture() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
     static INSTALL: Once = Once::new();
-    let capture = CAPTURE.get_or_init(Capture::default);
+    let capture = CAPTURE.get_or_init(Capture::with_spans);
     INSTALL.call_once(|| {
         let subscriber = Registry::default().with(capture.clone().with_filter(
             tracing_subscriber::filter::filter_fn(|meta| meta.target().starts_with("fledge_tower")),
@@ -107,10 +42,8 @@ fn capture() -> &'static Capture {
 /// `versions`.
 fn lines(name: &str, versions: &[&str]) -> Vec<Line> {
     capture()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
+        .lines()
+        .into_iter()
         .filter(|l| l.name == name)
         .filter(|l| {
             ["version", "header", "feature_flag.result.variant"]
@@ -121,19 +54,15 @@ fn lines(name: &str, versions: &[&str]) -> Vec<Line> {
                         .is_some_and(|v| versions.contains(&v.as_str()))
                 })
         })
-        .cloned()
         .collect()
 }
 
 fn all_for(versions: &[&str]) -> Vec<Line> {
     capture()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
+        .lines()
+        .into_iter()
         .filter(|l| l.target == "fledge_tower::isolation")
         .filter(|l| l.fields.values().any(|v| versions.contains(&v.as_str())))
-        .cloned()
         .collect()
 }
 

@@ -25,6 +25,8 @@ use fledge_admin::Admin;
 use fledge_gate::clock::{ManualClock, Timestamp};
 use fledge_rollout::machine::PhaseName;
 use fledge_rollout::{Controller, Plan};
+use fledge_test::server::Loopback;
+use fledge_test::{plans, wait};
 
 pub const PLAN: &str = include_str!("../../../../examples/plans/canary.toml");
 pub const TOKEN: &str = "cli-test-token-0123456789abcdef";
@@ -52,7 +54,7 @@ pub struct Service {
     pub requests: Arc<AtomicUsize>,
     /// Requests to the series endpoint.
     pub series_requests: Arc<AtomicUsize>,
-    _runtime: tokio::runtime::Runtime,
+    _server: Loopback,
 }
 
 fn t0() -> Timestamp {
@@ -60,13 +62,7 @@ fn t0() -> Timestamp {
 }
 
 fn controller(plan: &str, clock: &ManualClock) -> Arc<Controller> {
-    let plan = Plan::from_toml(plan).expect("the plan parses");
-    Arc::new(
-        Controller::builder(plan)
-            .clock(clock.clone())
-            .build()
-            .expect("the controller starts"),
-    )
+    plans::controller(Plan::from_toml(plan).expect("the plan parses"), clock)
 }
 
 /// Counts series requests and, for [`Series::Absent`], answers them 405.
@@ -97,11 +93,6 @@ impl Service {
 
     /// A service with one rollout per plan.
     pub fn with_plans(plans: &[&str], series: Series) -> Service {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
         let clock = ManualClock::new(t0());
         let controllers: Vec<Arc<Controller>> =
             plans.iter().map(|p| controller(p, &clock)).collect();
@@ -121,21 +112,15 @@ impl Service {
                 series_gate,
             ))
             .layer(middleware::from_fn_with_state(requests.clone(), count));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        runtime.spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Loopback::serve(app, 2);
         Service {
-            url: format!("http://{addr}/fledge"),
-            addr,
+            url: server.url("/fledge"),
+            addr: server.addr(),
             controller: controllers[0].clone(),
             clock,
             requests,
             series_requests,
-            _runtime: runtime,
+            _server: server,
         }
     }
 
@@ -161,16 +146,7 @@ impl Service {
     /// One round of `n` requests per version (`candidate_ms` for the
     /// candidate, 10 ms for the baseline), then a tick a second later.
     pub fn round(&self, n: u32, candidate_ms: u64) {
-        let routing = self.controller.routing();
-        let (candidate, baseline) = (routing.candidate().get(), routing.baseline().get());
-        for _ in 0..n {
-            let recorder = routing.recorder();
-            recorder.record(candidate, Duration::from_millis(candidate_ms), false);
-            recorder.record(baseline, Duration::from_millis(10), false);
-        }
-        self.controller
-            .tick(self.clock.advance(Duration::from_secs(1)))
-            .expect("tick");
+        plans::round(&self.controller, &self.clock, n, candidate_ms);
     }
 
     /// Healthy traffic until the rollout is promoted.
@@ -197,11 +173,7 @@ impl Service {
 
     /// Waits until `cond` holds (polling; no fixed sleep decides anything).
     pub fn until(&self, what: &str, cond: impl Fn() -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            thread::sleep(Duration::from_millis(10));
-        }
+        assert!(wait::until(PATIENCE, cond), "timed out waiting for {what}");
     }
 }
 

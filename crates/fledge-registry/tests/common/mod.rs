@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use fledge_registry::{ModelSource, Served, Watcher};
 use fledge_rollout::Plan;
+use fledge_test::server::free_port;
 use serde_json::json;
 use tower::{Layer, ServiceExt};
 
@@ -180,18 +180,6 @@ impl Traffic {
     }
 }
 
-/// Waits until `f` holds (polling every 20 ms), up to `limit`.
-pub async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(f(), "timed out after {limit:?} waiting for: {what}");
-}
-
 // ------------------------------------------------------------------ MLflow
 
 /// A real MLflow tracking server on a free loopback port, with a temporary
@@ -223,14 +211,6 @@ fn find_mlflow() -> PathBuf {
          `python3 -m venv target/mlflow-venv && target/mlflow-venv/bin/pip install mlflow`, or \
          point FLEDGE_MLFLOW at the mlflow executable; the MLflow tests need a real server and never skip"
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn answers(url: &str) -> bool {
