@@ -99,6 +99,27 @@ fn path_error(rejection: PathRejection) -> ApiError {
     ApiError::BadRequest(format!("bad path: {}", rejection.body_text()))
 }
 
+/// What every read of one rollout does first: the token, the path, the
+/// rollout it names.
+fn open_read(
+    shared: &Shared,
+    headers: &HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(String, Arc<dyn Operate>), ApiError> {
+    authorize_read(shared, headers)?;
+    let Path(name) = path.map_err(path_error)?;
+    let op = rollout(shared, &name)?;
+    Ok((name, op))
+}
+
+/// A query string the handler could not read, with what it takes.
+fn query_error(rejection: QueryRejection, takes: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "{}; the query takes {takes}",
+        rejection.body_text()
+    ))
+}
+
 /// Logs a refused read. A dashboard left open without a token polls every
 /// second, so refusals are `debug`; failures of the API itself are `error`.
 fn log_read(read: &'static str, rollout: Option<&str>, error: &ApiError) {
@@ -133,9 +154,7 @@ async fn status(
 ) -> Result<Response, ApiError> {
     let name = path.as_ref().ok().map(|Path(name)| name.clone());
     let answer = async {
-        authorize_read(&shared, &headers)?;
-        let Path(name) = path.map_err(path_error)?;
-        let op = rollout(&shared, &name)?;
+        let (name, op) = open_read(&shared, &headers, path)?;
         let all = shared.clone();
         let status =
             blocking(move || status_of(op.as_ref(), all.fleet_view(&name, op.as_ref()))).await?;
@@ -163,14 +182,12 @@ async fn events(
 ) -> Result<Response, ApiError> {
     let name = path.as_ref().ok().map(|Path(name)| name.clone());
     let answer = async {
-        authorize_read(&shared, &headers)?;
-        let Path(name) = path.map_err(path_error)?;
-        let controller = rollout(&shared, &name)?;
+        let (_, controller) = open_read(&shared, &headers, path)?;
         let Query(query) = query.map_err(|e| {
-            ApiError::BadRequest(format!(
-                "{}; the query takes `since` (an event seq, default 0) and `limit` (1 to {MAX_EVENTS_PAGE})",
-                e.body_text()
-            ))
+            query_error(
+                e,
+                &format!("`since` (an event seq, default 0) and `limit` (1 to {MAX_EVENTS_PAGE})"),
+            )
         })?;
         let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE);
         if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
@@ -234,14 +251,9 @@ async fn series(
 ) -> Result<Response, ApiError> {
     let name = path.as_ref().ok().map(|Path(name)| name.clone());
     let answer = async {
-        authorize_read(&shared, &headers)?;
-        let Path(name) = path.map_err(path_error)?;
-        let controller = rollout(&shared, &name)?;
+        let (_, controller) = open_read(&shared, &headers, path)?;
         let Query(query) = query.map_err(|e| {
-            ApiError::BadRequest(format!(
-                "{}; the query takes `since` (milliseconds since the Unix epoch, default 0)",
-                e.body_text()
-            ))
+            query_error(e, "`since` (milliseconds since the Unix epoch, default 0)")
         })?;
         let since = since_of(&query)?;
         let series = blocking(move || controller.controller().series(since)).await?;
